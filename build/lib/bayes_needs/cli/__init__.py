@@ -1,0 +1,88 @@
+"""Command-line interface: ``bayes-needs <command> ...``.
+
+Each command lives in its own module in this package exposing ``register(subparsers)``, which
+adds a sub-parser and sets ``func`` to the function that runs it. Modules are imported lazily
+per command so ``bayes-needs data`` does not pay for importing PyMC.
+
+User mistakes (:class:`~bayes_needs.errors.BayesNeedsError`, missing files, bad arguments)
+print one clear message to stderr and exit with code 2; they never show a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+from collections.abc import Sequence
+
+#: (command name, module, one-line help). Order is the order shown by ``--help``.
+COMMANDS: list[tuple[str, str, str]] = [
+    ("data", "bayes_needs.cli.data_cmd", "load and summarise input data"),
+    ("demo", "bayes_needs.cli.demo_cmd", "run synthetic England end to end"),
+    ("fit", "bayes_needs.cli.fit_cmd", "fit the area demand model to real or file inputs"),
+    ("allocate", "bayes_needs.cli.allocate_cmd", "turn a fit into LA shares with intervals"),
+]
+
+EXIT_USER_ERROR = 2
+EXIT_INTERRUPTED = 130
+
+
+class _Parser(argparse.ArgumentParser):
+    """Argument parser whose errors name the program and exit 2 (argparse's own convention)."""
+
+
+def build_parser(selected: str | None = None) -> argparse.ArgumentParser:
+    """The top-level parser; only ``selected`` (if given) has its module imported."""
+    from bayes_needs import __version__
+
+    parser = _Parser(prog="bayes-needs",
+                     description="Bayesian relative-needs funding formulae for English local "
+                                 "authorities' children's services.")
+    parser.add_argument("--version", action="version", version=f"bayes-needs {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    for name, module, help_text in COMMANDS:
+        if selected == name:
+            importlib.import_module(module).register(sub)
+        else:
+            sub.add_parser(name, help=help_text, add_help=False)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI and return the exit code."""
+    from bayes_needs.errors import BayesNeedsError
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    selected = next((a for a in argv if not a.startswith("-")), None)
+    known = {name for name, _, _ in COMMANDS}
+    try:
+        parser = build_parser(selected if selected in known else None)
+        args = parser.parse_args(argv)
+        if not getattr(args, "command", None) or not hasattr(args, "func"):
+            parser.print_help()
+            return 0 if not argv else EXIT_USER_ERROR
+        result = args.func(args)
+        return int(result or 0)
+    except BayesNeedsError as exc:
+        _report(str(exc))
+        return EXIT_USER_ERROR
+    except (FileNotFoundError, IsADirectoryError, NotADirectoryError, PermissionError) as exc:
+        _report(f"{exc.strerror or exc}: {exc.filename}" if exc.filename else str(exc))
+        return EXIT_USER_ERROR
+    except KeyboardInterrupt:
+        _report("interrupted; no partial outputs were left behind")
+        return EXIT_INTERRUPTED
+    except SystemExit as exc:  # argparse
+        return int(exc.code) if isinstance(exc.code, int) else EXIT_USER_ERROR
+
+
+def _report(message: str) -> None:
+    print(f"bayes-needs: error: {message}", file=sys.stderr)
+
+
+def run() -> None:
+    """Console-script entry point."""
+    code = main()
+    sys.stdout.flush()
+    os._exit(code) if os.environ.get("BAYES_NEEDS_FAST_EXIT") else sys.exit(code)

@@ -1,0 +1,44 @@
+"""Canonical dimension and coordinate names used by every PyMC variable and xarray object.
+
+Import names from here rather than typing string literals, so a dim can never drift
+between the model, the allocation maths and the saved files.
+"""
+
+from __future__ import annotations
+
+CHAIN = "chain"
+DRAW = "draw"
+SAMPLE = "sample"  # stacked (chain, draw)
+
+LSOA = "lsoa"
+MSOA = "msoa"
+LA = "la"
+LEVELS: tuple[str, ...] = (LSOA, MSOA, LA)
+
+SERVICE = "service"
+COVARIATE = "covariate"
+ACTIVITY = "activity"
+CATEGORY = "category"
+SCENARIO = "scenario"
+CELL = "cell"
+AGE_BAND = "age_band"
+SEX = "sex"
+QUANTITY = "quantity"
+
+#: Every dim name a prior file may mention.
+CANONICAL_DIMS: frozenset[str] = frozenset(
+    {CHAIN, DRAW, SAMPLE, LSOA, MSOA, LA, SERVICE, COVARIATE, ACTIVITY, CATEGORY, SCENARIO,
+     CELL, AGE_BAND, SEX, QUANTITY}
+)
+
+#: Services the synthetic generator and the DfE readers know about, in canonical order.
+REFERRALS = "referrals"
+CIN = "cin"
+CPP = "cpp"
+CLA = "cla"
+CLA_WEEKS = "cla_weeks"
+SERVICES: tuple[str, ...] = (REFERRALS, CIN, CPP, CLA, CLA_WEEKS)
+
+#: Observation levels of a service in an LA; ``NONE`` means not observed there.
+NONE = "none"
+OBSERVATION_LEVELS: tuple[str, ...] = (LSOA, MSOA, LA, NONE)

@@ -1,0 +1,59 @@
+"""Exception types. Everything a user can get wrong raises a :class:`BayesNeedsError`.
+
+The CLI turns these into a one-paragraph message and exit code 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+
+class BayesNeedsError(Exception):
+    """Base class for errors caused by user input (data, config, arguments)."""
+
+
+class DataValidationError(BayesNeedsError, ValueError):
+    """Input data failed validation. ``problems`` lists every problem found, not just the first.
+
+    Parameters
+    ----------
+    source
+        The file or object the data came from (used as a prefix on every problem).
+    problems
+        Human-readable problem descriptions, each naming the column, row or code at fault.
+    """
+
+    def __init__(self, source: str, problems: Iterable[str]):
+        self.source = source
+        self.problems = list(problems)
+        shown = self.problems[:20]
+        more = len(self.problems) - len(shown)
+        lines = [f"{source}: {len(self.problems)} problem(s) found"]
+        lines += [f"  - {p}" for p in shown]
+        if more:
+            lines.append(f"  ... and {more} more")
+        super().__init__("\n".join(lines))
+
+
+class GeographyError(DataValidationError):
+    """The LSOA -> MSOA -> LA nesting is invalid."""
+
+
+class PriorConfigError(DataValidationError):
+    """A prior configuration file is invalid."""
+
+
+class ConfigError(BayesNeedsError, ValueError):
+    """An argument, option or configuration value is invalid."""
+
+
+class DataHashMismatchError(BayesNeedsError):
+    """A saved fit was loaded against data other than the data it was fitted to."""
+
+
+class ConvergenceError(BayesNeedsError):
+    """A fit misses the convergence thresholds and the caller did not allow that."""
+
+
+class MissingDataError(BayesNeedsError, FileNotFoundError):
+    """An expected input file or directory does not exist."""
