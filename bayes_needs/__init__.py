@@ -7,9 +7,9 @@ allocation maths in :mod:`bayes_needs.allocation`.
 
 __version__ = "0.1.0"
 
-from bayes_needs.data import AreaData, PersonData, SpendData, UnitCosts  # noqa: E402
-from bayes_needs.errors import BayesNeedsError  # noqa: E402
-from bayes_needs.geography import Geography  # noqa: E402
+from bayes_needs.data import AreaData, PersonData, SpendData, UnitCosts
+from bayes_needs.errors import BayesNeedsError
+from bayes_needs.geography import Geography
 
 __all__ = ["AreaData", "BayesNeedsError", "Geography", "PersonData", "SpendData", "UnitCosts",
            "__version__"]

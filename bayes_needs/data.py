@@ -34,8 +34,19 @@ _NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
 
 
 def _check_names(names, what: str) -> list[str]:
+    names = list(names)
     bad = [n for n in names if not isinstance(n, str) or not _NAME_RE.match(n)]
-    return [f"{what} name(s) {bad} must be lower-case identifiers like 'cla_weeks'"] if bad else []
+    problems = [f"{what} name(s) {bad} must be lower-case identifiers like 'cla_weeks'"] if bad \
+        else []
+    repeated = sorted({n for n in names if isinstance(n, str) and names.count(n) > 1})
+    if repeated:
+        problems.append(f"{what} name(s) {repeated} are listed more than once")
+    return problems
+
+
+def _rows(mask) -> list[int]:
+    """First few 0-based row positions where ``mask`` is true, as plain ints."""
+    return [int(i) for i in np.flatnonzero(np.asarray(mask))[:5]]
 
 
 def _hash_frame(h, frame: pd.DataFrame) -> None:
@@ -43,21 +54,45 @@ def _hash_frame(h, frame: pd.DataFrame) -> None:
     h.update(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes())
 
 
+def _year_label(value) -> str:
+    """Year as text; 2024, 2024.0, '2024' and ' 2024 ' all read as '2024'."""
+    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+        return str(int(value))
+    if isinstance(value, (float, np.floating)) and float(value).is_integer():
+        return str(int(value))
+    return str(value).strip()
+
+
 def _check_year(frame: pd.DataFrame, year, source: str) -> list[str]:
-    if "year" not in frame.columns or year is None:
+    """A ``year`` column must hold one year, equal to the declared ``year`` if given."""
+    if "year" not in frame.columns:
         return []
-    seen = sorted({str(v) for v in frame["year"].dropna().unique()})
-    if seen != [str(year)]:
-        return [f"column 'year' holds {seen} but the data are declared for year {year!r} "
-                f"(mismatched years in {source})"]
-    return []
+    values = frame["year"]
+    missing = values.isna().to_numpy()
+    seen = sorted({_year_label(v) for v in values[~missing]})
+    problems = []
+    if missing.any():
+        problems.append(f"column 'year' is empty at {int(missing.sum())} row(s), first at "
+                        f"row(s) {_rows(missing)}")
+    if year is not None and seen and seen != [_year_label(year)]:
+        wrong = ~missing & (values.map(_year_label) != _year_label(year)).to_numpy()
+        problems.append(f"column 'year' holds {seen} but the data are declared for year "
+                        f"{year!r} (mismatched years in {source}, first at row(s) "
+                        f"{_rows(wrong)})")
+    elif year is None and len(seen) > 1:
+        problems.append(f"column 'year' holds several years {seen}; give one year per table "
+                        f"(mismatched years in {source})")
+    return problems
 
 
 # ====================================================================== area data
 _COUNTS_SCHEMA = pa.DataFrameSchema(
     {
         "service": code_column(),
-        "level": pa.Column(str, pa.Check.isin([dims.LSOA, dims.MSOA, dims.LA]), coerce=True),
+        "level": pa.Column(
+            str, pa.Check.isin([dims.LSOA, dims.MSOA, dims.LA],
+                               error=f"must be one of {[dims.LSOA, dims.MSOA, dims.LA]}"),
+            coerce=True, metadata={"code": True}),
         "area_code": code_column(),
         "count": numeric_column(non_negative_integer()),
     },
@@ -141,8 +176,13 @@ class AreaData:
         """
         lsoa_source = lsoa_source or f"{source} (LSOA table)"
         counts_source = counts_source or f"{source} (counts)"
+        if isinstance(covariates, str):
+            covariates = [covariates]
         covariates = list(covariates)
         problems = _check_names(covariates, "covariate") if covariates else []
+        clash = sorted({"lsoa_code", exposure} & set(covariates))
+        if clash:
+            problems.append(f"covariate(s) {clash} clash with the LSOA code or exposure column")
         schema = pa.DataFrameSchema(
             {"lsoa_code": code_column(unique=True),
              exposure: numeric_column(non_negative()),
@@ -150,14 +190,14 @@ class AreaData:
             strict=False,
         )
         raise_if(problems, lsoa_source)
-        table = validate_frame(schema, lsoa_table, lsoa_source)
-        table["lsoa_code"] = table["lsoa_code"].str.strip()
+        table = validate_frame(schema, lsoa_table, lsoa_source, min_rows=1)
         known = set(geography.lsoa_codes)
+        unknown_rows = ~table["lsoa_code"].isin(known).to_numpy()
         unknown = sorted(set(table["lsoa_code"]) - known)
         missing = sorted(known - set(table["lsoa_code"]))
         if unknown:
             problems.append(f"column 'lsoa_code' has {len(unknown)} code(s) not in the "
-                            f"geography: {unknown[:8]}")
+                            f"geography: {unknown[:8]} (row(s) {_rows(unknown_rows)})")
         if missing:
             problems.append(f"{len(missing)} LSOA(s) of the geography have no row: "
                             f"{missing[:8]}")
@@ -167,9 +207,7 @@ class AreaData:
         cov.index.name = dims.LSOA
         expo = table[exposure].to_numpy(dtype=float)
 
-        obs = validate_frame(_COUNTS_SCHEMA, counts, counts_source)
-        obs["service"] = obs["service"].str.strip()
-        obs["area_code"] = obs["area_code"].str.strip()
+        obs = validate_frame(_COUNTS_SCHEMA, counts, counts_source, min_rows=1)
         present = [s for s in dims.SERVICES if s in set(obs["service"])]
         present += sorted(set(obs["service"]) - set(present))
         if services is None:
@@ -178,8 +216,9 @@ class AreaData:
         problems += _check_names(services, "service")
         extra = sorted(set(obs["service"]) - set(services))
         if extra:
+            rows = _rows(~obs["service"].isin(services).to_numpy())
             problems.append(f"column 'service' has service(s) {extra} not among the declared "
-                            f"services {list(services)}")
+                            f"services {list(services)} (row(s) {rows})")
         if not services:
             problems.append("no services: the counts table is empty")
         problems += _check_year(obs, year, counts_source)
@@ -268,15 +307,16 @@ class AreaData:
 def _check_observation_levels(geo: Geography, obs: pd.DataFrame,
                               exposure: np.ndarray) -> list[str]:
     """Each (service, LA) is observed at one level, completely, with known codes."""
+    obs = obs.copy()  # a scratch column is added below; leave the caller's frame alone
     problems: list[str] = []
-    la_level: dict[str, pd.Series] = {}
     for (service, level), group in obs.groupby(["service", "level"], sort=True):
-        codes = group["area_code"].to_numpy()
+        codes = group["area_code"].to_numpy(dtype=object)
         try:
             pos = geo.position(level, codes, what=f"service '{service}' at level '{level}'")
         except DataValidationError as exc:
-            rows = list(group.index[~np.isin(codes, geo.codes(level))][:5])
-            problems += [f"{p} (column 'area_code', row(s) {rows})" for p in exc.problems]
+            rows = [int(i) for i in group.index[~np.isin(codes, geo.codes(level))][:5]]
+            problems += [f"service '{service}': {p} (column 'area_code', row(s) {rows})"
+                         for p in exc.problems]
             continue
         la = geo.parent_index(level, dims.LA)[pos]
         units_per_la = np.bincount(geo.parent_index(level, dims.LA), minlength=geo.n_la)
@@ -290,24 +330,23 @@ def _check_observation_levels(geo: Geography, obs: pd.DataFrame,
         if len(partial) > 5:
             problems.append(f"service '{service}': {len(partial) - 5} more LAs partially "
                             f"observed at {level} level")
-        la_level[level] = pd.Series(la, dtype=np.int64)
         expo = geo.aggregate(exposure, dims.LSOA, level)[pos]
         bad = np.flatnonzero((expo <= 0) & (group["count"].to_numpy() > 0))
         if len(bad):
-            rows = list(group.index[bad][:5])
-            problems.append(f"service '{service}': positive count with zero exposure at "
-                            f"{level.upper()}(s) {list(codes[bad][:5])} (rows {rows})")
+            rows = [int(i) for i in group.index[bad][:5]]
+            problems.append(f"service '{service}': column 'count' is positive where the "
+                            f"exposure is zero, at {level.upper()}(s) {list(codes[bad][:5])} "
+                            f"(row(s) {rows})")
         # Mixed levels within one LA are checked across the level groups below.
         obs.loc[group.index, "_la"] = la
     if "_la" in obs.columns:
         mixed = obs.groupby(["service", "_la"])["level"].nunique()
-        for (service, la), n in mixed[mixed > 1].head(5).items():
+        for service, la in mixed[mixed > 1].head(5).index:
             levels = sorted(obs.loc[(obs["service"] == service) & (obs["_la"] == la), "level"]
                             .unique())
             problems.append(f"service '{service}': LA {geo.la_codes[int(la)]} has counts at "
                             f"several levels {levels}; use exactly one level per LA and "
                             f"service")
-        obs.drop(columns="_la", inplace=True)
     return problems
 
 
@@ -367,18 +406,18 @@ class PersonData:
                 error="must be a fraction of the year in [0, 1]")),
             "age_band": code_column(),
             "sex": code_column(),
-            **{c: pa.Column(str, coerce=True, nullable=False) for c in covariates
-               if c not in ("age_band", "sex")},
+            **{c: code_column() for c in covariates if c not in ("age_band", "sex")},
             **{s: numeric_column(non_negative_integer()) for s in services},
         }
-        recs = validate_frame(pa.DataFrameSchema(columns, strict=False), records, source)
+        recs = validate_frame(pa.DataFrameSchema(columns, strict=False), records, source,
+                              min_rows=1)
         if "child_id" in recs.columns:
             problems += report_duplicates(recs, ["child_id"], "child")
         problems += _check_year(recs, year, source)
         unknown = ~recs["lsoa_code"].isin(geography.lsoa_codes)
         if unknown.any():
             problems.append(f"column 'lsoa_code' has {int(unknown.sum())} unknown LSOA code(s) "
-                            f"at row(s) {list(np.flatnonzero(unknown)[:5])}: "
+                            f"at row(s) {_rows(unknown)}: "
                             f"{list(recs.loc[unknown, 'lsoa_code'].unique()[:5])}")
         zero = recs["exposure"].to_numpy() <= 0
         positive_outcome = (recs[list(services)].to_numpy() > 0).any(axis=1) if services \
@@ -386,19 +425,27 @@ class PersonData:
         bad = np.flatnonzero(zero & positive_outcome)
         if len(bad):
             problems.append(f"column 'exposure' is 0 for {len(bad)} child(ren) with a positive "
-                            f"outcome, at row(s) {list(bad[:5])}")
+                            f"outcome, at row(s) {[int(i) for i in bad[:5]]}")
         raise_if(problems, source)
 
         population_source = population_source or f"{source} (population)"
         pop = validate_frame(pa.DataFrameSchema({
             "la_code": code_column(), "age_band": code_column(), "sex": code_column(),
             "population": numeric_column(non_negative())}, strict=False),
-            population, population_source)
+            population, population_source, min_rows=1)
         problems += report_duplicates(pop, ["la_code", "age_band", "sex"], "population")
         unknown_la = sorted(set(pop["la_code"]) - set(geography.la_codes))
         if unknown_la:
+            rows = _rows(~pop["la_code"].isin(geography.la_codes).to_numpy())
             problems.append(f"column 'la_code' has LA code(s) not in the geography: "
-                            f"{unknown_la[:8]}")
+                            f"{unknown_la[:8]} (row(s) {rows})")
+        if not unknown.any():
+            la_of_record = geography.la_codes[geography.lsoa_to_la[
+                geography.position(dims.LSOA, recs["lsoa_code"].to_numpy(dtype=object))]]
+            uncovered = sorted(set(la_of_record) - set(pop["la_code"]))
+            if uncovered:
+                problems.append(f"column 'la_code' has no population rows for LA(s) "
+                                f"{uncovered[:8]} where the records have children")
         for col in ("age_band", "sex"):
             extra = sorted(set(recs[col]) - set(pop[col]))
             if extra:
@@ -438,21 +485,24 @@ class SpendData:
         """Validate spend and volumes; ``la_codes`` (optional) restricts the known LAs."""
         spend = validate_frame(pa.DataFrameSchema({
             "la_code": code_column(), "category": code_column(),
-            "spend": numeric_column(non_negative())}, strict=False), spend, f"{source} (spend)")
+            "spend": numeric_column(non_negative())}, strict=False), spend, f"{source} (spend)",
+            min_rows=1)
         volumes = validate_frame(pa.DataFrameSchema({
             "la_code": code_column(), "activity": code_column(),
             "volume": numeric_column(non_negative())}, strict=False), volumes,
-            f"{source} (volumes)")
+            f"{source} (volumes)", min_rows=1)
         problems = report_duplicates(spend, ["la_code", "category"], "spend")
         problems += report_duplicates(volumes, ["la_code", "activity"], "volume")
         problems += _check_year(spend, year, f"{source} (spend)")
         problems += _check_year(volumes, year, f"{source} (volumes)")
         if la_codes is not None:
             for name, frame in (("spend", spend), ("volumes", volumes)):
-                unknown = sorted(set(frame["la_code"]) - set(la_codes))
+                known = {str(c) for c in la_codes}
+                unknown = sorted(set(frame["la_code"]) - known)
                 if unknown:
+                    rows = _rows(~frame["la_code"].isin(known).to_numpy())
                     problems.append(f"{name} column 'la_code' has unknown LA code(s) "
-                                    f"{unknown[:8]}")
+                                    f"{unknown[:8]} (row(s) {rows})")
         no_volume = sorted(set(spend["la_code"]) - set(volumes["la_code"]))
         if no_volume:
             problems.append(f"LA(s) {no_volume[:8]} have spend but no activity volumes")
@@ -480,7 +530,7 @@ class UnitCosts:
         table = validate_frame(pa.DataFrameSchema({
             "activity": code_column(unique=True), "unit_cost": numeric_column(positive()),
             "sd_log": numeric_column(positive()), "price_base": code_column()},
-            strict=False), table, source)
+            strict=False), table, source, min_rows=1)
         raise_if(_check_names(list(table["activity"]), "activity"), source)
         return cls(table.reset_index(drop=True), source)
 

@@ -42,3 +42,8 @@ SERVICES: tuple[str, ...] = (REFERRALS, CIN, CPP, CLA, CLA_WEEKS)
 #: Observation levels of a service in an LA; ``NONE`` means not observed there.
 NONE = "none"
 OBSERVATION_LEVELS: tuple[str, ...] = (LSOA, MSOA, LA, NONE)
+
+
+def observation_dim(service: str, level: str) -> str:
+    """Dim name of the vector of observations of ``service`` at ``level`` in a PyMC model."""
+    return f"{service}_{level}_obs"

@@ -17,7 +17,7 @@ import pandas as pd
 import xarray as xr
 
 from bayes_needs import dims
-from bayes_needs.errors import DataValidationError, GeographyError
+from bayes_needs.errors import ConfigError, DataValidationError, GeographyError
 
 Level = Literal["lsoa", "msoa", "la"]
 _LEVEL_RANK = {dims.LSOA: 0, dims.MSOA: 1, dims.LA: 2}
@@ -71,6 +71,7 @@ class Geography:
         la_name: str | None = None,
         source: str = "geography table",
         expected_las=None,
+        expected_msoas=None,
     ) -> Geography:
         """Build and validate a geography from one row per LSOA.
 
@@ -82,16 +83,20 @@ class Geography:
             Column names in ``frame``. Name columns are optional.
         source
             Where the frame came from, used in error messages (e.g. a file path).
-        expected_las
-            Optional LA codes that must each contain at least one LSOA; an LA listed here
-            with no LSOAs is reported as an empty unit.
+        expected_las, expected_msoas
+            Optional LA (MSOA) codes that must each contain at least one LSOA; a unit listed
+            here with no LSOAs is reported as an empty unit.
 
         Raises
         ------
         GeographyError
             Listing every problem: missing columns, missing or duplicate LSOA codes, an LSOA
-            in two MSOAs, an MSOA in two LAs, or an empty table.
+            in two MSOAs, an MSOA in two LAs, a code with two names, an empty unit or an
+            empty table.
         """
+        if not isinstance(frame, pd.DataFrame):
+            raise GeographyError(source, [f"expected a pandas DataFrame, got "
+                                          f"{type(frame).__name__}"])
         wanted = {"LSOA code": lsoa_code, "MSOA code": msoa_code, "LA code": la_code}
         for label, col in (("LSOA name", lsoa_name), ("MSOA name", msoa_name),
                            ("LA name", la_name)):
@@ -100,7 +105,7 @@ class Geography:
         missing = [f"missing {label} column '{col}'" for label, col in wanted.items()
                    if col not in frame.columns]
         if missing:
-            raise GeographyError(source, missing + [f"columns present: {list(frame.columns)}"])
+            raise GeographyError(source, [*missing, f"columns present: {list(frame.columns)}"])
         if len(frame) == 0:
             raise GeographyError(source, ["the table has no rows (empty geography)"])
 
@@ -111,25 +116,36 @@ class Geography:
             values = table[col]
             blank = values.isna() | (values.astype(str).str.strip() == "")
             if blank.any():
-                rows = list(np.flatnonzero(blank.to_numpy())[:5])
+                rows = [int(i) for i in np.flatnonzero(blank.to_numpy())[:5]]
                 problems.append(f"column '{col}' ({label}) is missing in {int(blank.sum())} "
                                 f"row(s), first at row(s) {rows}")
             table[col] = values.astype(str).str.strip()
+        if len(set(wanted.values())) < 3:
+            problems.append(f"the LSOA, MSOA and LA code columns must differ, got "
+                            f"{[lsoa_code, msoa_code, la_code]}")
         if problems:
             raise GeographyError(source, problems)
 
         dup = table[lsoa_code].duplicated(keep=False)
         if dup.any():
             codes = sorted(set(table.loc[dup, lsoa_code]))
-            rows = list(np.flatnonzero(dup.to_numpy())[:6])
+            rows = [int(i) for i in np.flatnonzero(dup.to_numpy())[:6]]
             problems.append(f"duplicate LSOA code(s) in column '{lsoa_code}': {codes[:5]}"
                             f"{' ...' if len(codes) > 5 else ''} (rows {rows})")
         problems += _check_single_parent(table, lsoa_code, msoa_code, "LSOA", "MSOA")
         problems += _check_single_parent(table, msoa_code, la_code, "MSOA", "LA")
-        if expected_las is not None:
-            empty = sorted(set(map(str, expected_las)) - set(table[la_code]))
+        for code_col, name_col, label in ((msoa_code, msoa_name, "MSOA"),
+                                          (la_code, la_name, "LA")):
+            if name_col is not None and name_col != code_col:
+                problems += _check_single_parent(table, code_col, name_col, label, "name")
+        for expected, col, label in ((expected_las, la_code, "LA"),
+                                     (expected_msoas, msoa_code, "MSOA")):
+            if expected is None:
+                continue
+            empty = sorted({str(c).strip() for c in expected} - set(table[col]))
             if empty:
-                problems.append(f"{len(empty)} LA(s) have no LSOAs (empty unit): {empty[:8]}")
+                problems.append(f"{len(empty)} {label}(s) have no LSOAs (empty unit) in "
+                                f"column '{col}': {empty[:8]}")
         if problems:
             raise GeographyError(source, problems)
 
@@ -206,7 +222,7 @@ class Geography:
         """For each unit at ``from_level``, the position of its ancestor at ``to_level``."""
         lo, hi = _LEVEL_RANK[_check_level(from_level)], _LEVEL_RANK[_check_level(to_level)]
         if hi < lo:
-            raise ValueError(f"cannot map {from_level} up to finer level {to_level}")
+            raise ConfigError(f"cannot map {from_level} up to finer level {to_level}")
         if lo == hi:
             return np.arange(self.size(from_level))
         if (from_level, to_level) == (dims.LSOA, dims.MSOA):
@@ -218,6 +234,15 @@ class Geography:
     def position(self, level: Level, codes, *, what: str = "code") -> np.ndarray:
         """Integer positions of ``codes`` at ``level``.
 
+        Parameters
+        ----------
+        level
+            ``"lsoa"``, ``"msoa"`` or ``"la"``.
+        codes
+            Array-like of codes (a single string is treated as a list of one).
+        what
+            Where the codes came from, used as the error message prefix.
+
         Raises
         ------
         DataValidationError
@@ -225,9 +250,9 @@ class Geography:
         """
         lookup = self._positions.get(level)
         if lookup is None:
-            lookup = pd.Index(self.codes(level))
+            lookup = pd.Index(self.codes(level), dtype=object)
             self._positions[level] = lookup
-        codes = np.asarray(codes, dtype=object)
+        codes = np.atleast_1d(np.asarray(codes, dtype=object))
         pos = lookup.get_indexer(codes)
         if (pos < 0).any():
             bad = pd.unique(codes[pos < 0])
@@ -253,23 +278,49 @@ class Geography:
         numpy.ndarray or xarray.DataArray
             Same leading dims, last axis (or dim) replaced by ``to_level``.
         """
+        lo, hi = _LEVEL_RANK[_check_level(from_level)], _LEVEL_RANK[_check_level(to_level)]
+        if hi < lo:
+            raise ConfigError(f"cannot aggregate {from_level} values down to the finer level "
+                              f"{to_level}")
         if isinstance(values, xr.DataArray):
+            if from_level not in values.dims:
+                raise DataValidationError("aggregate", [
+                    f"the DataArray has dims {list(values.dims)}, no '{from_level}' dim"])
+            if from_level in values.coords:
+                values = self._canonical_order(values, from_level)
             moved = values.transpose(..., from_level)
             out = self.aggregate(moved.to_numpy(), from_level, to_level)
             new_dims = [*moved.dims[:-1], to_level]
             coords = {k: v for k, v in moved.coords.items() if from_level not in v.dims}
             coords[to_level] = self.codes(to_level)
+            coords[f"{to_level}_name"] = (to_level, self.names(to_level))
             return xr.DataArray(out, dims=new_dims, coords=coords, name=values.name,
                                 attrs=values.attrs)
         arr = np.asarray(values)
         n_from = self.size(from_level)
-        if arr.shape[-1] != n_from:
-            raise ValueError(f"last axis has length {arr.shape[-1]}, expected {n_from} "
-                             f"{from_level.upper()}s")
+        if arr.ndim == 0 or arr.shape[-1] != n_from:
+            got = "values are a scalar" if arr.ndim == 0 else \
+                f"values have a last axis of length {arr.shape[-1]}"
+            raise DataValidationError("aggregate", [
+                f"{got}; expected a last axis of {n_from} {from_level.upper()}s"])
         if from_level == to_level:
             return arr.copy()
         starts = self._starts(from_level, to_level)
         return np.add.reduceat(arr, starts, axis=-1)
+
+    def _canonical_order(self, values: xr.DataArray, level: Level) -> xr.DataArray:
+        """``values`` with its ``level`` coordinate in canonical order (codes checked)."""
+        labels = np.asarray(values[level].to_numpy(), dtype=object)
+        codes = self.codes(level)
+        if len(labels) == len(codes) and np.array_equal(labels, codes):
+            return values
+        pos = self.position(level, labels, what=f"DataArray '{level}' coordinate")
+        if len(np.unique(pos)) != len(pos) or len(pos) != len(codes):
+            raise DataValidationError(f"DataArray '{level}' coordinate", [
+                f"expected each of the {len(codes)} {level.upper()} codes exactly once, got "
+                f"{len(labels)} labels ({len(np.unique(pos))} distinct)"])
+        # Labels are a permutation of the canonical codes: reorder rather than misalign.
+        return values.isel({level: np.argsort(pos)})
 
     def _starts(self, from_level: Level, to_level: Level) -> np.ndarray:
         key = ("starts", from_level, to_level)
@@ -305,15 +356,17 @@ class Geography:
     def subset_las(self, la_codes) -> Geography:
         """The geography restricted to the given LAs."""
         keep = self.position(dims.LA, la_codes, what="LA subset")
+        if len(keep) == 0:
+            raise GeographyError("LA subset", ["no LA codes given; the subset would be empty"])
         frame = self.to_frame()
         frame = frame[np.isin(self.lsoa_to_la, keep)]
         return Geography.from_frame(frame, lsoa_name="lsoa_name", msoa_name="msoa_name",
-                                    la_name="la_name")
+                                    la_name="la_name", source="LA subset")
 
 
 def _check_level(level: str) -> str:
-    if level not in _LEVEL_RANK:
-        raise ValueError(f"unknown level {level!r}; expected one of {list(_LEVEL_RANK)}")
+    if not isinstance(level, str) or level not in _LEVEL_RANK:
+        raise ConfigError(f"unknown level {level!r}; expected one of {list(_LEVEL_RANK)}")
     return level
 
 
@@ -325,9 +378,16 @@ def _check_single_parent(table: pd.DataFrame, child: str, parent: str, child_lab
         return []
     problems = []
     for code in split.index[:5]:
-        parents = sorted(table.loc[table[child] == code, parent].unique())
-        problems.append(f"{child_label} '{code}' is in {len(parents)} {parent_label}s "
-                        f"(column '{parent}'): {parents}")
+        rows = (table[child] == code).to_numpy()
+        parents = sorted(table.loc[rows, parent].unique())
+        where = [int(i) for i in np.flatnonzero(rows)[:6]]
+        if parent_label == "name":
+            problems.append(f"{child_label} '{code}' has {len(parents)} different names "
+                            f"(column '{parent}'): {parents} (rows {where})")
+        else:
+            problems.append(f"{child_label} '{code}' is in {len(parents)} {parent_label}s "
+                            f"(column '{parent}'): {parents} (rows {where})")
     if len(split) > 5:
-        problems.append(f"... {len(split) - 5} more {child_label}s in several {parent_label}s")
+        problems.append(f"... {len(split) - 5} more {child_label}s with several "
+                        f"{parent_label}s")
     return problems

@@ -15,6 +15,9 @@ with :mod:`tomllib` and YAML with ``yaml.safe_load``.
 
 from __future__ import annotations
 
+import inspect
+import math
+import re
 import tomllib
 from collections.abc import Iterable, Mapping
 from importlib import resources
@@ -30,6 +33,34 @@ from bayes_needs.errors import PriorConfigError
 
 SCHEMA_VERSION = 1
 _ALLOWED_KEYS = {"dist", "kwargs", "dims", "centered", "transform"}
+_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+#: PyMC classes that are not usable as a prior from a config file: abstract bases, or
+#: distributions whose parameters are callables or other distributions.
+_NOT_PRIORS = {"Distribution", "Continuous", "Discrete", "CustomDist", "DensityDist",
+               "Simulator", "Mixture", "Censored", "Truncated", "EulerMaruyama", "RandomWalk"}
+#: Parameters that are strictly positive in every PyMC distribution that has them.
+_POSITIVE_PARAMS = {"sigma", "tau", "lam"}
+_BOMS = {b"\xff\xfe\x00\x00": "UTF-32", b"\x00\x00\xfe\xff": "UTF-32",
+         b"\xff\xfe": "UTF-16", b"\xfe\xff": "UTF-16"}
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """Safe YAML loader that rejects duplicate keys instead of keeping the last one."""
+
+
+def _construct_unique_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep=False):
+    seen: set = set()
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=deep)
+        if key in seen:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"duplicate key {key!r}", key_node.start_mark)
+        seen.add(key)
+    return loader.construct_mapping(node, deep=deep)
+
+
+_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG,
+                                 _construct_unique_mapping)
 
 
 def read_config_file(path: str | Path) -> dict[str, Any]:
@@ -42,32 +73,54 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
     """
     path = Path(path)
     source = str(path)
+    if path.is_dir():
+        raise PriorConfigError(source, ["is a directory, not a prior file"])
     if not path.is_file():
         raise PriorConfigError(source, ["file does not exist"])
     raw = path.read_bytes()
     if not raw.strip():
         raise PriorConfigError(source, ["file is empty"])
+    for bom, encoding in _BOMS.items():
+        if raw.startswith(bom):
+            raise PriorConfigError(source, [f"file is {encoding} encoded; save it as UTF-8"])
     try:
         text = raw.decode("utf-8-sig")  # tolerate a byte-order mark
     except UnicodeDecodeError as exc:
-        raise PriorConfigError(source, [f"not valid UTF-8 text (byte {exc.start})"]) from None
+        raise PriorConfigError(source, [f"not valid UTF-8 text (byte {exc.start}); save the "
+                                        f"file as UTF-8"]) from None
     suffix = path.suffix.lower()
     try:
         if suffix == ".toml":
             data = tomllib.loads(text)
         elif suffix in (".yaml", ".yml"):
-            data = yaml.safe_load(text)
+            data = yaml.load(text, Loader=_UniqueKeyLoader)  # a SafeLoader subclass
         else:
             raise PriorConfigError(source, [f"unsupported file type '{suffix}'; use .toml, "
                                             f".yaml or .yml"])
     except tomllib.TOMLDecodeError as exc:
         raise PriorConfigError(source, [f"invalid TOML: {exc}"]) from None
     except yaml.YAMLError as exc:
-        raise PriorConfigError(source, [f"invalid or unsafe YAML: {exc}"]) from None
+        raise PriorConfigError(source, [f"invalid or unsafe YAML{_yaml_where(exc)}: "
+                                        f"{_yaml_problem(exc)}"]) from None
+    except RecursionError:
+        raise PriorConfigError(source, ["nesting too deep"]) from None
+    if data is None:
+        raise PriorConfigError(source, ["file is empty (only comments or blank lines)"])
     if not isinstance(data, dict):
         raise PriorConfigError(source, [f"top level must be a mapping, got "
                                         f"{type(data).__name__}"])
     return data
+
+
+def _yaml_where(exc: yaml.YAMLError) -> str:
+    mark = getattr(exc, "problem_mark", None)
+    return f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+
+
+def _yaml_problem(exc: yaml.YAMLError) -> str:
+    parts = [getattr(exc, "context", None), getattr(exc, "problem", None)]
+    text = "; ".join(p for p in parts if p)
+    return text or str(exc)
 
 
 def _check_prior_dict(name: str, spec: Any, problems: list[str], depth: int = 0) -> None:
@@ -79,39 +132,90 @@ def _check_prior_dict(name: str, spec: Any, problems: list[str], depth: int = 0)
     unknown = sorted(set(spec) - _ALLOWED_KEYS)
     if unknown:
         problems.append(f"{where}: unknown key(s) {unknown}; allowed: {sorted(_ALLOWED_KEYS)}")
+    if "dist" not in spec:
+        problems.append(f"{where}: missing 'dist' (a PyMC distribution name such as "
+                        f"'Normal')")
     dist = spec.get("dist")
-    if not isinstance(dist, str):
-        problems.append(f"{where}: 'dist' must be a distribution name string")
-    elif not hasattr(pm, dist) or not isinstance(getattr(pm, dist), type):
-        problems.append(f"{where}: unknown distribution '{dist}'")
+    if "dist" in spec and not isinstance(dist, str):
+        problems.append(f"{where}.dist: must be a distribution name string, got {dist!r}")
+    elif isinstance(dist, str) and not _is_prior_distribution(dist):
+        problems.append(f"{where}.dist: unknown distribution '{dist}'")
     kwargs = spec.get("kwargs", {})
     if not isinstance(kwargs, Mapping):
-        problems.append(f"{where}.kwargs: must be a table")
+        problems.append(f"{where}.kwargs: must be a table of parameter values, got "
+                        f"{type(kwargs).__name__}")
         kwargs = {}
+    if isinstance(dist, str) and _is_prior_distribution(dist):
+        allowed = _parameters(dist)
+        unknown = sorted(str(k) for k in kwargs if k not in allowed)
+        if unknown:
+            problems.append(f"{where}.kwargs: unknown parameter(s) {unknown} for {dist}; "
+                            f"allowed: {sorted(allowed)}")
     for key, value in kwargs.items():
-        if isinstance(value, Mapping):
+        if not isinstance(key, str):
+            problems.append(f"{where}.kwargs: parameter name {key!r} must be a string")
+        elif isinstance(value, Mapping):
             if depth >= 3:
                 problems.append(f"{where}.kwargs.{key}: nesting too deep")
             else:
                 _check_prior_dict(f"{name}.kwargs.{key}", value, problems, depth + 1)
-        elif isinstance(value, bool) or not isinstance(value, (int, float, list)):
-            problems.append(f"{where}.kwargs.{key}: must be a number, list or nested prior, "
-                            f"got {value!r}")
-        elif isinstance(value, float) and value != value:
-            problems.append(f"{where}.kwargs.{key}: NaN is not allowed")
+        else:
+            problem = _check_number(value, positive=key in _POSITIVE_PARAMS)
+            if problem:
+                problems.append(f"{where}.kwargs.{key}: {problem}")
     spec_dims = spec.get("dims", ())
     if isinstance(spec_dims, str):
         spec_dims = (spec_dims,)
     if not isinstance(spec_dims, (list, tuple)) or not all(isinstance(d, str)
                                                           for d in spec_dims):
-        problems.append(f"{where}.dims: must be a list of dim names")
+        problems.append(f"{where}.dims: must be a list of dim names, got {spec_dims!r}")
     else:
         bad = sorted(set(spec_dims) - dims.CANONICAL_DIMS)
         if bad:
             problems.append(f"{where}.dims: unknown dim(s) {bad}; canonical dims are "
                             f"{sorted(dims.CANONICAL_DIMS)}")
+        repeated = sorted({d for d in spec_dims if list(spec_dims).count(d) > 1})
+        if repeated:
+            problems.append(f"{where}.dims: dim(s) {repeated} listed more than once")
     if "centered" in spec and not isinstance(spec["centered"], bool):
-        problems.append(f"{where}.centered: must be true or false")
+        problems.append(f"{where}.centered: must be true or false, got {spec['centered']!r}")
+    if "transform" in spec and not isinstance(spec["transform"], str):
+        problems.append(f"{where}.transform: must be a function name string")
+
+
+def _is_prior_distribution(name: str) -> bool:
+    """``name`` is a concrete PyMC distribution whose parameters can come from a file."""
+    obj = getattr(pm, name, None)
+    # Factories such as LKJCorr or ZeroInflatedPoisson are plain classes with a ``dist``
+    # classmethod rather than Distribution subclasses, so test for ``dist``.
+    return (not name.startswith("_") and name not in _NOT_PRIORS and isinstance(obj, type)
+            and callable(getattr(obj, "dist", None)))
+
+
+def _parameters(dist: str) -> set[str]:
+    """Parameter names ``pm.<dist>.dist`` accepts (what pymc-extras checks kwargs against)."""
+    params = inspect.signature(getattr(pm, dist).dist).parameters
+    return {k for k, v in params.items()
+            if v.kind not in (v.VAR_POSITIONAL, v.VAR_KEYWORD)}
+
+
+def _check_number(value: Any, *, positive: bool, depth: int = 0) -> str | None:
+    """Problem with a numeric parameter value (number or nested list of numbers), or None."""
+    if isinstance(value, list):
+        if depth > 3:
+            return "lists nested too deep"
+        for item in value:
+            problem = _check_number(item, positive=positive, depth=depth + 1)
+            if problem:
+                return problem if problem.startswith("lists") else f"list entry {problem}"
+        return None if value else "must not be an empty list"
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return f"must be a number, list of numbers or nested prior, got {value!r}"
+    if not math.isfinite(value):
+        return f"must be finite, got {value!r}"
+    if positive and value <= 0:
+        return f"must be > 0, got {value!r}"
+    return None
 
 
 def parse_priors(config: Mapping[str, Any], *, source: str = "priors",
@@ -132,12 +236,15 @@ def parse_priors(config: Mapping[str, Any], *, source: str = "priors",
     PriorConfigError
         Listing every problem in the config at once.
     """
+    if not isinstance(config, Mapping):
+        raise PriorConfigError(source, [f"expected a mapping with 'schema_version' and "
+                                        f"'priors', got {type(config).__name__}"])
     problems: list[str] = []
     version = config.get("schema_version")
     if version is None:
-        problems.append("missing 'schema_version'")
-    elif version != SCHEMA_VERSION:
-        problems.append(f"schema_version {version!r} is not supported (expected "
+        problems.append(f"missing 'schema_version' (use schema_version = {SCHEMA_VERSION})")
+    elif isinstance(version, bool) or not isinstance(version, int) or version != SCHEMA_VERSION:
+        problems.append(f"schema_version {version!r} is not supported (expected the integer "
                         f"{SCHEMA_VERSION})")
     unknown_top = sorted(set(config) - {"schema_version", "priors", "meta"})
     if unknown_top:
@@ -149,6 +256,10 @@ def parse_priors(config: Mapping[str, Any], *, source: str = "priors",
         table = {}
     expected = set(expected) if expected is not None else None
     for name, spec in table.items():
+        if not isinstance(name, str) or not _NAME_RE.match(name):
+            problems.append(f"priors.{name}: variable name {name!r} must be an identifier "
+                            f"such as 'sigma_la'")
+            continue
         if expected is not None and name not in expected:
             problems.append(f"priors.{name}: not a variable of this model; known variables: "
                             f"{sorted(expected)}")
@@ -159,7 +270,7 @@ def parse_priors(config: Mapping[str, Any], *, source: str = "priors",
             try:
                 built[name] = Prior.from_dict(_to_plain(spec))
             except Exception as exc:  # pymc-extras raises assorted types for bad kwargs
-                problems.append(f"priors.{name}: {type(exc).__name__}: {exc}")
+                problems.append(f"priors.{name}: {exc}")
     if problems:
         raise PriorConfigError(source, problems)
     return built
@@ -221,10 +332,14 @@ def resolve_priors(defaults: str, overrides: str | Path | Mapping[str, Any] | No
     if isinstance(overrides, (str, Path)):
         priors.update(load_priors(overrides, expected=expected))
         return priors
-    if "schema_version" in overrides:
+    if not isinstance(overrides, Mapping):
+        raise PriorConfigError("prior overrides", [
+            f"expected a file path or a mapping, got {type(overrides).__name__}"])
+    if "schema_version" in overrides or "priors" in overrides:
         priors.update(parse_priors(overrides, source="prior overrides", expected=expected))
         return priors
-    as_dicts = {k: v.to_dict() if isinstance(v, Prior) else v for k, v in overrides.items()}
+    as_dicts = {k: _jsonable(v.to_dict()) if isinstance(v, Prior) else v
+                for k, v in overrides.items()}
     priors.update(parse_priors({"schema_version": SCHEMA_VERSION, "priors": as_dicts},
                                source="prior overrides", expected=expected))
     return priors

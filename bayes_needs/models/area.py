@@ -1,0 +1,524 @@
+"""Area-based hierarchical demand model.
+
+For service ``s`` and LSOA ``i`` in MSOA ``m`` in LA ``l``::
+
+    lambda_i      = E_i * exp(intercept_s + z_i . beta_s)        fixed (covariate) part
+    mean_i        = lambda_i * exp(la_effect_ls) * g_ms * h_is      with effects
+    la_effect     ~ Normal(0, sigma_la_s)            (optionally correlated across services)
+    g_ms          ~ Gamma(1/msoa_cv_s^2, 1/msoa_cv_s^2)     mean-one MSOA effect
+    h_is          : within-MSOA LSOA effect (Dirichlet), family "negbin" only
+
+The MSOA effects are integrated out analytically (gamma-Poisson conjugacy), so the sampler
+never sees ~6.8k MSOA parameters per service:
+
+* an MSOA total is exactly ``NegativeBinomial(mu = exp(la_effect) * Lambda_m, alpha = a)``
+  with ``Lambda_m = sum_i lambda_i`` and ``a = 1/msoa_cv^2`` (PyMC's NB ``alpha`` is the gamma
+  shape: ``Var = mu + mu^2 / alpha``);
+* LSOA counts given their MSOA total are multinomial with probabilities ``lambda_i / Lambda_m``
+  (family ``poisson``) or Dirichlet-multinomial with concentrations
+  ``lambda_i / lsoa_dispersion`` (family ``negbin``; NB1-type overdispersion,
+  ``Var(y_i) ~ mu_i (1 + lsoa_dispersion)``), so LSOA effects redistribute an MSOA's total;
+* an LA total (a sum of MSOA negative binomials with different means) is approximated by a
+  moment-matched negative binomial with ``alpha_l = a * (sum Lambda_m)^2 / sum Lambda_m^2``.
+
+So LSOA, MSOA and LA-total returns all inform the same parameters (aggregation-consistent).
+LAs without data still get predictions from the covariates and the LA-effect distribution.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any, Literal
+
+import arviz as az
+import numpy as np
+import pandas as pd
+import pymc as pm
+import pytensor.tensor as pt
+import xarray as xr
+from pymc_extras.prior import Prior
+
+from bayes_needs import dims
+from bayes_needs import idata as idata_io
+from bayes_needs.covariates import standardise
+from bayes_needs.data import AreaData
+from bayes_needs.errors import ConfigError
+from bayes_needs.priors import priors_to_config, resolve_priors
+
+KIND = "area"
+PRIOR_NAMES: tuple[str, ...] = ("intercept", "beta", "sigma_la", "msoa_cv", "lsoa_dispersion",
+                                "la_corr")
+#: Hyperparameters whose convergence gates a fit.
+HYPERPARAMETERS: tuple[str, ...] = ("intercept", "beta", "sigma_la", "msoa_cv",
+                                    "lsoa_dispersion", "la_corr")
+Standardisation = Literal["la", "none", "all"]
+SAMPLERS = ("pymc", "nutpie", "numpyro")
+
+
+@dataclass(frozen=True)
+class AreaModelConfig:
+    """Structural choices of the area model.
+
+    Parameters
+    ----------
+    family
+        ``"negbin"``: LSOA counts overdispersed within their MSOA (Dirichlet-multinomial);
+        ``"poisson"``: no LSOA-level extra variation (multinomial).
+    la_effects
+        Include LA ("policy") random effects.
+    msoa_effects
+        Include gamma MSOA random effects (integrated out analytically).
+    correlated_la
+        Correlate LA effects across services (LKJ prior ``la_corr``).
+    covariates
+        Covariate columns to use; ``None`` uses every covariate in the data.
+    """
+
+    family: Literal["negbin", "poisson"] = "negbin"
+    la_effects: bool = True
+    msoa_effects: bool = True
+    correlated_la: bool = False
+    covariates: tuple[str, ...] | None = None
+
+    def __post_init__(self) -> None:
+        if self.family not in ("negbin", "poisson"):
+            raise ConfigError(f"family must be 'negbin' or 'poisson', got {self.family!r}")
+        for name in ("la_effects", "msoa_effects", "correlated_la"):
+            if not isinstance(getattr(self, name), bool):
+                raise ConfigError(f"{name} must be true or false, got "
+                                  f"{getattr(self, name)!r}")
+        if self.correlated_la and not self.la_effects:
+            raise ConfigError("correlated_la needs la_effects = true")
+        if self.covariates is not None:
+            object.__setattr__(self, "covariates", tuple(self.covariates))
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any] | None) -> AreaModelConfig:
+        """Build from a plain mapping, rejecting unknown keys by name."""
+        values = dict(values or {})
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ConfigError(f"unknown area model option(s) {unknown}; known: {sorted(known)}")
+        return cls(**values)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-able mapping."""
+        out = asdict(self)
+        out["covariates"] = list(self.covariates) if self.covariates is not None else None
+        return out
+
+
+@dataclass
+class _ServiceObservations:
+    """Observation index arrays of one service, in the model's compact form."""
+
+    msoa_pos: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    msoa_count: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    la_pos: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    la_count: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    lsoa_pos: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    lsoa_count: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    #: for each observed LSOA, index into ``split_msoa_pos``
+    lsoa_group: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    split_msoa_pos: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    split_msoa_count: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+
+
+class AreaDemandModel:
+    """Hierarchical Poisson/negative-binomial area demand model (see the module docstring).
+
+    Parameters
+    ----------
+    data
+        Validated area data.
+    config
+        Structural options (:class:`AreaModelConfig` or a mapping of its fields).
+    priors
+        Prior overrides by variable name: a prior file path, a config mapping, or a mapping of
+        name -> :class:`pymc_extras.prior.Prior`/prior dict. Defaults: ``priors/area.toml``.
+    """
+
+    def __init__(self, data: AreaData, config: AreaModelConfig | dict | None = None,
+                 priors: str | Path | dict | None = None):
+        self.data = data
+        self.config = config if isinstance(config, AreaModelConfig) else \
+            AreaModelConfig.from_dict(config)
+        self.priors: dict[str, Prior] = resolve_priors("area", priors, PRIOR_NAMES)
+        covs = self.config.covariates
+        if covs is None:
+            covs = data.covariate_names
+        unknown = sorted(set(covs) - set(data.covariate_names))
+        if unknown:
+            raise ConfigError(f"covariate(s) {unknown} are not in the data; available: "
+                              f"{list(data.covariate_names)}")
+        self.covariate_names = tuple(covs)
+        if self.covariate_names:
+            z, self.covariate_mean, self.covariate_std = standardise(
+                data.covariates[list(self.covariate_names)])
+            self.z = z.to_numpy(dtype=float)
+        else:
+            self.z = np.zeros((data.geography.n_lsoa, 0))
+            self.covariate_mean = self.covariate_std = pd.Series(dtype=float)
+        self.services = data.services
+        self._observations = {s: self._prepare(s) for s in self.services}
+        self.model: pm.Model | None = None
+
+    # ------------------------------------------------------------------ data preparation
+    def _prepare(self, service: str) -> _ServiceObservations:
+        geo, data = self.data.geography, self.data
+        obs = _ServiceObservations()
+        exposure_msoa = geo.aggregate(data.exposure, dims.LSOA, dims.MSOA)
+        lsoa_pos, lsoa_count = data.observed(service, dims.LSOA)
+        msoa_pos, msoa_count = data.observed(service, dims.MSOA)
+        if len(lsoa_pos):
+            keep = data.exposure[lsoa_pos] > 0  # zero-exposure LSOAs carry no information
+            lsoa_pos, lsoa_count = lsoa_pos[keep], lsoa_count[keep]
+            parent = geo.lsoa_to_msoa[lsoa_pos]
+            split_msoa, group = np.unique(parent, return_inverse=True)
+            split_count = np.bincount(group, weights=lsoa_count).astype(np.int64)
+            obs.lsoa_pos, obs.lsoa_count, obs.lsoa_group = lsoa_pos, lsoa_count, group
+            obs.split_msoa_pos, obs.split_msoa_count = split_msoa, split_count
+            # Their MSOA totals enter the MSOA-level likelihood.
+            msoa_pos = np.concatenate([msoa_pos, split_msoa])
+            msoa_count = np.concatenate([msoa_count, split_count])
+        order = np.argsort(msoa_pos, kind="stable")
+        msoa_pos, msoa_count = msoa_pos[order], msoa_count[order]
+        keep = exposure_msoa[msoa_pos] > 0
+        obs.msoa_pos, obs.msoa_count = msoa_pos[keep], msoa_count[keep]
+        obs.la_pos, obs.la_count = data.observed(service, dims.LA)
+        return obs
+
+    @property
+    def coords(self) -> dict[str, Any]:
+        """Model coordinates (canonical dims plus one observation dim per service/level)."""
+        geo = self.data.geography
+        coords: dict[str, Any] = {dims.SERVICE: list(self.services),
+                                  dims.COVARIATE: list(self.covariate_names),
+                                  dims.LA: list(geo.la_codes)}
+        for service, obs in self._observations.items():
+            for level, pos in ((dims.LSOA, obs.lsoa_pos), (dims.MSOA, obs.msoa_pos),
+                               (dims.LA, obs.la_pos)):
+                if len(pos):
+                    coords[dims.observation_dim(service, level)] = list(geo.codes(level)[pos])
+        return coords
+
+    def _initial_intercepts(self) -> np.ndarray:
+        totals = self.data.la_totals()
+        la_exposure = self.data.geography.aggregate(self.data.exposure, dims.LSOA, dims.LA)
+        out = []
+        for service in self.services:
+            seen = totals[service].notna().to_numpy()
+            count, expo = totals[service].to_numpy()[seen].sum(), la_exposure[seen].sum()
+            out.append(np.log(max(count, 0.5) / expo) if expo > 0 else -4.0)
+        return np.asarray(out)
+
+    # ------------------------------------------------------------------ model
+    def build_model(self) -> pm.Model:
+        """Build (and cache) the PyMC model."""
+        geo, cfg = self.data.geography, self.config
+        n_services = len(self.services)
+        exposure = self.data.exposure
+        with pm.Model(coords=self.coords) as model:
+            intercept = self.priors["intercept"].create_variable("intercept")
+            if self.covariate_names:
+                beta = self.priors["beta"].create_variable("beta")
+                eta = intercept[None, :] + pt.dot(pt.as_tensor(self.z), beta.T)
+            else:
+                eta = pt.broadcast_to(intercept[None, :], (geo.n_lsoa, n_services))
+            fixed_rate = pt.as_tensor(exposure)[:, None] * pt.exp(eta)  # (lsoa, service)
+            msoa_fixed = pt.zeros((geo.n_msoa, n_services))[geo.lsoa_to_msoa].inc(fixed_rate)
+
+            la_effect = self._la_effects(n_services) if cfg.la_effects else None
+            msoa_shape = None
+            if cfg.msoa_effects:
+                msoa_cv = self.priors["msoa_cv"].create_variable("msoa_cv")
+                msoa_shape = 1.0 / pt.sqr(msoa_cv)
+            lsoa_dispersion = None
+            if cfg.family == "negbin" and any(len(o.lsoa_pos) for o in
+                                              self._observations.values()):
+                lsoa_dispersion = self.priors["lsoa_dispersion"].create_variable(
+                    "lsoa_dispersion")
+
+            for j, service in enumerate(self.services):
+                obs = self._observations[service]
+                self._msoa_likelihood(service, j, obs, msoa_fixed, la_effect, msoa_shape)
+                self._la_likelihood(service, j, obs, msoa_fixed, la_effect, msoa_shape)
+                self._split_likelihood(service, j, obs, eta, fixed_rate, msoa_fixed,
+                                       lsoa_dispersion)
+        self.model = model
+        return model
+
+    def _la_effects(self, n_services: int):
+        raw = pm.Normal("la_raw", 0.0, 1.0, dims=(dims.LA, dims.SERVICE))
+        sigma_prior = self.priors["sigma_la"]
+        if not self.config.correlated_la or n_services < 2:
+            sigma = sigma_prior.create_variable("sigma_la")
+            return pm.Deterministic("la_effect", raw * sigma[None, :],
+                                    dims=(dims.LA, dims.SERVICE))
+        eta = float(self.priors["la_corr"].parameters.get("eta", 2.0))
+        sd_dist = getattr(pm, sigma_prior.distribution).dist(
+            **sigma_prior.parameters, shape=n_services)
+        chol, corr, sigma = pm.LKJCholeskyCov("la_chol", n=n_services, eta=eta,
+                                              sd_dist=sd_dist, compute_corr=True)
+        pm.Deterministic("sigma_la", sigma, dims=dims.SERVICE)
+        pm.Deterministic("la_corr", corr, dims=(dims.SERVICE, "service_b"))
+        return pm.Deterministic("la_effect", pt.dot(raw, chol.T), dims=(dims.LA, dims.SERVICE))
+
+    def _msoa_likelihood(self, service, j, obs, msoa_fixed, la_effect, msoa_shape) -> None:
+        if not len(obs.msoa_pos):
+            return
+        geo = self.data.geography
+        mu = msoa_fixed[obs.msoa_pos, j]
+        if la_effect is not None:
+            mu = mu * pt.exp(la_effect[geo.msoa_to_la[obs.msoa_pos], j])
+        name, dim = f"obs_msoa_{service}", dims.observation_dim(service, dims.MSOA)
+        if msoa_shape is None:
+            pm.Poisson(name, mu=mu, observed=obs.msoa_count, dims=dim)
+        else:
+            pm.NegativeBinomial(name, mu=mu, alpha=msoa_shape[j], observed=obs.msoa_count,
+                                dims=dim)
+
+    def _la_likelihood(self, service, j, obs, msoa_fixed, la_effect, msoa_shape) -> None:
+        if not len(obs.la_pos):
+            return
+        geo = self.data.geography
+        col = msoa_fixed[:, j]
+        sum1 = pt.zeros(geo.n_la)[geo.msoa_to_la].inc(col)[obs.la_pos]
+        mu = sum1
+        if la_effect is not None:
+            mu = mu * pt.exp(la_effect[obs.la_pos, j])
+        name, dim = f"obs_la_{service}", dims.observation_dim(service, dims.LA)
+        if msoa_shape is None:
+            pm.Poisson(name, mu=mu, observed=obs.la_count, dims=dim)
+        else:
+            sum2 = pt.zeros(geo.n_la)[geo.msoa_to_la].inc(pt.sqr(col))[obs.la_pos]
+            alpha = msoa_shape[j] * pt.sqr(sum1) / sum2
+            pm.NegativeBinomial(name, mu=mu, alpha=alpha, observed=obs.la_count, dims=dim)
+
+    def _split_likelihood(self, service, j, obs, eta, fixed_rate, msoa_fixed,
+                          lsoa_dispersion) -> None:
+        if not len(obs.lsoa_pos):
+            return
+        group = obs.lsoa_group
+        first = np.unique(group, return_index=True)[1]
+        group_count = obs.split_msoa_count
+        lsoa_count = obs.lsoa_count
+        # CustomDist parameters must broadcast with the LSOA vector, so MSOA totals are
+        # repeated per LSOA and read back at each MSOA's first LSOA.
+        msoa_total = msoa_fixed[obs.split_msoa_pos[group], j]
+        const_lsoa = -_gammaln(lsoa_count + 1.0)
+        const_msoa = _gammaln(group_count + 1.0)
+
+        if lsoa_dispersion is None:  # multinomial split
+            log_rate = np.log(self.data.exposure[obs.lsoa_pos]) + eta[obs.lsoa_pos, j]
+
+            def logp(value, log_rate, msoa_total):
+                per_lsoa = value * log_rate + const_lsoa
+                per_msoa = -group_count * pt.log(msoa_total[first]) + const_msoa
+                return pt.inc_subtensor(per_lsoa[first], per_msoa)
+
+            params = (log_rate, msoa_total)
+        else:
+            rate = fixed_rate[obs.lsoa_pos, j]
+            delta = lsoa_dispersion[j]
+
+            def logp(value, rate, msoa_total, delta):
+                conc = rate / delta
+                total_conc = msoa_total[first] / delta
+                per_lsoa = pt.gammaln(conc + value) - pt.gammaln(conc) + const_lsoa
+                per_msoa = (pt.gammaln(total_conc) - pt.gammaln(total_conc + group_count)
+                            + const_msoa)
+                return pt.inc_subtensor(per_lsoa[first], per_msoa)
+
+            params = (rate, msoa_total, delta)
+        pm.CustomDist(f"obs_lsoa_{service}", *params, logp=logp, observed=lsoa_count,
+                      dims=dims.observation_dim(service, dims.LSOA))
+
+    # ------------------------------------------------------------------ fitting
+    def fit(self, *, random_seed: int, draws: int = 1000, tune: int = 1000, chains: int = 2,
+            cores: int | None = None, sampler: str = "pymc", target_accept: float = 0.9,
+            progressbar: bool = True, **sample_kwargs) -> az.InferenceData:
+        """Sample the posterior with NUTS and store config, data hash and convergence summary.
+
+        Parameters
+        ----------
+        random_seed
+            Seed for the sampler (required: fits are reproducible by construction).
+        draws, tune, chains, cores
+            Passed to :func:`pymc.sample`.
+        sampler
+            ``"pymc"``, ``"nutpie"`` or ``"numpyro"`` (the latter two need ``bayes-needs[fast]``).
+        target_accept
+            NUTS target acceptance rate.
+        progressbar
+            Show progress bars.
+        """
+        if sampler not in SAMPLERS:
+            raise ConfigError(f"sampler must be one of {list(SAMPLERS)}, got {sampler!r}")
+        if sampler != "pymc":
+            module = {"nutpie": "nutpie", "numpyro": "numpyro"}[sampler]
+            try:
+                __import__(module)
+            except ImportError:
+                raise ConfigError(f"sampler '{sampler}' needs the optional package "
+                                  f"'{module}': pip install 'bayes-needs[fast]'") from None
+        for name, value in (("draws", draws), ("tune", tune), ("chains", chains)):
+            if not isinstance(value, int) or value < 1:
+                raise ConfigError(f"{name} must be a whole number >= 1, got {value!r}")
+        model = self.model or self.build_model()
+        initvals = {"intercept": self._initial_intercepts()}
+        with model:
+            idata = pm.sample(draws=draws, tune=tune, chains=chains,
+                              cores=cores if cores is not None else min(chains, 2),
+                              random_seed=random_seed, nuts_sampler=sampler,
+                              target_accept=target_accept, progressbar=progressbar,
+                              initvals=initvals if sampler == "pymc" else None,
+                              idata_kwargs={"log_likelihood": False}, **sample_kwargs)
+        self.attach_metadata(idata, random_seed=random_seed, sampler=sampler)
+        return idata
+
+    def attach_metadata(self, idata: az.InferenceData, **run_info) -> None:
+        """Store config, priors, data hash and the convergence summary in ``idata``."""
+        config = {"model": self.config.to_dict(), "priors": priors_to_config(self.priors),
+                  "services": list(self.services),
+                  "covariates": list(self.covariate_names), "run": run_info}
+        idata_io.set_metadata(idata, kind=KIND, config=config, data_hash=self.data.data_hash())
+        post = idata_io.posterior(idata)
+        names = [v for v in HYPERPARAMETERS if v in post]
+        summary = idata_io.convergence_summary(idata, names)
+        post.attrs["bayes_needs_convergence"] = json.dumps(summary, default=float)
+
+    # ------------------------------------------------------------------ persistence
+    def save(self, idata: az.InferenceData, path: str | Path) -> Path:
+        """Write the fit to netCDF atomically (config and data hash in attrs)."""
+        return idata_io.save(idata, path)
+
+    @classmethod
+    def load(cls, path: str | Path, data: AreaData) -> tuple[AreaDemandModel, az.InferenceData]:
+        """Load a saved fit, checking it was made on ``data``.
+
+        Raises
+        ------
+        DataHashMismatchError
+            If ``data`` differs from the data the fit was made on.
+        """
+        idata = idata_io.load(path, expected_kind=KIND)
+        idata_io.check_data_hash(idata, data.data_hash(), source=str(path))
+        config = idata_io.get_config(idata)
+        from bayes_needs.priors import parse_priors
+
+        priors = parse_priors(config["priors"], source=f"{path} (stored priors)")
+        model = cls(data.subset_services(config["services"]),
+                    AreaModelConfig.from_dict(config["model"]), priors=priors)
+        return model, idata
+
+    # ------------------------------------------------------------------ expected need
+    def expected_need(self, idata: az.InferenceData, *, random_seed: int,
+                      standardise: Standardisation = "la",
+                      chunk_size: int = 64) -> xr.Dataset:
+        """Posterior draws of expected demand per LA and service.
+
+        Parameters
+        ----------
+        idata
+            A fit of this model.
+        random_seed
+            Seed for the posterior draws of MSOA effects and predictive counts.
+        standardise
+            ``"la"`` (default, needs-standardised): LA effects are marginalised with the
+            lognormal mean correction ``exp(sigma_la^2 / 2)`` — funding follows expected need
+            given an area's characteristics, not an LA's own practice — while small-area
+            effects, which reflect unmeasured local need, are kept. ``"none"``: keep LA effects
+            (actual-style expected demand). ``"all"``: marginalise small-area effects too
+            (purely covariate-driven need).
+        chunk_size
+            Posterior draws processed at once (bounds memory at national scale).
+
+        Returns
+        -------
+        xarray.Dataset
+            ``need`` and ``fitted`` with dims (chain, draw, la, service). ``fitted`` is the
+            posterior predictive count with LA effects, including count noise.
+        """
+        if standardise not in ("la", "none", "all"):
+            raise ConfigError(f"standardise must be 'la', 'none' or 'all', got "
+                              f"{standardise!r}")
+        post = idata_io.posterior(idata)
+        geo, cfg = self.data.geography, self.config
+        n_chain, n_draw = post.sizes[dims.CHAIN], post.sizes[dims.DRAW]
+        n_sample, n_service = n_chain * n_draw, len(self.services)
+
+        def flat(name, trailing):
+            values = post[name].transpose(dims.CHAIN, dims.DRAW, *trailing).to_numpy()
+            return values.reshape(n_sample, *values.shape[2:])
+
+        intercept = flat("intercept", [dims.SERVICE])
+        beta = flat("beta", [dims.SERVICE, dims.COVARIATE]) if self.covariate_names else None
+        if cfg.la_effects:
+            la_effect = flat("la_effect", [dims.LA, dims.SERVICE])
+            sigma_la = flat("sigma_la", [dims.SERVICE])
+        else:
+            la_effect = np.zeros((n_sample, geo.n_la, n_service))
+            sigma_la = np.zeros((n_sample, n_service))
+        shape = 1.0 / flat("msoa_cv", [dims.SERVICE]) ** 2 if cfg.msoa_effects else None
+
+        observed_mask = np.zeros((n_service, geo.n_msoa), bool)
+        observed_total = np.zeros((n_service, geo.n_msoa))
+        for j, service in enumerate(self.services):
+            obs = self._observations[service]
+            observed_mask[j, obs.msoa_pos] = True
+            observed_total[j, obs.msoa_pos] = obs.msoa_count
+
+        rng = np.random.default_rng(random_seed)
+        need = np.empty((n_sample, geo.n_la, n_service))
+        fitted = np.empty_like(need)
+        for start in range(0, n_sample, chunk_size):
+            sl = slice(start, min(start + chunk_size, n_sample))
+            eta = intercept[sl, None, :]
+            if beta is not None:
+                eta = eta + np.einsum("lk,bsk->bls", self.z, beta[sl])
+            fixed = self.data.exposure[None, :, None] * np.exp(eta)       # (b, lsoa, s)
+            msoa_fixed = geo.aggregate(fixed.transpose(0, 2, 1), dims.LSOA, dims.MSOA)
+            la_mult = np.exp(la_effect[sl][:, geo.msoa_to_la, :].transpose(0, 2, 1))
+            if shape is None:
+                g_post = g_pred = np.ones_like(msoa_fixed)
+            else:
+                a = shape[sl][:, :, None]
+                post_shape = a + observed_total[None]
+                post_rate = a + observed_mask[None] * la_mult * msoa_fixed
+                g_post = rng.gamma(post_shape, 1.0 / post_rate)
+                # Unobserved MSOAs: expectation 1 for need, prior draws for predictions.
+                g_pred = np.where(observed_mask[None], g_post,
+                                  rng.gamma(np.broadcast_to(a, g_post.shape), 1.0 / a))
+                g_post = np.where(observed_mask[None], g_post, 1.0)
+            correction = np.exp(sigma_la[sl] ** 2 / 2.0)[:, :, None]
+            if standardise == "la":
+                contribution = g_post * msoa_fixed * correction
+            elif standardise == "none":
+                contribution = g_post * la_mult * msoa_fixed
+            else:
+                contribution = msoa_fixed * correction
+            need[sl] = geo.aggregate(contribution, dims.MSOA, dims.LA).transpose(0, 2, 1)
+            mean_count = geo.aggregate(g_pred * la_mult * msoa_fixed, dims.MSOA, dims.LA)
+            fitted[sl] = rng.poisson(mean_count).transpose(0, 2, 1)
+
+        shape4 = (n_chain, n_draw, geo.n_la, n_service)
+        coords = {dims.CHAIN: post[dims.CHAIN].values, dims.DRAW: post[dims.DRAW].values,
+                  **geo.coords(dims.LA), dims.SERVICE: list(self.services)}
+        dim_names = (dims.CHAIN, dims.DRAW, dims.LA, dims.SERVICE)
+        out = xr.Dataset(
+            {"need": (dim_names, need.reshape(shape4)),
+             "fitted": (dim_names, fitted.reshape(shape4))}, coords=coords)
+        out["observed"] = (dims.LA, dims.SERVICE), self.data.la_totals().to_numpy()
+        out.attrs.update({"standardise": standardise, "random_seed": random_seed,
+                          "data_hash": self.data.data_hash()})
+        return out
+
+
+def _gammaln(values: np.ndarray) -> np.ndarray:
+    from scipy.special import gammaln
+
+    return gammaln(np.asarray(values, dtype=float))
