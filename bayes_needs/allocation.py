@@ -51,7 +51,7 @@ _KIND_TEXT = {"eti": "equal-tailed", "hdi": "highest-density"}
 
 #: Value of the ``bayes_needs_kind`` attribute of a saved allocation.
 ALLOCATION_KIND = "allocation"
-LA_NAME = "la_name"
+LA_NAME = dims.LA_NAME
 _SAMPLE_DIMS = (dims.CHAIN, dims.DRAW)
 
 PerLA = Mapping[str, float] | pd.Series | xr.DataArray

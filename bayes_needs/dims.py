@@ -16,6 +16,7 @@ LA = "la"
 LEVELS: tuple[str, ...] = (LSOA, MSOA, LA)
 
 SERVICE = "service"
+SERVICE_B = "service_b"  # second service dim of correlation matrices
 COVARIATE = "covariate"
 ACTIVITY = "activity"
 CATEGORY = "category"
@@ -24,11 +25,15 @@ CELL = "cell"
 AGE_BAND = "age_band"
 SEX = "sex"
 QUANTITY = "quantity"
+FSM = "fsm"
+LA_NAME = "la_name"  # non-index name coordinate on the ``la`` dim
+LA_CENTRED_CELL = "la_centred_cell"  # (LA, service) cells with centred LA effects
+LA_NONCENTRED_CELL = "la_noncentred_cell"
 
 #: Every dim name a prior file may mention.
 CANONICAL_DIMS: frozenset[str] = frozenset(
     {CHAIN, DRAW, SAMPLE, LSOA, MSOA, LA, SERVICE, COVARIATE, ACTIVITY, CATEGORY, SCENARIO,
-     CELL, AGE_BAND, SEX, QUANTITY}
+     CELL, AGE_BAND, SEX, QUANTITY, SERVICE_B, FSM}
 )
 
 #: Services the synthetic generator and the DfE readers know about, in canonical order.

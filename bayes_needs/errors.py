@@ -43,6 +43,10 @@ class PriorConfigError(DataValidationError):
     """A prior configuration file is invalid."""
 
 
+class ConfigFileError(DataValidationError):
+    """A configuration file (run config, scenario file) is unreadable or invalid."""
+
+
 class ConfigError(BayesNeedsError, ValueError):
     """An argument, option or configuration value is invalid."""
 

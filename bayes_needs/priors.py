@@ -18,17 +18,16 @@ from __future__ import annotations
 import inspect
 import math
 import re
-import tomllib
 from collections.abc import Iterable, Mapping
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import pymc as pm
-import yaml
 from pymc_extras.prior import Prior
 
 from bayes_needs import dims
+from bayes_needs.configfile import read_config_file as _read_config_file
 from bayes_needs.errors import PriorConfigError
 
 SCHEMA_VERSION = 1
@@ -40,87 +39,11 @@ _NOT_PRIORS = {"Distribution", "Continuous", "Discrete", "CustomDist", "DensityD
                "Simulator", "Mixture", "Censored", "Truncated", "EulerMaruyama", "RandomWalk"}
 #: Parameters that are strictly positive in every PyMC distribution that has them.
 _POSITIVE_PARAMS = {"sigma", "tau", "lam"}
-_BOMS = {b"\xff\xfe\x00\x00": "UTF-32", b"\x00\x00\xfe\xff": "UTF-32",
-         b"\xff\xfe": "UTF-16", b"\xfe\xff": "UTF-16"}
-
-
-class _UniqueKeyLoader(yaml.SafeLoader):
-    """Safe YAML loader that rejects duplicate keys instead of keeping the last one."""
-
-
-def _construct_unique_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep=False):
-    seen: set = set()
-    for key_node, _ in node.value:
-        key = loader.construct_object(key_node, deep=deep)
-        if key in seen:
-            raise yaml.constructor.ConstructorError(
-                None, None, f"duplicate key {key!r}", key_node.start_mark)
-        seen.add(key)
-    return loader.construct_mapping(node, deep=deep)
-
-
-_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG,
-                                 _construct_unique_mapping)
 
 
 def read_config_file(path: str | Path) -> dict[str, Any]:
-    """Read a TOML or YAML file safely into a dict, with clear errors.
-
-    Raises
-    ------
-    PriorConfigError
-        If the file is missing, empty, not UTF-8, malformed or not a mapping.
-    """
-    path = Path(path)
-    source = str(path)
-    if path.is_dir():
-        raise PriorConfigError(source, ["is a directory, not a prior file"])
-    if not path.is_file():
-        raise PriorConfigError(source, ["file does not exist"])
-    raw = path.read_bytes()
-    if not raw.strip():
-        raise PriorConfigError(source, ["file is empty"])
-    for bom, encoding in _BOMS.items():
-        if raw.startswith(bom):
-            raise PriorConfigError(source, [f"file is {encoding} encoded; save it as UTF-8"])
-    try:
-        text = raw.decode("utf-8-sig")  # tolerate a byte-order mark
-    except UnicodeDecodeError as exc:
-        raise PriorConfigError(source, [f"not valid UTF-8 text (byte {exc.start}); save the "
-                                        f"file as UTF-8"]) from None
-    suffix = path.suffix.lower()
-    try:
-        if suffix == ".toml":
-            data = tomllib.loads(text)
-        elif suffix in (".yaml", ".yml"):
-            data = yaml.load(text, Loader=_UniqueKeyLoader)  # a SafeLoader subclass
-        else:
-            raise PriorConfigError(source, [f"unsupported file type '{suffix}'; use .toml, "
-                                            f".yaml or .yml"])
-    except tomllib.TOMLDecodeError as exc:
-        raise PriorConfigError(source, [f"invalid TOML: {exc}"]) from None
-    except yaml.YAMLError as exc:
-        raise PriorConfigError(source, [f"invalid or unsafe YAML{_yaml_where(exc)}: "
-                                        f"{_yaml_problem(exc)}"]) from None
-    except RecursionError:
-        raise PriorConfigError(source, ["nesting too deep"]) from None
-    if data is None:
-        raise PriorConfigError(source, ["file is empty (only comments or blank lines)"])
-    if not isinstance(data, dict):
-        raise PriorConfigError(source, [f"top level must be a mapping, got "
-                                        f"{type(data).__name__}"])
-    return data
-
-
-def _yaml_where(exc: yaml.YAMLError) -> str:
-    mark = getattr(exc, "problem_mark", None)
-    return f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
-
-
-def _yaml_problem(exc: yaml.YAMLError) -> str:
-    parts = [getattr(exc, "context", None), getattr(exc, "problem", None)]
-    text = "; ".join(p for p in parts if p)
-    return text or str(exc)
+    """Read a prior file safely (see :func:`bayes_needs.configfile.read_config_file`)."""
+    return _read_config_file(path, error=PriorConfigError, what="prior file")
 
 
 def _check_prior_dict(name: str, spec: Any, problems: list[str], depth: int = 0) -> None:

@@ -47,6 +47,7 @@ from bayes_needs.data import AreaData, PersonData, SpendData, UnitCosts
 from bayes_needs.errors import ConfigError
 from bayes_needs.geography import Geography
 from bayes_needs.outputs import atomic_path
+from bayes_needs.segments import multinomial_split
 
 __all__ = ["COVARIATES", "SERVICE_PARAMETERS", "SyntheticArea", "SyntheticGeography",
            "SyntheticPersons", "generate_area", "generate_geography", "generate_persons",
@@ -58,7 +59,7 @@ Family = Literal["negbin", "poisson"]
 COVARIATES: tuple[str, ...] = ("idaci", "imd")
 EXPOSURE_COLUMN = "children"
 #: Name of the second service dim of ``truth["la_corr"]``.
-SERVICE_B = f"{dims.SERVICE}_b"
+SERVICE_B = dims.SERVICE_B
 #: Off-diagonal correlation of the LA effects between services.
 LA_EFFECT_CORRELATION = 0.5
 #: Default share of LA x service cells observed at each level.
@@ -94,7 +95,7 @@ AGE_BAND_SHARE = np.array([5, 5, 6, 2]) / 18  # single years of age in each band
 SEXES: tuple[str, ...] = ("F", "M")
 SEX_SHARE = np.array([0.488, 0.512])
 FSM_LEVELS: tuple[str, ...] = ("N", "Y")
-FSM = "fsm"
+FSM = dims.FSM
 #: Log relative risks of a child, per service (rows) and category (columns); the first
 #: category of each is the reference.
 GAMMA_AGE = np.array([[0.0, -0.20, -0.15, -0.40],
@@ -330,29 +331,10 @@ def _ensure_levels(levels: np.ndarray, mix: np.ndarray, rng: np.random.Generator
         levels[la, s] = none
 
 
-def _padded_columns(geo: Geography) -> tuple[np.ndarray, int]:
-    """Column of each LSOA when MSOAs are laid out as rows of a right-aligned padded table
-    (the last LSOA of every MSOA in the last column), and the table width."""
-    size = np.bincount(geo.lsoa_to_msoa, minlength=geo.n_msoa)
-    starts = np.cumsum(size) - size
-    width = int(size.max())
-    position = np.arange(geo.n_lsoa) - starts[geo.lsoa_to_msoa]
-    return width - size[geo.lsoa_to_msoa] + position, width
-
-
 def _split_within_msoa(msoa_total: np.ndarray, weight: np.ndarray, geo: Geography,
                        rng: np.random.Generator) -> np.ndarray:
-    """Multinomial split of MSOA totals over their LSOAs with probabilities ``weight``
-    normalised within each MSOA, as one multinomial draw over padded MSOA rows.
-
-    Right alignment puts a real LSOA in the last column, which numpy's multinomial gives
-    the remaining probability, so padding cells get exactly zero.
-    """
-    column, width = _padded_columns(geo)
-    msoa_weight = geo.aggregate(weight, dims.LSOA, dims.MSOA)
-    pvals = np.zeros((geo.n_msoa, width))
-    pvals[geo.lsoa_to_msoa, column] = weight / msoa_weight[geo.lsoa_to_msoa]
-    return rng.multinomial(msoa_total, pvals)[geo.lsoa_to_msoa, column]
+    """Multinomial split of MSOA totals over their LSOAs with probabilities ``weight``."""
+    return multinomial_split(msoa_total, weight, geo.lsoa_to_msoa, rng)
 
 
 def generate_area(

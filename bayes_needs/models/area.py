@@ -46,6 +46,7 @@ from bayes_needs.covariates import standardise
 from bayes_needs.data import AreaData
 from bayes_needs.errors import ConfigError
 from bayes_needs.priors import priors_to_config, resolve_priors
+from bayes_needs.segments import multinomial_split
 
 KIND = "area"
 PRIOR_NAMES: tuple[str, ...] = ("intercept", "beta", "sigma_la", "msoa_cv", "lsoa_dispersion",
@@ -74,6 +75,12 @@ class AreaModelConfig:
         Correlate LA effects across services (LKJ prior ``la_corr``).
     covariates
         Covariate columns to use; ``None`` uses every covariate in the data.
+    centring_threshold
+        LA effects of (LA, service) cells whose observed count reaches this value are
+        parameterised centred, the rest non-centred. With ``n`` events the data pin a log
+        rate to about ``1/sqrt(n)``; once that is tighter than the LA-effect spread (about
+        0.2-0.3) the centred form samples far better, while cells with little or no data keep
+        the non-centred form that avoids funnels. ``inf`` makes every cell non-centred.
     """
 
     family: Literal["negbin", "poisson"] = "negbin"
@@ -81,6 +88,7 @@ class AreaModelConfig:
     msoa_effects: bool = True
     correlated_la: bool = False
     covariates: tuple[str, ...] | None = None
+    centring_threshold: float = 20.0
 
     def __post_init__(self) -> None:
         if self.family not in ("negbin", "poisson"):
@@ -93,6 +101,10 @@ class AreaModelConfig:
             raise ConfigError("correlated_la needs la_effects = true")
         if self.covariates is not None:
             object.__setattr__(self, "covariates", tuple(self.covariates))
+        threshold = self.centring_threshold
+        if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or \
+                not threshold >= 0:
+            raise ConfigError(f"centring_threshold must be a number >= 0, got {threshold!r}")
 
     @classmethod
     def from_dict(cls, values: dict[str, Any] | None) -> AreaModelConfig:
@@ -222,10 +234,14 @@ class AreaDemandModel:
         n_services = len(self.services)
         exposure = self.data.exposure
         with pm.Model(coords=self.coords) as model:
+            self.model = model
             intercept = self.priors["intercept"].create_variable("intercept")
             if self.covariate_names:
                 beta = self.priors["beta"].create_variable("beta")
-                eta = intercept[None, :] + pt.dot(pt.as_tensor(self.z), beta.T)
+                # Elementwise rather than a matrix product: few covariates, and pytensor
+                # without a BLAS library runs Dot in slow Python code.
+                z = pt.as_tensor(self.z)
+                eta = intercept[None, :] + (z[:, :, None] * beta.T[None, :, :]).sum(axis=1)
             else:
                 eta = pt.broadcast_to(intercept[None, :], (geo.n_lsoa, n_services))
             fixed_rate = pt.as_tensor(exposure)[:, None] * pt.exp(eta)  # (lsoa, service)
@@ -251,29 +267,52 @@ class AreaDemandModel:
         self.model = model
         return model
 
+    def _centred_cells(self) -> np.ndarray:
+        """Boolean (la, service) mask of LA effects to parameterise centred."""
+        totals = self.data.la_totals().to_numpy()
+        return np.nan_to_num(totals, nan=-1.0) >= self.config.centring_threshold
+
     def _la_effects(self, n_services: int):
-        raw = pm.Normal("la_raw", 0.0, 1.0, dims=(dims.LA, dims.SERVICE))
         sigma_prior = self.priors["sigma_la"]
         if not self.config.correlated_la or n_services < 2:
             sigma = sigma_prior.create_variable("sigma_la")
-            return pm.Deterministic("la_effect", raw * sigma[None, :],
+            centred = self._centred_cells()
+            n_la = self.data.geography.n_la
+            sigma_cells = pt.broadcast_to(sigma[None, :], (n_la, n_services))
+            flat = np.flatnonzero(centred.ravel())
+            other = np.flatnonzero(~centred.ravel())
+            effect = pt.zeros(n_la * n_services)
+            if len(flat):
+                self.model.add_coord(dims.LA_CENTRED_CELL, np.arange(len(flat)))
+                centred_raw = pm.Normal("la_centred", 0.0, sigma_cells.ravel()[flat],
+                                        dims=dims.LA_CENTRED_CELL)
+                effect = pt.set_subtensor(effect[flat], centred_raw)
+            if len(other):
+                self.model.add_coord(dims.LA_NONCENTRED_CELL, np.arange(len(other)))
+                raw = pm.Normal("la_noncentred", 0.0, 1.0, dims=dims.LA_NONCENTRED_CELL)
+                effect = pt.set_subtensor(effect[other], raw * sigma_cells.ravel()[other])
+            return pm.Deterministic("la_effect", effect.reshape((n_la, n_services)),
                                     dims=(dims.LA, dims.SERVICE))
+        raw = pm.Normal("la_raw", 0.0, 1.0, dims=(dims.LA, dims.SERVICE))
         eta = float(self.priors["la_corr"].parameters.get("eta", 2.0))
         sd_dist = getattr(pm, sigma_prior.distribution).dist(
             **sigma_prior.parameters, shape=n_services)
         chol, corr, sigma = pm.LKJCholeskyCov("la_chol", n=n_services, eta=eta,
-                                              sd_dist=sd_dist, compute_corr=True)
+                                              sd_dist=sd_dist, compute_corr=True,
+                                              store_in_trace=False)
         pm.Deterministic("sigma_la", sigma, dims=dims.SERVICE)
-        pm.Deterministic("la_corr", corr, dims=(dims.SERVICE, "service_b"))
+        self.model.add_coord(dims.SERVICE_B, list(self.services))
+        pm.Deterministic("la_corr", corr, dims=(dims.SERVICE, dims.SERVICE_B))
         return pm.Deterministic("la_effect", pt.dot(raw, chol.T), dims=(dims.LA, dims.SERVICE))
 
     def _msoa_likelihood(self, service, j, obs, msoa_fixed, la_effect, msoa_shape) -> None:
         if not len(obs.msoa_pos):
             return
         geo = self.data.geography
-        mu = msoa_fixed[obs.msoa_pos, j]
+        # Column first, then a 1-d gather: 2-d fancy indexing is slow in pytensor.
+        mu = msoa_fixed[:, j][obs.msoa_pos]
         if la_effect is not None:
-            mu = mu * pt.exp(la_effect[geo.msoa_to_la[obs.msoa_pos], j])
+            mu = mu * pt.exp(la_effect[:, j][geo.msoa_to_la[obs.msoa_pos]])
         name, dim = f"obs_msoa_{service}", dims.observation_dim(service, dims.MSOA)
         if msoa_shape is None:
             pm.Poisson(name, mu=mu, observed=obs.msoa_count, dims=dim)
@@ -289,7 +328,7 @@ class AreaDemandModel:
         sum1 = pt.zeros(geo.n_la)[geo.msoa_to_la].inc(col)[obs.la_pos]
         mu = sum1
         if la_effect is not None:
-            mu = mu * pt.exp(la_effect[obs.la_pos, j])
+            mu = mu * pt.exp(la_effect[:, j][obs.la_pos])
         name, dim = f"obs_la_{service}", dims.observation_dim(service, dims.LA)
         if msoa_shape is None:
             pm.Poisson(name, mu=mu, observed=obs.la_count, dims=dim)
@@ -308,21 +347,25 @@ class AreaDemandModel:
         lsoa_count = obs.lsoa_count
         # CustomDist parameters must broadcast with the LSOA vector, so MSOA totals are
         # repeated per LSOA and read back at each MSOA's first LSOA.
-        msoa_total = msoa_fixed[obs.split_msoa_pos[group], j]
+        msoa_total = msoa_fixed[:, j][obs.split_msoa_pos[group]]
         const_lsoa = -_gammaln(lsoa_count + 1.0)
         const_msoa = _gammaln(group_count + 1.0)
 
         if lsoa_dispersion is None:  # multinomial split
-            log_rate = np.log(self.data.exposure[obs.lsoa_pos]) + eta[obs.lsoa_pos, j]
+            log_rate = np.log(self.data.exposure[obs.lsoa_pos]) + eta[:, j][obs.lsoa_pos]
 
             def logp(value, log_rate, msoa_total):
                 per_lsoa = value * log_rate + const_lsoa
                 per_msoa = -group_count * pt.log(msoa_total[first]) + const_msoa
                 return pt.inc_subtensor(per_lsoa[first], per_msoa)
 
+            def random(log_rate, msoa_total, rng=None, size=None):
+                weight = np.exp(log_rate - np.max(log_rate))
+                return multinomial_split(group_count, weight, group, rng)
+
             params = (log_rate, msoa_total)
         else:
-            rate = fixed_rate[obs.lsoa_pos, j]
+            rate = fixed_rate[:, j][obs.lsoa_pos]
             delta = lsoa_dispersion[j]
 
             def logp(value, rate, msoa_total, delta):
@@ -333,8 +376,14 @@ class AreaDemandModel:
                             + const_msoa)
                 return pt.inc_subtensor(per_lsoa[first], per_msoa)
 
+            def random(rate, msoa_total, delta, rng=None, size=None):
+                weight = rng.gamma(np.asarray(rate) / delta)
+                return multinomial_split(group_count, weight, group, rng)
+
             params = (rate, msoa_total, delta)
-        pm.CustomDist(f"obs_lsoa_{service}", *params, logp=logp, observed=lsoa_count,
+        # The split is conditional on the observed MSOA totals, so predictive draws keep them.
+        pm.CustomDist(f"obs_lsoa_{service}", *params, logp=logp, random=random,
+                      observed=lsoa_count, dtype="int64",
                       dims=dims.observation_dim(service, dims.LSOA))
 
     # ------------------------------------------------------------------ fitting
