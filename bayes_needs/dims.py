@@ -27,13 +27,16 @@ SEX = "sex"
 QUANTITY = "quantity"
 FSM = "fsm"
 LA_NAME = "la_name"  # non-index name coordinate on the ``la`` dim
+PLACEMENT = "placement"  # looked-after placement type of a latent LA placement mix
 LA_CENTRED_CELL = "la_centred_cell"  # (LA, service) cells with centred LA effects
 LA_NONCENTRED_CELL = "la_noncentred_cell"
+CHILD_TERM = "child_term"  # treatment-coded child covariate levels (person model)
+PATTERN = "pattern"  # distinct child covariate patterns (person model)
 
 #: Every dim name a prior file may mention.
 CANONICAL_DIMS: frozenset[str] = frozenset(
     {CHAIN, DRAW, SAMPLE, LSOA, MSOA, LA, SERVICE, COVARIATE, ACTIVITY, CATEGORY, SCENARIO,
-     CELL, AGE_BAND, SEX, QUANTITY, SERVICE_B, FSM}
+     CELL, AGE_BAND, SEX, QUANTITY, SERVICE_B, FSM, PLACEMENT, CHILD_TERM, PATTERN}
 )
 
 #: Services the synthetic generator and the DfE readers know about, in canonical order.

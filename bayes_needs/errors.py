@@ -34,6 +34,10 @@ class DataValidationError(BayesNeedsError, ValueError):
             lines.append(f"  ... and {more} more")
         super().__init__("\n".join(lines))
 
+    def __reduce__(self):
+        # Rebuild from (source, problems) so the error survives pickling (e.g. Dask workers).
+        return type(self), (self.source, self.problems)
+
 
 class GeographyError(DataValidationError):
     """The LSOA -> MSOA -> LA nesting is invalid."""

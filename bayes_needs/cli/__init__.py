@@ -49,10 +49,22 @@ def build_parser(selected: str | None = None) -> argparse.ArgumentParser:
     return parser
 
 
+def _quiet_library_noise() -> None:
+    """Hide library warnings that say nothing actionable to a CLI user (our own summaries
+    report convergence explicitly)."""
+    import logging
+    import warnings
+
+    warnings.filterwarnings("ignore", message=".*BLAS.*")
+    warnings.filterwarnings("ignore", message=".*at least 4 chains.*")
+    logging.getLogger("pytensor.tensor.blas").setLevel(logging.ERROR)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI and return the exit code."""
     from bayes_needs.errors import BayesNeedsError
 
+    _quiet_library_noise()
     argv = list(sys.argv[1:] if argv is None else argv)
     selected = next((a for a in argv if not a.startswith("-")), None)
     known = {name for name, _, _ in COMMANDS}

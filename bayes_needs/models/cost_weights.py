@@ -1,0 +1,406 @@
+"""Relative cost weights: bottom-up unit-cost priors fused with LA spend returns.
+
+For LA ``l`` and spend category ``c`` (an RO3 line) with reported spend ``S_lc`` (thousand
+pounds)::
+
+    log S_lc      ~ StudentT(spend_nu, log(price_l * E_lc), spend_sigma_c)        robust
+    E_lc          = sum_{k in c} unit_cost_k * A_lk / 1000                           expected spend
+    A_lk          = volume_{l, v(k)} * mix_{l, p(k)}     (the mix term only for activities
+                                                          tied to a placement type)
+    log unit_cost_k ~ Normal(log(prior median_k), sd_log_k)       unit-cost table (priors)
+    log price_l   = price_sd * z_l,  z_l ~ Normal(0, 1)            LA price/efficiency factor
+    mix_l         = softmax(log national_mix + mix_sd * u_l),  u_l ~ Normal(0, 1)
+    weight_k      = unit_cost_k / unit_cost_reference
+
+``unit_cost_k`` is the national unit cost at an LA with price factor one (the median LA);
+``weight_k`` is relative to a stated reference activity (weight 1). Both are kept in the
+posterior with dims ``(chain, draw, activity)``. ``price_l`` is shared by all of an LA's lines,
+so a council that is dear (or records generously) across the board moves no weight; a single
+line out of line with the rest lands in the Student-t tails. Latent placement mixes let one
+LA volume (e.g. weeks in care) feed several lines (fostering, residential) whose split is not
+observed; their prior is centred on the national mix (on the logit scale).
+
+Which activities feed which line, and how activity weights map onto demand services for
+allocation, is a :class:`CostDesign`; the England design and its data alignment are in
+:mod:`bayes_needs.io.costs`. Cells that cannot enter the log-scale likelihood (spend missing,
+zero or negative; a needed volume missing; no activity) are dropped and listed in
+:attr:`CostWeightModel.dropped`, never a failure.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import arviz as az
+import numpy as np
+import pandas as pd
+import pymc as pm
+import pytensor.tensor as pt
+import xarray as xr
+from pymc_extras.prior import Prior
+
+from bayes_needs import dims
+from bayes_needs import idata as idata_io
+from bayes_needs.data import SpendData
+from bayes_needs.errors import ConfigError, DataValidationError
+from bayes_needs.priors import parse_priors, priors_to_config, resolve_priors
+from bayes_needs.unit_costs import UnitCostPriors, parse_unit_costs
+
+KIND = "cost_weights"
+PRIOR_NAMES: tuple[str, ...] = ("price_sd", "spend_sigma", "spend_nu", "mix_sd")
+#: Variables whose convergence gates a fit.
+MONITORED: tuple[str, ...] = ("unit_cost", "price_sd", "spend_sigma", "spend_nu", "mix_sd")
+LIKELIHOOD = "log_spend"
+THOUSAND = 1000.0  # spend is in thousands of pounds, unit costs in pounds
+
+
+@dataclass(frozen=True)
+class CostDesign:
+    """How activity volumes generate spend, and how activity weights map to services.
+
+    Parameters
+    ----------
+    categories
+        Spend category -> activities whose cost it records.
+    volumes
+        Activity -> name of the volume (in :attr:`SpendData.volumes`) that counts it.
+    placements
+        Placement type -> national share (summing to 1) of a latent per-LA mix; empty for none.
+    activity_placement
+        Activity -> placement type whose LA share multiplies its volume.
+    service_map
+        Demand service -> {activity: coefficient}: the service's weight is the linear
+        combination of activity weights (an empty mapping gives weight 0).
+    description
+        Free text recorded with fits.
+    """
+
+    categories: Mapping[str, Sequence[str]]
+    volumes: Mapping[str, str]
+    placements: Mapping[str, float] = field(default_factory=dict)
+    activity_placement: Mapping[str, str] = field(default_factory=dict)
+    service_map: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
+    description: str = ""
+
+    @property
+    def activities(self) -> tuple[str, ...]:
+        """Activities used by some category, in first-use order."""
+        return tuple(dict.fromkeys(a for acts in self.categories.values() for a in acts))
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-able form."""
+        return {"categories": {c: list(a) for c, a in self.categories.items()},
+                "volumes": dict(self.volumes), "placements": dict(self.placements),
+                "activity_placement": dict(self.activity_placement),
+                "service_map": {s: dict(m) for s, m in self.service_map.items()},
+                "description": self.description}
+
+    @classmethod
+    def from_dict(cls, values: Mapping[str, Any]) -> CostDesign:
+        """Inverse of :meth:`to_dict`."""
+        return cls(**{k: values[k] for k in ("categories", "volumes", "placements",
+                                             "activity_placement", "service_map",
+                                             "description") if k in values})
+
+    def problems(self, activities: Sequence[str]) -> list[str]:
+        """Inconsistencies with the unit-cost ``activities`` (empty when consistent)."""
+        out = []
+        if not self.categories:
+            out.append("design has no spend categories")
+        unknown = sorted(set(self.activities) - set(activities))
+        if unknown:
+            out.append(f"categories use activities {unknown} that have no unit-cost prior; "
+                       f"unit-cost activities: {list(activities)}")
+        unused = [a for a in activities if a not in self.activities]
+        if unused:
+            out.append(f"unit-cost activities {unused} are recorded in no spend category, so "
+                       f"the data cannot inform them; remove them or map them to a category")
+        out += [f"activity '{a}' has no volume" for a in self.activities if a not in self.volumes]
+        shares = np.asarray(list(self.placements.values()), float)
+        if len(shares) and (np.any(~np.isfinite(shares)) or np.any(shares <= 0)
+                            or abs(shares.sum() - 1) > 1e-6):
+            out.append(f"placement shares {dict(self.placements)} must be > 0 and sum to 1")
+        for act, place in self.activity_placement.items():
+            if place not in self.placements:
+                out.append(f"activity '{act}' is tied to unknown placement '{place}'")
+        for service, combo in self.service_map.items():
+            bad = sorted(set(combo) - set(activities))
+            if bad:
+                out.append(f"service '{service}' maps to unknown activities {bad}")
+        return out
+
+
+def spend_hash(spend: SpendData) -> str:
+    """Stable hash of the spend and volume tables a fit depends on."""
+    h = hashlib.sha256()
+    for frame, keys, value in ((spend.spend, ["la_code", "category"], "spend"),
+                               (spend.volumes, ["la_code", "activity"], "volume")):
+        part = frame[[*keys, value]].sort_values(keys).reset_index(drop=True)
+        h.update(",".join(part.columns).encode())
+        h.update(pd.util.hash_pandas_object(part, index=False).to_numpy().tobytes())
+    return h.hexdigest()[:16]
+
+
+class CostWeightModel:
+    """Robust hierarchical regression of LA spend on activity volumes (module docstring).
+
+    Parameters
+    ----------
+    spend
+        LA spend per category and activity volumes per LA; an optional ``la_name`` column
+        in ``spend.spend`` is carried into outputs.
+    unit_costs
+        Unit-cost priors (:func:`bayes_needs.unit_costs.load_unit_costs`).
+    design
+        Activities per category, volumes, placement mix and service mapping.
+    priors
+        Hyperprior overrides by variable name (file, config mapping or name -> Prior);
+        defaults in ``priors/cost_weights.toml``.
+    """
+
+    def __init__(self, spend: SpendData, unit_costs: UnitCostPriors, design: CostDesign,
+                 priors: str | Path | Mapping | None = None):
+        problems = design.problems(unit_costs.activities)
+        if problems:
+            raise ConfigError("cost design does not fit the unit-cost table: "
+                              + "; ".join(problems))
+        self.spend, self.unit_costs, self.design = spend, unit_costs, design
+        self.priors: dict[str, Prior] = resolve_priors("cost_weights", priors, PRIOR_NAMES)
+        self.activities = design.activities
+        self.reference = unit_costs.reference
+        self.placements = tuple(design.placements)
+        self._prepare()
+        self.model: pm.Model | None = None
+
+    # ------------------------------------------------------------------ data
+    def _prepare(self) -> None:
+        spend = self.spend.spend
+        names = (spend.drop_duplicates("la_code").set_index("la_code")["la_name"]
+                 if "la_name" in spend.columns else pd.Series(dtype=str))
+        vol = self.spend.volumes.pivot(index="la_code", columns="activity", values="volume")
+        dropped, kept = [], []
+        for row in spend.itertuples(index=False):
+            if row.category not in self.design.categories:
+                continue
+            acts = self.design.categories[row.category]
+            needed = sorted({self.design.volumes[a] for a in acts})
+            have = vol.reindex(index=[row.la_code], columns=needed).iloc[0]
+            reason = None
+            if have.isna().any():
+                reason = f"activity volume(s) {list(have.index[have.isna()])} missing"
+            elif not np.isfinite(row.spend) or row.spend <= 0:
+                reason = f"spend is {row.spend:g}; the log-scale likelihood needs spend > 0"
+            elif float(have.sum()) <= 0:
+                reason = "every activity volume of this category is 0"
+            if reason:
+                dropped.append((row.la_code, row.category, reason))
+            else:
+                kept.append(row)
+        if not kept:
+            raise DataValidationError(self.spend.source, [
+                "no (LA, category) cell can be modelled: every cell lacks spend > 0 or an "
+                "activity volume; see the dropped-cell list"] + [
+                f"{la} {cat}: {why}" for la, cat, why in dropped[:10]])
+        cells = pd.DataFrame(kept)
+        self.la_codes = np.array(sorted(set(cells["la_code"])), dtype=object)
+        self.categories = tuple(c for c in self.design.categories if c in set(cells["category"]))
+        self.la_names = np.array([str(names.get(c, c)) for c in self.la_codes], dtype=object)
+        la_index = {c: i for i, c in enumerate(self.la_codes)}
+        self.cell_la = cells["la_code"].map(la_index).to_numpy(np.int64)
+        self.cell_category = cells["category"].map(
+            {c: i for i, c in enumerate(self.categories)}).to_numpy(np.int64)
+        self.log_spend = np.log(cells["spend"].to_numpy(float))
+        self.cells = cells[["la_code", "category", "spend"]].reset_index(drop=True)
+        design_matrix = np.zeros((len(cells), len(self.activities)))
+        for k, act in enumerate(self.activities):
+            member = cells["category"].map(
+                lambda c, a=act: a in self.design.categories[c]).to_numpy(bool)
+            volume = vol.reindex(cells["la_code"])[self.design.volumes[act]].to_numpy(float)
+            design_matrix[member, k] = volume[member] / THOUSAND
+        self.design_matrix = design_matrix
+        place_index = {p: j for j, p in enumerate(self.placements)}
+        # Activities without a placement read a column of ones appended after the mix.
+        self.activity_placement_index = np.array(
+            [place_index.get(self.design.activity_placement.get(a), len(self.placements))
+             for a in self.activities], dtype=np.int64)
+        self.dropped = pd.DataFrame(dropped, columns=["la_code", "category", "reason"])
+        self.dropped.insert(1, "la_name", [str(names.get(c, c)) for c in self.dropped["la_code"]])
+        prior = self.unit_costs.unit_costs.table.set_index("activity").loc[list(self.activities)]
+        self.prior_median = prior["unit_cost"].to_numpy(float)
+        self.prior_sd_log = prior["sd_log"].to_numpy(float)
+
+    @property
+    def coords(self) -> dict[str, Any]:
+        """Model coordinates."""
+        coords = {dims.ACTIVITY: list(self.activities), dims.CATEGORY: list(self.categories),
+                  dims.LA: list(self.la_codes), dims.CELL: np.arange(len(self.cells))}
+        if self.placements:
+            coords[dims.PLACEMENT] = list(self.placements)
+        return coords
+
+    def data_hash(self) -> str:
+        """Hash of the spend data (see :func:`spend_hash`)."""
+        return spend_hash(self.spend)
+
+    # ------------------------------------------------------------------ model
+    def build_model(self) -> pm.Model:
+        """Build (and cache) the PyMC model."""
+        n_la = len(self.la_codes)
+        with pm.Model(coords=self.coords) as model:
+            log_cost = pm.Normal("log_unit_cost", mu=np.log(self.prior_median),
+                                 sigma=self.prior_sd_log, dims=dims.ACTIVITY)
+            unit_cost = pm.Deterministic("unit_cost", pt.exp(log_cost), dims=dims.ACTIVITY)
+            ref = self.activities.index(self.reference)
+            pm.Deterministic("weight", pt.exp(log_cost - log_cost[ref]), dims=dims.ACTIVITY)
+            price_sd = self.priors["price_sd"].create_variable("price_sd")
+            price_raw = pm.Normal("price_raw", 0.0, 1.0, dims=dims.LA)
+            log_price = pm.Deterministic("log_price", price_sd * price_raw, dims=dims.LA)
+            if self.placements:
+                mix_sd = self.priors["mix_sd"].create_variable("mix_sd")
+                mix_raw = pm.Normal("mix_raw", 0.0, 1.0, dims=(dims.LA, dims.PLACEMENT))
+                base = np.log(np.asarray(list(self.design.placements.values()), float))
+                mix = pm.Deterministic("placement_mix",
+                                       pt.special.softmax(base + mix_sd * mix_raw, axis=1),
+                                       dims=(dims.LA, dims.PLACEMENT))
+                multiplier = pt.concatenate([mix, pt.ones((n_la, 1))], axis=1)
+            else:
+                multiplier = pt.ones((n_la, 1))
+            # Gather rows then columns: small dense arrays, no BLAS needed.
+            cell_multiplier = multiplier[self.cell_la][:, self.activity_placement_index]
+            expected = (pt.as_tensor(self.design_matrix) * cell_multiplier
+                        * unit_cost[None, :]).sum(axis=1)
+            sigma = self.priors["spend_sigma"].create_variable("spend_sigma")
+            nu = self.priors["spend_nu"].create_variable("spend_nu")
+            pm.StudentT(LIKELIHOOD, nu=nu, mu=pt.log(expected) + log_price[self.cell_la],
+                        sigma=sigma[self.cell_category], observed=self.log_spend,
+                        dims=dims.CELL)
+        self.model = model
+        return model
+
+    # ------------------------------------------------------------------ fitting
+    def fit(self, *, random_seed: int, draws: int = 1000, tune: int = 1000, chains: int = 2,
+            cores: int | None = None, target_accept: float = 0.95, progressbar: bool = True,
+            **sample_kwargs) -> az.InferenceData:
+        """Sample with NUTS; add the pointwise log-likelihood, config, data hash, convergence.
+
+        Parameters
+        ----------
+        random_seed
+            Sampler seed (required).
+        draws, tune, chains, cores, target_accept, progressbar
+            Passed to :func:`pymc.sample`.
+        """
+        for name, value in (("draws", draws), ("tune", tune), ("chains", chains)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ConfigError(f"{name} must be a whole number >= 1, got {value!r}")
+        model = self.model or self.build_model()
+        with model:
+            idata = pm.sample(draws=draws, tune=tune, chains=chains,
+                              cores=cores if cores is not None else min(chains, 2),
+                              random_seed=random_seed, target_accept=target_accept,
+                              progressbar=progressbar, idata_kwargs={"log_likelihood": False},
+                              **sample_kwargs)
+            pm.compute_log_likelihood(idata, var_names=[LIKELIHOOD], model=model,
+                                      progressbar=False)
+        self.attach_metadata(idata, random_seed=random_seed, draws=draws, tune=tune,
+                             chains=chains, target_accept=target_accept)
+        return idata
+
+    def config(self) -> dict[str, Any]:
+        """Everything needed to rebuild this model on the same data."""
+        return {"design": self.design.to_dict(), "unit_costs": self.unit_costs.to_config(),
+                "unit_costs_source": self.unit_costs.source,
+                "priors": priors_to_config(self.priors), "reference": self.reference,
+                "activities": list(self.activities), "la_codes": list(self.la_codes),
+                "la_names": list(self.la_names), "spend_source": self.spend.source,
+                "year": self.spend.year}
+
+    def attach_metadata(self, idata: az.InferenceData, **run_info) -> None:
+        """Store config, data hash and the convergence summary in ``idata``."""
+        idata_io.set_metadata(idata, kind=KIND, config={**self.config(), "run": run_info},
+                              data_hash=self.data_hash())
+        post = idata_io.posterior(idata)
+        summary = idata_io.convergence_summary(idata, [v for v in MONITORED if v in post])
+        post.attrs["bayes_needs_convergence"] = json.dumps(summary, default=float)
+
+    # ------------------------------------------------------------------ persistence
+    def save(self, idata: az.InferenceData, path: str | Path) -> Path:
+        """Write the fit to netCDF atomically (config and data hash in attrs)."""
+        return idata_io.save(idata, path)
+
+    @classmethod
+    def load(cls, path: str | Path, spend: SpendData
+             ) -> tuple[CostWeightModel, az.InferenceData]:
+        """Load a saved fit, checking it was made on ``spend`` (raises on a hash mismatch)."""
+        idata = idata_io.load(path, expected_kind=KIND)
+        idata_io.check_data_hash(idata, spend_hash(spend), source=str(path))
+        config = idata_io.get_config(idata)
+        unit_costs = parse_unit_costs(config["unit_costs"], source=config["unit_costs_source"])
+        priors = parse_priors(config["priors"], source=f"{path} (stored priors)")
+        return cls(spend, unit_costs, CostDesign.from_dict(config["design"]), priors), idata
+
+    def without_las(self, la_codes: Sequence[str]) -> CostWeightModel:
+        """The same model on the data without the LAs ``la_codes`` (for exact LOO refits)."""
+        drop = set(la_codes)
+        spend = SpendData(self.spend.spend[~self.spend.spend["la_code"].isin(drop)]
+                          .reset_index(drop=True),
+                          self.spend.volumes[~self.spend.volumes["la_code"].isin(drop)]
+                          .reset_index(drop=True),
+                          self.spend.year, f"{self.spend.source} without {sorted(drop)}")
+        return type(self)(spend, self.unit_costs, self.design, self.priors)
+
+    # ------------------------------------------------------------------ outputs
+    def la_log_likelihood(self, idata: az.InferenceData) -> xr.DataArray:
+        """Pointwise log-likelihood summed over each LA's categories: dims (chain, draw, la)."""
+        ll = idata_io.log_likelihood(idata)
+        if ll is None or LIKELIHOOD not in ll:
+            raise ConfigError("the fit has no log_likelihood group; refit with "
+                              "CostWeightModel.fit")
+        cell = ll[LIKELIHOOD].transpose(dims.CHAIN, dims.DRAW, dims.CELL).to_numpy()
+        per_la = np.zeros((*cell.shape[:2], len(self.la_codes)))
+        np.add.at(per_la, (slice(None), slice(None), self.cell_la), cell)
+        post = idata_io.posterior(idata)
+        return xr.DataArray(per_la, dims=(dims.CHAIN, dims.DRAW, dims.LA),
+                            coords={dims.CHAIN: post[dims.CHAIN].values,
+                                    dims.DRAW: post[dims.DRAW].values,
+                                    dims.LA: list(self.la_codes),
+                                    dims.LA_NAME: (dims.LA, list(self.la_names))},
+                            name="la_log_likelihood")
+
+
+def service_weights(idata: az.InferenceData,
+                    services: Sequence[str] | None = None) -> xr.DataArray:
+    """Per-service cost-weight draws, dims (chain, draw, service), from a cost-weight fit.
+
+    Each service's weight is the linear combination of activity weights given by the fit's
+    design ``service_map`` (stored with the fit), draw by draw, so draws stay joint.
+
+    Parameters
+    ----------
+    services
+        Services wanted (default: every mapped service); unknown ones are an error.
+    """
+    config = idata_io.get_config(idata)
+    mapping = config["design"]["service_map"]
+    if not mapping:
+        raise ConfigError("this cost-weight fit has no service mapping (design.service_map)")
+    services = list(mapping) if services is None else list(services)
+    unknown = [s for s in services if s not in mapping]
+    if unknown:
+        raise ConfigError(f"the cost-weight fit maps no weight to service(s) {unknown}; it "
+                          f"covers {list(mapping)}")
+    weight = idata_io.posterior(idata)["weight"]
+    parts = []
+    for service in services:
+        total = xr.zeros_like(weight.isel({dims.ACTIVITY: 0}, drop=True))
+        for activity, coefficient in mapping[service].items():
+            total = total + float(coefficient) * weight.sel({dims.ACTIVITY: activity}, drop=True)
+        parts.append(total)
+    out = xr.concat(parts, dim=dims.SERVICE).assign_coords({dims.SERVICE: services})
+    out.attrs["reference"] = config["reference"]
+    return out.transpose(dims.CHAIN, dims.DRAW, dims.SERVICE).rename("service_weight")
