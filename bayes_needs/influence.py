@@ -9,7 +9,8 @@ is refitted exactly without that LA, up to ``max_refits`` refits (largest ``k`` 
 the cap the PSIS estimate is reported with method ``psis_unreliable`` and a note.
 
 ``max_rel_change`` is the largest ``|E_loo[w_k] - E[w_k]| / E[w_k]`` over the activities other
-than the reference (whose weight is 1 by definition). An exact refit carries Monte Carlo
+than the reference (whose weight is 1 by definition); ``max_change_in_sd`` the largest
+``|E_loo[w_k] - E[w_k]| / sd[w_k]`` (posterior sd), a scale-free view of the same shift. An exact refit carries Monte Carlo
 error of both fits (reported in ``mc_noise``: the largest ``sqrt(2) * MCSE / E[w_k]``), so
 changes of that size are noise.
 """
@@ -31,7 +32,7 @@ from bayes_needs.models.cost_weights import CostWeightModel
 
 K_THRESHOLD = 0.7
 COLUMNS = ["la_code", "la_name", "pareto_k", "max_rel_change", "activity_with_max_change",
-           "method", "mc_noise", "note"]
+           "method", "max_change_in_sd", "mc_noise", "note"]
 
 
 def _flat(values: xr.DataArray, *trailing: str) -> np.ndarray:
@@ -40,12 +41,16 @@ def _flat(values: xr.DataArray, *trailing: str) -> np.ndarray:
     return ordered.reshape(-1, *ordered.shape[2:])
 
 
-def _max_change(new: np.ndarray, base: np.ndarray, activities: list[str],
-                reference: str) -> tuple[float, str]:
+def _max_change(new: np.ndarray, base: np.ndarray, sd: np.ndarray, activities: list[str],
+                reference: str) -> tuple[float, str, float]:
+    """Largest relative change, its activity, and the largest change in posterior sds."""
     change = np.abs(new - base) / base
-    change[activities.index(reference)] = -np.inf
+    ref = activities.index(reference)
+    change[ref] = -np.inf
     k = int(np.argmax(change))
-    return float(change[k]), activities[k]
+    in_sd = np.abs(new - base) / np.where(sd > 0, sd, np.inf)
+    in_sd[ref] = 0.0
+    return float(change[k]), activities[k], float(in_sd.max())
 
 
 def la_influence(model: CostWeightModel, idata: az.InferenceData, *,
@@ -77,7 +82,7 @@ def la_influence(model: CostWeightModel, idata: az.InferenceData, *,
         raise ConfigError(f"k_threshold must be > 0, got {k_threshold!r}")
     ll = model.la_log_likelihood(idata)
     loo_data = az.InferenceData(posterior=idata_io.posterior(idata)[["weight"]],
-                                log_likelihood=xr.Dataset({"la": ll}))
+                                log_likelihood=xr.Dataset({"la_log_likelihood": ll}))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # arviz warns when some k are high: reported below
         loo = az.loo(loo_data, pointwise=True)
@@ -88,7 +93,7 @@ def la_influence(model: CostWeightModel, idata: az.InferenceData, *,
     weight = idata_io.posterior(idata)["weight"]
     activities = [str(a) for a in weight[dims.ACTIVITY].values]
     draws = _flat(weight, dims.ACTIVITY)                     # (sample, activity)
-    base = draws.mean(axis=0)
+    base, sd = draws.mean(axis=0), draws.std(axis=0)
     mcse = az.mcse(idata_io.posterior(idata)[["weight"]])["weight"].to_numpy()
     ref_pos = activities.index(model.reference)
     noise = np.sqrt(2.0) * mcse / base
@@ -115,8 +120,9 @@ def la_influence(model: CostWeightModel, idata: az.InferenceData, *,
                 method = "psis_unreliable"
                 note = (f"k >= {k_threshold}: refit cap of {max_refits} reached, PSIS "
                         f"estimate shown but unreliable")
-        change, activity = _max_change(new, base, activities, model.reference)
-        rows.append((code, name, float(pareto_k[i]), change, activity, method, noise_i, note))
+        change, activity, in_sd = _max_change(new, base, sd, activities, model.reference)
+        rows.append((code, name, float(pareto_k[i]), change, activity, method, in_sd, noise_i,
+                     note))
     frame = pd.DataFrame(rows, columns=COLUMNS)
     capped = max(high - len(to_refit), 0)
     frame.attrs["comment"] = (

@@ -22,6 +22,8 @@ COMMANDS: list[tuple[str, str, str]] = [
     ("demo", "bayes_needs.cli.demo_cmd", "run synthetic England end to end"),
     ("fit", "bayes_needs.cli.fit_cmd", "fit the area demand model to real or file inputs"),
     ("allocate", "bayes_needs.cli.allocate_cmd", "turn a fit into LA shares with intervals"),
+    ("compare", "bayes_needs.cli.compare_cmd",
+     "compare the area- and person-based approaches on synthetic data"),
 ]
 
 EXIT_USER_ERROR = 2

@@ -26,6 +26,10 @@ def register(subparsers) -> None:
                         help="output directory (default ./demo_out)")
     parser.add_argument("--data-seed", type=int, default=0,
                         help="seed of the synthetic data (default 0)")
+    parser.add_argument("--approach", choices=["area", "person", "both"], default="area",
+                        help="area-based model (default), person-based model on synthetic "
+                             "child records (outputs in --out), or both (in --out/area and "
+                             "--out/person)")
     add_sampling_options(parser)
     add_allocation_options(parser)
     parser.set_defaults(func=run)
@@ -46,6 +50,15 @@ def run(args: argparse.Namespace) -> int:
     data = synthetic.data
     print(f"  {data.geography.n_lsoa} LSOAs, {data.geography.n_msoa} MSOAs, "
           f"{data.geography.n_la} LAs; services {', '.join(data.services)}", file=sys.stderr)
+    approach = getattr(args, "approach", "area")
+    if approach != "area":
+        from bayes_needs.cli.person_demo import run_person_demo
+
+        out = args.out / "person" if approach == "both" else args.out
+        run_person_demo(config, synthetic, out, data_seed=args.data_seed, start=start)
+        if approach == "person":
+            return 0
+        args.out = args.out / "area"
     print("  fitting the area demand model ...", file=sys.stderr)
     fit = pipeline.fit_area(config, data, {"synthetic": synthetic})
     need, allocation = pipeline.need_and_allocation(fit)

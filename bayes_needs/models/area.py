@@ -46,7 +46,7 @@ from bayes_needs.covariates import standardise
 from bayes_needs.data import AreaData
 from bayes_needs.errors import ConfigError
 from bayes_needs.priors import priors_to_config, resolve_priors
-from bayes_needs.segments import multinomial_split
+from bayes_needs.segments import multinomial_split, segment_ends, segment_sum_tensor
 
 KIND = "area"
 PRIOR_NAMES: tuple[str, ...] = ("intercept", "beta", "sigma_la", "msoa_cv", "lsoa_dispersion",
@@ -176,6 +176,9 @@ class AreaDemandModel:
             self.covariate_mean = self.covariate_std = pd.Series(dtype=float)
         self.services = data.services
         self._observations = {s: self._prepare(s) for s in self.services}
+        geo = data.geography
+        self._lsoa_ends = segment_ends(geo.lsoa_to_msoa, geo.n_msoa)
+        self._msoa_ends = segment_ends(geo.msoa_to_la, geo.n_la)
         self.model: pm.Model | None = None
 
     # ------------------------------------------------------------------ data preparation
@@ -245,7 +248,7 @@ class AreaDemandModel:
             else:
                 eta = pt.broadcast_to(intercept[None, :], (geo.n_lsoa, n_services))
             fixed_rate = pt.as_tensor(exposure)[:, None] * pt.exp(eta)  # (lsoa, service)
-            msoa_fixed = pt.zeros((geo.n_msoa, n_services))[geo.lsoa_to_msoa].inc(fixed_rate)
+            msoa_fixed = segment_sum_tensor(fixed_rate, self._lsoa_ends)
 
             la_effect = self._la_effects(n_services) if cfg.la_effects else None
             msoa_shape = None
@@ -325,7 +328,7 @@ class AreaDemandModel:
             return
         geo = self.data.geography
         col = msoa_fixed[:, j]
-        sum1 = pt.zeros(geo.n_la)[geo.msoa_to_la].inc(col)[obs.la_pos]
+        sum1 = segment_sum_tensor(col, self._msoa_ends)[obs.la_pos]
         mu = sum1
         if la_effect is not None:
             mu = mu * pt.exp(la_effect[:, j][obs.la_pos])
@@ -333,7 +336,7 @@ class AreaDemandModel:
         if msoa_shape is None:
             pm.Poisson(name, mu=mu, observed=obs.la_count, dims=dim)
         else:
-            sum2 = pt.zeros(geo.n_la)[geo.msoa_to_la].inc(pt.sqr(col))[obs.la_pos]
+            sum2 = segment_sum_tensor(pt.sqr(col), self._msoa_ends)[obs.la_pos]
             alpha = msoa_shape[j] * pt.sqr(sum1) / sum2
             pm.NegativeBinomial(name, mu=mu, alpha=alpha, observed=obs.la_count, dims=dim)
 

@@ -187,6 +187,77 @@ class CollapsedCells:
         return self._cache["hash"]
 
 
+# ====================================================================== batches
+@dataclass
+class _Batch:
+    """One batch of records (or of partial sums) as arrays.
+
+    ``codes[c]`` indexes ``labels[c]`` (-1 where empty); ``children`` is 1 per raw record or
+    a partial count; ``exposure``/``outcomes`` are values or partial sums; ``maxima`` the
+    largest outcome per service.
+    """
+
+    n: int
+    codes: dict[str, np.ndarray]
+    labels: dict[str, np.ndarray]
+    children: np.ndarray
+    exposure: np.ndarray
+    outcomes: dict[str, np.ndarray]
+    maxima: dict[str, np.ndarray]
+
+
+def _labelled(values) -> tuple[np.ndarray, np.ndarray]:
+    """Integer codes (-1 = empty) and their labels, for a pandas Series or array."""
+    cat = values if isinstance(getattr(values, "dtype", None), pd.CategoricalDtype) \
+        else pd.Categorical(values)
+    cat = getattr(cat, "cat", cat)
+    return np.asarray(cat.codes, dtype=np.int64), \
+        np.asarray(cat.categories.astype(str), dtype=object)
+
+
+def _numbers(values) -> np.ndarray:
+    return pd.to_numeric(pd.Series(values), errors="coerce").to_numpy(dtype=float,
+                                                                      na_value=np.nan)
+
+
+def _batch_from_frame(frame: pd.DataFrame, keys: Sequence[str], services: Sequence[str],
+                      *, partial: bool = False) -> _Batch:
+    codes, labels = {}, {}
+    for c in (LSOA_COLUMN, *keys):
+        codes[c], labels[c] = _labelled(frame[c])
+    outcomes = {s: _numbers(frame[s]) for s in services}
+    if partial:
+        return _Batch(len(frame), codes, labels, frame[CHILDREN].to_numpy(np.int64),
+                      _numbers(frame[EXPOSURE_COLUMN]), outcomes,
+                      {s: _numbers(frame[s + _MAX]) for s in services})
+    return _Batch(len(frame), codes, labels, np.ones(len(frame), np.int64),
+                  _numbers(frame[EXPOSURE_COLUMN]), outcomes, outcomes)
+
+
+def _batch_from_arrow(table, keys: Sequence[str], services: Sequence[str]) -> _Batch:
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    codes, labels = {}, {}
+    for c in (LSOA_COLUMN, *keys):
+        col = table.column(c).combine_chunks()
+        if not pa.types.is_dictionary(col.type):
+            col = pc.dictionary_encode(col)
+        codes[c] = pc.fill_null(col.indices, -1).to_numpy().astype(np.int64)
+        labels[c] = np.asarray(col.dictionary.to_pylist(), dtype=object).astype(str) \
+            .astype(object)
+
+    def numbers(name: str) -> np.ndarray:
+        col = table.column(name)
+        if not (pa.types.is_integer(col.type) or pa.types.is_floating(col.type)):
+            return _numbers(col.to_pandas())
+        return pc.fill_null(pc.cast(col, pa.float64()), np.nan).to_numpy()
+
+    outcomes = {s: numbers(s) for s in services}
+    return _Batch(table.num_rows, codes, labels, np.ones(table.num_rows, np.int64),
+                  numbers(EXPOSURE_COLUMN), outcomes, outcomes)
+
+
 # ====================================================================== validation
 def _rows(mask: np.ndarray, offset: int) -> list[int]:
     return [int(i) + offset for i in np.flatnonzero(mask)[:5]]
@@ -199,31 +270,34 @@ def _check_columns(columns: Iterable[str], needed: Sequence[str], where: str) ->
                                           f"{list(needed)}"])
 
 
-def _check_frame(frame: pd.DataFrame, keys: Sequence[str], services: Sequence[str],
-                 known_lsoa: pd.Index, where: str, offset: int) -> list[str]:
-    """Problems of one batch of records (rows numbered from ``offset``)."""
+def _check_batch(batch: _Batch, keys: Sequence[str], services: Sequence[str],
+                 geography: Geography, offset: int) -> tuple[np.ndarray, list[str]]:
+    """LSOA positions of the rows and the problems found (rows numbered from ``offset``)."""
     problems = []
     for col in (LSOA_COLUMN, *keys):
-        empty = frame[col].isna().to_numpy()
+        empty = batch.codes[col] < 0
         if empty.any():
             problems.append(f"column '{col}' is empty at {int(empty.sum())} row(s), first at "
                             f"row(s) {_rows(empty, offset)}")
-    lsoa = frame[LSOA_COLUMN]
-    unknown = ~lsoa.isin(known_lsoa).to_numpy() & lsoa.notna().to_numpy()
+    label_pos = pd.Index(geography.lsoa_codes).get_indexer(batch.labels[LSOA_COLUMN])
+    code = batch.codes[LSOA_COLUMN]
+    lsoa = np.where(code >= 0, label_pos[np.maximum(code, 0)] if len(label_pos) else -1, -1)
+    unknown = (lsoa < 0) & (code >= 0)
     if unknown.any():
-        codes = list(pd.unique(lsoa[unknown].astype(str))[:5])
+        shown = list(pd.unique(batch.labels[LSOA_COLUMN][code[unknown]])[:5])
         problems.append(f"column 'lsoa_code' has {int(unknown.sum())} row(s) with LSOA codes "
-                        f"not in the geography, e.g. {codes} at row(s) "
+                        f"not in the geography, e.g. {shown} at row(s) "
                         f"{_rows(unknown, offset)}")
-    exposure = pd.to_numeric(frame[EXPOSURE_COLUMN], errors="coerce").to_numpy(dtype=float)
-    bad = ~(np.isfinite(exposure) & (exposure >= 0) & (exposure <= 1))
+    exposure = batch.exposure
+    per_child = batch.children == 1
+    bad = ~(np.isfinite(exposure) & (exposure >= 0) & (~per_child | (exposure <= 1)))
     if bad.any():
         problems.append(f"column 'exposure' must be a fraction of the year in [0, 1]; "
                         f"{int(bad.sum())} row(s) are not, first at row(s) "
                         f"{_rows(bad, offset)}")
-    positive = np.zeros(len(frame), dtype=bool)
+    positive = np.zeros(batch.n, dtype=bool)
     for s in services:
-        values = pd.to_numeric(frame[s], errors="coerce").to_numpy(dtype=float)
+        values = batch.outcomes[s]
         bad = ~(np.isfinite(values) & (values >= 0) & (values == np.round(values)))
         if bad.any():
             problems.append(f"column '{s}' must hold whole numbers >= 0; {int(bad.sum())} "
@@ -233,24 +307,121 @@ def _check_frame(frame: pd.DataFrame, keys: Sequence[str], services: Sequence[st
     if zero.any():
         problems.append(f"column 'exposure' is 0 for {int(zero.sum())} child(ren) with a "
                         f"positive outcome, at row(s) {_rows(zero, offset)}")
-    return problems
+    return lsoa, problems
 
 
-# ====================================================================== partial aggregation
-def _partial_pandas(frame: pd.DataFrame, keys: Sequence[str],
-                    services: Sequence[str]) -> pd.DataFrame:
-    """Per-cell sums of one batch, keyed by the raw LSOA code and covariate labels."""
-    cols = [LSOA_COLUMN, *keys]
+# ====================================================================== aggregation
+#: Levels per child covariate the integer cell keys have room for.
+_RADIX = 256
+
+
+class _Collapser:
+    """Accumulates per-cell sums over batches with one integer key per (LSOA, pattern).
+
+    Covariate labels get global codes in order of first appearance (a registry shared by
+    all batches), so each batch is grouped on a single int64 key.
+    """
+
+    def __init__(self, geography: Geography, keys: Sequence[str], services: Sequence[str],
+                 source: str):
+        self.geography, self.keys, self.services, self.source = \
+            geography, tuple(keys), tuple(services), source
+        self.registry: dict[str, dict[str, int]] = {c: {} for c in self.keys}
+        self.partials: list[pd.DataFrame] = []
+        bits = int(np.ceil(np.log2(max(geography.n_lsoa, 2)))) + 8 * len(self.keys)
+        if bits > 62:
+            raise DataValidationError(source, [f"too many child covariates ({len(keys)}) to "
+                                               f"key cells on; use at most "
+                                               f"{(62 - bits + 8 * len(keys)) // 8}"])
+
+    def _global_codes(self, batch: _Batch) -> np.ndarray:
+        key = np.zeros(batch.n, dtype=np.int64)
+        for c in self.keys:
+            registry = self.registry[c]
+            for label in batch.labels[c]:
+                registry.setdefault(label, len(registry))
+            if len(registry) > _RADIX:
+                raise DataValidationError(self.source, [
+                    f"column '{c}' has more than {_RADIX} distinct levels; group them first"])
+            mapping = np.array([registry[label] for label in batch.labels[c]], dtype=np.int64)
+            key = key * _RADIX + (mapping[batch.codes[c]] if len(mapping) else 0)
+        return key
+
+    def add(self, batch: _Batch, lsoa: np.ndarray) -> None:
+        """Aggregate one validated batch (``lsoa``: positions of its rows)."""
+        key = lsoa.astype(np.int64) * _RADIX ** len(self.keys) + self._global_codes(batch)
+        inverse, uniques = pd.factorize(key)
+        n = len(uniques)
+        out = {"key": uniques,
+               CHILDREN: np.bincount(inverse, weights=batch.children, minlength=n),
+               EXPOSURE_COLUMN: np.bincount(inverse, weights=batch.exposure, minlength=n)}
+        for s in self.services:
+            out[s] = np.bincount(inverse, weights=batch.outcomes[s], minlength=n)
+            maxima = np.zeros(n)
+            np.maximum.at(maxima, inverse, batch.maxima[s])
+            out[s + _MAX] = maxima
+        self.partials.append(pd.DataFrame(out))
+
+    def result(self) -> CollapsedCells:
+        """The collapsed cells of everything added."""
+        if not self.partials:
+            raise DataValidationError(self.source, ["no child records"])
+        frame = pd.concat(self.partials, ignore_index=True)
+        if len(self.partials) > 1:
+            aggs = {CHILDREN: "sum", EXPOSURE_COLUMN: "sum", **{s: "sum" for s in
+                                                                  self.services},
+                    **{s + _MAX: "max" for s in self.services}}
+            frame = frame.groupby("key", sort=False).agg(aggs).reset_index()
+        key = frame["key"].to_numpy()
+        codes = []
+        for _ in self.keys:
+            key, code = np.divmod(key, _RADIX)
+            codes.append(code)
+        codes.reverse()
+        return _build(self.geography, key, self.keys, self.registry, codes, frame,
+                      self.services, self.source)
+
+
+def _build(geography: Geography, lsoa: np.ndarray, keys: Sequence[str],
+           registry: dict[str, dict[str, int]], codes: list[np.ndarray], frame: pd.DataFrame,
+           services: Sequence[str], source: str) -> CollapsedCells:
+    """Put levels in natural order, number the patterns and sort the cells."""
+    levels, recoded = {}, []
+    for c, code in zip(keys, codes, strict=True):
+        labels = list(registry[c])
+        levels[c] = tuple(natural_sorted(labels))
+        order = pd.Index(levels[c]).get_indexer(labels)
+        recoded.append(order[code])
+    sizes = [len(levels[c]) for c in keys]
+    flat = np.ravel_multi_index(tuple(recoded), sizes) if keys else np.zeros(len(lsoa), int)
+    unique_flat, pattern = np.unique(flat, return_inverse=True)
+    patterns = np.stack(np.unravel_index(unique_flat, sizes), axis=1)
+    order = np.lexsort((pattern, lsoa))
+    counts = np.stack([frame[s].to_numpy() for s in services], axis=1) if services else \
+        np.zeros((len(frame), 0))
+    maxima = np.array([frame[s + _MAX].max() for s in services])
+    return CollapsedCells(
+        geography, tuple(keys), levels, patterns.astype(np.int64), lsoa[order].astype(np.int64),
+        pattern.ravel()[order].astype(np.int64),
+        np.rint(frame[CHILDREN].to_numpy()[order]).astype(np.int64),
+        frame[EXPOSURE_COLUMN].to_numpy(float)[order],
+        np.rint(counts[order]).astype(np.int64), np.rint(maxima).astype(np.int64),
+        tuple(services), source)
+
+
+def _label_partial(frame: pd.DataFrame, keys: Sequence[str],
+                   services: Sequence[str]) -> pd.DataFrame:
+    """Per-cell sums keyed by the raw labels (for engines without a shared registry)."""
     aggs = {CHILDREN: (EXPOSURE_COLUMN, "size"), EXPOSURE_COLUMN: (EXPOSURE_COLUMN, "sum")}
     for s in services:
         aggs[s] = (s, "sum")
         aggs[s + _MAX] = (s, "max")
-    out = frame.groupby(cols, observed=True, sort=False).agg(**aggs).reset_index()
-    return _normalise_partial(out, keys, services)
+    out = frame.groupby([LSOA_COLUMN, *keys], observed=True, sort=False).agg(**aggs)
+    return _typed_partial(out.reset_index(), keys, services)
 
 
-def _normalise_partial(out: pd.DataFrame, keys: Sequence[str],
-                       services: Sequence[str]) -> pd.DataFrame:
+def _typed_partial(out: pd.DataFrame, keys: Sequence[str],
+                   services: Sequence[str]) -> pd.DataFrame:
     for c in (LSOA_COLUMN, *keys):
         out[c] = out[c].astype(str).astype(object)
     out[CHILDREN] = out[CHILDREN].astype(np.int64)
@@ -260,56 +431,6 @@ def _normalise_partial(out: pd.DataFrame, keys: Sequence[str],
         out[s + _MAX] = out[s + _MAX].astype(np.int64)
     return out[[LSOA_COLUMN, *keys, CHILDREN, EXPOSURE_COLUMN,
                 *[c for s in services for c in (s, s + _MAX)]]]
-
-
-def _combine(partials: list[pd.DataFrame], keys: Sequence[str],
-             services: Sequence[str]) -> pd.DataFrame:
-    """Merge partial aggregates whose cells may repeat across batches."""
-    frame = pd.concat(partials, ignore_index=True)
-    if len(partials) == 1:
-        return frame
-    aggs = {CHILDREN: "sum", EXPOSURE_COLUMN: "sum",
-            **{s: "sum" for s in services}, **{s + _MAX: "max" for s in services}}
-    return frame.groupby([LSOA_COLUMN, *keys], sort=False).agg(aggs).reset_index()
-
-
-def _build(geography: Geography, lsoa_codes: np.ndarray, labels: dict[str, np.ndarray],
-           children: np.ndarray, exposure: np.ndarray, counts: np.ndarray,
-           max_outcome: np.ndarray, keys: Sequence[str], services: Sequence[str],
-           source: str) -> CollapsedCells:
-    """Map codes and labels to positions, find the patterns and sort the cells."""
-    if len(lsoa_codes) == 0:
-        raise DataValidationError(source, ["no child records"])
-    lsoa = geography.position(dims.LSOA, lsoa_codes, what=f"{source}: column 'lsoa_code'")
-    levels, codes = {}, []
-    for c in keys:
-        values = np.asarray(labels[c], dtype=object).astype(str)
-        levels[c] = tuple(natural_sorted(pd.unique(values)))
-        codes.append(pd.Index(levels[c]).get_indexer(values))
-    code_matrix = np.stack(codes, axis=1)
-    patterns, pattern = np.unique(code_matrix, axis=0, return_inverse=True)
-    pattern = pattern.ravel()
-    order = np.lexsort((pattern, lsoa))
-    return CollapsedCells(
-        geography, tuple(keys), levels, patterns.astype(np.int64), lsoa[order].astype(np.int64),
-        pattern[order].astype(np.int64), np.asarray(children, np.int64)[order],
-        np.asarray(exposure, float)[order], np.asarray(counts, np.int64)[order],
-        np.asarray(max_outcome, np.int64), tuple(services), source)
-
-
-def _finalise(partials: list[pd.DataFrame], geography: Geography, keys: Sequence[str],
-              services: Sequence[str], source: str) -> CollapsedCells:
-    if not partials:
-        raise DataValidationError(source, ["no child records"])
-    frame = _combine(partials, keys, services)
-    counts = frame[list(services)].to_numpy(dtype=np.int64) if services else \
-        np.zeros((len(frame), 0), np.int64)
-    maxima = frame[[s + _MAX for s in services]].max().to_numpy(dtype=np.int64) \
-        if services else np.zeros(0, np.int64)
-    return _build(geography, frame[LSOA_COLUMN].to_numpy(), {c: frame[c].to_numpy()
-                                                             for c in keys},
-                  frame[CHILDREN].to_numpy(), frame[EXPOSURE_COLUMN].to_numpy(), counts,
-                  maxima, keys, services, source)
 
 
 # ====================================================================== public engines
@@ -339,17 +460,18 @@ def collapse_frames(frames: Iterable[pd.DataFrame], geography: Geography, *,
     """
     keys, services = child_keys(covariates), tuple(services)
     needed = [LSOA_COLUMN, EXPOSURE_COLUMN, *keys, *services]
-    known = pd.Index(geography.lsoa_codes)
-    partials, offset = [], 0
+    collapser = _Collapser(geography, keys, services, source)
+    offset = 0
     for k, frame in enumerate(frames):
         where = f"{source} (chunk {k})" if k else source
         _check_columns(frame.columns, needed, where)
-        problems = _check_frame(frame, keys, services, known, where, offset)
+        batch = _batch_from_frame(frame, keys, services)
+        lsoa, problems = _check_batch(batch, keys, services, geography, offset)
         if problems:
             raise DataValidationError(where, problems)
-        partials.append(_partial_pandas(frame[needed], keys, services))
+        collapser.add(batch, lsoa)
         offset += len(frame)
-    return _finalise(partials, geography, keys, services, source)
+    return collapser.result()
 
 
 def collapse_frame(records: pd.DataFrame, geography: Geography, *, services: Sequence[str],
@@ -368,15 +490,16 @@ def collapse_frame(records: pd.DataFrame, geography: Geography, *, services: Seq
                                covariates=covariates, source=source)
     keys, services = child_keys(covariates), tuple(services)
     _check_columns(records.columns, [LSOA_COLUMN, EXPOSURE_COLUMN, *keys, *services], source)
-    problems = _check_frame(records, keys, services, pd.Index(geography.lsoa_codes), source, 0)
+    batch = _batch_from_frame(records, keys, services)
+    lsoa, problems = _check_batch(batch, keys, services, geography, 0)
     if problems:
         raise DataValidationError(source, problems)
-    counts = records[list(services)].to_numpy(dtype=np.int64)
-    return _build(geography, records[LSOA_COLUMN].astype(str).to_numpy(dtype=object),
-                  {c: records[c].astype(str).to_numpy(dtype=object) for c in keys},
-                  np.ones(len(records), np.int64), records[EXPOSURE_COLUMN].to_numpy(float),
-                  counts, counts.max(axis=0) if len(counts) else np.zeros(len(services)),
-                  keys, services, f"{source} (one cell per child)")
+    registry = {c: {label: i for i, label in enumerate(batch.labels[c])} for c in keys}
+    frame = pd.DataFrame({CHILDREN: batch.children, EXPOSURE_COLUMN: batch.exposure,
+                          **{s: batch.outcomes[s] for s in services},
+                          **{s + _MAX: batch.outcomes[s] for s in services}})
+    return _build(geography, lsoa, keys, registry, [batch.codes[c] for c in keys], frame,
+                  services, f"{source} (one cell per child)")
 
 
 def collapse_person_data(data, *, keep_rows: bool = False) -> CollapsedCells:
@@ -407,8 +530,8 @@ def collapse_parquet(paths, geography: Geography, *, services: Sequence[str],
     """Collapse child records stored in Parquet, reading only the needed columns.
 
     Each file is read in record batches (memory bounded by ``batch_size`` rows); each batch
-    is validated and grouped with Arrow's multi-threaded hash aggregation, and the partial
-    sums are merged at the end.
+    is validated and grouped on an integer cell key, and the partial sums are merged at the
+    end. Dictionary-encoded (categorical) columns are used without decoding.
 
     Parameters
     ----------
@@ -426,38 +549,31 @@ def collapse_parquet(paths, geography: Geography, *, services: Sequence[str],
     needed = [LSOA_COLUMN, EXPOSURE_COLUMN, *keys, *services]
     files = _parquet_files(paths)
     source = source or (str(files[0]) if len(files) == 1 else f"{len(files)} Parquet files")
-    known = pd.Index(geography.lsoa_codes)
-    aggs = [(EXPOSURE_COLUMN, "count"), (EXPOSURE_COLUMN, "sum")]
-    aggs += [(s, how) for s in services for how in ("sum", "max")]
-    partials = []
+    collapser = _Collapser(geography, keys, services, source)
     for path in files:
         handle = pq.ParquetFile(path)
         _check_columns(handle.schema_arrow.names, needed, str(path))
         offset = 0
-        for batch in handle.iter_batches(columns=needed, batch_size=batch_size):
-            table = pa.Table.from_batches([batch])
-            problems = _check_frame(table.to_pandas(), keys, services, known, str(path),
-                                    offset)
+        for record_batch in handle.iter_batches(columns=needed, batch_size=batch_size):
+            batch = _batch_from_arrow(pa.Table.from_batches([record_batch]), keys, services)
+            lsoa, problems = _check_batch(batch, keys, services, geography, offset)
             if problems:
-                raise DataValidationError(str(path), problems)
-            grouped = table.group_by([LSOA_COLUMN, *keys]).aggregate(aggs).to_pandas()
-            grouped = grouped.rename(columns={f"{EXPOSURE_COLUMN}_count": CHILDREN,
-                                              f"{EXPOSURE_COLUMN}_sum": EXPOSURE_COLUMN,
-                                              **{f"{s}_sum": s for s in services},
-                                              **{f"{s}_max": s + _MAX for s in services}})
-            partials.append(_normalise_partial(grouped, keys, services))
-            offset += batch.num_rows
-    return _finalise(partials, geography, keys, services, source)
+                raise DataValidationError(f"{path} (rows numbered from 0 in the file)",
+                                          problems)
+            collapser.add(batch, lsoa)
+            offset += record_batch.num_rows
+    return collapser.result()
 
 
-def _dask_partition(frame: pd.DataFrame, keys, services, known, source,
+def _dask_partition(frame: pd.DataFrame, keys, services, geography, source,
                     partition_info=None) -> pd.DataFrame:
     number = partition_info["number"] if partition_info else "?"
     where = f"{source} (partition {number}; rows numbered within it)"
-    problems = _check_frame(frame, keys, services, known, where, 0)
+    _, problems = _check_batch(_batch_from_frame(frame, keys, services), keys, services,
+                               geography, 0)
     if problems:
         raise DataValidationError(where, problems)
-    return _partial_pandas(frame, keys, services)
+    return _label_partial(frame, keys, services)
 
 
 def collapse_dask(frame, geography: Geography, *, services: Sequence[str],
@@ -466,8 +582,9 @@ def collapse_dask(frame, geography: Geography, *, services: Sequence[str],
     """Collapse a Dask DataFrame of child records, on whatever scheduler is active.
 
     Every partition is validated and aggregated where it lives (workers of a
-    ``dask.distributed`` cluster, or local threads); the partial sums are then merged with a
-    tree reduction, so only cell-level rows ever travel.
+    ``dask.distributed`` cluster, or local threads); the partial sums, keyed by the raw labels
+    because partitions share no state, are merged with Dask's tree reduction, so only
+    cell-level rows ever travel.
 
     Parameters
     ----------
@@ -479,17 +596,23 @@ def collapse_dask(frame, geography: Geography, *, services: Sequence[str],
     keys, services = child_keys(covariates), tuple(services)
     needed = [LSOA_COLUMN, EXPOSURE_COLUMN, *keys, *services]
     _check_columns(frame.columns, needed, source)
-    meta = _normalise_partial(pd.DataFrame({c: pd.Series(dtype=object) for c in
-                                            [LSOA_COLUMN, *keys]}
-                                           | {CHILDREN: pd.Series(dtype=np.int64),
-                                              EXPOSURE_COLUMN: pd.Series(dtype=float)}
-                                           | {c: pd.Series(dtype=np.int64) for s in services
-                                              for c in (s, s + _MAX)}), keys, services)
-    parts = frame[needed].map_partitions(_dask_partition, keys, services,
-                                         pd.Index(geography.lsoa_codes), source, meta=meta)
+    empty = pd.DataFrame({c: pd.Series(dtype=object) for c in [LSOA_COLUMN, *keys]}
+                         | {CHILDREN: pd.Series(dtype=np.int64),
+                            EXPOSURE_COLUMN: pd.Series(dtype=float)}
+                         | {c: pd.Series(dtype=np.int64) for s in services
+                            for c in (s, s + _MAX)})
+    meta = _typed_partial(empty, keys, services)
+    parts = frame[needed].map_partitions(_dask_partition, keys, services, geography, source,
+                                         meta=meta)
     aggs = {CHILDREN: "sum", EXPOSURE_COLUMN: "sum",
             **{s: "sum" for s in services}, **{s + _MAX: "max" for s in services}}
     merged = parts.groupby([LSOA_COLUMN, *keys], sort=False).agg(
         aggs, split_out=split_out).compute().reset_index()
-    return _finalise([_normalise_partial(merged, keys, services)], geography, keys, services,
-                     source)
+    collapser = _Collapser(geography, keys, services, source)
+    batch = _batch_from_frame(_typed_partial(merged, keys, services), keys, services,
+                              partial=True)
+    lsoa, problems = _check_batch(batch, keys, services, geography, 0)
+    if problems:  # unreachable after the partition checks, kept as a guard
+        raise DataValidationError(source, problems)
+    collapser.add(batch, lsoa)
+    return collapser.result()

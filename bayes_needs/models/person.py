@@ -1,0 +1,413 @@
+"""Person-based (PBRA) hierarchical demand model, fitted to collapsed child records.
+
+For child ``i`` with covariate pattern ``p`` in LSOA ``k`` in MSOA ``m`` in LA ``l`` and a
+service (one set of parameters per service)::
+
+    log lambda_i = intercept + z_k . beta + x_p . gamma      rate per year at risk
+    y_i | effects ~ Poisson(e_i * lambda_i * exp(u_l) * g_m * h_k)        count families
+    logit P(y_i = 1) = intercept + z_k . beta + x_p . gamma + u_l + v_m    family "bernoulli"
+
+``z_k`` are standardised area covariates of the home LSOA, ``x_p`` treatment-coded child
+covariates (age band, sex, FSM, ...), ``u_l ~ Normal(0, sigma_la)`` LA effects (centred where
+an LA's data are informative, as in the area model), ``g_m ~ Gamma(1/msoa_cv^2, 1/msoa_cv^2)``
+mean-one MSOA effects, ``h_k`` optional LSOA effects and ``v_m ~ Normal(0, sigma_msoa)``.
+
+Exact collapsing (count families). With ``Lambda`` the summed ``e_i lambda_i`` of a unit and
+``Y`` its summed outcome, the children of an MSOA have the joint likelihood
+
+* ``Y_m ~ NegativeBinomial(mu = exp(u_l) Lambda_m, alpha = 1/msoa_cv^2)`` — the gamma MSOA
+  effect integrated out analytically, as in the area model; ``Poisson`` without MSOA effects;
+* LSOA totals given ``Y_m``: multinomial with probabilities ``Lambda_k / Lambda_m``
+  (``lsoa_effects``: Dirichlet-multinomial with concentrations ``Lambda_k / lsoa_dispersion``,
+  i.e. Dirichlet LSOA effects exactly as in the area model);
+* cells given their LSOA total: multinomial with probabilities ``E_c lambda_c / Lambda_k``;
+* children given their cell total: multinomial with probabilities ``e_i / E_c``, free of
+  parameters.
+
+Everything depends on the data only through the cell sums ``(Y_c, E_c)``, so the collapsed
+likelihood equals the row-level one up to a constant (``tests/test_person_model.py`` checks
+this against scipy). The multinomial numerator ``sum_c Y_c log lambda_c`` is linear in the
+parameters, and ``Lambda_k = exp(intercept + z_k beta) * sum_p E_kp exp(x_p gamma)`` is a
+sparse (LSOA x pattern) product, so a gradient costs O(distinct cells), not O(children).
+
+Family ``"negbin"`` (child overdispersion). A child-level negative binomial with a common
+shape (NB2) does not collapse: a sum of NB2 counts with different means is not NB2. The model
+instead uses NB1-type overdispersion, ``Var = mu (1 + child_dispersion)``, as a
+Dirichlet-multinomial split of each LSOA total over its cells with concentrations
+``E_c lambda_c / child_dispersion``. Sums of NB1 counts sharing the dispersion are NB1, so
+this is the exact likelihood of the *cell totals*; what is approximated is the split within
+a cell, which is dropped (it carries information on the dispersion only through children
+whose exposure differs, and on nothing else).
+
+Family ``"bernoulli"`` (binary "supported by children's social care"): children of a cell
+share ``p_c``, so their outcomes collapse exactly to ``Binomial(n_c, p_c)``. LA and MSOA
+effects are normal on the logit scale (non-centred MSOA effects); exposure is not used.
+
+Need. :meth:`PersonDemandModel.expected_need` sums rates over the whole ONS child population
+(:mod:`bayes_needs.person.topup`) with LA effects marginalised: ``exp(sigma_la^2 / 2)`` for
+the count families, Gauss-Hermite quadrature over ``u`` for the logit link.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any, Literal
+
+import arviz as az
+import numpy as np
+import pandas as pd
+import pymc as pm
+import pytensor.sparse as ps
+import pytensor.tensor as pt
+import scipy.sparse as sp
+from pymc_extras.prior import Prior
+
+from bayes_needs import dims
+from bayes_needs import idata as idata_io
+from bayes_needs.covariates import standardise
+from bayes_needs.errors import ConfigError, DataValidationError
+from bayes_needs.person.design import (
+    PersonModelData,
+    TrainingArrays,
+    child_design,
+    selector,
+    summer,
+)
+from bayes_needs.priors import priors_to_config, resolve_priors
+
+KIND = "person"
+PRIOR_NAMES: tuple[str, ...] = ("intercept", "beta", "gamma", "sigma_la", "msoa_cv",
+                                "sigma_msoa", "lsoa_dispersion", "child_dispersion")
+#: Hyperparameters whose convergence gates a fit.
+HYPERPARAMETERS = PRIOR_NAMES
+FAMILIES = ("poisson", "negbin", "bernoulli")
+SAMPLERS = ("pymc", "nutpie", "numpyro")
+Standardisation = Literal["la", "none", "all"]
+
+
+@dataclass(frozen=True)
+class PersonModelConfig:
+    """Structural choices of the person model.
+
+    Parameters
+    ----------
+    family
+        ``"poisson"``, ``"negbin"`` (NB1 child overdispersion) or ``"bernoulli"``.
+    la_effects, msoa_effects
+        Include LA and MSOA random effects.
+    lsoa_effects
+        Include Dirichlet LSOA effects within MSOAs (count families).
+    covariates
+        Area (LSOA) covariates to use; ``None`` uses all.
+    centring_threshold
+        LA effects of (LA, service) cells with at least this many events are centred.
+    row_level
+        Evaluate the likelihood child by child, one term per record, instead of through the
+        collapsed sufficient statistics. Same likelihood up to a constant; only for tests and
+        benchmarks (give it cells made with ``keep_rows=True``).
+    quadrature_nodes
+        Gauss-Hermite nodes for logit-scale marginalisation (family ``"bernoulli"``).
+    """
+
+    family: Literal["poisson", "negbin", "bernoulli"] = "poisson"
+    la_effects: bool = True
+    msoa_effects: bool = True
+    lsoa_effects: bool = False
+    covariates: tuple[str, ...] | None = None
+    centring_threshold: float = 20.0
+    row_level: bool = False
+    quadrature_nodes: int = 20
+
+    def __post_init__(self) -> None:
+        if self.family not in FAMILIES:
+            raise ConfigError(f"family must be one of {list(FAMILIES)}, got {self.family!r}")
+        for name in ("la_effects", "msoa_effects", "lsoa_effects", "row_level"):
+            if not isinstance(getattr(self, name), bool):
+                raise ConfigError(f"{name} must be true or false, got {getattr(self, name)!r}")
+        if self.lsoa_effects and self.family == "bernoulli":
+            raise ConfigError("lsoa_effects are only available for the count families "
+                              "('poisson', 'negbin')")
+        if self.covariates is not None:
+            object.__setattr__(self, "covariates", tuple(self.covariates))
+        threshold = self.centring_threshold
+        if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or \
+                not threshold >= 0:
+            raise ConfigError(f"centring_threshold must be a number >= 0, got {threshold!r}")
+        nodes = self.quadrature_nodes
+        if isinstance(nodes, bool) or not isinstance(nodes, int) or not 1 <= nodes <= 100:
+            raise ConfigError(f"quadrature_nodes must be a whole number in [1, 100], got "
+                              f"{nodes!r}")
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any] | None) -> PersonModelConfig:
+        """Build from a plain mapping, rejecting unknown keys by name."""
+        values = dict(values or {})
+        unknown = sorted(set(values) - {f.name for f in fields(cls)})
+        if unknown:
+            raise ConfigError(f"unknown person model option(s) {unknown}; known: "
+                              f"{sorted(f.name for f in fields(cls))}")
+        return cls(**values)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-able mapping."""
+        out = asdict(self)
+        out["covariates"] = list(self.covariates) if self.covariates is not None else None
+        return out
+
+
+def _sparse(matrix: sp.spmatrix):
+    return ps.as_sparse_variable(sp.csr_matrix(matrix))
+
+
+class PersonDemandModel:
+    """Hierarchical person-level demand model (see the module docstring).
+
+    Parameters
+    ----------
+    data
+        Collapsed records, LSOA covariates and ONS population
+        (:class:`~bayes_needs.person.design.PersonModelData`).
+    config
+        :class:`PersonModelConfig` or a mapping of its fields.
+    priors
+        Prior overrides by variable name (file path, config mapping or name -> Prior);
+        defaults: ``priors/person.toml``.
+    holdout_las
+        LA codes whose records are left out of the likelihood (cross-validation); their
+        covariates still enter predictions and need.
+    """
+
+    def __init__(self, data: PersonModelData, config: PersonModelConfig | dict | None = None,
+                 priors: str | Path | dict | None = None, *, holdout_las=()):
+        self.data = data
+        self.config = config if isinstance(config, PersonModelConfig) else \
+            PersonModelConfig.from_dict(config)
+        self.priors: dict[str, Prior] = resolve_priors("person", priors, PRIOR_NAMES)
+        cells, geo = data.cells, data.geography
+        available = tuple(data.lsoa_covariates.columns)
+        covs = available if self.config.covariates is None else self.config.covariates
+        unknown = sorted(set(covs) - set(available))
+        if unknown:
+            raise ConfigError(f"covariate(s) {unknown} are not in the LSOA covariates; "
+                              f"available: {list(available)}")
+        self.covariate_names = tuple(covs)
+        self.z = standardise(data.lsoa_covariates[list(covs)])[0].to_numpy(float) if covs \
+            else np.zeros((geo.n_lsoa, 0))
+        self.X, self.child_terms = child_design(cells.covariates, cells.levels, cells.patterns)
+        self.services = data.services
+        if self.config.family == "bernoulli":
+            binary = [s for s, m in zip(self.services, cells.max_outcome, strict=True) if m > 1]
+            if binary:
+                raise DataValidationError(cells.source, [
+                    f"family 'bernoulli' needs 0/1 outcomes, but service(s) {binary} have "
+                    f"values above 1"])
+        self.holdout_las = tuple(sorted(map(str, holdout_las)))
+        held = geo.position(dims.LA, list(self.holdout_las), what="holdout_las") \
+            if self.holdout_las else np.zeros(0, np.int64)
+        self.train_mask = ~np.isin(cells.la, held)
+        self.train = TrainingArrays.from_cells(cells, self.train_mask)
+        self.model: pm.Model | None = None
+
+    # ------------------------------------------------------------------ model
+    @property
+    def coords(self) -> dict[str, Any]:
+        """Model coordinates."""
+        coords = {dims.SERVICE: list(self.services), dims.COVARIATE: list(self.covariate_names),
+                  dims.CHILD_TERM: list(self.child_terms),
+                  dims.LA: list(self.data.geography.la_codes)}
+        if self.config.family == "bernoulli" and self.config.msoa_effects:
+            coords[dims.MSOA] = list(self.data.geography.msoa_codes[self.train.msoa])
+        return coords
+
+    def _covered_la_totals(self) -> np.ndarray:
+        t, n_la = self.train, self.data.geography.n_la
+        return np.stack([np.bincount(t.cell_la, weights=t.counts[:, j], minlength=n_la)
+                         for j in range(len(self.services))], axis=1)
+
+    def _initial_intercepts(self) -> np.ndarray:
+        t = self.train
+        events = t.counts.sum(axis=0)
+        if self.config.family == "bernoulli":
+            rate = np.clip(events / t.children.sum(), 1e-6, 1 - 1e-6)
+            return np.log(rate / (1 - rate))
+        return np.log(np.maximum(events, 0.5) / t.exposure.sum())
+
+    def build_model(self) -> pm.Model:
+        """Build (and cache) the PyMC model."""
+        t, cfg = self.train, self.config
+        with pm.Model(coords=self.coords) as model:
+            self.model = model
+            intercept = self.priors["intercept"].create_variable("intercept")
+            a = pt.broadcast_to(intercept[None, :], (len(t.lsoa), len(self.services)))
+            if self.covariate_names:
+                beta = self.priors["beta"].create_variable("beta")
+                # Elementwise: pytensor without BLAS runs Dot in slow Python code.
+                z = pt.as_tensor(self.z[t.lsoa])
+                a = a + (z[:, :, None] * beta.T[None, :, :]).sum(axis=1)
+            G = pt.zeros((len(self.X), len(self.services)))
+            if self.child_terms:
+                gamma = self.priors["gamma"].create_variable("gamma")
+                G = G + (pt.as_tensor(self.X)[:, :, None] * gamma.T[None, :, :]).sum(axis=1)
+            la_effect = self._la_effects() if cfg.la_effects else None
+            if cfg.family == "bernoulli":
+                loglik = self._binomial_loglik(a, G, la_effect)
+            else:
+                loglik = self._count_loglik(a, G, la_effect)
+            pm.Potential("loglik", loglik)
+        self.model = model
+        return model
+
+    def _la_effects(self):
+        n_la, n_service = self.data.geography.n_la, len(self.services)
+        sigma = self.priors["sigma_la"].create_variable("sigma_la")
+        centred = self._covered_la_totals() >= self.config.centring_threshold
+        sigma_cells = pt.broadcast_to(sigma[None, :], (n_la, n_service)).ravel()
+        effect = pt.zeros(n_la * n_service)
+        flat, other = np.flatnonzero(centred.ravel()), np.flatnonzero(~centred.ravel())
+        if len(flat):
+            self.model.add_coord(dims.LA_CENTRED_CELL, np.arange(len(flat)))
+            raw = pm.Normal("la_centred", 0.0, sigma_cells[flat], dims=dims.LA_CENTRED_CELL)
+            effect = pt.set_subtensor(effect[flat], raw)
+        if len(other):
+            self.model.add_coord(dims.LA_NONCENTRED_CELL, np.arange(len(other)))
+            raw = pm.Normal("la_noncentred", 0.0, 1.0, dims=dims.LA_NONCENTRED_CELL)
+            effect = pt.set_subtensor(effect[other], raw * sigma_cells[other])
+        return pm.Deterministic("la_effect", effect.reshape((n_la, n_service)),
+                                dims=(dims.LA, dims.SERVICE))
+
+    def _count_loglik(self, a, G, la_effect):
+        """Log-likelihood of the count families, up to a constant (see module docstring)."""
+        t, cfg = self.train, self.config
+        n_lsoa, n_msoa, n_pattern = len(t.lsoa), len(t.msoa), len(self.X)
+        y_lsoa = summer(t.cell_lsoa, n_lsoa) @ t.counts
+        y_msoa = summer(t.lsoa_msoa, n_msoa) @ y_lsoa
+        if cfg.row_level:  # one term per record: gathers and sums over every child
+            log_mu = (np.log(t.exposure)[:, None]
+                      + ps.structured_dot(_sparse(selector(t.cell_lsoa, n_lsoa)), a)
+                      + ps.structured_dot(_sparse(selector(t.cell_pattern, n_pattern)), G))
+            lam_lsoa = ps.structured_dot(_sparse(summer(t.cell_lsoa, n_lsoa)), pt.exp(log_mu))
+            numerator = (t.counts * log_mu).sum()
+        else:  # sufficient statistics: one sparse (LSOA x pattern) product
+            exposure = sp.csr_matrix((t.exposure, (t.cell_lsoa, t.cell_pattern)),
+                                     shape=(n_lsoa, n_pattern))
+            lam_lsoa = pt.exp(a) * ps.structured_dot(_sparse(exposure), pt.exp(G))
+            y_pattern = summer(t.cell_pattern, n_pattern) @ t.counts
+            numerator = (y_lsoa * a).sum() + (y_pattern * G).sum()
+        lam_msoa = ps.structured_dot(_sparse(summer(t.lsoa_msoa, n_msoa)), lam_lsoa)
+        log_lam_lsoa, log_lam_msoa = pt.log(lam_lsoa), pt.log(lam_msoa)
+
+        mu = lam_msoa if la_effect is None else lam_msoa * pt.exp(la_effect[t.msoa_la])
+        if cfg.msoa_effects:
+            shape = 1.0 / pt.sqr(self.priors["msoa_cv"].create_variable("msoa_cv"))
+            msoa_term = pm.logp(pm.NegativeBinomial.dist(mu=mu, alpha=shape[None, :]),
+                                y_msoa).sum()
+        else:
+            msoa_term = pm.logp(pm.Poisson.dist(mu=mu), y_msoa).sum()
+
+        if cfg.lsoa_effects:  # Dirichlet-multinomial LSOA split (Dirichlet LSOA effects)
+            delta = self.priors["lsoa_dispersion"].create_variable("lsoa_dispersion")[None, :]
+            lsoa_split = ((pt.gammaln(lam_lsoa / delta + y_lsoa) - pt.gammaln(lam_lsoa / delta))
+                          .sum() + (pt.gammaln(lam_msoa / delta)
+                                    - pt.gammaln(lam_msoa / delta + y_msoa)).sum())
+        else:
+            lsoa_split = (y_lsoa * log_lam_lsoa).sum() - (y_msoa * log_lam_msoa).sum()
+
+        if cfg.family == "negbin":  # Dirichlet-multinomial cell split (NB1 children)
+            psi = self.priors["child_dispersion"].create_variable("child_dispersion")[None, :]
+            pos = np.flatnonzero(t.counts.any(axis=1))
+            log_mu_pos = (np.log(t.exposure[pos])[:, None]
+                          + ps.structured_dot(_sparse(selector(t.cell_lsoa[pos], n_lsoa)), a)
+                          + ps.structured_dot(_sparse(selector(t.cell_pattern[pos], n_pattern)),
+                                              G))
+            conc = pt.exp(log_mu_pos) / psi
+            cell_split = ((pt.gammaln(conc + t.counts[pos]) - pt.gammaln(conc)).sum()
+                          + (pt.gammaln(lam_lsoa / psi)
+                             - pt.gammaln(lam_lsoa / psi + y_lsoa)).sum())
+        else:
+            cell_split = numerator - (y_lsoa * log_lam_lsoa).sum()
+        return msoa_term + lsoa_split + cell_split
+
+    def _binomial_loglik(self, a, G, la_effect):
+        """Binomial log-likelihood of collapsed binary outcomes, up to a constant."""
+        t = self.train
+        eta = (ps.structured_dot(_sparse(selector(t.cell_lsoa, len(t.lsoa))), a)
+               + ps.structured_dot(_sparse(selector(t.cell_pattern, len(self.X))), G))
+        if la_effect is not None:
+            eta = eta + ps.structured_dot(
+                _sparse(selector(t.cell_la, self.data.geography.n_la)), la_effect)
+        if self.config.msoa_effects:
+            sigma = self.priors["sigma_msoa"].create_variable("sigma_msoa")
+            raw = pm.Normal("msoa_raw", 0.0, 1.0, dims=(dims.MSOA, dims.SERVICE))
+            eta = eta + ps.structured_dot(_sparse(selector(t.cell_msoa, len(t.msoa))),
+                                          raw * sigma[None, :])
+        return (t.counts * eta - t.children[:, None] * pt.softplus(eta)).sum()
+
+    # ------------------------------------------------------------------ fitting
+    def fit(self, *, random_seed: int, draws: int = 1000, tune: int = 1000, chains: int = 2,
+            cores: int | None = None, sampler: str = "pymc", target_accept: float = 0.9,
+            progressbar: bool = True, **sample_kwargs) -> az.InferenceData:
+        """Sample the posterior with NUTS; store config, data hash and convergence summary.
+
+        Parameters are those of :meth:`bayes_needs.models.area.AreaDemandModel.fit`.
+        """
+        if sampler not in SAMPLERS:
+            raise ConfigError(f"sampler must be one of {list(SAMPLERS)}, got {sampler!r}")
+        for name, value in (("draws", draws), ("tune", tune), ("chains", chains)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ConfigError(f"{name} must be a whole number >= 1, got {value!r}")
+        model = self.model or self.build_model()
+        with model:
+            idata = pm.sample(draws=draws, tune=tune, chains=chains,
+                              cores=cores if cores is not None else min(chains, 2),
+                              random_seed=random_seed, nuts_sampler=sampler,
+                              target_accept=target_accept, progressbar=progressbar,
+                              initvals={"intercept": self._initial_intercepts()}
+                              if sampler == "pymc" else None, **sample_kwargs)
+        self.attach_metadata(idata, random_seed=random_seed, sampler=sampler)
+        return idata
+
+    def attach_metadata(self, idata: az.InferenceData, **run_info) -> None:
+        """Store config, priors, data hash and the convergence summary in ``idata``."""
+        config = {"model": self.config.to_dict(), "priors": priors_to_config(self.priors),
+                  "services": list(self.services), "covariates": list(self.covariate_names),
+                  "child_terms": list(self.child_terms),
+                  "holdout_las": list(self.holdout_las), "run": run_info}
+        idata_io.set_metadata(idata, kind=KIND, config=config, data_hash=self.data.data_hash())
+        post = idata_io.posterior(idata)
+        names = [v for v in HYPERPARAMETERS if v in post]
+        summary = idata_io.convergence_summary(idata, names)
+        post.attrs["bayes_needs_convergence"] = json.dumps(summary, default=float)
+
+    def save(self, idata: az.InferenceData, path: str | Path) -> Path:
+        """Write the fit to netCDF atomically; cell-level data are never stored in it."""
+        return idata_io.save(idata, path)
+
+    @classmethod
+    def load(cls, path: str | Path, data: PersonModelData
+             ) -> tuple[PersonDemandModel, az.InferenceData]:
+        """Load a saved fit, checking it was made on ``data``."""
+        from bayes_needs.priors import parse_priors
+
+        idata = idata_io.load(path, expected_kind=KIND)
+        idata_io.check_data_hash(idata, data.data_hash(), source=str(path))
+        config = idata_io.get_config(idata)
+        priors = parse_priors(config["priors"], source=f"{path} (stored priors)")
+        model = cls(data, PersonModelConfig.from_dict(config["model"]), priors=priors,
+                    holdout_las=config.get("holdout_las", ()))
+        return model, idata
+
+    # ------------------------------------------------------------------ need
+    def expected_need(self, idata: az.InferenceData, *, random_seed: int,
+                      standardise: Standardisation = "la", chunk_size: int = 32):
+        """Posterior draws of expected demand of the whole child population per LA and
+        service; see :func:`bayes_needs.person.need.expected_need`."""
+        from bayes_needs.person.need import expected_need
+
+        return expected_need(self, idata, random_seed=random_seed, standardise=standardise,
+                             chunk_size=chunk_size)
+
+    def la_covered_totals(self) -> pd.DataFrame:
+        """Outcomes of the covered children per LA x service."""
+        return self.data.la_totals()

@@ -1,0 +1,206 @@
+"""Collapsing child records to cell sufficient statistics: every engine gives the sums an
+independent pandas groupby gives, and bad records are reported by file/chunk, column and row.
+"""
+
+from __future__ import annotations
+
+import pickle
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from bayes_needs.errors import DataValidationError, MissingDataError
+from bayes_needs.geography import Geography
+from bayes_needs.person import (
+    collapse_frame,
+    collapse_frames,
+    collapse_parquet,
+    collapse_person_data,
+)
+from bayes_needs.person.collapse import natural_sorted
+from bayes_needs.synthetic import generate_area, generate_persons
+
+SERVICES = ("cin", "cla")
+
+
+@pytest.fixture(scope="module")
+def geography() -> Geography:
+    frame = pd.DataFrame({
+        "lsoa_code": [f"L{i}" for i in range(6)],
+        "msoa_code": ["M0", "M0", "M1", "M1", "M2", "M2"],
+        "la_code": ["A", "A", "A", "A", "B", "B"]})
+    return Geography.from_frame(frame)
+
+
+def random_records(geography: Geography, n: int, seed: int) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    return pd.DataFrame({
+        "child_id": np.arange(n),
+        "lsoa_code": rng.choice(geography.lsoa_codes, n),
+        "age_band": rng.choice(["0-4", "5-9", "10-15", "16-17"], n),
+        "sex": rng.choice(["F", "M"], n),
+        "fsm": rng.choice(["N", "Y"], n, p=[0.7, 0.3]),
+        "exposure": np.where(rng.random(n) < 0.8, 1.0, rng.random(n)),
+        "cin": rng.poisson(0.4, n),
+        "cla": rng.poisson(0.1, n),
+        "notes": "free text that is never read",
+    })
+
+
+def expected_cells(records: pd.DataFrame) -> pd.DataFrame:
+    """Cell sums by a plain pandas groupby on the labels."""
+    return (records.groupby(["lsoa_code", "age_band", "sex", "fsm"])
+            .agg(children=("exposure", "size"), exposure=("exposure", "sum"),
+                 cin=("cin", "sum"), cla=("cla", "sum"))
+            .sort_index())
+
+
+def as_frame(cells) -> pd.DataFrame:
+    """Collapsed cells back to labels, indexed like :func:`expected_cells`."""
+    patterns = cells.pattern_frame().iloc[cells.pattern].reset_index(drop=True)
+    frame = pd.DataFrame({"lsoa_code": cells.geography.lsoa_codes[cells.lsoa],
+                          **{c: patterns[c] for c in ("age_band", "sex", "fsm")},
+                          "children": cells.children, "exposure": cells.exposure,
+                          **{s: cells.counts[:, j] for j, s in enumerate(cells.services)}})
+    return frame.set_index(["lsoa_code", "age_band", "sex", "fsm"]).sort_index()
+
+
+def assert_same_cells(cells, records: pd.DataFrame) -> None:
+    got, want = as_frame(cells), expected_cells(records)
+    assert got.index.equals(want.index)
+    np.testing.assert_array_equal(got["children"], want["children"])
+    np.testing.assert_allclose(got["exposure"], want["exposure"], rtol=1e-12)
+    for s in SERVICES:
+        np.testing.assert_array_equal(got[s], want[s])
+
+
+def test_frame_collapse_equals_groupby(geography):
+    records = random_records(geography, 3000, seed=1)
+    cells = collapse_frame(records, geography, services=SERVICES, covariates=["fsm"])
+    assert_same_cells(cells, records)
+    assert cells.n_children == 3000
+    assert cells.n_cells < 3000
+    np.testing.assert_array_equal(cells.max_outcome, records[list(SERVICES)].max())
+    assert cells.covariates == ("age_band", "sex", "fsm")
+    assert cells.levels["age_band"] == ("0-4", "5-9", "10-15", "16-17")
+
+
+def test_cells_are_sorted_and_distinct(geography):
+    cells = collapse_frame(random_records(geography, 2000, seed=2), geography,
+                           services=SERVICES, covariates=["fsm"])
+    key = cells.lsoa * cells.n_patterns + cells.pattern
+    assert np.all(np.diff(key) > 0)
+
+
+def test_stream_of_chunks_equals_one_frame(geography):
+    records = random_records(geography, 2500, seed=3)
+    chunks = [records.iloc[i:i + 700] for i in range(0, len(records), 700)]
+    streamed = collapse_frames(chunks, geography, services=SERVICES, covariates=["fsm"])
+    assert_same_cells(streamed, records)
+
+
+def test_parquet_collapse_equals_groupby(geography, tmp_path):
+    records = random_records(geography, 4000, seed=4)
+    path = tmp_path / "records.parquet"
+    pq.write_table(pa.Table.from_pandas(records, preserve_index=False), path,
+                   row_group_size=900)
+    cells = collapse_parquet(path, geography, services=SERVICES, covariates=["fsm"],
+                             batch_size=500)
+    assert_same_cells(cells, records)
+
+
+def test_parquet_directory_and_categorical_columns(geography, tmp_path):
+    records = random_records(geography, 3000, seed=5)
+    for c in ("lsoa_code", "age_band", "sex", "fsm"):
+        records[c] = records[c].astype("category")
+    for k, part in enumerate((records.iloc[:1200], records.iloc[1200:])):
+        pq.write_table(pa.Table.from_pandas(part, preserve_index=False),
+                       tmp_path / f"part{k}.parquet")
+    cells = collapse_parquet(tmp_path, geography, services=SERVICES, covariates=["fsm"])
+    assert_same_cells(cells, records.astype({c: str for c in ("lsoa_code", "age_band", "sex",
+                                                             "fsm")}))
+
+
+def test_keep_rows_gives_one_cell_per_child(geography):
+    records = random_records(geography, 500, seed=6)
+    cells = collapse_frame(records, geography, services=SERVICES, covariates=["fsm"],
+                           keep_rows=True)
+    assert cells.n_cells == 500
+    assert (cells.children == 1).all()
+    assert cells.counts.sum(axis=0).tolist() == records[list(SERVICES)].sum().tolist()
+
+
+def test_synthetic_person_data_and_chunks_collapse_alike():
+    synthetic = generate_area("tiny", random_seed=3, services=SERVICES)
+    persons = generate_persons(synthetic, random_seed=4, chunk_size=20_000)
+    from_chunks = collapse_frames(persons.chunks(), synthetic.data.geography,
+                                  services=SERVICES, covariates=["fsm"])
+    from_data = collapse_person_data(persons.to_person_data())
+    assert from_data.data_hash() == from_chunks.data_hash()
+
+
+def test_without_las_drops_only_their_cells(geography):
+    cells = collapse_frame(random_records(geography, 1000, seed=7), geography,
+                           services=SERVICES, covariates=["fsm"])
+    kept = cells.without_las(["B"])
+    assert set(geography.la_codes[kept.la]) == {"A"}
+    assert kept.n_cells == int((geography.la_codes[cells.la] == "A").sum())
+
+
+def test_natural_sort_orders_numbers_numerically():
+    assert natural_sorted(["10-15", "16-17", "5-9", "0-4"]) == ["0-4", "5-9", "10-15", "16-17"]
+
+
+@pytest.mark.parametrize(("column", "value", "message"), [
+    ("lsoa_code", "NOT_AN_LSOA", "not in the geography"),
+    ("exposure", 1.5, "column 'exposure'"),
+    ("cin", -1, "column 'cin'"),
+    ("cla", 0.5, "column 'cla'"),
+    ("sex", None, "column 'sex' is empty"),
+])
+def test_bad_values_are_named_with_rows(geography, column, value, message):
+    records = random_records(geography, 50, seed=8)
+    records[column] = records[column].astype(object)
+    records.loc[[7, 21], column] = value
+    with pytest.raises(DataValidationError) as info:
+        collapse_frame(records, geography, services=SERVICES, covariates=["fsm"])
+    text = str(info.value)
+    assert message in text
+    assert "[7, 21]" in text
+
+
+def test_second_chunk_rows_are_numbered_from_the_start(geography):
+    records = random_records(geography, 100, seed=9)
+    records.loc[73, "cin"] = -3
+    with pytest.raises(DataValidationError) as info:
+        collapse_frames([records.iloc[:50], records.iloc[50:]], geography, services=SERVICES,
+                        covariates=["fsm"])
+    assert "chunk 1" in str(info.value) and "[73]" in str(info.value)
+
+
+def test_parquet_error_names_file_and_missing_columns(geography, tmp_path):
+    path = tmp_path / "bad.parquet"
+    pq.write_table(pa.Table.from_pandas(random_records(geography, 20, seed=10)
+                                        .drop(columns=["fsm"]), preserve_index=False), path)
+    with pytest.raises(DataValidationError) as info:
+        collapse_parquet(path, geography, services=SERVICES, covariates=["fsm"])
+    assert "bad.parquet" in str(info.value) and "fsm" in str(info.value)
+    with pytest.raises(MissingDataError):
+        collapse_parquet(tmp_path / "absent.parquet", geography, services=SERVICES)
+
+
+def test_positive_outcome_with_zero_exposure_is_an_error(geography):
+    records = random_records(geography, 30, seed=11)
+    records.loc[4, ["exposure", "cin"]] = [0.0, 2]
+    with pytest.raises(DataValidationError, match=r"exposure' is 0 .*\[4\]"):
+        collapse_frame(records, geography, services=SERVICES)
+
+
+def test_validation_errors_survive_pickling():
+    error = DataValidationError("partition 3", ["column 'cin' is bad", "row 7"])
+    copy = pickle.loads(pickle.dumps(error))
+    assert type(copy) is DataValidationError
+    assert copy.problems == error.problems and str(copy) == str(error)

@@ -1,0 +1,55 @@
+"""The Dask DataFrame collapse on a local distributed cluster (worker processes) gives the
+same cells as the in-memory collapse, and worker-side validation errors reach the caller."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from test_person_collapse import SERVICES, random_records
+
+from bayes_needs.errors import DataValidationError
+from bayes_needs.person import collapse_dask, collapse_frame
+
+dd = pytest.importorskip("dask.dataframe")
+distributed = pytest.importorskip("distributed")
+
+
+@pytest.fixture(scope="module")
+def client():
+    cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                       dashboard_address=None)
+    with distributed.Client(cluster) as client:
+        yield client
+    cluster.close()
+
+
+@pytest.fixture(scope="module")
+def geography():
+    from bayes_needs.geography import Geography
+
+    frame = pd.DataFrame({
+        "lsoa_code": [f"L{i}" for i in range(6)],
+        "msoa_code": ["M0", "M0", "M1", "M1", "M2", "M2"],
+        "la_code": ["A", "A", "A", "A", "B", "B"]})
+    return Geography.from_frame(frame)
+
+
+def test_dask_collapse_on_local_cluster_equals_in_memory(client, geography, tmp_path):
+    records = random_records(geography, 6000, seed=21).drop(columns=["notes"])
+    records.to_parquet(tmp_path / "records.parquet", row_group_size=1000)
+    frame = dd.read_parquet(tmp_path / "records.parquet", split_row_groups=True)
+    assert frame.npartitions > 1
+    got = collapse_dask(frame, geography, services=SERVICES, covariates=["fsm"])
+    want = collapse_frame(records, geography, services=SERVICES, covariates=["fsm"])
+    assert got.data_hash() == want.data_hash()
+    np.testing.assert_array_equal(got.counts, want.counts)
+
+
+def test_worker_validation_error_names_the_partition(client, geography):
+    records = random_records(geography, 400, seed=22).drop(columns=["notes"])
+    records.loc[350, "cla"] = -1
+    frame = dd.from_pandas(records, npartitions=4)
+    with pytest.raises(DataValidationError) as info:
+        collapse_dask(frame, geography, services=SERVICES, covariates=["fsm"])
+    assert "partition 3" in str(info.value) and "column 'cla'" in str(info.value)
