@@ -47,6 +47,65 @@ def group(idata: az.InferenceData, name: str) -> xr.Dataset | None:
     return getattr(idata, name, None) if name in idata.groups() else None
 
 
+def log_prior(idata: az.InferenceData) -> xr.Dataset | None:
+    """The log_prior group, or ``None``."""
+    return group(idata, "log_prior")
+
+
+def posterior_predictive(idata: az.InferenceData) -> xr.Dataset | None:
+    """The posterior_predictive group, or ``None``."""
+    return group(idata, "posterior_predictive")
+
+
+def with_groups(idata: az.InferenceData, **groups: xr.Dataset) -> az.InferenceData:
+    """A new InferenceData with ``idata``'s groups plus (or replacing) ``groups``.
+
+    The group datasets are shared, not copied, so this is cheap; ``idata`` is unchanged (a
+    fit written later does not grow the extra groups).
+    """
+    merged = {name: getattr(idata, name) for name in idata.groups()}
+    merged.update(groups)
+    return az.InferenceData(**merged)
+
+
+def thinned(idata: az.InferenceData, max_draws: int) -> az.InferenceData:
+    """``idata`` with every group's draws thinned evenly to at most ``max_draws`` in total
+    (chains x draws); unchanged when it already has no more. Deterministic (no seed)."""
+    post = posterior(idata)
+    total = post.sizes.get("chain", 1) * post.sizes.get("draw", 1)
+    if max_draws < 1 or total <= max_draws:
+        return idata
+    step = int(np.ceil(total / max_draws))
+    return idata.isel(draw=slice(None, None, step), groups=[
+        g for g in idata.groups() if "draw" in getattr(idata, g).dims])
+
+
+def with_log_densities(idata: az.InferenceData, model, *, prior: bool = True,
+                       likelihood: bool = True) -> az.InferenceData:
+    """``idata`` plus ``log_likelihood`` and ``log_prior`` groups evaluated at every draw.
+
+    Parameters
+    ----------
+    idata
+        A fit of ``model`` (posterior group).
+    model
+        The :class:`pymc.Model` the posterior came from.
+    prior, likelihood
+        Which groups to compute. ``log_likelihood`` is pointwise: one value per observation
+        of every observed variable; ``log_prior`` has one array per free variable.
+    """
+    import pymc as pm
+
+    extra = {}
+    if likelihood:
+        extra["log_likelihood"] = pm.compute_log_likelihood(
+            idata, model=model, extend_inferencedata=False, progressbar=False)
+    if prior:
+        extra["log_prior"] = pm.compute_log_prior(
+            idata, model=model, extend_inferencedata=False, progressbar=False)
+    return with_groups(idata, **extra)
+
+
 def add_group(idata: az.InferenceData, name: str, data: xr.Dataset) -> None:
     """Add or replace a group."""
     if name in idata.groups():

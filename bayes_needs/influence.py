@@ -10,9 +10,9 @@ the cap the PSIS estimate is reported with method ``psis_unreliable`` and a note
 
 ``max_rel_change`` is the largest ``|E_loo[w_k] - E[w_k]| / E[w_k]`` over the activities other
 than the reference (whose weight is 1 by definition); ``max_change_in_sd`` the largest
-``|E_loo[w_k] - E[w_k]| / sd[w_k]`` (posterior sd), a scale-free view of the same shift. An exact refit carries Monte Carlo
-error of both fits (reported in ``mc_noise``: the largest ``sqrt(2) * MCSE / E[w_k]``), so
-changes of that size are noise.
+``|E_loo[w_k] - E[w_k]| / sd[w_k]`` (posterior sd), a scale-free view of the same shift. An
+exact refit carries Monte Carlo error of both fits (reported in ``mc_noise``: the largest
+``sqrt(2) * MCSE / E[w_k]``), so changes of that size are noise.
 """
 
 from __future__ import annotations
@@ -81,12 +81,19 @@ def la_influence(model: CostWeightModel, idata: az.InferenceData, *,
     if not 0 < k_threshold:
         raise ConfigError(f"k_threshold must be > 0, got {k_threshold!r}")
     ll = model.la_log_likelihood(idata)
-    loo_data = az.InferenceData(posterior=idata_io.posterior(idata)[["weight"]],
+    # Relative efficiency as arviz computes it, but from the unit costs: the reference weight
+    # is constant, so its ESS is undefined.
+    costs = idata_io.posterior(idata)[["unit_cost"]]
+    n_sample = costs.sizes[dims.CHAIN] * costs.sizes[dims.DRAW]
+    reff = 1.0
+    if costs.sizes[dims.CHAIN] > 1:
+        reff = float(np.nanmean(az.ess(costs, method="mean")["unit_cost"].to_numpy())
+                     / n_sample)
+    loo_data = az.InferenceData(posterior=costs,
                                 log_likelihood=xr.Dataset({"la_log_likelihood": ll}))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # arviz warns when some k are high: reported below
-        loo = az.loo(loo_data, pointwise=True)
-        reff = float(loo.get("reff", 1.0)) if hasattr(loo, "get") else 1.0
+        loo = az.loo(loo_data, pointwise=True, reff=reff)
         stacked = ll.stack(__sample__=(dims.CHAIN, dims.DRAW)).transpose(dims.LA, "__sample__")
         log_w, _ = az.psislw(-stacked, reff=reff)
     pareto_k = np.asarray(loo.pareto_k).ravel()

@@ -9,6 +9,9 @@ in a run directory is written atomically:
 * ``allocations.csv`` — one row per LA with shares, ranks and amounts and their intervals;
 * ``demand.csv`` — one row per LA x service: observed, needs-standardised and fitted demand;
 * ``summary.txt`` — convergence figures and settings.
+
+The files of one call are written as a set (:func:`bayes_needs.outputs.output_set`): an
+interrupted or failed run leaves all of them or none of them, never a mixture.
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ from bayes_needs.data import AreaData
 from bayes_needs.errors import BayesNeedsError, ConfigError, MissingDataError
 from bayes_needs.inputs import load_area_data
 from bayes_needs.models.area import AreaDemandModel
-from bayes_needs.outputs import write_csv, write_text
+from bayes_needs.outputs import output_set, write_csv, write_text
 from bayes_needs.runconfig import RunConfig, parse_run_config
 
 FIT_FILE = "fit.nc"
@@ -71,7 +74,7 @@ def fit_area(config: RunConfig, data: AreaData | None = None,
     start = time.perf_counter()
     idata = model.fit(random_seed=s.random_seed, draws=s.draws, tune=s.tune, chains=s.chains,
                       sampler=s.sampler, target_accept=s.target_accept,
-                      progressbar=s.progressbar)
+                      progressbar=s.progressbar, cores=s.cores)
     return FitResult(model, idata, config, data_info or {}, time.perf_counter() - start)
 
 
@@ -97,16 +100,25 @@ def need_and_allocation(fit: FitResult, *, cost_weights=None) -> tuple[xr.Datase
     ----------
     cost_weights
         Fixed weights (mapping) or weight draws (DataArray with a ``service`` dim); by default
-        :func:`cost_weights_for`.
+        the config's cost-weight file or unit-cost table
+        (:func:`bayes_needs.allocation_inputs.configured_cost_weights`), else
+        :func:`cost_weights_for`. The config's baseline and damping are applied.
     """
+    from bayes_needs import allocation_inputs
+
     need = fit.model.expected_need(fit.idata, random_seed=fit.config.need.random_seed,
                                    standardise=fit.config.need.standardise)
+    a = fit.config.allocation
+    if cost_weights is None:
+        cost_weights = allocation_inputs.configured_cost_weights(
+            a, fit.model.services, random_seed=fit.config.need.random_seed)
     if cost_weights is None:
         cost_weights = cost_weights_for(fit.config, fit.data_info, fit.model.services)
-    a = fit.config.allocation
     allocation = allocate(need["need"], cost_weights, pot=a.pot or DEFAULT_POT,
                           interval_prob=a.interval_prob, interval_kind=a.interval_kind,
-                          random_seed=fit.config.need.random_seed)
+                          random_seed=fit.config.need.random_seed,
+                          baseline=allocation_inputs.baseline_shares(a, fit.model.data),
+                          damping=allocation_inputs.configured_damping(a))
     return need, allocation
 
 
@@ -173,30 +185,50 @@ def summary_text(fit: FitResult, allocation: Allocation, *, extra: dict[str, Any
     return "\n".join(lines) + "\n"
 
 
-def write_fit(fit: FitResult, out_dir: Path) -> None:
-    """Write ``fit.nc`` and ``run.json``."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    fit.model.save(fit.idata, out_dir / FIT_FILE)
+def _stage_fit(fit: FitResult, directory: Path) -> None:
+    fit.model.save(fit.idata, directory / FIT_FILE)
     info = {k: v for k, v in fit.data_info.items() if k != "synthetic"}
     run = {"config": fit.config.model_dump(), "data_info": info,
            "data_hash": fit.model.data.data_hash(), "fit_seconds": fit.seconds}
-    write_text(out_dir / RUN_FILE, json.dumps(run, indent=2, sort_keys=True, default=str))
+    write_text(directory / RUN_FILE, json.dumps(run, indent=2, sort_keys=True, default=str))
 
 
-def write_allocation(fit: FitResult, need: xr.Dataset, allocation: Allocation, out_dir: Path,
-                     *, extra: dict[str, Any] | None = None) -> None:
-    """Write ``allocation.nc``, ``allocations.csv``, ``demand.csv`` and ``summary.txt``."""
-    out_dir.mkdir(parents=True, exist_ok=True)
+def _stage_allocation(fit: FitResult, need: xr.Dataset, allocation: Allocation,
+                      directory: Path, extra: dict[str, Any] | None) -> None:
     a = fit.config.allocation
-    allocation.to_netcdf(out_dir / ALLOCATION_FILE)
-    allocation.to_csv(out_dir / ALLOCATIONS_CSV)
+    allocation.to_netcdf(directory / ALLOCATION_FILE)
+    allocation.to_csv(directory / ALLOCATIONS_CSV)
     demand = demand_table(need, interval_prob=a.interval_prob, interval_kind=a.interval_kind)
-    write_csv(out_dir / DEMAND_CSV, demand,
+    write_csv(directory / DEMAND_CSV, demand,
               comment=f"interval: {describe_interval(a.interval_prob, a.interval_kind)} "
                       f"({a.interval_kind}); needs standardisation: "
                       f"{fit.config.need.standardise}")
     extra = {"fit wall time": f"{fit.seconds:.1f} s", **(extra or {})}
-    write_text(out_dir / SUMMARY_FILE, summary_text(fit, allocation, extra=extra))
+    write_text(directory / SUMMARY_FILE, summary_text(fit, allocation, extra=extra))
+
+
+def write_fit(fit: FitResult, out_dir: Path) -> None:
+    """Write ``fit.nc`` and ``run.json`` as one set (both or neither, see
+    :func:`bayes_needs.outputs.output_set`)."""
+    with output_set(out_dir) as staging:
+        _stage_fit(fit, staging)
+
+
+def write_allocation(fit: FitResult, need: xr.Dataset, allocation: Allocation, out_dir: Path,
+                     *, extra: dict[str, Any] | None = None) -> None:
+    """Write ``allocation.nc``, ``allocations.csv``, ``demand.csv`` and ``summary.txt`` as one
+    set."""
+    with output_set(out_dir) as staging:
+        _stage_allocation(fit, need, allocation, staging, extra)
+
+
+def write_run(fit: FitResult, need: xr.Dataset, allocation: Allocation, out_dir: Path,
+              *, extra: dict[str, Any] | None = None) -> None:
+    """Write every file of a run (:data:`OUTPUT_FILES`) as one set: an interrupted run leaves
+    all of them or none of them."""
+    with output_set(out_dir) as staging:
+        _stage_fit(fit, staging)
+        _stage_allocation(fit, need, allocation, staging, extra)
 
 
 def load_fit(run_dir: Path) -> FitResult:

@@ -11,10 +11,17 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from bayes_needs.configfile import read_config_file
-from bayes_needs.errors import ConfigError, ConfigFileError
+from bayes_needs.errors import ConfigError, ConfigFileError, DataValidationError
 
 SCHEMA_VERSION = 1
 
@@ -54,6 +61,8 @@ class SamplingSpec(_Strict):
     target_accept: float = Field(default=0.9, gt=0, lt=1)
     random_seed: int = Field(default=20240331, ge=0)
     progressbar: bool = True
+    #: Processes sampling chains in parallel (``None``: up to 2). Draws do not depend on it.
+    cores: int | None = Field(default=None, ge=1)
 
 
 class NeedSpec(_Strict):
@@ -64,12 +73,44 @@ class NeedSpec(_Strict):
 
 
 class AllocationSpec(_Strict):
-    """Allocation settings. ``cost_weights`` are fixed relative weights per service."""
+    """Allocation settings.
+
+    Cost weights come from at most one source: ``cost_weights`` (fixed relative weights per
+    service), ``cost_weights_file`` (a ``cost_weights.nc`` written by ``bayes-needs costs``:
+    uncertain weights paired draw by draw with demand) or ``unit_costs`` (a unit-cost table,
+    ``"default"`` for the packaged one, mapped onto services with the England cost design;
+    fixed at the table's medians, or drawn from its lognormal uncertainty when
+    ``unit_cost_uncertainty``). With none, :func:`bayes_needs.pipeline.cost_weights_for`
+    chooses. ``baseline`` (``"population"``: shares proportional to the child population, or
+    a CSV ``la_code, share`` / ``la_code, amount``) with ``damping_floor``/``damping_cap``
+    limits each LA's relative change of share (see :class:`bayes_needs.allocation.Damping`).
+    """
 
     interval_prob: float = Field(default=0.9, gt=0, lt=1)
     interval_kind: Literal["eti", "hdi"] = "eti"
     pot: float | None = Field(default=None, gt=0)
     cost_weights: dict[str, float] | None = None
+    cost_weights_file: str | None = None
+    unit_costs: str | None = None
+    unit_cost_uncertainty: bool = False
+    baseline: str | None = None
+    damping_floor: float | None = Field(default=None, ge=-1, le=0)
+    damping_cap: float | None = Field(default=None, ge=0)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> AllocationSpec:
+        sources = [k for k in ("cost_weights", "cost_weights_file", "unit_costs")
+                   if getattr(self, k) is not None]
+        if len(sources) > 1:
+            raise ValueError(f"give at most one cost-weight source, got {sources}")
+        if self.unit_cost_uncertainty and self.unit_costs is None:
+            raise ValueError("unit_cost_uncertainty needs unit_costs (a unit-cost table or "
+                             "'default')")
+        if (self.damping_floor is not None or self.damping_cap is not None) and \
+                self.baseline is None:
+            raise ValueError("damping_floor/damping_cap limit the change against a baseline: "
+                             "set allocation.baseline ('population' or a CSV la_code,share)")
+        return self
 
     @field_validator("cost_weights")
     @classmethod
@@ -90,10 +131,27 @@ class RunConfig(_Strict):
     description: str = ""
     data: DataSpec = DataSpec()
     model: dict[str, Any] = Field(default_factory=dict)
-    priors: str | None = None
+    #: A prior file path, or an inline table of model variable name -> prior dict.
+    priors: str | dict[str, Any] | None = None
     sampling: SamplingSpec = SamplingSpec()
     need: NeedSpec = NeedSpec()
     allocation: AllocationSpec = AllocationSpec()
+
+    @field_validator("priors")
+    @classmethod
+    def _inline_priors(cls, value: str | dict[str, Any] | None):
+        if isinstance(value, dict):
+            # Imported here: prior validation needs PyMC, which plain config reading does not.
+            from bayes_needs.models.area import PRIOR_NAMES
+            from bayes_needs.priors import SCHEMA_VERSION as PRIOR_SCHEMA
+            from bayes_needs.priors import parse_priors
+
+            try:
+                parse_priors({"schema_version": PRIOR_SCHEMA, "priors": value},
+                             source="priors", expected=PRIOR_NAMES)
+            except DataValidationError as exc:
+                raise ValueError("; ".join(exc.problems)) from None
+        return value
 
     def with_overrides(self, **sections: dict[str, Any]) -> RunConfig:
         """A copy with keys of sections replaced (``None`` values are ignored)."""
@@ -122,11 +180,35 @@ def parse_run_config(values: dict[str, Any], *, source: str = "run config") -> R
         raise ConfigFileError(source, problems) from None
 
 
+#: File paths in a run config, by section; relative ones are resolved against the file.
+#: ``"default"``/``"population"`` are keywords, not paths.
+PATH_KEYS: dict[str, tuple[str, ...]] = {
+    "data": ("data_dir", "geography", "lsoa_table", "counts"),
+    "allocation": ("cost_weights_file", "unit_costs", "baseline"),
+}
+_PATH_KEYWORDS = {"default", "population"}
+
+
+def resolve_paths(values: dict[str, Any], root: Path) -> dict[str, Any]:
+    """A copy of a run-config mapping with relative file paths made absolute from ``root``."""
+    out = dict(values)
+
+    def fix(value: Any) -> Any:
+        if isinstance(value, str) and value not in _PATH_KEYWORDS and \
+                not Path(value).is_absolute():
+            return str((root / value).resolve())
+        return value
+
+    if isinstance(out.get("priors"), str):
+        out["priors"] = fix(out["priors"])
+    for section, keys in PATH_KEYS.items():
+        if isinstance(out.get(section), dict):
+            out[section] = {k: fix(v) if k in keys else v for k, v in out[section].items()}
+    return out
+
+
 def load_run_config(path: str | Path) -> RunConfig:
-    """Read and validate a run-config file; a relative ``priors`` path is resolved against it."""
+    """Read and validate a run-config file; relative paths in it are resolved against it."""
     path = Path(path)
-    config = parse_run_config(read_config_file(path, what="run config"), source=str(path))
-    if config.priors and not Path(config.priors).is_absolute():
-        resolved = (path.parent / config.priors).resolve()
-        config = config.model_copy(update={"priors": str(resolved)})
-    return config
+    values = read_config_file(path, what="run config")
+    return parse_run_config(resolve_paths(values, path.parent), source=str(path))

@@ -1,7 +1,8 @@
 """Benchmark runner: ``python -m benchmarks NAME [options]``.
 
 Names: ``area_national`` (naive baseline vs bayes_needs area model), ``allocation``
-(allocation step at 4,000 draws x 153 LAs x 5 services).
+(allocation step at 4,000 draws x 153 LAs x 5 services), ``pbra`` (person-based collapse
+scaling, collapsed vs row-level, England-scale end-to-end fit).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import sys
 BENCHMARKS = {
     "area_national": "benchmarks.area_national",
     "allocation": "benchmarks.bench_allocation",
+    "pbra": "benchmarks.bench_pbra",
 }
 
 

@@ -185,15 +185,21 @@ LSOA_DISPERSION = np.array([0.7, 2.5])
 def parameter_point(model: pm.Model, data: AreaData, threshold: float = 20.0):
     """A point of the model's value variables and the LA effects it implies, derived from
     the documented parameterisation: cells whose observed LA total reaches the threshold are
-    centred (the value is the effect), the others non-centred (effect = value * sigma_la),
-    each set in row-major (la, service) order."""
+    centred (the value is the LA's log rate per child, log(sum of fixed rates / exposure) +
+    effect), the others non-centred (effect = value * sigma_la), each set in row-major
+    (la, service) order."""
     rng = np.random.default_rng(11)
     totals = data.la_totals().to_numpy()
     centred = np.where(np.isnan(totals), False, totals >= threshold)
-    centred_values = rng.normal(0.0, 0.3, centred.sum())
+    centred_effects = rng.normal(0.0, 0.3, centred.sum())
+    geo = data.geography
+    la_fixed = geo.aggregate(fixed_rates(data, INTERCEPT, BETA).T, dims.LSOA, dims.LA).T
+    la_exposure = geo.aggregate(data.exposure, dims.LSOA, dims.LA)
+    log_expected = np.log(la_fixed / la_exposure[:, None])
+    centred_values = log_expected[centred] + centred_effects
     raw_values = rng.normal(0.0, 1.0, (~centred).sum())
     effect = np.empty(centred.shape)
-    effect[centred] = centred_values
+    effect[centred] = centred_effects
     effect[~centred] = raw_values * np.broadcast_to(SIGMA_LA, centred.shape)[~centred]
     values = {"intercept": INTERCEPT, "beta": BETA, "sigma_la_log__": np.log(SIGMA_LA),
               "msoa_cv_log__": np.log(MSOA_CV),

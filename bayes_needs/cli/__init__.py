@@ -5,7 +5,8 @@ adds a sub-parser and sets ``func`` to the function that runs it. Modules are im
 per command so ``bayes-needs data`` does not pay for importing PyMC.
 
 User mistakes (:class:`~bayes_needs.errors.BayesNeedsError`, missing files, bad arguments)
-print one clear message to stderr and exit with code 2; they never show a traceback.
+print one clear message to stderr and exit with code 2; they never show a traceback. SIGINT
+and SIGTERM stop a run cleanly (no partial output files) with exit code 130 or 143.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
+import signal
 import sys
 from collections.abc import Sequence
 
@@ -22,11 +24,19 @@ COMMANDS: list[tuple[str, str, str]] = [
     ("demo", "bayes_needs.cli.demo_cmd", "run synthetic England end to end"),
     ("fit", "bayes_needs.cli.fit_cmd", "fit the area demand model to real or file inputs"),
     ("allocate", "bayes_needs.cli.allocate_cmd", "turn a fit into LA shares with intervals"),
+    ("costs", "bayes_needs.cli.costs_cmd", "fit uncertain relative cost weights to RO3 spend"),
     ("compare", "bayes_needs.cli.compare_cmd",
      "compare the area- and person-based approaches on synthetic data"),
+    ("validate", "bayes_needs.cli.validate_cmd",
+     "simulation-based calibration of the area model"),
+    ("sensitivity", "bayes_needs.cli.sensitivity_cmd",
+     "run a scenario file and compare allocations with the base"),
+    ("report", "bayes_needs.cli.report_cmd",
+     "write an HTML diagnostic report of a run directory"),
 ]
 
 EXIT_USER_ERROR = 2
+#: Exit code after SIGINT (Ctrl-C); SIGTERM gives 143. Both are 128 + the signal number.
 EXIT_INTERRUPTED = 130
 
 
@@ -70,23 +80,29 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     selected = next((a for a in argv if not a.startswith("-")), None)
     known = {name for name, _, _ in COMMANDS}
+    from bayes_needs.interrupts import terminate_as_interrupt
+
     try:
-        parser = build_parser(selected if selected in known else None)
-        args = parser.parse_args(argv)
-        if not getattr(args, "command", None) or not hasattr(args, "func"):
-            parser.print_help()
-            return 0 if not argv else EXIT_USER_ERROR
-        result = args.func(args)
-        return int(result or 0)
+        # SIGTERM (e.g. a scheduler stopping a job) cleans up like Ctrl-C does.
+        with terminate_as_interrupt():
+            parser = build_parser(selected if selected in known else None)
+            args = parser.parse_args(argv)
+            if not getattr(args, "command", None) or not hasattr(args, "func"):
+                parser.print_help()
+                return 0 if not argv else EXIT_USER_ERROR
+            result = args.func(args)
+            return int(result or 0)
     except BayesNeedsError as exc:
         _report(str(exc))
         return EXIT_USER_ERROR
     except (FileNotFoundError, IsADirectoryError, NotADirectoryError, PermissionError) as exc:
         _report(f"{exc.strerror or exc}: {exc.filename}" if exc.filename else str(exc))
         return EXIT_USER_ERROR
-    except KeyboardInterrupt:
-        _report("interrupted; no partial outputs were left behind")
-        return EXIT_INTERRUPTED
+    except KeyboardInterrupt as exc:
+        signum = getattr(exc, "signum", signal.SIGINT)
+        _report(f"interrupted ({signal.Signals(signum).name}); no partial outputs were left "
+                f"behind")
+        return 128 + int(signum)
     except SystemExit as exc:  # argparse
         return int(exc.code) if isinstance(exc.code, int) else EXIT_USER_ERROR
 

@@ -38,6 +38,8 @@ def register(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     """Run the demo."""
     from bayes_needs import pipeline
+    from bayes_needs.cli.gate_option import record_only
+    from bayes_needs.gate import record_in_allocation
     from bayes_needs.synthetic import generate_area
 
     config = RunConfig.model_validate({"data": {"source": "synthetic", "scale": args.scale,
@@ -61,16 +63,19 @@ def run(args: argparse.Namespace) -> int:
         args.out = args.out / "area"
     print("  fitting the area demand model ...", file=sys.stderr)
     fit = pipeline.fit_area(config, data, {"synthetic": synthetic})
+    # The demo records the convergence gate and warns, rather than refusing (see gate.py).
+    gate = record_only(fit, "the demo fit")
     need, allocation = pipeline.need_and_allocation(fit)
+    record_in_allocation(allocation, gate)
     truth_share = synthetic.truth["needs_share"].to_series()
     summary = allocation.summary()
     inside = ((summary["share_lower"].to_numpy() <= truth_share.loc[summary["la_code"]]
                .to_numpy()) & (truth_share.loc[summary["la_code"]].to_numpy()
                                <= summary["share_upper"].to_numpy())).mean()
     extra = {"true needs share inside interval": f"{inside:.1%} of LAs",
-             "total wall time": f"{time.perf_counter() - start:.1f} s"}
-    pipeline.write_fit(fit, args.out)
-    pipeline.write_allocation(fit, need, allocation, args.out, extra=extra)
+             "total wall time": f"{time.perf_counter() - start:.1f} s",
+             **gate.summary_lines()}
+    pipeline.write_run(fit, need, allocation, args.out, extra=extra)
     print((args.out / pipeline.SUMMARY_FILE).read_text(), file=sys.stderr)
     print(f"wrote {', '.join(pipeline.OUTPUT_FILES)} to {args.out}")
     return 0

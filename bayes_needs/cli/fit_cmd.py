@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from bayes_needs.cli.common import existing_dir, existing_file, output_dir
+from bayes_needs.cli.gate_option import add_gate_option, gate_fit
 from bayes_needs.cli.run_options import add_allocation_options, add_sampling_options, apply_options
 from bayes_needs.runconfig import RunConfig, load_run_config
 
@@ -54,22 +55,36 @@ def register(subparsers) -> None:
                         help="also compute need and allocations (as 'bayes-needs allocate')")
     add_sampling_options(parser)
     add_allocation_options(parser)
+    add_gate_option(parser)
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     """Fit and write the run directory."""
     from bayes_needs import pipeline
+    from bayes_needs.errors import ConvergenceError
+    from bayes_needs.gate import record_in_allocation
 
     config = config_from_args(args)
     print("bayes-needs fit: loading data ...", file=sys.stderr)
     fit = pipeline.fit_area(config)
-    pipeline.write_fit(fit, args.out)
+    if args.allocate:
+        try:
+            gate = gate_fit(fit, args, args.out / pipeline.FIT_FILE)
+        except ConvergenceError as exc:
+            # Keep the fit, so it can be inspected or allocated later without refitting.
+            pipeline.write_fit(fit, args.out)
+            raise ConvergenceError(f"{exc}. The fit was written to {args.out} (no "
+                                   f"allocations)") from None
+        # One output set, so an interrupt cannot leave a fit without its allocations.
+        need, allocation = pipeline.need_and_allocation(fit)
+        record_in_allocation(allocation, gate)
+        pipeline.write_run(fit, need, allocation, args.out, extra=gate.summary_lines())
+    else:
+        pipeline.write_fit(fit, args.out)
     conv = pipeline.convergence(fit.idata)
     print(f"fit written to {args.out / pipeline.FIT_FILE} (max R-hat {conv['rhat_max']:.3f}, "
           f"min bulk ESS {conv['ess_bulk_min']:.0f}, divergences {conv['divergences']})")
     if args.allocate:
-        need, allocation = pipeline.need_and_allocation(fit)
-        pipeline.write_allocation(fit, need, allocation, args.out)
         print(f"allocations written to {args.out / pipeline.ALLOCATIONS_CSV}")
     return 0

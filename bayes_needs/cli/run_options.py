@@ -39,6 +39,14 @@ def add_allocation_options(parser: argparse.ArgumentParser) -> None:
                             "marginalise small-area effects too (all)")
 
 
+def add_cost_weight_option(parser: argparse.ArgumentParser) -> None:
+    """--cost-weights: cost-weight draws from 'bayes-needs costs' instead of fixed weights."""
+    parser.add_argument("--cost-weights", type=existing_file, default=None, metavar="NC",
+                        help="cost_weights.nc written by 'bayes-needs costs': allocate with "
+                             "uncertain weights (paired draw by draw with demand) and write "
+                             "decomposition.csv")
+
+
 def apply_options(config: RunConfig, args: argparse.Namespace) -> RunConfig:
     """Override ``config`` with any options given on the command line."""
     get = lambda name: getattr(args, name, None)  # noqa: E731

@@ -45,6 +45,7 @@ from bayes_needs import idata as idata_io
 from bayes_needs.covariates import standardise
 from bayes_needs.data import AreaData
 from bayes_needs.errors import ConfigError
+from bayes_needs.interrupts import InterruptWatch, RunInterrupted
 from bayes_needs.priors import priors_to_config, resolve_priors
 from bayes_needs.segments import multinomial_split, segment_ends, segment_sum_tensor
 
@@ -250,7 +251,7 @@ class AreaDemandModel:
             fixed_rate = pt.as_tensor(exposure)[:, None] * pt.exp(eta)  # (lsoa, service)
             msoa_fixed = segment_sum_tensor(fixed_rate, self._lsoa_ends)
 
-            la_effect = self._la_effects(n_services) if cfg.la_effects else None
+            la_effect = self._la_effects(n_services, msoa_fixed) if cfg.la_effects else None
             msoa_shape = None
             if cfg.msoa_effects:
                 msoa_cv = self.priors["msoa_cv"].create_variable("msoa_cv")
@@ -273,9 +274,19 @@ class AreaDemandModel:
     def _centred_cells(self) -> np.ndarray:
         """Boolean (la, service) mask of LA effects to parameterise centred."""
         totals = self.data.la_totals().to_numpy()
-        return np.nan_to_num(totals, nan=-1.0) >= self.config.centring_threshold
+        la_exposure = self.data.geography.aggregate(self.data.exposure, dims.LSOA, dims.LA)
+        informative = np.nan_to_num(totals, nan=-1.0) >= self.config.centring_threshold
+        return informative & (la_exposure[:, None] > 0)
 
-    def _la_effects(self, n_services: int):
+    def _la_effects(self, n_services: int, msoa_fixed):
+        """LA effects, centred where the data are informative.
+
+        Centred cells are parameterised by the LA's log rate per child
+        ``la_centred = log(sum_m Lambda_m / E_l) + la_effect`` with prior
+        ``Normal(log(sum_m Lambda_m / E_l), sigma_la)`` — the same model (a shift given the
+        fixed effects), but the data pin ``la_centred`` directly, so the intercept and
+        coefficients are not tied to every LA effect by a posterior ridge.
+        """
         sigma_prior = self.priors["sigma_la"]
         if not self.config.correlated_la or n_services < 2:
             sigma = sigma_prior.create_variable("sigma_la")
@@ -287,9 +298,13 @@ class AreaDemandModel:
             effect = pt.zeros(n_la * n_services)
             if len(flat):
                 self.model.add_coord(dims.LA_CENTRED_CELL, np.arange(len(flat)))
-                centred_raw = pm.Normal("la_centred", 0.0, sigma_cells.ravel()[flat],
-                                        dims=dims.LA_CENTRED_CELL)
-                effect = pt.set_subtensor(effect[flat], centred_raw)
+                geo = self.data.geography
+                la_exposure = geo.aggregate(self.data.exposure, dims.LSOA, dims.LA)
+                la_fixed = segment_sum_tensor(msoa_fixed, self._msoa_ends)
+                log_expected = pt.log(la_fixed / la_exposure[:, None]).ravel()[flat]
+                log_rate = pm.Normal("la_centred", log_expected, sigma_cells.ravel()[flat],
+                                     dims=dims.LA_CENTRED_CELL)
+                effect = pt.set_subtensor(effect[flat], log_rate - log_expected)
             if len(other):
                 self.model.add_coord(dims.LA_NONCENTRED_CELL, np.arange(len(other)))
                 raw = pm.Normal("la_noncentred", 0.0, 1.0, dims=dims.LA_NONCENTRED_CELL)
@@ -326,7 +341,6 @@ class AreaDemandModel:
     def _la_likelihood(self, service, j, obs, msoa_fixed, la_effect, msoa_shape) -> None:
         if not len(obs.la_pos):
             return
-        geo = self.data.geography
         col = msoa_fixed[:, j]
         sum1 = segment_sum_tensor(col, self._msoa_ends)[obs.la_pos]
         mu = sum1
@@ -422,13 +436,26 @@ class AreaDemandModel:
                 raise ConfigError(f"{name} must be a whole number >= 1, got {value!r}")
         model = self.model or self.build_model()
         initvals = {"intercept": self._initial_intercepts()}
-        with model:
-            idata = pm.sample(draws=draws, tune=tune, chains=chains,
-                              cores=cores if cores is not None else min(chains, 2),
-                              random_seed=random_seed, nuts_sampler=sampler,
-                              target_accept=target_accept, progressbar=progressbar,
-                              initvals=initvals if sampler == "pymc" else None,
-                              idata_kwargs={"log_likelihood": False}, **sample_kwargs)
+        # PyMC swallows Ctrl-C and returns a truncated trace (or fails with "Not enough
+        # samples"); re-raise the interrupt so a partial posterior never becomes a result.
+        with InterruptWatch() as watch, model:
+            try:
+                idata = pm.sample(draws=draws, tune=tune, chains=chains,
+                                  cores=cores if cores is not None else min(chains, 2),
+                                  random_seed=random_seed, nuts_sampler=sampler,
+                                  target_accept=target_accept, progressbar=progressbar,
+                                  initvals=initvals if sampler == "pymc" else None,
+                                  idata_kwargs={"log_likelihood": False}, **sample_kwargs)
+            except Exception:
+                watch.raise_if_interrupted("sampling")
+                raise
+        watch.raise_if_interrupted("sampling")
+        post = idata_io.posterior(idata)
+        if post.sizes.get(dims.DRAW) != draws or post.sizes.get(dims.CHAIN) != chains:
+            raise RunInterrupted(message=f"sampling was interrupted: got "
+                                         f"{post.sizes.get(dims.CHAIN)} chains x "
+                                         f"{post.sizes.get(dims.DRAW)} draws of {chains} x "
+                                         f"{draws}")
         self.attach_metadata(idata, random_seed=random_seed, sampler=sampler)
         return idata
 

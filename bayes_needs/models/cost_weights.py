@@ -93,19 +93,24 @@ class CostDesign:
         return tuple(dict.fromkeys(a for acts in self.categories.values() for a in acts))
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain JSON-able form."""
-        return {"categories": {c: list(a) for c, a in self.categories.items()},
-                "volumes": dict(self.volumes), "placements": dict(self.placements),
+        """Plain JSON-able form; ordered mappings become lists of pairs, because stored
+        configs are written with sorted keys and the order of categories, activities and
+        placements defines the model's coordinates."""
+        return {"categories": [[c, list(a)] for c, a in self.categories.items()],
+                "volumes": dict(self.volumes),
+                "placements": [[p, float(v)] for p, v in self.placements.items()],
                 "activity_placement": dict(self.activity_placement),
-                "service_map": {s: dict(m) for s, m in self.service_map.items()},
+                "service_map": [[s, dict(m)] for s, m in self.service_map.items()],
                 "description": self.description}
 
     @classmethod
     def from_dict(cls, values: Mapping[str, Any]) -> CostDesign:
-        """Inverse of :meth:`to_dict`."""
-        return cls(**{k: values[k] for k in ("categories", "volumes", "placements",
-                                             "activity_placement", "service_map",
-                                             "description") if k in values})
+        """Inverse of :meth:`to_dict` (plain mappings are accepted too)."""
+        ordered = {"categories", "placements", "service_map"}
+        kwargs = {k: dict(values[k]) if k in ordered else values[k]
+                  for k in ("categories", "volumes", "placements", "activity_placement",
+                            "service_map", "description") if k in values}
+        return cls(**kwargs)
 
     def problems(self, activities: Sequence[str]) -> list[str]:
         """Inconsistencies with the unit-cost ``activities`` (empty when consistent)."""
@@ -386,7 +391,7 @@ def service_weights(idata: az.InferenceData,
         Services wanted (default: every mapped service); unknown ones are an error.
     """
     config = idata_io.get_config(idata)
-    mapping = config["design"]["service_map"]
+    mapping = CostDesign.from_dict(config["design"]).service_map
     if not mapping:
         raise ConfigError("this cost-weight fit has no service mapping (design.service_map)")
     services = list(mapping) if services is None else list(services)

@@ -5,7 +5,9 @@ Need sums each posterior draw's rates over the population cells of the coverage 
 covariates of uncovered children are marginalised over their LA x age x sex distribution).
 Standardisation follows the area model: ``"la"`` marginalises LA effects (``exp(sigma_la^2
 / 2)``, or Gauss-Hermite quadrature on the logit scale) and keeps small-area effects,
-``"none"`` keeps LA effects, ``"all"`` marginalises small-area effects too.
+``"none"`` keeps LA effects, ``"all"`` marginalises small-area effects too. Dirichlet LSOA
+effects (``lsoa_effects``) only redistribute an MSOA's total, so need works at MSOA level and
+does not use them, exactly as the area model does.
 """
 
 from __future__ import annotations

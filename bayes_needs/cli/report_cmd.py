@@ -1,0 +1,43 @@
+"""``bayes-needs report RUN_DIR``: a self-contained HTML diagnostic report of a run."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from bayes_needs.cli.common import existing_dir, non_negative_int, positive_int
+
+
+def register(subparsers) -> None:
+    """Add the ``report`` sub-command."""
+    parser = subparsers.add_parser(
+        "report", help="write RUN_DIR/report.html with ArviZ diagnostics and plots",
+        description="Reload a fit (checking the data hash) and write RUN_DIR/report.html, "
+                    "self-contained with every plot embedded: trace, rank and energy plots, "
+                    "posterior predictive rootograms and LOO-PIT per service, Pareto k per "
+                    "LA, a forest plot of LA shares and an LA ranking plot, with convergence "
+                    "and power-scaling tables. The plots are also written to RUN_DIR/plots/, "
+                    "with pareto_k.csv and power_scaling.csv in RUN_DIR.")
+    parser.add_argument("run_dir", type=existing_dir,
+                        help="run directory written by 'fit' or 'demo'")
+    parser.add_argument("--seed", type=non_negative_int, default=None,
+                        help="seed of the posterior predictive draws and LOO-PIT "
+                             "randomisation (default: the run's need.random_seed)")
+    parser.add_argument("--max-draws", type=positive_int, default=1000,
+                        help="posterior draws used for LOO and power-scaling, thinned evenly "
+                             "(default 1000)")
+    parser.add_argument("--predictive-draws", type=positive_int, default=200,
+                        help="posterior draws used for the predictive checks (default 200)")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Build the report."""
+    from bayes_needs.report import build_report
+
+    print(f"bayes-needs report: loading {args.run_dir} and computing diagnostics ...",
+          file=sys.stderr)
+    path = build_report(args.run_dir, random_seed=args.seed, max_draws=args.max_draws,
+                        predictive_draws=args.predictive_draws)
+    print(f"report written to {path}")
+    return 0

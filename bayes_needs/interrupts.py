@@ -1,0 +1,117 @@
+"""Interruption handling: SIGINT and SIGTERM abort a run cleanly, never half-way.
+
+* :func:`terminate_as_interrupt` makes SIGTERM raise :class:`KeyboardInterrupt` like SIGINT
+  does, so ``finally`` blocks (temporary and staging files) run on both; the CLI installs it.
+* :class:`InterruptWatch` notices an interrupt that a library swallows. PyMC catches
+  :class:`KeyboardInterrupt` during sampling and returns the draws made so far (or fails
+  with "Not enough samples"); a fit wrapped in a watch re-raises the interrupt instead, so a
+  truncated posterior never reaches the outputs.
+* :func:`signals_deferred` holds SIGINT and SIGTERM back for a few system calls (committing
+  a set of output files), so a set is moved into place whole.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import threading
+from collections.abc import Iterator
+from types import FrameType
+
+#: Signals treated as a request to stop.
+STOP_SIGNALS: tuple[int, ...] = tuple(
+    s for s in (getattr(signal, "SIGINT", None), getattr(signal, "SIGTERM", None)) if s)
+
+
+class RunInterrupted(KeyboardInterrupt):
+    """A stop signal arrived; ``signum`` says which (the CLI exits with 128 + signum)."""
+
+    def __init__(self, signum: int = signal.SIGINT, message: str = "interrupted"):
+        super().__init__(message)
+        self.signum = signum
+
+
+def _in_main_thread() -> bool:
+    return threading.current_thread() is threading.main_thread()
+
+
+@contextlib.contextmanager
+def terminate_as_interrupt() -> Iterator[None]:
+    """Within the block, SIGINT and SIGTERM raise :class:`RunInterrupted` (main thread only;
+    elsewhere a no-op). Previous handlers are restored on exit."""
+    if not _in_main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        raise RunInterrupted(signum)
+
+    previous = {s: signal.signal(s, handler) for s in STOP_SIGNALS}
+    try:
+        yield
+    finally:
+        for s, old in previous.items():
+            signal.signal(s, old)
+
+
+class InterruptWatch:
+    """Context manager recording whether SIGINT/SIGTERM arrived, then passing each signal on
+    to the handler that was installed before (so behaviour is otherwise unchanged).
+
+    Only signals whose previous handler is a Python callable are watched (e.g. Python's
+    default SIGINT handler); a no-op outside the main thread.
+
+    Attributes
+    ----------
+    signum
+        The first stop signal seen, or ``None``.
+    """
+
+    def __init__(self) -> None:
+        self.signum: int | None = None
+        self._previous: dict[int, object] = {}
+
+    @property
+    def interrupted(self) -> bool:
+        """Whether a stop signal arrived inside the block."""
+        return self.signum is not None
+
+    def _handler(self, signum: int, frame: FrameType | None) -> None:
+        if self.signum is None:
+            self.signum = signum
+        previous = self._previous.get(signum)
+        if callable(previous):
+            previous(signum, frame)
+
+    def __enter__(self) -> InterruptWatch:
+        if _in_main_thread():
+            for s in STOP_SIGNALS:
+                current = signal.getsignal(s)
+                if callable(current):
+                    self._previous[s] = current
+                    signal.signal(s, self._handler)
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        for s, old in self._previous.items():
+            signal.signal(s, old)
+        self._previous.clear()
+
+    def raise_if_interrupted(self, what: str) -> None:
+        """Raise :class:`RunInterrupted` if a stop signal arrived."""
+        if self.signum is not None:
+            raise RunInterrupted(self.signum, f"{what} was interrupted")
+
+
+@contextlib.contextmanager
+def signals_deferred() -> Iterator[None]:
+    """Block SIGINT and SIGTERM in this thread inside the block; a signal that arrives is
+    delivered when the block ends. Keep the block to a few fast system calls."""
+    if not hasattr(signal, "pthread_sigmask"):  # Windows: nothing to block with
+        yield
+        return
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, set(STOP_SIGNALS))
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
