@@ -84,6 +84,21 @@ def weight_table(model: CostWeightModel, idata: az.InferenceData, *,
     return frame
 
 
+def _weight_draws(idata: az.InferenceData, reference: str) -> xr.Dataset:
+    weight = idata_io.posterior(idata)["weight"]
+    return weight.drop_sel({dims.ACTIVITY: reference}).to_dataset()
+
+
+def _weight_rhat(idata: az.InferenceData) -> float:
+    reference = idata_io.get_config(idata)["reference"]
+    return float(az.rhat(_weight_draws(idata, reference))["weight"].max())
+
+
+def _weight_ess(idata: az.InferenceData) -> float:
+    reference = idata_io.get_config(idata)["reference"]
+    return float(az.ess(_weight_draws(idata, reference), method="bulk")["weight"].min())
+
+
 def summary_text(model: CostWeightModel, idata: az.InferenceData, weights: pd.DataFrame,
                  influence: pd.DataFrame | None, data_notes: Sequence[str]) -> str:
     """Human-readable run summary."""
@@ -103,6 +118,8 @@ def summary_text(model: CostWeightModel, idata: az.InferenceData, weights: pd.Da
              f"  min tail ESS:   {conv['ess_tail_min']:.0f}",
              f"  divergences:    {conv['divergences']}",
              f"  min BFMI:       {conv['bfmi_min']:.3f}",
+             f"  weights: max R-hat {_weight_rhat(idata):.4f}, min bulk ESS "
+             f"{_weight_ess(idata):.0f}",
              "", f"relative weights ({weights.attrs['comment'].splitlines()[0]})"]
     for row in weights.itertuples(index=False):
         lines.append(f"  {row.activity:<22}{row.weight_mean:9.3f}  [{row.weight_lower:.3f}, "
@@ -118,7 +135,10 @@ def summary_text(model: CostWeightModel, idata: az.InferenceData, weights: pd.Da
                   f"  largest change in posterior sds: "
                   f"{influence['max_change_in_sd'].max():.3f}",
                   f"  median over LAs of the largest relative change: "
-                  f"{influence['max_rel_change'].median():.4f}"]
+                  f"{influence['max_rel_change'].median():.4f}",
+                  "  largest relative change per weight (LA):"]
+        for activity, (change, code) in influence.attrs.get("per_activity_max", {}).items():
+            lines.append(f"    {activity:<22}{change:.4f} ({code})")
     lines += ["", "data notes", *[f"  {n}" for n in data_notes]]
     return "\n".join(lines) + "\n"
 

@@ -109,7 +109,7 @@ def la_influence(model: CostWeightModel, idata: az.InferenceData, *,
     w = np.exp(log_w.transpose(dims.LA, "__sample__").to_numpy())  # normalised per LA
     psis_means = w @ draws                                    # (la, activity)
 
-    rows = []
+    rows, per_activity = [], []
     order = np.argsort(-pareto_k)
     to_refit = [i for i in order if pareto_k[i] >= k_threshold][:max_refits]
     high = int((pareto_k >= k_threshold).sum())
@@ -130,6 +130,7 @@ def la_influence(model: CostWeightModel, idata: az.InferenceData, *,
         change, activity, in_sd = _max_change(new, base, sd, activities, model.reference)
         rows.append((code, name, float(pareto_k[i]), change, activity, method, in_sd, noise_i,
                      note))
+        per_activity.append(np.abs(new - base) / base)
     frame = pd.DataFrame(rows, columns=COLUMNS)
     capped = max(high - len(to_refit), 0)
     frame.attrs["comment"] = (
@@ -138,7 +139,13 @@ def la_influence(model: CostWeightModel, idata: az.InferenceData, *,
         f"k >= {k_threshold}: {high}, refitted exactly: {len(to_refit)} (cap {max_refits})"
         + (f"; {capped} left as psis_unreliable because the cap was reached" if capped else "")
         + f"; Monte Carlo noise of an exact refit (max sqrt(2) MCSE / mean): {mc_noise:.4f}")
-    frame.attrs.update({"n_high_k": high, "n_refits": len(to_refit), "mc_noise": mc_noise})
+    changes = np.asarray(per_activity)
+    frame.attrs.update({
+        "n_high_k": high, "n_refits": len(to_refit), "mc_noise": mc_noise,
+        # activity -> (largest relative change over LAs, the LA causing it)
+        "per_activity_max": {a: (float(changes[:, j].max()),
+                                 str(model.la_codes[int(changes[:, j].argmax())]))
+                             for j, a in enumerate(activities) if a != model.reference}})
     return frame
 
 

@@ -60,6 +60,7 @@ def _load_files(spec: DataSpec) -> AreaData:
             raise MissingDataError(f"{key} file {value} does not exist")
     geo_frame = read_text_csv(Path(spec.geography), ["lsoa_code", "msoa_code", "la_code"],
                               optional=["lsoa_name", "msoa_name", "la_name"])
+    _reject_unknown_columns(Path(spec.geography), GEOGRAPHY_COLUMNS)
     names = {f"{lvl}_name": f"{lvl}_name" if f"{lvl}_name" in geo_frame else None
              for lvl in ("lsoa", "msoa", "la")}
     geography = Geography.from_frame(geo_frame, source=str(spec.geography), **names)
@@ -74,11 +75,28 @@ def _load_files(spec: DataSpec) -> AreaData:
         covariates = list(spec.covariates)
     counts = read_text_csv(Path(spec.counts), ["service", "level", "area_code", "count"],
                            optional=["year"])
+    _reject_unknown_columns(Path(spec.counts), COUNTS_COLUMNS)
     return AreaData.from_frames(
         geography, lsoa.drop(columns="line"), counts.drop(columns="line"),
         covariates=covariates, exposure=spec.exposure, services=spec.services, year=spec.year,
         source="area data files", lsoa_source=str(spec.lsoa_table),
         counts_source=str(spec.counts))
+
+
+#: Columns a ``--geography`` and a ``--counts`` file may have (the LSOA table's other columns
+#: are covariates). Anything else is refused: it is usually a misnamed required column.
+GEOGRAPHY_COLUMNS = ("lsoa_code", "msoa_code", "la_code", "lsoa_name", "msoa_name", "la_name")
+COUNTS_COLUMNS = ("service", "level", "area_code", "count", "year")
+
+
+def _reject_unknown_columns(path: Path, allowed: tuple[str, ...]) -> None:
+    from bayes_needs.errors import DataValidationError
+
+    header = _header(path)  # called after read_text_csv has read the file successfully
+    unknown = [c for c in header if c not in allowed]
+    if unknown:
+        raise DataValidationError(str(path), [f"unknown column(s) {unknown}; allowed columns: "
+                                              f"{list(allowed)}"])
 
 
 def _header(path: Path) -> list[str]:

@@ -7,7 +7,7 @@
   with "Not enough samples"); a fit wrapped in a watch re-raises the interrupt instead, so a
   truncated posterior never reaches the outputs.
 * :func:`signals_deferred` holds SIGINT and SIGTERM back for a few system calls (committing
-  a set of output files), so a set is moved into place whole.
+  a set of output files) and delivers them afterwards, so a set is moved into place whole.
 """
 
 from __future__ import annotations
@@ -105,13 +105,31 @@ class InterruptWatch:
 
 @contextlib.contextmanager
 def signals_deferred() -> Iterator[None]:
-    """Block SIGINT and SIGTERM in this thread inside the block; a signal that arrives is
-    delivered when the block ends. Keep the block to a few fast system calls."""
-    if not hasattr(signal, "pthread_sigmask"):  # Windows: nothing to block with
+    """Hold SIGINT and SIGTERM back inside the block: one that arrives is recorded and passed
+    to the previous handler when the block ends. Keep the block to a few fast system calls.
+
+    Done with Python-level handlers rather than a thread signal mask, because a signal sent to
+    the process may be delivered to any thread (e.g. a BLAS worker) that does not block it.
+    A no-op outside the main thread, where Python never runs signal handlers anyway.
+    """
+    if not _in_main_thread():
         yield
         return
-    old = signal.pthread_sigmask(signal.SIG_BLOCK, set(STOP_SIGNALS))
+    received: list[int] = []
+
+    def record(signum: int, frame: FrameType | None) -> None:
+        received.append(signum)
+
+    previous = {s: signal.signal(s, record) for s in STOP_SIGNALS}
     try:
         yield
     finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+        for s, old in previous.items():
+            signal.signal(s, old)
+        if received:
+            signum = received[0]
+            handler = previous[signum]
+            if callable(handler):
+                handler(signum, None)
+            elif handler != signal.SIG_IGN:  # default action (e.g. terminate), now restored
+                signal.raise_signal(signum)

@@ -25,6 +25,7 @@ from __future__ import annotations
 import base64
 import html
 import json
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,6 +34,7 @@ from typing import Any
 import arviz as az
 import numpy as np
 import pandas as pd
+from matplotlib import MatplotlibDeprecationWarning
 from matplotlib.figure import Figure
 
 from bayes_needs import dims
@@ -107,8 +109,11 @@ def build_report(run_dir: str | Path, *, random_seed: int | None = None,
     plots_dir = run_dir / PLOTS_DIR
     images: dict[str, bytes] = {}
     for stem, _ in PLOTS:
-        fig = PLOT_FUNCTIONS[stem](inputs)
-        png = _png(fig)
+        with warnings.catch_warnings():
+            # ArviZ 0.23 calls a matplotlib API deprecated in 3.11; nothing for users to do.
+            warnings.simplefilter("ignore", MatplotlibDeprecationWarning)
+            fig = PLOT_FUNCTIONS[stem](inputs)
+            png = _png(fig)
         write_atomic(plots_dir / f"{stem}.png", lambda p, data=png: p.write_bytes(data))
         images[stem] = png
     write_csv(run_dir / PARETO_CSV, inputs.loo.table,
@@ -264,8 +269,8 @@ def plot_loo_pit(inputs: ReportInputs) -> Figure:
     for ax, service in zip(axes, services, strict=False):
         values = inputs.pit[service]
         az.plot_ecdf(values, cdf=uniform(0, 1).cdf, difference=True, confidence_bands=True,
-                     ci_prob=0.99, ax=ax, show=False,
-                     rvs=uniform(0, 1).rvs, random_state=inputs.random_seed)
+                     ci_prob=0.99, eval_points=np.linspace(0.0, 1.0, 101), ax=ax,
+                     show=False, rvs=uniform(0, 1).rvs, random_state=inputs.random_seed)
         ax.set_title(f"{service} (n = {len(values)})", fontsize="medium")
         ax.set_xlabel("LOO-PIT")
     for ax in axes[len(services):]:
@@ -287,9 +292,13 @@ def plot_pareto_k(inputs: ReportInputs) -> Figure:
     for i in np.flatnonzero(k > loo.good_k):
         ax.annotate(codes[i], (i, k[i]), textcoords="offset points", xytext=(3, 3),
                     fontsize="x-small")
-    ax.set_xlabel("LA (data index)")
-    ax.set_title(f"Pareto k per LA (leave one LA's data out): above {loo.good_k:.2f} the LA "
-                 f"is influential or badly predicted")
+    if len(codes) <= 40:
+        ax.set_xticks(np.arange(len(codes)), codes, rotation=90, fontsize="small")
+        ax.set_xlabel("LA")
+    else:
+        ax.set_xlabel("LA (data index; LAs above the threshold labelled)")
+    ax.set_title(f"Pareto k per LA, each LA's data left out (threshold {loo.good_k:.2f})",
+                 fontsize="medium")
     return fig
 
 
@@ -403,7 +412,8 @@ def render_html(inputs: ReportInputs, images: dict[str, bytes], title: str) -> s
             * idata_io.posterior(inputs.diagnostics_idata).sizes[dims.DRAW]),
     }
     parts += ["<h2 id=\"run\">Run</h2>", _table(["setting", "value"],
-                                                [[k, v] for k, v in settings.items()])]
+                                                [[k, v] for k, v in settings.items()],
+                                                align_numbers=False)]
     status_class = "pass" if gate["passed"] else "fail"
     parts += ["<h2 id=\"convergence\">Convergence</h2>",
               f'<p>Convergence gate: <span class="{status_class}">{e(gate["status"])}</span>'
@@ -481,7 +491,8 @@ def _captions(inputs: ReportInputs) -> dict[str, str]:
     }
 
 
-def _table(header: list[str], rows: list[list[Any]], *, flag_rows=None) -> str:
+def _table(header: list[str], rows: list[list[Any]], *, flag_rows=None,
+           align_numbers: bool = True) -> str:
     e = html.escape
     flags = list(flag_rows) if flag_rows is not None else [False] * len(rows)
     out = ["<table>", "<tr>" + "".join(f"<th>{e(str(h))}</th>" for h in header) + "</tr>"]
@@ -489,7 +500,7 @@ def _table(header: list[str], rows: list[list[Any]], *, flag_rows=None) -> str:
         cells = []
         for value in row:
             text = str(value)
-            numeric = _is_number(text)
+            numeric = align_numbers and _is_number(text)
             cells.append(f'<td class="num">{e(text)}</td>' if numeric else f"<td>{e(text)}</td>")
         attr = ' class="flag"' if flagged else ""
         out.append(f"<tr{attr}>" + "".join(cells) + "</tr>")

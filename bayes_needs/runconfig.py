@@ -24,6 +24,9 @@ from bayes_needs.configfile import read_config_file
 from bayes_needs.errors import ConfigError, ConfigFileError, DataValidationError
 
 SCHEMA_VERSION = 1
+#: Largest accepted draws (and tuning steps) per chain, and number of chains.
+MAX_DRAWS = 1_000_000
+MAX_CHAINS = 64
 
 
 class _Strict(BaseModel):
@@ -54,9 +57,10 @@ class DataSpec(_Strict):
 class SamplingSpec(_Strict):
     """NUTS settings (always seeded)."""
 
-    draws: int = Field(default=1000, ge=1)
-    tune: int = Field(default=1000, ge=1)
-    chains: int = Field(default=2, ge=1)
+    # Upper bounds catch typos (an extra 000) before hours of sampling or memory errors.
+    draws: int = Field(default=1000, ge=1, le=MAX_DRAWS)
+    tune: int = Field(default=1000, ge=1, le=MAX_DRAWS)
+    chains: int = Field(default=2, ge=1, le=MAX_CHAINS)
     sampler: Literal["pymc", "nutpie", "numpyro"] = "pymc"
     target_accept: float = Field(default=0.9, gt=0, lt=1)
     random_seed: int = Field(default=20240331, ge=0)
@@ -88,7 +92,7 @@ class AllocationSpec(_Strict):
 
     interval_prob: float = Field(default=0.9, gt=0, lt=1)
     interval_kind: Literal["eti", "hdi"] = "eti"
-    pot: float | None = Field(default=None, gt=0)
+    pot: float | None = Field(default=None, gt=0, allow_inf_nan=False)
     cost_weights: dict[str, float] | None = None
     cost_weights_file: str | None = None
     unit_costs: str | None = None
@@ -211,4 +215,10 @@ def load_run_config(path: str | Path) -> RunConfig:
     """Read and validate a run-config file; relative paths in it are resolved against it."""
     path = Path(path)
     values = read_config_file(path, what="run config")
-    return parse_run_config(resolve_paths(values, path.parent), source=str(path))
+    config = parse_run_config(resolve_paths(values, path.parent), source=str(path))
+    # Checked here rather than in the model, so a typo fails before any data are loaded
+    # (a stored run.json is not checked: its fit keeps its own priors).
+    if isinstance(config.priors, str) and not Path(config.priors).is_file():
+        raise ConfigFileError(str(path), [f"priors: prior file {config.priors} does not "
+                                          f"exist"])
+    return config

@@ -205,7 +205,7 @@ class SimulatedCounts(NamedTuple):
     observations
         Like ``AreaData.observations`` (the template's layout) with simulated counts.
     msoa_effect
-        True mean-one gamma MSOA effects (ones without MSOA effects).
+        True mean-one gamma MSOA effects (all ones when the model has no MSOA effects).
     lsoa_count, msoa_total, la_total
         Simulated counts of every unit: LSOA splits of the MSOA totals, MSOA totals, and LA
         totals from the moment-matched negative binomial. Only the units in

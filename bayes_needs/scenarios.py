@@ -80,7 +80,8 @@ class Scenario:
     description
         What the variation changes.
     changes
-        The variation's own sections as given in the file (empty for the base).
+        The variation's own sections as given in the file, with relative paths resolved
+        (empty for the base).
     """
 
     name: str
@@ -110,6 +111,24 @@ class ScenarioSet:
 
     def __len__(self) -> int:
         return 1 + len(self.variations)
+
+    def with_base_overrides(self, **sections: dict[str, Any]) -> ScenarioSet:
+        """A copy with keys of the base's sections replaced (``None`` values ignored), and
+        every variation re-merged onto the new base (its own settings still win).
+
+        Used for command-line data locations, e.g. ``data={"data_dir": ..., "year": ...}``.
+        """
+        base_config = self.base.config.with_overrides(**sections)
+        variations, problems = [], []
+        for v in self.variations:
+            config, found = _variation_config(base_config, v.changes, f"variations.{v.name}")
+            problems += found
+            if config is not None:
+                variations.append(Scenario(v.name, config, v.description, v.changes))
+        if problems:
+            raise ConfigFileError(self.source, problems)
+        base = Scenario(self.base.name, base_config, self.base.description)
+        return ScenarioSet(base, tuple(variations), self.description, self.source)
 
     def select(self, names: list[str]) -> ScenarioSet:
         """Only the named variations (the base is always kept)."""
@@ -196,7 +215,8 @@ def parse_scenarios(values: Mapping[str, Any], *, source: str = "scenarios",
             continue
         if base_config is None:
             continue  # the base is invalid; its problems are already listed
-        config, found = _variation_config(base_config, changes, root, where)
+        changes = resolve_paths(changes, root)
+        config, found = _variation_config(base_config, changes, where)
         problems += found
         if config is not None:
             built.append(Scenario(name, config, text, changes))
@@ -231,9 +251,9 @@ def _base_config(table: Any, root: Path) -> tuple[RunConfig | None, list[str]]:
     return config, found
 
 
-def _variation_config(base: RunConfig, changes: dict[str, Any], root: Path, where: str
+def _variation_config(base: RunConfig, changes: dict[str, Any], where: str
                       ) -> tuple[RunConfig | None, list[str]]:
-    merged, problems = _merge(base.model_dump(), resolve_paths(changes, root), where)
+    merged, problems = _merge(base.model_dump(), changes, where)
     if problems:
         return None, problems
     return _validate(merged, where)

@@ -18,7 +18,10 @@ On a cluster, pass a ``dask.distributed`` client (or its ``get_executor()``)::
 Every scenario is a pure function of its config (:func:`run_scenario`): seeds come from the
 config, chains are sampled one after another in the worker (PyMC's draws do not depend on
 how many processes sample them), so the same file gives identical results on a local process
-pool and on a cluster. Results are one :class:`xarray.Dataset` with a ``scenario`` dim.
+pool and on a cluster. Scenarios that differ only in need and allocation settings
+(standardisation, cost weights, baseline, damping) share one fit (:func:`fit_key`,
+:func:`run_group`), which saves time and changes nothing. Results are one
+:class:`xarray.Dataset` with a ``scenario`` dim.
 
 Comparison with the base (:func:`compare`), on the base's interval settings:
 
@@ -54,6 +57,7 @@ from bayes_needs.allocation import credible_interval, describe_interval
 from bayes_needs.errors import BayesNeedsError, ConfigError
 from bayes_needs.gate import evaluate
 from bayes_needs.outputs import write_atomic, write_csv
+from bayes_needs.runconfig import RunConfig
 from bayes_needs.scenarios import BASE, Scenario, ScenarioSet, load_scenarios
 
 SENSITIVITY_CSV = "sensitivity.csv"
@@ -92,45 +96,89 @@ def run_scenario(scenario: Scenario, *, power_scaling: bool = True) -> xr.Datase
         ``share`` (chain, draw, la) with ``la_name``; scalars ``rhat_max``, ``ess_bulk_min``,
         ``ess_tail_min``, ``divergences``, ``bfmi_min``, ``converged``, ``fit_seconds``;
         with ``power_scaling``, ``psens_prior`` and ``psens_likelihood`` over ``parameter``.
-        attrs: ``scenario``, ``config`` (JSON), ``gate_failures`` (JSON).
+        attrs: ``scenario``, ``config`` (JSON), ``gate_failures`` (JSON), ``fit_from``.
     """
+    return run_group([scenario], power_scaling=power_scaling)[0]
+
+
+def fit_key(config: RunConfig) -> str:
+    """What the posterior depends on: scenarios with equal keys can share one fit.
+
+    Data, model, priors and sampling settings (apart from progress bars and the number of
+    processes, which do not change the draws); need and allocation settings are applied
+    after the fit.
+    """
+    values = config.model_dump()
+    sampling = {k: v for k, v in values["sampling"].items() if k not in ("progressbar", "cores")}
+    return json.dumps({"data": values["data"], "model": values["model"],
+                       "priors": values["priors"], "sampling": sampling}, sort_keys=True)
+
+
+def run_group(scenarios: Sequence[Scenario], *, power_scaling: bool = True
+              ) -> list[xr.Dataset]:
+    """Fit once and allocate for every scenario of a group sharing one :func:`fit_key`.
+
+    Each result equals what :func:`run_scenario` gives for that scenario alone (the fit is a
+    pure function of the key), so sharing only saves time.
+
+    Raises
+    ------
+    ConfigError
+        If the scenarios do not share one fit key.
+    """
+    scenarios = list(scenarios)
+    if not scenarios or len({fit_key(s.config) for s in scenarios}) != 1:
+        raise ConfigError("run_group needs scenarios that differ only in their need and "
+                          "allocation settings")
     with _quiet():
-        return _run_scenario(scenario, power_scaling)
+        return _run_group(scenarios, power_scaling)
 
 
-def _run_scenario(scenario: Scenario, power_scaling: bool) -> xr.Dataset:
+def _run_group(scenarios: list[Scenario], power_scaling: bool) -> list[xr.Dataset]:
     from bayes_needs import pipeline
 
-    config = scenario.config.with_overrides(sampling={"cores": 1, "progressbar": False})
+    first = scenarios[0]
+    config = first.config.with_overrides(sampling={"cores": 1, "progressbar": False})
     fit = pipeline.fit_area(config)
-    need, allocation = pipeline.need_and_allocation(fit)
     conv = pipeline.convergence(fit.idata)
     gate = evaluate(conv)
-    share = allocation.draws["share"].transpose(dims.CHAIN, dims.DRAW, dims.LA)
-    out = xr.Dataset({"share": share.drop_vars(
-        [c for c in share.coords if c not in (dims.CHAIN, dims.DRAW, dims.LA, dims.LA_NAME)])})
+    common = xr.Dataset()
     for key in CONVERGENCE_VARS:
-        out[key] = float(conv[key])
-    out["converged"] = gate.passed
-    out["fit_seconds"] = float(fit.seconds)
+        common[key] = float(conv[key])
+    common["converged"] = gate.passed
+    common["fit_seconds"] = float(fit.seconds)
     if power_scaling:
         from bayes_needs.diagnostics import log_densities
         from bayes_needs.diagnostics import power_scaling as psens
 
         table = psens(log_densities(fit.model, fit.idata))
-        index = pd.Index(table["parameter"].to_numpy(dtype=str), name=PARAMETER)
-        out["psens_prior"] = xr.DataArray(table["prior"].to_numpy(), coords=[index])
-        out["psens_likelihood"] = xr.DataArray(table["likelihood"].to_numpy(), coords=[index])
-    out.attrs.update({"scenario": scenario.name,
-                      "config": json.dumps(config.model_dump(), sort_keys=True),
-                      "gate_failures": json.dumps(list(gate.failures))})
-    del need
-    return out
+        labels = {PARAMETER: np.asarray(table["parameter"], dtype=str)}
+        for column in ("prior", "likelihood"):
+            common[f"psens_{column}"] = xr.DataArray(table[column].to_numpy(dtype=float),
+                                                     dims=PARAMETER, coords=labels)
+    results = []
+    for scenario in scenarios:
+        own = scenario.config.with_overrides(sampling={"cores": 1, "progressbar": False})
+        fit.config = own  # need and allocation settings are read from here
+        _, allocation = pipeline.need_and_allocation(fit)
+        share = allocation.draws["share"].transpose(dims.CHAIN, dims.DRAW, dims.LA)
+        keep = (dims.CHAIN, dims.DRAW, dims.LA, dims.LA_NAME)
+        out = xr.Dataset({"share": share.drop_vars([c for c in share.coords
+                                                    if c not in keep])})
+        out = out.merge(common)
+        out.attrs.update({"scenario": scenario.name,
+                          "config": json.dumps(own.model_dump(), sort_keys=True),
+                          "gate_failures": json.dumps(list(gate.failures)),
+                          "fit_from": first.name})
+        results.append(out)
+    return results
 
 
 @contextlib.contextmanager
 def _quiet() -> Iterator[None]:
     """Silence library chatter of a scenario run (its figures are reported instead)."""
+    import pymc  # noqa: F401  (importing PyMC sets its logger's level; set ours after)
+
     loggers = [logging.getLogger(n) for n in ("pymc", "pytensor", "arviz")]
     levels = [lg.level for lg in loggers]
     with warnings.catch_warnings():
@@ -147,7 +195,7 @@ def _quiet() -> Iterator[None]:
 # ====================================================================== many scenarios
 def run(scenarios: ScenarioSet | str | Path | Sequence[Scenario], executor: Any = None, *,
         workers: int | None = None, progress: Progress | None = None,
-        power_scaling: bool = True) -> xr.Dataset:
+        power_scaling: bool = True, share_fits: bool = True) -> xr.Dataset:
     """Run every scenario (base first) and collect the results.
 
     Parameters
@@ -166,6 +214,10 @@ def run(scenarios: ScenarioSet | str | Path | Sequence[Scenario], executor: Any 
         Called as ``progress(done, total, name, result)`` after each scenario.
     power_scaling
         Compute power-scaling sensitivity in every scenario (see :func:`run_scenario`).
+    share_fits
+        Fit once for scenarios that differ only in need and allocation settings
+        (standardisation, cost weights, baseline, damping; see :func:`fit_key`). Results are
+        the same as with separate fits.
 
     Returns
     -------
@@ -186,28 +238,37 @@ def run(scenarios: ScenarioSet | str | Path | Sequence[Scenario], executor: Any 
         from bayes_needs.executors import available_cpus, make_executor
 
         with make_executor(workers or min(len(items), available_cpus())) as pool:
-            return run(scenario_set, pool, progress=progress, power_scaling=power_scaling)
+            return run(scenario_set, pool, progress=progress, power_scaling=power_scaling,
+                       share_fits=share_fits)
     if not isinstance(executor, Executor) and hasattr(executor, "get_executor"):
         executor = executor.get_executor()  # a dask.distributed Client
     if not isinstance(executor, Executor):
         raise ConfigError(f"executor must be a concurrent.futures.Executor or a dask "
                           f"distributed Client, got {type(executor).__name__}")
-    futures: dict[Future, Scenario] = {
-        executor.submit(run_scenario, s, power_scaling=power_scaling): s for s in items}
+    groups: dict[str, list[Scenario]] = {}
+    for scenario in items:
+        key = fit_key(scenario.config) if share_fits else scenario.name
+        groups.setdefault(key, []).append(scenario)
+    # Largest groups first, so the longest jobs start early.
+    ordered = sorted(groups.values(), key=len, reverse=True)
+    futures: dict[Future, list[Scenario]] = {
+        executor.submit(run_group, g, power_scaling=power_scaling): g for g in ordered}
     done: dict[str, xr.Dataset] = {}
     for future in as_completed(futures):
-        scenario = futures[future]
+        group = futures[future]
         try:
-            result = future.result()
+            results = future.result()
         except BaseException as exc:
             for other in futures:
                 other.cancel()
             if isinstance(exc, BayesNeedsError):
-                raise BayesNeedsError(f"scenario '{scenario.name}' failed: {exc}") from None
+                names = ", ".join(f"'{s.name}'" for s in group)
+                raise BayesNeedsError(f"scenario {names} failed: {exc}") from None
             raise
-        done[scenario.name] = result
-        if progress is not None:
-            progress(len(done), len(items), scenario.name, result)
+        for scenario, result in zip(group, results, strict=True):
+            done[scenario.name] = result
+            if progress is not None:
+                progress(len(done), len(items), scenario.name, result)
     return combine([done[s.name] for s in items], items, scenario_set.source)
 
 
@@ -237,7 +298,9 @@ def combine(results: Sequence[xr.Dataset], scenarios: Sequence[Scenario],
         "description": (dims.SCENARIO, [s.description for s in scenarios]),
         "config": (dims.SCENARIO, [r.attrs.get("config", "") for r in results]),
         "gate_failures": (dims.SCENARIO, [r.attrs.get("gate_failures", "[]")
-                                          for r in results])})
+                                          for r in results]),
+        "fit_from": (dims.SCENARIO, [r.attrs.get("fit_from", s.name)
+                                     for r, s in zip(results, scenarios, strict=True)])})
     allocation = scenarios[0].config.allocation
     combined.attrs.update({"base": names[0], "interval_prob": allocation.interval_prob,
                            "interval_kind": allocation.interval_kind, "source": str(source)})
@@ -286,7 +349,7 @@ def compare(results: xr.Dataset, *, interval_prob: float | None = None,
         change_pp, abs_change_pp, rel_change, rank, base_rank, rank_change, overlaps_base,
         prob_fall``. ``summary`` columns: ``scenario, description, max_abs_change_pp,
         la_max_change, mean_abs_change_pp, spearman_rho, n_not_overlapping,
-        not_overlapping, n_prob_fall_above_0.9, n_prob_fall_below_0.1, converged,
+        not_overlapping, n_prob_fall_above_0.9, n_prob_fall_below_0.1, fit_from, converged,
         rhat_max, ess_bulk_min, ess_tail_min, divergences, bfmi_min, fit_seconds,
         n_psens_flagged``.
     """
@@ -346,6 +409,7 @@ def compare(results: xr.Dataset, *, interval_prob: float | None = None,
             "not_overlapping": ";".join(la_codes[~overlaps]),
             "n_prob_fall_above_0.9": int((prob_fall > 0.9).sum()),
             "n_prob_fall_below_0.1": int((prob_fall < 0.1).sum()),
+            "fit_from": str(at["fit_from"].item()) if "fit_from" in at.coords else name,
             "converged": bool(at["converged"].item()),
             **{k: float(at[k].item()) for k in CONVERGENCE_VARS},
             "fit_seconds": float(at["fit_seconds"].item()),
@@ -429,7 +493,7 @@ def tornado_figure(comparison: Comparison, *, top: int = 15):
     chosen = chosen.iloc[::-1]  # largest at the top of the plot
     names = moves.drop_duplicates("la_code").set_index("la_code")["la_name"]
     scenarios = list(dict.fromkeys(moves["scenario"]))
-    fig = Figure(figsize=(9, 1.2 + 0.38 * len(chosen)), layout="constrained")
+    fig = Figure(figsize=(10.5, 1.6 + 0.38 * len(chosen)), layout="constrained")
     ax = fig.add_subplot()
     y = np.arange(len(chosen))
     ax.barh(y, chosen["max"].clip(lower=0) - chosen["min"].clip(upper=0),
@@ -440,10 +504,12 @@ def tornado_figure(comparison: Comparison, *, top: int = 15):
         ax.scatter(values.reindex(chosen.index).to_numpy(), y, s=28, zorder=3,
                    marker=markers[j % len(markers)], label=scenario)
     ax.axvline(0.0, color="black", linewidth=0.8)
+    ax.margins(x=0.05)
     ax.set_yticks(y, [f"{c} {names.get(c, '')}"[:40] for c in chosen.index])
     ax.set_xlabel("change in posterior mean share vs base (percentage points)")
     ax.set_title(f"Largest movers across {len(scenarios)} variation(s)")
-    ax.legend(loc="lower right", fontsize="small", ncol=2, framealpha=0.9)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="small",
+              title="variation", title_fontsize="small")
     return fig
 
 

@@ -42,12 +42,13 @@ def template():
 # ---------------------------------------------------------------------- the simulator
 def test_simulated_totals_follow_the_model_likelihood(template):
     """MSOA and LA totals simulated with numpy have the distribution PyMC's own likelihood
-    gives for the same parameters (means and variances agree within Monte Carlo error)."""
+    gives for the same parameters: means agree within Monte Carlo error, and so do variances
+    on average over each service and level (a wrong overdispersion would shift them)."""
     params = sbc.draw_prior(template, random_seed=3)
     fixed = pm.do(template.model, {k: v.to_numpy() for k, v in params.items()})
-    n_pymc, n_numpy = 4000, 1500
+    n_pymc, n_numpy = 2000, 400
     sims = [sbc.simulate_counts(template, params, seed) for seed in range(n_numpy)]
-    log_var_ratios = []
+    checked = 0
     for j, service in enumerate(template.services):
         obs = template._observations[service]
         for level, pos, arrays in ((dims.MSOA, obs.msoa_pos, [s.msoa_total for s in sims]),
@@ -61,8 +62,10 @@ def test_simulated_totals_follow_the_model_likelihood(template):
             z = (ours.mean(0) - theirs.mean(0)) / se
             assert np.abs(z).max() < 5, (service, level, z)
             positive = theirs.var(0) > 0
-            log_var_ratios += list(np.log(ours.var(0)[positive] / theirs.var(0)[positive]))
-    assert abs(np.mean(log_var_ratios)) < 0.1, np.mean(log_var_ratios)
+            log_ratio = np.log(ours.var(0)[positive] / theirs.var(0)[positive]).mean()
+            assert abs(log_ratio) < 0.25, (service, level, log_ratio)
+            checked += 1
+    assert checked >= 3  # MSOA and LA levels of both services in the template layout
 
 
 def test_lsoa_counts_split_the_msoa_totals(template):
@@ -178,19 +181,12 @@ def test_settings_are_validated(kwargs, message):
 
 
 # ---------------------------------------------------------------------- executors
-def _square(x: int) -> int:
-    return x * x
-
-
-def _pid(_: int) -> int:
-    return os.getpid()
-
-
 def test_process_pool_executor_runs_jobs_in_other_processes():
+    # Builtins, so the spawned workers need not import this (heavy) test module.
     with make_executor(workers=2) as executor:
-        assert [f.result() for f in [executor.submit(_square, i) for i in range(5)]] == \
+        assert [f.result() for f in [executor.submit(pow, i, 2) for i in range(5)]] == \
             [0, 1, 4, 9, 16]
-        pids = {executor.submit(_pid, i).result() for i in range(4)}
+        pids = {executor.submit(os.getpid).result() for _ in range(4)}
     assert os.getpid() not in pids
 
 
@@ -226,10 +222,10 @@ def test_replicates_are_pure_functions_of_index_and_seed(mocked_sampler):
 
 def test_run_sbc_and_write_outputs(mocked_sampler, tmp_path):
     seen = []
-    result = sbc.run_sbc(SMALL, n_sims=4, base_seed=3, progress=seen.append)
-    assert sorted(d["replicate"] for d in seen) == [0, 1, 2, 3]
+    result = sbc.run_sbc(SMALL, n_sims=3, base_seed=3, progress=seen.append)
+    assert sorted(d["replicate"] for d in seen) == [0, 1, 2]
     summary = result.summary
-    assert len(summary) == 18 and (summary["n_sims"] == 4).all()
+    assert len(summary) == 18 and (summary["n_sims"] == 3).all()
     assert summary["p_value"].between(0, 1).all()
     assert summary[["coverage_50", "coverage_90"]].stack().between(0, 1).all()
     assert (summary["coverage_90"] >= summary["coverage_50"]).all()
@@ -245,10 +241,13 @@ def test_validate_sbc_cli(mocked_sampler, tmp_path, capsys):
     out = tmp_path / "sbc"
     code = main(["validate", "sbc", "--model", "area", "--scale", "tiny", "--n-sims", "2",
                  "--out", str(out), "--workers", "1", "--draws", "30", "--tune", "5",
-                 "--rank-draws", "29", "--standardise", "all"])
+                 "--rank-draws", "29", "--standardise", "all", "--centring-threshold", "inf"])
     captured = capsys.readouterr()
     assert code == 0, captured.err
     assert "replicate 0" in captured.err and "replicate 1" in captured.err
     table = pd.read_csv(out / "sbc.csv", comment="#")
     assert len(table) == 18 and (table["n_rank_draws"] == 29).all()
-    assert "n_rank_draws=29" in (out / "sbc.csv").read_text(encoding="utf-8")
+    header = (out / "sbc.csv").read_text(encoding="utf-8").splitlines()[0]
+    assert "n_rank_draws=29" in header and "'centring_threshold': inf" in header
+    assert not (out / "sbc_ranks.csv").exists()
+    assert pd.read_csv(out / "ranks.csv")["rank"].between(0, 29).all()

@@ -5,7 +5,13 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from bayes_needs.cli.common import existing_file, non_negative_int, positive_int, probability
+from bayes_needs.cli.common import (
+    existing_file,
+    non_negative_int,
+    positive_float,
+    positive_int,
+    probability,
+)
 from bayes_needs.runconfig import RunConfig
 
 
@@ -33,7 +39,8 @@ def add_allocation_options(parser: argparse.ArgumentParser) -> None:
                        help="credible interval probability (default 0.9)")
     group.add_argument("--interval-kind", choices=["eti", "hdi"], default=None,
                        help="equal-tailed (eti, default) or highest-density (hdi) intervals")
-    group.add_argument("--pot", type=float, default=None, help="national pot to share out")
+    group.add_argument("--pot", type=positive_float, default=None,
+                       help="national pot to share out")
     group.add_argument("--standardise", choices=["la", "none", "all"], default=None,
                        help="marginalise LA effects (la, default), keep them (none), or "
                             "marginalise small-area effects too (all)")

@@ -5,8 +5,9 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from pathlib import Path
 
-from bayes_needs.cli.common import existing_file, output_dir, positive_int
+from bayes_needs.cli.common import existing_dir, existing_file, output_dir, positive_int
 
 
 def register(subparsers) -> None:
@@ -30,6 +31,12 @@ def register(subparsers) -> None:
     where.add_argument("--scheduler", default=None, metavar="ADDRESS",
                        help="address of a dask.distributed scheduler, e.g. "
                             "tcp://10.0.0.5:8786 (needs bayes-needs[distributed])")
+    parser.add_argument("--data-dir", type=existing_dir, default=None,
+                        help="directory of the real public data, for scenarios with data "
+                             "source 'england' (overrides the base's data.data_dir)")
+    parser.add_argument("--year", type=int, default=None,
+                        help="DfE reporting year of the base (variations setting data.year "
+                             "keep theirs)")
     parser.add_argument("--only", nargs="+", default=None, metavar="NAME",
                         help="run only these variations (the base always runs)")
     parser.add_argument("--no-power-scaling", dest="power_scaling", action="store_false",
@@ -42,9 +49,14 @@ def register(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     """Run the scenarios and write the comparison."""
     from bayes_needs import sensitivity
+    from bayes_needs.executors import available_cpus, make_executor
     from bayes_needs.scenarios import load_scenarios
 
     scenarios = load_scenarios(args.scenarios)
+    if args.data_dir is not None or args.year is not None:
+        data_dir = str(Path(args.data_dir).resolve()) if args.data_dir else None
+        scenarios = scenarios.with_base_overrides(data={"data_dir": data_dir,
+                                                        "year": args.year})
     if args.only:
         scenarios = scenarios.select(args.only)
     start = time.perf_counter()
@@ -52,8 +64,6 @@ def run(args: argparse.Namespace) -> int:
     def progress(done, total, name, result) -> None:
         print(f"  {sensitivity.progress_line(done, total, name, result)} "
               f"({sensitivity.elapsed(start)} elapsed)", file=sys.stderr, flush=True)
-
-    from bayes_needs.executors import available_cpus, make_executor
 
     workers = args.workers or min(len(scenarios), available_cpus())
     where = f"dask scheduler {args.scheduler}" if args.scheduler else \

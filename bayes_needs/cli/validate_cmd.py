@@ -21,6 +21,16 @@ def _services(value: str) -> tuple[str, ...]:
     return names
 
 
+def _non_negative_float(value: str) -> float:
+    try:
+        number = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {value!r}") from None
+    if not number >= 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0 (or 'inf'), got {value}")
+    return number
+
+
 def register(subparsers) -> None:
     """Add the ``validate`` sub-command and its ``sbc`` action."""
     parser = subparsers.add_parser(
@@ -34,7 +44,7 @@ def register(subparsers) -> None:
         description="Simulation-based calibration: each replicate draws parameters from the "
                     "priors, simulates counts on a fixed synthetic geography and observation "
                     "layout, refits with NUTS and ranks the prior draw among posterior draws. "
-                    "Writes sbc.csv (per quantity: rank-uniformity p-value, 50%% and 90%% "
+                    "Writes sbc.csv (per quantity: rank-uniformity p-value, 50% and 90% "
                     "interval coverage), ranks.csv, replicates.csv and sbc_ecdf.png into "
                     "--out.")
     sbc.add_argument("--model", choices=["area"], default="area", help="model to check")
@@ -57,6 +67,10 @@ def register(subparsers) -> None:
                      help="posterior draws each prior draw is ranked among (thinned)")
     sbc.add_argument("--standardise", choices=["la", "none", "all"], default="la",
                      help="needs standardisation of the tracked LA shares")
+    sbc.add_argument("--centring-threshold", type=_non_negative_float, default=None,
+                     metavar="COUNT",
+                     help="area model centring_threshold (LA effects of cells with at least "
+                          "this many events are centred; 'inf': all non-centred)")
     sbc.add_argument("--priors", type=existing_file, default=None,
                      help="prior file overriding the default area priors")
     sbc.add_argument("--workers", type=positive_int, default=None,
@@ -74,6 +88,8 @@ def run(args: argparse.Namespace) -> int:
     from bayes_needs.sbc import SBCSettings, print_progress, run_sbc, write_sbc
 
     kwargs = {"services": args.services} if args.services else {}
+    if args.centring_threshold is not None:
+        kwargs["model"] = {"centring_threshold": args.centring_threshold}
     settings = SBCSettings(
         scale=args.scale, data_seed=args.data_seed,
         priors=str(Path(args.priors).resolve()) if args.priors else None,

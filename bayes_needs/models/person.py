@@ -57,7 +57,6 @@ from typing import Any, Literal
 
 import arviz as az
 import numpy as np
-import pandas as pd
 import pymc as pm
 import pytensor.sparse as ps
 import pytensor.tensor as pt
@@ -407,7 +406,3 @@ class PersonDemandModel:
 
         return expected_need(self, idata, random_seed=random_seed, standardise=standardise,
                              chunk_size=chunk_size)
-
-    def la_covered_totals(self) -> pd.DataFrame:
-        """Outcomes of the covered children per LA x service."""
-        return self.data.la_totals()

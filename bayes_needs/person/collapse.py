@@ -26,165 +26,27 @@ batch first and names the file or partition, column and rows of any problem.
 
 from __future__ import annotations
 
-import hashlib
-import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from bayes_needs import dims
 from bayes_needs.errors import DataValidationError, MissingDataError
 from bayes_needs.geography import Geography
+from bayes_needs.person.cells import (
+    CHILDREN,
+    EXPOSURE_COLUMN,
+    LSOA_COLUMN,
+    MAX_SUFFIX,
+    CollapsedCells,
+    child_keys,
+    natural_sorted,
+)
 
-LSOA_COLUMN = "lsoa_code"
-EXPOSURE_COLUMN = "exposure"
-CHILDREN = "children"
-#: Child covariates every collapse keys on (the top-up to ONS works by LA x age x sex).
-REQUIRED_KEYS: tuple[str, ...] = (dims.AGE_BAND, dims.SEX)
-_MAX = "__max"
-_DIGITS = re.compile(r"(\d+)")
-
-
-def child_keys(covariates: Sequence[str] = ()) -> tuple[str, ...]:
-    """Child covariates to key cells on: age band, sex, then the declared ones in order."""
-    if isinstance(covariates, str):
-        covariates = [covariates]
-    extra = [c for c in covariates if c not in REQUIRED_KEYS]
-    return (*REQUIRED_KEYS, *dict.fromkeys(extra))
-
-
-def natural_sorted(values: Iterable[str]) -> list[str]:
-    """Sort labels with embedded numbers numerically ("5-9" before "10-15")."""
-    def key(text: str):
-        return [(0, int(p), "") if p.isdigit() else (1, 0, p) for p in _DIGITS.split(text)]
-    return sorted(values, key=key)
-
-
-@dataclass(frozen=True, eq=False)
-class CollapsedCells:
-    """Sufficient statistics of child records per (LSOA, child covariate pattern) cell.
-
-    Attributes
-    ----------
-    geography
-        The nesting the LSOA positions refer to.
-    covariates
-        Child covariates the patterns are made of (age band and sex first).
-    levels
-        Levels of each child covariate (natural sort order; the first is the reference).
-    patterns
-        ``(n_pattern, n_covariate)`` level positions of each distinct pattern.
-    lsoa, pattern
-        Per cell: LSOA position in the geography and pattern position; sorted by both.
-    children, exposure
-        Per cell: number of children and their summed exposure (years at risk).
-    counts
-        ``(n_cell, n_service)`` summed outcomes.
-    max_outcome
-        Largest single-child outcome per service (binary outcomes must have at most 1).
-    services
-        Outcome names in column order of ``counts``.
-    source
-        Where the records came from (used in messages).
-    """
-
-    geography: Geography
-    covariates: tuple[str, ...]
-    levels: dict[str, tuple[str, ...]]
-    patterns: np.ndarray
-    lsoa: np.ndarray
-    pattern: np.ndarray
-    children: np.ndarray
-    exposure: np.ndarray
-    counts: np.ndarray
-    max_outcome: np.ndarray
-    services: tuple[str, ...]
-    source: str = "person records"
-    _cache: dict = field(default_factory=dict, repr=False, compare=False)
-
-    # ------------------------------------------------------------------ views
-    @property
-    def n_cells(self) -> int:
-        """Number of distinct (LSOA, pattern) cells."""
-        return len(self.lsoa)
-
-    @property
-    def n_patterns(self) -> int:
-        """Number of distinct child covariate patterns."""
-        return len(self.patterns)
-
-    @property
-    def n_children(self) -> int:
-        """Number of child records collapsed."""
-        return int(self.children.sum())
-
-    @property
-    def msoa(self) -> np.ndarray:
-        """MSOA position of each cell."""
-        return self.geography.lsoa_to_msoa[self.lsoa]
-
-    @property
-    def la(self) -> np.ndarray:
-        """LA position of each cell."""
-        return self.geography.lsoa_to_la[self.lsoa]
-
-    def pattern_frame(self) -> pd.DataFrame:
-        """One row per pattern with the level label of every child covariate."""
-        return pd.DataFrame({c: np.asarray(self.levels[c], dtype=object)[self.patterns[:, k]]
-                             for k, c in enumerate(self.covariates)},
-                            index=pd.RangeIndex(self.n_patterns, name=dims.PATTERN))
-
-    def la_totals(self) -> pd.DataFrame:
-        """Summed outcomes of the covered children per LA x service (0 where none)."""
-        geo = self.geography
-        values = np.stack([np.bincount(self.la, weights=self.counts[:, j], minlength=geo.n_la)
-                           for j in range(len(self.services))], axis=1) \
-            if self.services else np.zeros((geo.n_la, 0))
-        return pd.DataFrame(values, index=pd.Index(geo.la_codes, name=dims.LA),
-                            columns=pd.Index(self.services, name=dims.SERVICE))
-
-    def select(self, keep: np.ndarray, *, source: str | None = None) -> CollapsedCells:
-        """The cells where boolean ``keep`` is true (same patterns and levels)."""
-        keep = np.asarray(keep, dtype=bool)
-        return CollapsedCells(self.geography, self.covariates, self.levels, self.patterns,
-                              self.lsoa[keep], self.pattern[keep], self.children[keep],
-                              self.exposure[keep], self.counts[keep], self.max_outcome,
-                              self.services, source or self.source)
-
-    def without_las(self, la_codes: Iterable[str]) -> CollapsedCells:
-        """The cells outside the given LAs (e.g. to hold LAs out in cross-validation)."""
-        drop = self.geography.position(dims.LA, list(la_codes), what="held-out LAs")
-        return self.select(~np.isin(self.la, drop),
-                           source=f"{self.source} without {len(drop)} LA(s)")
-
-    def subset_services(self, services: Sequence[str]) -> CollapsedCells:
-        """The same cells with only ``services``."""
-        unknown = sorted(set(services) - set(self.services))
-        if unknown:
-            raise DataValidationError(self.source, [f"unknown service(s) {unknown}; "
-                                                    f"available: {list(self.services)}"])
-        cols = [self.services.index(s) for s in services]
-        return CollapsedCells(self.geography, self.covariates, self.levels, self.patterns,
-                              self.lsoa, self.pattern, self.children, self.exposure,
-                              self.counts[:, cols], self.max_outcome[cols], tuple(services),
-                              self.source)
-
-    def data_hash(self) -> str:
-        """Stable hash of everything a fit depends on."""
-        if "hash" not in self._cache:
-            h = hashlib.sha256(self.geography.fingerprint().encode())
-            h.update("|".join(self.covariates).encode())
-            for c in self.covariates:
-                h.update("\x1f".join(self.levels[c]).encode())
-            h.update("|".join(self.services).encode())
-            for arr in (self.patterns, self.lsoa, self.pattern, self.children, self.exposure,
-                        self.counts):
-                h.update(np.ascontiguousarray(arr).tobytes())
-            self._cache["hash"] = h.hexdigest()[:16]
-        return self._cache["hash"]
+__all__ = ["CollapsedCells", "child_keys", "collapse_dask", "collapse_frame", "collapse_frames",
+           "collapse_parquet", "collapse_person_data", "natural_sorted"]
 
 
 # ====================================================================== batches
@@ -229,7 +91,7 @@ def _batch_from_frame(frame: pd.DataFrame, keys: Sequence[str], services: Sequen
     if partial:
         return _Batch(len(frame), codes, labels, frame[CHILDREN].to_numpy(np.int64),
                       _numbers(frame[EXPOSURE_COLUMN]), outcomes,
-                      {s: _numbers(frame[s + _MAX]) for s in services})
+                      {s: _numbers(frame[s + MAX_SUFFIX]) for s in services})
     return _Batch(len(frame), codes, labels, np.ones(len(frame), np.int64),
                   _numbers(frame[EXPOSURE_COLUMN]), outcomes, outcomes)
 
@@ -359,7 +221,7 @@ class _Collapser:
             out[s] = np.bincount(inverse, weights=batch.outcomes[s], minlength=n)
             maxima = np.zeros(n)
             np.maximum.at(maxima, inverse, batch.maxima[s])
-            out[s + _MAX] = maxima
+            out[s + MAX_SUFFIX] = maxima
         self.partials.append(pd.DataFrame(out))
 
     def result(self) -> CollapsedCells:
@@ -370,7 +232,7 @@ class _Collapser:
         if len(self.partials) > 1:
             aggs = {CHILDREN: "sum", EXPOSURE_COLUMN: "sum", **{s: "sum" for s in
                                                                   self.services},
-                    **{s + _MAX: "max" for s in self.services}}
+                    **{s + MAX_SUFFIX: "max" for s in self.services}}
             frame = frame.groupby("key", sort=False).agg(aggs).reset_index()
         key = frame["key"].to_numpy()
         codes = []
@@ -399,7 +261,7 @@ def _build(geography: Geography, lsoa: np.ndarray, keys: Sequence[str],
     order = np.lexsort((pattern, lsoa))
     counts = np.stack([frame[s].to_numpy() for s in services], axis=1) if services else \
         np.zeros((len(frame), 0))
-    maxima = np.array([frame[s + _MAX].max() for s in services])
+    maxima = np.array([frame[s + MAX_SUFFIX].max() for s in services])
     return CollapsedCells(
         geography, tuple(keys), levels, patterns.astype(np.int64), lsoa[order].astype(np.int64),
         pattern.ravel()[order].astype(np.int64),
@@ -415,7 +277,7 @@ def _label_partial(frame: pd.DataFrame, keys: Sequence[str],
     aggs = {CHILDREN: (EXPOSURE_COLUMN, "size"), EXPOSURE_COLUMN: (EXPOSURE_COLUMN, "sum")}
     for s in services:
         aggs[s] = (s, "sum")
-        aggs[s + _MAX] = (s, "max")
+        aggs[s + MAX_SUFFIX] = (s, "max")
     out = frame.groupby([LSOA_COLUMN, *keys], observed=True, sort=False).agg(**aggs)
     return _typed_partial(out.reset_index(), keys, services)
 
@@ -428,9 +290,9 @@ def _typed_partial(out: pd.DataFrame, keys: Sequence[str],
     out[EXPOSURE_COLUMN] = out[EXPOSURE_COLUMN].astype(float)
     for s in services:
         out[s] = out[s].astype(np.int64)
-        out[s + _MAX] = out[s + _MAX].astype(np.int64)
+        out[s + MAX_SUFFIX] = out[s + MAX_SUFFIX].astype(np.int64)
     return out[[LSOA_COLUMN, *keys, CHILDREN, EXPOSURE_COLUMN,
-                *[c for s in services for c in (s, s + _MAX)]]]
+                *[c for s in services for c in (s, s + MAX_SUFFIX)]]]
 
 
 # ====================================================================== public engines
@@ -497,7 +359,7 @@ def collapse_frame(records: pd.DataFrame, geography: Geography, *, services: Seq
     registry = {c: {label: i for i, label in enumerate(batch.labels[c])} for c in keys}
     frame = pd.DataFrame({CHILDREN: batch.children, EXPOSURE_COLUMN: batch.exposure,
                           **{s: batch.outcomes[s] for s in services},
-                          **{s + _MAX: batch.outcomes[s] for s in services}})
+                          **{s + MAX_SUFFIX: batch.outcomes[s] for s in services}})
     return _build(geography, lsoa, keys, registry, [batch.codes[c] for c in keys], frame,
                   services, f"{source} (one cell per child)")
 
@@ -600,12 +462,12 @@ def collapse_dask(frame, geography: Geography, *, services: Sequence[str],
                          | {CHILDREN: pd.Series(dtype=np.int64),
                             EXPOSURE_COLUMN: pd.Series(dtype=float)}
                          | {c: pd.Series(dtype=np.int64) for s in services
-                            for c in (s, s + _MAX)})
+                            for c in (s, s + MAX_SUFFIX)})
     meta = _typed_partial(empty, keys, services)
     parts = frame[needed].map_partitions(_dask_partition, keys, services, geography, source,
                                          meta=meta)
     aggs = {CHILDREN: "sum", EXPOSURE_COLUMN: "sum",
-            **{s: "sum" for s in services}, **{s + _MAX: "max" for s in services}}
+            **{s: "sum" for s in services}, **{s + MAX_SUFFIX: "max" for s in services}}
     merged = parts.groupby([LSOA_COLUMN, *keys], sort=False).agg(
         aggs, split_out=split_out).compute().reset_index()
     collapser = _Collapser(geography, keys, services, source)

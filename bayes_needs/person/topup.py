@@ -47,7 +47,7 @@ import scipy.sparse as sp
 from bayes_needs import dims
 from bayes_needs.errors import DataValidationError
 from bayes_needs.geography import Geography
-from bayes_needs.person.collapse import CollapsedCells
+from bayes_needs.person.cells import CollapsedCells
 from bayes_needs.validation import (
     code_column,
     non_negative,
