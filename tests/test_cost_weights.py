@@ -162,7 +162,7 @@ def test_unit_cost_validation_reports_every_problem_at_once():
 def test_unit_cost_file_errors_name_the_file(tmp_path):
     bad = tmp_path / "costs.toml"
     bad.write_text("schema_version = \n", encoding="utf-8")
-    with pytest.raises(PriorConfigError, match="(?s)costs.toml.*invalid TOML"):
+    with pytest.raises(PriorConfigError, match=r"(?s)costs\.toml.*invalid TOML"):
         load_unit_costs(bad)
     with pytest.raises(PriorConfigError, match="does not exist"):
         load_unit_costs(tmp_path / "missing.toml")
