@@ -21,6 +21,7 @@ from scipy import stats
 from bayes_needs import dims
 from bayes_needs import idata as idata_io
 from bayes_needs.cli import main
+from bayes_needs.cost_outputs import share_sd_comparison
 from bayes_needs.data import SpendData
 from bayes_needs.errors import (
     BayesNeedsError,
@@ -448,9 +449,34 @@ def test_allocate_with_cost_weight_draws_widens_intervals(mocked_sampler, tmp_pa
     assert len(decomposition) == area.data.geography.n_la
     assert decomposition["width_total"].median() > decomposition["width_demand"].median()
     assert (decomposition["width_cost"] > 0).all()
+    assert np.isfinite(decomposition["sd_ratio"]).all()
+    assert "share posterior sd, uncertain vs fixed weights" in printed
     draws = xr.load_dataset(out / "allocation.nc", engine="h5netcdf")["cost_weight"]
     assert draws.dims == (dims.CHAIN, dims.DRAW, dims.SERVICE)
     expected = service_weights(cost_fit, list(draws[dims.SERVICE].values))
     np.testing.assert_allclose(draws, expected.transpose(*draws.dims))  # paired by position
     assert (draws.sel(service="cla") == 0).all()
     assert draws.sel(service="cin").std() > 0
+
+
+def test_share_sd_comparison_constant_weights_change_nothing():
+    rng = np.random.default_rng(3)
+    # Each LA's need is mostly one service, with little demand noise, so its share moves
+    # with the relative weights.
+    mix = np.eye(3)[np.arange(6) % 3] * 10.0 + 1.0
+    need = xr.DataArray(mix * rng.gamma(400.0, 1 / 400.0, (2, 50, 6, 3)),
+                        dims=(dims.CHAIN, dims.DRAW, dims.LA, dims.SERVICE),
+                        coords={dims.LA: [f"L{i}" for i in range(6)],
+                                dims.SERVICE: ["a", "b", "c"]})
+    base = np.array([1.0, 5.0, 20.0])
+
+    def weights(spread: float) -> xr.DataArray:
+        draws = base * np.exp(spread * rng.standard_normal((2, 200, 3)))
+        return xr.DataArray(draws, dims=(dims.CHAIN, dims.DRAW, dims.SERVICE),
+                            coords={dims.SERVICE: ["a", "b", "c"]})
+
+    constant = share_sd_comparison(need, weights(0.0), random_seed=1, replicates=5)
+    np.testing.assert_allclose(constant["sd_ratio"], 1.0, rtol=5e-3)
+    wide = share_sd_comparison(need, weights(0.5), random_seed=1, replicates=20)
+    assert (wide["sd_ratio"] > 2).all()
+    assert list(wide["la_code"]) == [f"L{i}" for i in range(6)]

@@ -293,6 +293,24 @@ def test_baselines(tmp_path):
         baseline_shares(spec.allocation, data)
 
 
+def test_cost_weights_file_gives_weight_draws(mocked_sampler, tmp_path):
+    from bayes_needs.allocation_inputs import configured_cost_weights
+    from bayes_needs.cost_outputs import load_service_weights
+    from bayes_needs.models.cost_weights import CostWeightModel
+    from bayes_needs.synthetic_costs import area_cost_design
+
+    area = generate_area("tiny", random_seed=0)
+    design, unit_costs = area_cost_design(area)
+    model = CostWeightModel(area.spend, unit_costs, design)
+    nc = model.save(model.fit(random_seed=5, draws=30, tune=1, chains=2, progressbar=False),
+                    tmp_path / "cost_weights.nc")
+    spec = RunConfig.model_validate({"allocation": {"cost_weights_file": str(nc)}}).allocation
+    weights = configured_cost_weights(spec, ["cin", "cla"], random_seed=0)
+    assert weights.dims == (dims.CHAIN, dims.DRAW, dims.SERVICE)
+    xr.testing.assert_identical(weights, load_service_weights(nc, ["cin", "cla"]))
+    assert configured_cost_weights(RunConfig().allocation, ["cin"], random_seed=0) is None
+
+
 # ====================================================================== comparison maths
 def fake_result(share: np.ndarray, la_codes, **scalars) -> xr.Dataset:
     ds = xr.Dataset({"share": ((dims.CHAIN, dims.DRAW, dims.LA), share)},

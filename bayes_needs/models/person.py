@@ -249,7 +249,7 @@ class PersonDemandModel:
             if self.child_terms:
                 gamma = self.priors["gamma"].create_variable("gamma")
                 G = G + (pt.as_tensor(self.X)[:, :, None] * gamma.T[None, :, :]).sum(axis=1)
-            la_effect = self._la_effects() if cfg.la_effects else None
+            la_effect = self._la_effects(intercept) if cfg.la_effects else None
             if cfg.family == "bernoulli":
                 loglik = self._binomial_loglik(a, G, la_effect)
             else:
@@ -258,7 +258,17 @@ class PersonDemandModel:
         self.model = model
         return model
 
-    def _la_effects(self):
+    def _la_effects(self, intercept):
+        """LA effects; informative cells use hierarchical centring on the intercept.
+
+        With millions of children every LA's log rate is pinned by its data, while the
+        intercept and the LA effects only enter as their sum: sampled separately they form a
+        long ridge that a diagonal mass matrix crosses very slowly. For informative (LA,
+        service) cells the sampler therefore sees the LA's own log rate
+        ``la_centred ~ Normal(intercept, sigma_la)`` and ``la_effect = la_centred -
+        intercept`` (the intercept cancels from their likelihood); cells with little data
+        stay non-centred.
+        """
         n_la, n_service = self.data.geography.n_la, len(self.services)
         sigma = self.priors["sigma_la"].create_variable("sigma_la")
         centred = self._covered_la_totals() >= self.config.centring_threshold
@@ -267,8 +277,10 @@ class PersonDemandModel:
         flat, other = np.flatnonzero(centred.ravel()), np.flatnonzero(~centred.ravel())
         if len(flat):
             self.model.add_coord(dims.LA_CENTRED_CELL, np.arange(len(flat)))
-            raw = pm.Normal("la_centred", 0.0, sigma_cells[flat], dims=dims.LA_CENTRED_CELL)
-            effect = pt.set_subtensor(effect[flat], raw)
+            location = pt.broadcast_to(intercept[None, :], (n_la, n_service)).ravel()[flat]
+            level = pm.Normal("la_centred", location, sigma_cells[flat],
+                              dims=dims.LA_CENTRED_CELL)
+            effect = pt.set_subtensor(effect[flat], level - location)
         if len(other):
             self.model.add_coord(dims.LA_NONCENTRED_CELL, np.arange(len(other)))
             raw = pm.Normal("la_noncentred", 0.0, 1.0, dims=dims.LA_NONCENTRED_CELL)
