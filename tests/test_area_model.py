@@ -151,10 +151,11 @@ def test_default_model_on_all_services_has_canonical_dims_and_finite_logp():
     ({"family": "poisson"}, {"la_effect", "msoa_cv"}, {"lsoa_dispersion"}),
     ({"msoa_effects": False}, {"la_effect", "lsoa_dispersion"}, {"msoa_cv"}),
     ({"la_effects": False}, {"msoa_cv"}, {"la_effect", "sigma_la"}),
-    ({"correlated_la": True}, {"la_effect", "sigma_la", "la_corr"}, {"la_centred"}),
+    ({"correlated_la": True}, {"la_effect", "sigma_la", "la_corr"}, {"la_latent"}),
     ({"covariates": ["idaci"]}, {"beta"}, set()),
     ({"covariates": []}, set(), {"beta"}),
-    ({"centring_threshold": float("inf")}, {"la_noncentred"}, {"la_centred"}),
+    ({"la_parameterisation": "noncentred"}, {"la_latent"}, set()),
+    ({"la_parameterisation": "centred"}, {"la_latent"}, set()),
 ])
 def test_variants_build_with_canonical_dims_and_finite_logp(data, options, present, absent):
     area = AreaDemandModel(data, options)
@@ -182,55 +183,66 @@ MSOA_CV = np.array([0.25, 0.4])
 LSOA_DISPERSION = np.array([0.7, 2.5])
 
 
-def parameter_point(model: pm.Model, data: AreaData, threshold: float = 20.0):
+def parameter_point(model: pm.Model, data: AreaData):
     """A point of the model's value variables and the LA effects it implies, derived from
-    the documented parameterisation: cells whose observed LA total reaches the threshold are
-    centred (the value is the LA's log rate per child, log(sum of fixed rates / exposure) +
-    effect), the others non-centred (effect = value * sigma_la), each set in row-major
-    (la, service) order."""
+    the documented adaptive parameterisation: for cells with an observed LA total ``n``,
+    weight ``w = sigma^2 / (sigma^2 + 1/(n + 0.5) + msoa_cv^2 * sum E_m^2 / (sum E_m)^2)``
+    (no last term without MSOA effects), 0 elsewhere; location ``w * (log(sum of fixed
+    rates / exposure) - log((n + 0.5) / exposure))``; ``la_effect = sigma^(1 - w) *
+    (la_latent - location)``."""
     rng = np.random.default_rng(11)
-    totals = data.la_totals().to_numpy()
-    centred = np.where(np.isnan(totals), False, totals >= threshold)
-    centred_effects = rng.normal(0.0, 0.3, centred.sum())
     geo = data.geography
-    la_fixed = geo.aggregate(fixed_rates(data, INTERCEPT, BETA).T, dims.LSOA, dims.LA).T
+    totals = data.la_totals().to_numpy()
+    msoa_exposure = geo.aggregate(data.exposure, dims.LSOA, dims.MSOA)
     la_exposure = geo.aggregate(data.exposure, dims.LSOA, dims.LA)
-    log_expected = np.log(la_fixed / la_exposure[:, None])
-    centred_values = log_expected[centred] + centred_effects
-    raw_values = rng.normal(0.0, 1.0, (~centred).sum())
-    effect = np.empty(centred.shape)
-    effect[centred] = centred_effects
-    effect[~centred] = raw_values * np.broadcast_to(SIGMA_LA, centred.shape)[~centred]
+    msoa_factor = geo.aggregate(msoa_exposure ** 2, dims.MSOA, dims.LA) / la_exposure ** 2
+    msoa_cv = MSOA_CV if "msoa_cv_log__" in model.initial_point() else np.zeros(2)
+    variance = 1.0 / (totals + 0.5) + msoa_cv[None, :] ** 2 * msoa_factor[:, None]
+    weight = np.where(np.isnan(totals), 0.0, SIGMA_LA ** 2 / (SIGMA_LA ** 2 + variance))
+    la_fixed = geo.aggregate(fixed_rates(data, INTERCEPT, BETA).T, dims.LSOA, dims.LA).T
+    empirical = np.where(np.isnan(totals), 0.0, np.log((totals + 0.5) / la_exposure[:, None]))
+    location = weight * (np.log(la_fixed / la_exposure[:, None]) - empirical)
+    latent = location + rng.normal(0.0, 1.0, weight.shape) * SIGMA_LA ** weight
+    effect = SIGMA_LA ** (1.0 - weight) * (latent - location)
     values = {"intercept": INTERCEPT, "beta": BETA, "sigma_la_log__": np.log(SIGMA_LA),
               "msoa_cv_log__": np.log(MSOA_CV),
-              "lsoa_dispersion_log__": np.log(LSOA_DISPERSION),
-              "la_centred": centred_values, "la_noncentred": raw_values}
+              "lsoa_dispersion_log__": np.log(LSOA_DISPERSION), "la_latent": latent}
     point = model.initial_point()
     assert set(point) <= set(values), set(point) - set(values)
-    return {k: np.asarray(values[k], dtype=float) for k in point}, effect
+    return {k: np.asarray(values[k], dtype=float) for k in point}, effect, weight
 
 
 @pytest.fixture(scope="module")
 def negbin_case(data):
     area = AreaDemandModel(data)
     model = area.build_model()
-    point, effect = parameter_point(model, data)
+    point, effect, weight = parameter_point(model, data)
     names = [v.name for v in model.observed_RVs]
-    return model, point, effect, elementwise_logp(model, names, point)
+    return model, point, effect, weight, elementwise_logp(model, names, point)
 
 
-def test_la_effect_follows_centred_and_noncentred_parameterisation(negbin_case):
-    model, point, effect, _ = negbin_case
+def test_la_effect_follows_adaptive_parameterisation(negbin_case):
+    model, point, effect, weight, _ = negbin_case
     [la_effect] = model.replace_rvs_by_values([model["la_effect"]])
     computed = model.compile_fn(la_effect, inputs=model.value_vars,
                                 on_unused_input="ignore")(point)
     np.testing.assert_allclose(computed, effect, rtol=1e-12, atol=1e-14)
-    assert 0 < len(point["la_centred"]) < effect.size  # both branches exercised
+    assert (weight == 0).any() and (weight > 0.5).any()  # unobserved and informative cells
+
+
+@pytest.mark.parametrize("mode", ["adaptive", "centred", "noncentred"])
+def test_la_effect_prior_is_the_same_for_every_parameterisation(data, mode):
+    """Prior draws of la_effect / sigma_la are standard normal whatever the weights."""
+    model = AreaDemandModel(data, {"la_parameterisation": mode}).build_model()
+    prior = pm.sample_prior_predictive(draws=400, model=model, random_seed=3,
+                                       var_names=["la_effect", "sigma_la"]).prior
+    z = (prior["la_effect"] / prior["sigma_la"]).to_numpy().ravel()
+    assert stats.kstest(z, "norm").pvalue > 1e-3
 
 
 @pytest.mark.parametrize("service", SERVICES)
 def test_dirichlet_multinomial_split_matches_scipy(data, negbin_case, service):
-    model, _, _, logp = negbin_case
+    model, _, _, _, logp = negbin_case
     j = SERVICES.index(service)
     geo = data.geography
     lam = fixed_rates(data, INTERCEPT, BETA)[:, j]
@@ -252,7 +264,7 @@ def test_dirichlet_multinomial_split_matches_scipy(data, negbin_case, service):
 
 @pytest.mark.parametrize("service", SERVICES)
 def test_msoa_totals_match_scipy_negative_binomial(data, negbin_case, service):
-    model, _, effect, logp = negbin_case
+    model, _, effect, _, logp = negbin_case
     j = SERVICES.index(service)
     geo = data.geography
     lam = fixed_rates(data, INTERCEPT, BETA)[:, j]
@@ -269,7 +281,7 @@ def test_msoa_totals_match_scipy_negative_binomial(data, negbin_case, service):
 
 @pytest.mark.parametrize("service", SERVICES)
 def test_la_totals_match_moment_matched_negative_binomial(data, negbin_case, service):
-    model, _, effect, logp = negbin_case
+    model, _, effect, _, logp = negbin_case
     j = SERVICES.index(service)
     geo = data.geography
     lam = fixed_rates(data, INTERCEPT, BETA)[:, j]
@@ -297,7 +309,7 @@ def test_la_totals_match_moment_matched_negative_binomial(data, negbin_case, ser
 @pytest.mark.parametrize("service", SERVICES)
 def test_multinomial_split_of_poisson_family_matches_scipy(data, service):
     model = AreaDemandModel(data, {"family": "poisson"}).build_model()
-    point, _ = parameter_point(model, data)
+    point, _, _ = parameter_point(model, data)
     name = f"obs_lsoa_{service}"
     values = pd.Series(elementwise_logp(model, [name], point)[name],
                        index=codes_of(model, service, dims.LSOA))
@@ -316,7 +328,7 @@ def test_multinomial_split_of_poisson_family_matches_scipy(data, service):
 
 def test_without_msoa_effects_totals_are_poisson(data):
     model = AreaDemandModel(data, {"msoa_effects": False}).build_model()
-    point, effect = parameter_point(model, data)
+    point, effect, _ = parameter_point(model, data)
     names = [f"obs_{lvl}_{s}" for s in SERVICES for lvl in (dims.MSOA, dims.LA)]
     logp = elementwise_logp(model, names, point)
     geo = data.geography
@@ -340,8 +352,8 @@ def test_without_msoa_effects_totals_are_poisson(data):
     ({"la_effects": "yes"}, "la_effects"),
     ({"msoa_effects": 1}, "msoa_effects"),
     ({"correlated_la": "true"}, "correlated_la"),
-    ({"centring_threshold": -1.0}, "centring_threshold"),
-    ({"centring_threshold": "20"}, "centring_threshold"),
+    ({"la_parameterisation": "partial"}, "la_parameterisation"),
+    ({"la_parameterisation": 1}, "la_parameterisation"),
     ({"correlated_la": True, "la_effects": False}, "correlated_la"),
     ({"no_such_option": True}, "no_such_option"),
 ])
@@ -352,7 +364,7 @@ def test_bad_config_raises_config_error_naming_the_option(data, options, named):
 
 def test_config_round_trips_through_dict():
     config = AreaModelConfig(family="poisson", correlated_la=True, covariates=["idaci"],
-                             centring_threshold=5)
+                             la_parameterisation="noncentred")
     assert config.covariates == ("idaci",)
     assert AreaModelConfig.from_dict(json.loads(json.dumps(config.to_dict()))) == config
 

@@ -241,13 +241,14 @@ def test_validate_sbc_cli(mocked_sampler, tmp_path, capsys):
     out = tmp_path / "sbc"
     code = main(["validate", "sbc", "--model", "area", "--scale", "tiny", "--n-sims", "2",
                  "--out", str(out), "--workers", "1", "--draws", "30", "--tune", "5",
-                 "--rank-draws", "29", "--standardise", "all", "--centring-threshold", "inf"])
+                 "--rank-draws", "29", "--standardise", "all",
+                 "--la-parameterisation", "noncentred"])
     captured = capsys.readouterr()
     assert code == 0, captured.err
     assert "replicate 0" in captured.err and "replicate 1" in captured.err
     table = pd.read_csv(out / "sbc.csv", comment="#")
     assert len(table) == 18 and (table["n_rank_draws"] == 29).all()
     header = (out / "sbc.csv").read_text(encoding="utf-8").splitlines()[0]
-    assert "n_rank_draws=29" in header and "'centring_threshold': inf" in header
+    assert "n_rank_draws=29" in header and "'la_parameterisation': 'noncentred'" in header
     assert not (out / "sbc_ranks.csv").exists()
     assert pd.read_csv(out / "ranks.csv")["rank"].between(0, 29).all()

@@ -21,14 +21,8 @@ def _services(value: str) -> tuple[str, ...]:
     return names
 
 
-def _non_negative_float(value: str) -> float:
-    try:
-        number = float(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {value!r}") from None
-    if not number >= 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0 (or 'inf'), got {value}")
-    return number
+#: Mirrors ``bayes_needs.models.area.LA_PARAMETERISATIONS`` without importing PyMC here.
+LA_PARAMETERISATIONS = ("adaptive", "centred", "noncentred")
 
 
 def register(subparsers) -> None:
@@ -67,10 +61,8 @@ def register(subparsers) -> None:
                      help="posterior draws each prior draw is ranked among (thinned)")
     sbc.add_argument("--standardise", choices=["la", "none", "all"], default="la",
                      help="needs standardisation of the tracked LA shares")
-    sbc.add_argument("--centring-threshold", type=_non_negative_float, default=None,
-                     metavar="COUNT",
-                     help="area model centring_threshold (LA effects of cells with at least "
-                          "this many events are centred; 'inf': all non-centred)")
+    sbc.add_argument("--la-parameterisation", choices=LA_PARAMETERISATIONS, default=None,
+                     help="area model la_parameterisation (default adaptive)")
     sbc.add_argument("--priors", type=existing_file, default=None,
                      help="prior file overriding the default area priors")
     sbc.add_argument("--workers", type=positive_int, default=None,
@@ -88,8 +80,8 @@ def run(args: argparse.Namespace) -> int:
     from bayes_needs.sbc import SBCSettings, print_progress, run_sbc, write_sbc
 
     kwargs = {"services": args.services} if args.services else {}
-    if args.centring_threshold is not None:
-        kwargs["model"] = {"centring_threshold": args.centring_threshold}
+    if args.la_parameterisation is not None:
+        kwargs["model"] = {"la_parameterisation": args.la_parameterisation}
     settings = SBCSettings(
         scale=args.scale, data_seed=args.data_seed,
         priors=str(Path(args.priors).resolve()) if args.priors else None,

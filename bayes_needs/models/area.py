@@ -57,6 +57,7 @@ HYPERPARAMETERS: tuple[str, ...] = ("intercept", "beta", "sigma_la", "msoa_cv",
                                     "lsoa_dispersion", "la_corr")
 Standardisation = Literal["la", "none", "all"]
 SAMPLERS = ("pymc", "nutpie", "numpyro")
+LA_PARAMETERISATIONS = ("adaptive", "centred", "noncentred")
 
 
 @dataclass(frozen=True)
@@ -76,12 +77,15 @@ class AreaModelConfig:
         Correlate LA effects across services (LKJ prior ``la_corr``).
     covariates
         Covariate columns to use; ``None`` uses every covariate in the data.
-    centring_threshold
-        LA effects of (LA, service) cells whose observed count reaches this value are
-        parameterised centred, the rest non-centred. With ``n`` events the data pin a log
-        rate to about ``1/sqrt(n)``; once that is tighter than the LA-effect spread (about
-        0.2-0.3) the centred form samples far better, while cells with little or no data keep
-        the non-centred form that avoids funnels. ``inf`` makes every cell non-centred.
+    la_parameterisation
+        How the sampler sees the (uncorrelated) LA effects. ``"adaptive"`` (default): each
+        (LA, service) cell is partially centred with a weight ``w = sigma_la^2 /
+        (sigma_la^2 + v)``, where ``v ~ 1/n + msoa_cv^2 * sum_m E_m^2 / (sum_m E_m)^2`` is the
+        sampling variance of the LA's log rate from its ``n`` observed events and its MSOA
+        noise. Cells the data pin down are centred (``w`` near 1), cells with little data,
+        small ``sigma_la`` or large MSOA noise are non-centred (``w`` near 0), so neither the
+        funnel nor the intercept ridge appears. ``"centred"``/``"noncentred"`` force ``w = 1``
+        (cells with no data stay non-centred) or ``w = 0``. Every choice is the same model.
     """
 
     family: Literal["negbin", "poisson"] = "negbin"
@@ -89,7 +93,7 @@ class AreaModelConfig:
     msoa_effects: bool = True
     correlated_la: bool = False
     covariates: tuple[str, ...] | None = None
-    centring_threshold: float = 20.0
+    la_parameterisation: Literal["adaptive", "centred", "noncentred"] = "adaptive"
 
     def __post_init__(self) -> None:
         if self.family not in ("negbin", "poisson"):
@@ -102,10 +106,9 @@ class AreaModelConfig:
             raise ConfigError("correlated_la needs la_effects = true")
         if self.covariates is not None:
             object.__setattr__(self, "covariates", tuple(self.covariates))
-        threshold = self.centring_threshold
-        if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or \
-                not threshold >= 0:
-            raise ConfigError(f"centring_threshold must be a number >= 0, got {threshold!r}")
+        if self.la_parameterisation not in LA_PARAMETERISATIONS:
+            raise ConfigError(f"la_parameterisation must be one of {LA_PARAMETERISATIONS}, "
+                              f"got {self.la_parameterisation!r}")
 
     @classmethod
     def from_dict(cls, values: dict[str, Any] | None) -> AreaModelConfig:
@@ -251,11 +254,12 @@ class AreaDemandModel:
             fixed_rate = pt.as_tensor(exposure)[:, None] * pt.exp(eta)  # (lsoa, service)
             msoa_fixed = segment_sum_tensor(fixed_rate, self._lsoa_ends)
 
-            la_effect = self._la_effects(n_services, msoa_fixed) if cfg.la_effects else None
-            msoa_shape = None
+            msoa_cv = msoa_shape = None
             if cfg.msoa_effects:
                 msoa_cv = self.priors["msoa_cv"].create_variable("msoa_cv")
                 msoa_shape = 1.0 / pt.sqr(msoa_cv)
+            la_effect = self._la_effects(n_services, msoa_fixed, msoa_cv) \
+                if cfg.la_effects else None
             lsoa_dispersion = None
             if cfg.family == "negbin" and any(len(o.lsoa_pos) for o in
                                               self._observations.values()):
@@ -271,46 +275,73 @@ class AreaDemandModel:
         self.model = model
         return model
 
-    def _centred_cells(self) -> np.ndarray:
-        """Boolean (la, service) mask of LA effects to parameterise centred."""
-        totals = self.data.la_totals().to_numpy()
-        la_exposure = self.data.geography.aggregate(self.data.exposure, dims.LSOA, dims.LA)
-        informative = np.nan_to_num(totals, nan=-1.0) >= self.config.centring_threshold
-        return informative & (la_exposure[:, None] > 0)
+    def _la_data_summaries(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Data constants of the LA-effect parameterisation, per (LA, service).
 
-    def _la_effects(self, n_services: int, msoa_fixed):
-        """LA effects, centred where the data are informative.
+        Returns ``(poisson, msoa, empirical)``: the sampling variance of an LA's log rate is
+        about ``poisson + msoa_cv^2 * msoa`` with ``poisson = 1/(n + 0.5)`` from its ``n``
+        observed events (``inf`` where the LA has no data for the service or no children)
+        and ``msoa = sum_m E_m^2 / (sum_m E_m)^2`` the MSOA-noise factor of its exposure;
+        ``empirical = log((n + 0.5) / E_l)`` is its observed log rate (0 without data).
+        """
+        geo = self.data.geography
+        totals = self.data.la_totals().to_numpy(dtype=float)
+        msoa_exposure = geo.aggregate(self.data.exposure, dims.LSOA, dims.MSOA)
+        la_exposure = geo.aggregate(msoa_exposure, dims.MSOA, dims.LA)
+        square = geo.aggregate(msoa_exposure ** 2, dims.MSOA, dims.LA)
+        msoa = np.divide(square, la_exposure ** 2, out=np.ones_like(square),
+                         where=la_exposure > 0)
+        usable = ~np.isnan(totals) & (la_exposure[:, None] > 0)
+        poisson = np.full(totals.shape, np.inf)
+        poisson[usable] = 1.0 / (totals[usable] + 0.5)
+        empirical = np.zeros(totals.shape)
+        rate = (totals + 0.5) / np.broadcast_to(la_exposure[:, None], totals.shape)
+        empirical[usable] = np.log(rate[usable])
+        return poisson, msoa, empirical
 
-        Centred cells are parameterised by the LA's log rate per child
-        ``la_centred = log(sum_m Lambda_m / E_l) + la_effect`` with prior
-        ``Normal(log(sum_m Lambda_m / E_l), sigma_la)`` — the same model (a shift given the
-        fixed effects), but the data pin ``la_centred`` directly, so the intercept and
-        coefficients are not tied to every LA effect by a posterior ridge.
+    def _la_effects(self, n_services: int, msoa_fixed, msoa_cv):
+        """LA effects, partially centred on the LA log rate (see ``la_parameterisation``).
+
+        With the LA's expected log rate ``m = log(sum_m Lambda_m / E_l)`` given the fixed
+        effects, its observed log rate ``c`` (a data constant) and a weight ``w`` that may
+        depend on other parameters, the sampler sees ``la_latent ~ Normal(w * (m - c),
+        sigma_la^w)`` and ``la_effect = sigma_la^(1 - w) * (la_latent - w * (m - c))``, so
+        ``la_effect ~ Normal(0, sigma_la)`` exactly for any ``w`` (partial centring, Gorinova,
+        Moore & Hoffman 2020). ``w = 1`` makes ``la_latent`` the LA's log rate less ``c``,
+        which the data pin directly, so the intercept and coefficients are not tied to every
+        LA effect by a posterior ridge; ``w = 0`` is the non-centred form. Subtracting ``c``
+        keeps the location near zero, so a change of ``w`` with ``sigma_la`` barely moves
+        it.
         """
         sigma_prior = self.priors["sigma_la"]
         if not self.config.correlated_la or n_services < 2:
-            sigma = sigma_prior.create_variable("sigma_la")
-            centred = self._centred_cells()
-            n_la = self.data.geography.n_la
-            sigma_cells = pt.broadcast_to(sigma[None, :], (n_la, n_services))
-            flat = np.flatnonzero(centred.ravel())
-            other = np.flatnonzero(~centred.ravel())
-            effect = pt.zeros(n_la * n_services)
-            if len(flat):
-                self.model.add_coord(dims.LA_CENTRED_CELL, np.arange(len(flat)))
+            sigma = sigma_prior.create_variable("sigma_la")[None, :]
+            poisson, msoa, empirical = self._la_data_summaries()
+            has_data = np.isfinite(poisson)
+            mode = self.config.la_parameterisation
+            if mode == "noncentred" or not has_data.any():
+                weight = pt.zeros_like(poisson)
+                location = pt.zeros_like(poisson)
+            else:
+                if mode == "centred":
+                    weight = pt.as_tensor(has_data.astype(float))
+                else:
+                    variance = pt.as_tensor(np.where(has_data, poisson, 0.0))
+                    if msoa_cv is not None:
+                        variance = variance + pt.sqr(msoa_cv)[None, :] * msoa[:, None]
+                    weight = pt.switch(has_data, pt.sqr(sigma) / (pt.sqr(sigma) + variance),
+                                       0.0)
                 geo = self.data.geography
                 la_exposure = geo.aggregate(self.data.exposure, dims.LSOA, dims.LA)
                 la_fixed = segment_sum_tensor(msoa_fixed, self._msoa_ends)
-                log_expected = pt.log(la_fixed / la_exposure[:, None]).ravel()[flat]
-                log_rate = pm.Normal("la_centred", log_expected, sigma_cells.ravel()[flat],
-                                     dims=dims.LA_CENTRED_CELL)
-                effect = pt.set_subtensor(effect[flat], log_rate - log_expected)
-            if len(other):
-                self.model.add_coord(dims.LA_NONCENTRED_CELL, np.arange(len(other)))
-                raw = pm.Normal("la_noncentred", 0.0, 1.0, dims=dims.LA_NONCENTRED_CELL)
-                effect = pt.set_subtensor(effect[other], raw * sigma_cells.ravel()[other])
-            return pm.Deterministic("la_effect", effect.reshape((n_la, n_services)),
-                                    dims=(dims.LA, dims.SERVICE))
+                # Cells without data have weight 0; the switch keeps log(0) out of the graph.
+                ratio = pt.switch(has_data, la_fixed / np.where(la_exposure > 0, la_exposure,
+                                                                1.0)[:, None], 1.0)
+                location = weight * (pt.log(ratio) - empirical)
+            latent = pm.Normal("la_latent", location, sigma ** weight,
+                               dims=(dims.LA, dims.SERVICE))
+            effect = sigma ** (1.0 - weight) * (latent - location)
+            return pm.Deterministic("la_effect", effect, dims=(dims.LA, dims.SERVICE))
         raw = pm.Normal("la_raw", 0.0, 1.0, dims=(dims.LA, dims.SERVICE))
         eta = float(self.priors["la_corr"].parameters.get("eta", 2.0))
         sd_dist = getattr(pm, sigma_prior.distribution).dist(
