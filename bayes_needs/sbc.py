@@ -86,7 +86,9 @@ class SBCSettings:
     model
         :class:`~bayes_needs.models.area.AreaModelConfig` options.
     draws, tune, chains
-        NUTS settings per replicate (chains run one after another in each worker).
+        NUTS settings per replicate (chains run one after another in each worker). With
+        only a handful of LAs ``sigma_la`` mixes slowly (bulk ESS ~0.1 per draw), so the
+        default 2 x 1000 draws keep the 99 thinned rank draws close to independent.
     target_accept
         NUTS target acceptance rate.
     n_rank_draws
@@ -104,8 +106,8 @@ class SBCSettings:
     data_seed: int = 0
     priors: str | None = None
     model: dict[str, Any] = field(default_factory=dict)
-    draws: int = 400
-    tune: int = 400
+    draws: int = 1000
+    tune: int = 500
     chains: int = 2
     target_accept: float = 0.9
     n_rank_draws: int = 99

@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 import pytest
+from sampling_mocks import patched_sample
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -29,3 +30,10 @@ def data_dir() -> Path:
     if path is None:
         pytest.skip("real data directory ../shared/data not available")
     return path
+
+
+@pytest.fixture(scope="module")
+def mocked_sampler():
+    """``pm.sample`` replaced by the mock sampler for the rest of the test module."""
+    with patched_sample():
+        yield

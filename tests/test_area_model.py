@@ -8,7 +8,6 @@ back from the model.
 
 from __future__ import annotations
 
-import functools
 import json
 
 import numpy as np
@@ -16,7 +15,6 @@ import pandas as pd
 import pymc as pm
 import pytest
 import xarray as xr
-from pymc.testing import mock_sample
 from pymc_extras.prior import Prior
 from scipy import stats
 
@@ -115,15 +113,6 @@ def data(synthetic) -> AreaData:
     for service in SERVICES:  # preconditions the likelihood tests rely on
         assert {dims.LSOA, dims.MSOA, dims.LA} <= set(levels[service])
     return d
-
-
-@pytest.fixture(scope="module")
-def mocked_sampler():
-    sampler = functools.partial(
-        mock_sample, sample_stats={"diverging": lambda size: np.zeros(size, dtype=bool)})
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(pm, "sample", sampler)
-        yield
 
 
 # ====================================================================== structure

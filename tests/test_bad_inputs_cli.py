@@ -14,16 +14,13 @@ finish quickly (and then fail on its exit code).
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pymc as pm
 import pytest
-from pymc.testing import mock_sample
 
 from bayes_needs.cli import main
 from bayes_needs.synthetic import generate_area
@@ -34,15 +31,6 @@ PRIOR_TOML = ('schema_version = 1\n\n[priors.sigma_la]\ndist = "HalfNormal"\n'
 SCENARIO_BASE = 'schema_version = 1\n[base.data]\nsource = "synthetic"\nscale = "tiny"\n'
 #: A file the malicious YAML cases try to create through ``os.system``.
 PWNED = "pwned.txt"
-
-
-@pytest.fixture(scope="module")
-def mocked_sampler():
-    sampler = functools.partial(
-        mock_sample, sample_stats={"diverging": lambda size: np.zeros(size, dtype=bool)})
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(pm, "sample", sampler)
-        yield
 
 
 @pytest.fixture(scope="module")

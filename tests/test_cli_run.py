@@ -10,7 +10,6 @@ posterior-like and also exercises that option end to end.
 
 from __future__ import annotations
 
-import functools
 import importlib.util
 import json
 import shutil
@@ -18,10 +17,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pymc as pm
 import pytest
 import xarray as xr
-from pymc.testing import mock_sample
 
 from bayes_needs import idata as idata_io
 from bayes_needs.cli import main
@@ -66,15 +63,6 @@ def priors_file(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("priors") / "concentrated.toml"
     path.write_text(CONCENTRATED_PRIORS, encoding="utf-8")
     return path
-
-
-@pytest.fixture(scope="module")
-def mocked_sampler():
-    sampler = functools.partial(
-        mock_sample, sample_stats={"diverging": lambda size: np.zeros(size, dtype=bool)})
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(pm, "sample", sampler)
-        yield
 
 
 def run_cli(capsys, *args) -> tuple[int, str, str]:

@@ -7,15 +7,12 @@ sampler (prior draws stand in for MCMC), the England data join, and the ``costs`
 from __future__ import annotations
 
 import copy
-import functools
 import tomllib
 
 import numpy as np
 import pandas as pd
-import pymc as pm
 import pytest
 import xarray as xr
-from pymc.testing import mock_sample
 from scipy import stats
 
 from bayes_needs import dims
@@ -52,15 +49,6 @@ ENGLAND = {
     "cla_other": [("cla_other_week", "cla_weeks", None)],
 }
 MIX = {"foster": 0.68, "residential": 0.17, "other": 0.15}
-
-
-@pytest.fixture(scope="module")
-def mocked_sampler():
-    sampler = functools.partial(
-        mock_sample, sample_stats={"diverging": lambda size: np.zeros(size, dtype=bool)})
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(pm, "sample", sampler)
-        yield
 
 
 @pytest.fixture(scope="module")

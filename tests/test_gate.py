@@ -9,15 +9,11 @@ forces a real unconverged fit with tiny tuning.
 
 from __future__ import annotations
 
-import functools
 import json
 import math
 
-import numpy as np
-import pymc as pm
 import pytest
 import xarray as xr
-from pymc.testing import mock_sample
 
 from bayes_needs.cli import main
 from bayes_needs.errors import ConfigError, ConvergenceError
@@ -142,15 +138,6 @@ services = ["cin", "cla"]
 chains = 2
 progressbar = false
 """
-
-
-@pytest.fixture(scope="module")
-def mocked_sampler():
-    sampler = functools.partial(
-        mock_sample, sample_stats={"diverging": lambda size: np.zeros(size, dtype=bool)})
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(pm, "sample", sampler)
-        yield
 
 
 @pytest.fixture(scope="module")

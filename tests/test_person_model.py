@@ -5,7 +5,6 @@ calculation, hold-outs, persistence and configuration errors (mocked sampler for
 
 from __future__ import annotations
 
-import functools
 from typing import NamedTuple
 
 import numpy as np
@@ -13,7 +12,6 @@ import pandas as pd
 import pymc as pm
 import pytensor
 import pytest
-from pymc.testing import mock_sample
 from scipy import integrate, stats
 from scipy.special import expit, gammaln
 
@@ -239,15 +237,6 @@ def test_held_out_la_records_do_not_enter_the_likelihood(world):
 
 
 # ====================================================================== fit and need
-@pytest.fixture(scope="module")
-def mocked_sampler():
-    sampler = functools.partial(
-        mock_sample, sample_stats={"diverging": lambda size: np.zeros(size, dtype=bool)})
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(pm, "sample", sampler)
-        yield
-
-
 @pytest.fixture(scope="module")
 def fitted(world, mocked_sampler):
     model = PersonDemandModel(person_data(world))

@@ -10,7 +10,6 @@ no Chromium binary is installed (``.ci/run`` installs one).
 from __future__ import annotations
 
 import base64
-import functools
 import io
 import re
 import shutil
@@ -19,10 +18,9 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pymc as pm
 import pytest
 from matplotlib import image as mpimg
-from pymc.testing import mock_sample
+from sampling_mocks import patched_sample
 
 from bayes_needs import diagnostics, pipeline
 from bayes_needs import idata as idata_io
@@ -60,18 +58,14 @@ CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic
 
 def mocked(energy: bool):
     rng = np.random.default_rng(0)
-    stats = {"diverging": lambda size: np.zeros(size, dtype=bool)}
-    if energy:
-        stats["energy"] = lambda size: rng.normal(size=size)
-    return functools.partial(mock_sample, sample_stats=stats)
+    return patched_sample(**({"energy": lambda size: rng.normal(size=size)} if energy else {}))
 
 
 def demo(tmp_path: Path, *, energy: bool) -> Path:
     priors = tmp_path / "priors.toml"
     priors.write_text(CONCENTRATED_PRIORS, encoding="utf-8")
     run = tmp_path / "run"
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(pm, "sample", mocked(energy))
+    with mocked(energy):
         assert main(["demo", "--scale", "tiny", "--out", str(run), "--draws", "60", "--tune",
                      "1", "--no-progress", "--priors", str(priors)]) == 0
     return run

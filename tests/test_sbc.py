@@ -6,32 +6,18 @@ The 100-replicate calibration run itself is in ``test_sbc_slow.py``.
 
 from __future__ import annotations
 
-import functools
 import os
 
 import numpy as np
 import pandas as pd
 import pymc as pm
 import pytest
-from pymc.testing import mock_sample
 from scipy import stats
 
 from bayes_needs import dims, sbc
 from bayes_needs.cli import main
 from bayes_needs.errors import ConfigError
 from bayes_needs.executors import SerialExecutor, make_executor
-
-
-@pytest.fixture(scope="module")
-def mocked_sampler():
-    """``pm.sample`` returns prior draws: then the "posterior" ignores the data, so ranks of a
-    prior draw among them are exactly uniform for any quantity that depends on the
-    parameters only."""
-    sampler = functools.partial(
-        mock_sample, sample_stats={"diverging": lambda size: np.zeros(size, dtype=bool)})
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(pm, "sample", sampler)
-        yield
 
 
 @pytest.fixture(scope="module")

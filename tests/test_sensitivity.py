@@ -8,17 +8,15 @@ that the results are identical.
 
 from __future__ import annotations
 
-import functools
 import json
 import textwrap
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pymc as pm
 import pytest
 import xarray as xr
-from pymc.testing import mock_sample
+from sampling_mocks import patched_sample
 
 from bayes_needs import dims, sensitivity
 from bayes_needs.allocation_inputs import baseline_shares, unit_cost_weights
@@ -410,10 +408,8 @@ def test_tornado_shows_the_largest_movers(tmp_path):
 # ====================================================================== running (mocked)
 @pytest.fixture
 def mocked_sampler():
-    sampler = functools.partial(
-        mock_sample, sample_stats={"diverging": lambda size: np.zeros(size, dtype=bool)})
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(pm, "sample", sampler)
+    """Function-scoped here: other tests in this module sample for real."""
+    with patched_sample():
         yield
 
 

@@ -52,8 +52,8 @@ def register(subparsers) -> None:
                      help="seed of the synthetic geography and observation layout")
     sbc.add_argument("--services", type=_services, default=None,
                      help="comma-separated services (default cin,cla)")
-    sbc.add_argument("--draws", type=positive_int, default=400, help="draws per chain")
-    sbc.add_argument("--tune", type=positive_int, default=400, help="tuning steps per chain")
+    sbc.add_argument("--draws", type=positive_int, default=1000, help="draws per chain")
+    sbc.add_argument("--tune", type=positive_int, default=500, help="tuning steps per chain")
     sbc.add_argument("--chains", type=positive_int, default=2, help="chains per replicate")
     sbc.add_argument("--target-accept", type=probability_type, default=0.9,
                      help="NUTS target acceptance rate")

@@ -45,7 +45,7 @@ from bayes_needs import idata as idata_io
 from bayes_needs.covariates import standardise
 from bayes_needs.data import AreaData
 from bayes_needs.errors import ConfigError
-from bayes_needs.interrupts import InterruptWatch, RunInterrupted
+from bayes_needs.models.sampling import sample_nuts
 from bayes_needs.priors import priors_to_config, resolve_priors
 from bayes_needs.segments import multinomial_split, segment_ends, segment_sum_tensor
 
@@ -56,7 +56,6 @@ PRIOR_NAMES: tuple[str, ...] = ("intercept", "beta", "sigma_la", "msoa_cv", "lso
 HYPERPARAMETERS: tuple[str, ...] = ("intercept", "beta", "sigma_la", "msoa_cv",
                                     "lsoa_dispersion", "la_corr")
 Standardisation = Literal["la", "none", "all"]
-SAMPLERS = ("pymc", "nutpie", "numpyro")
 LA_PARAMETERISATIONS = ("adaptive", "centred", "noncentred")
 
 
@@ -453,40 +452,11 @@ class AreaDemandModel:
         progressbar
             Show progress bars.
         """
-        if sampler not in SAMPLERS:
-            raise ConfigError(f"sampler must be one of {list(SAMPLERS)}, got {sampler!r}")
-        if sampler != "pymc":
-            module = {"nutpie": "nutpie", "numpyro": "numpyro"}[sampler]
-            try:
-                __import__(module)
-            except ImportError:
-                raise ConfigError(f"sampler '{sampler}' needs the optional package "
-                                  f"'{module}': pip install 'bayes-needs[fast]'") from None
-        for name, value in (("draws", draws), ("tune", tune), ("chains", chains)):
-            if not isinstance(value, int) or value < 1:
-                raise ConfigError(f"{name} must be a whole number >= 1, got {value!r}")
         model = self.model or self.build_model()
-        initvals = {"intercept": self._initial_intercepts()}
-        # PyMC swallows Ctrl-C and returns a truncated trace (or fails with "Not enough
-        # samples"); re-raise the interrupt so a partial posterior never becomes a result.
-        with InterruptWatch() as watch, model:
-            try:
-                idata = pm.sample(draws=draws, tune=tune, chains=chains,
-                                  cores=cores if cores is not None else min(chains, 2),
-                                  random_seed=random_seed, nuts_sampler=sampler,
-                                  target_accept=target_accept, progressbar=progressbar,
-                                  initvals=initvals if sampler == "pymc" else None,
-                                  idata_kwargs={"log_likelihood": False}, **sample_kwargs)
-            except Exception:
-                watch.raise_if_interrupted("sampling")
-                raise
-        watch.raise_if_interrupted("sampling")
-        post = idata_io.posterior(idata)
-        if post.sizes.get(dims.DRAW) != draws or post.sizes.get(dims.CHAIN) != chains:
-            raise RunInterrupted(message=f"sampling was interrupted: got "
-                                         f"{post.sizes.get(dims.CHAIN)} chains x "
-                                         f"{post.sizes.get(dims.DRAW)} draws of {chains} x "
-                                         f"{draws}")
+        idata = sample_nuts(model, random_seed=random_seed, draws=draws, tune=tune,
+                            chains=chains, cores=cores, sampler=sampler,
+                            target_accept=target_accept, progressbar=progressbar,
+                            initvals={"intercept": self._initial_intercepts()}, **sample_kwargs)
         self.attach_metadata(idata, random_seed=random_seed, sampler=sampler)
         return idata
 

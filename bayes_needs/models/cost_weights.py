@@ -48,6 +48,7 @@ from bayes_needs import dims
 from bayes_needs import idata as idata_io
 from bayes_needs.data import SpendData
 from bayes_needs.errors import ConfigError, DataValidationError
+from bayes_needs.models.sampling import sample_nuts
 from bayes_needs.priors import parse_priors, priors_to_config, resolve_priors
 from bayes_needs.unit_costs import UnitCostPriors, parse_unit_costs
 
@@ -300,16 +301,11 @@ class CostWeightModel:
         draws, tune, chains, cores, target_accept, progressbar
             Passed to :func:`pymc.sample`.
         """
-        for name, value in (("draws", draws), ("tune", tune), ("chains", chains)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ConfigError(f"{name} must be a whole number >= 1, got {value!r}")
         model = self.model or self.build_model()
+        idata = sample_nuts(model, random_seed=random_seed, draws=draws, tune=tune,
+                            chains=chains, cores=cores, target_accept=target_accept,
+                            progressbar=progressbar, **sample_kwargs)
         with model:
-            idata = pm.sample(draws=draws, tune=tune, chains=chains,
-                              cores=cores if cores is not None else min(chains, 2),
-                              random_seed=random_seed, target_accept=target_accept,
-                              progressbar=progressbar, idata_kwargs={"log_likelihood": False},
-                              **sample_kwargs)
             pm.compute_log_likelihood(idata, var_names=[LIKELIHOOD], model=model,
                                       progressbar=False)
         self.attach_metadata(idata, random_seed=random_seed, draws=draws, tune=tune,

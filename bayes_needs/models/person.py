@@ -67,6 +67,7 @@ from bayes_needs import dims
 from bayes_needs import idata as idata_io
 from bayes_needs.covariates import standardise
 from bayes_needs.errors import ConfigError, DataValidationError
+from bayes_needs.models.sampling import sample_nuts
 from bayes_needs.person.design import (
     PersonModelData,
     TrainingArrays,
@@ -82,7 +83,6 @@ PRIOR_NAMES: tuple[str, ...] = ("intercept", "beta", "gamma", "sigma_la", "msoa_
 #: Hyperparameters whose convergence gates a fit.
 HYPERPARAMETERS = PRIOR_NAMES
 FAMILIES = ("poisson", "negbin", "bernoulli")
-SAMPLERS = ("pymc", "nutpie", "numpyro")
 Standardisation = Literal["la", "none", "all"]
 
 
@@ -363,19 +363,11 @@ class PersonDemandModel:
 
         Parameters are those of :meth:`bayes_needs.models.area.AreaDemandModel.fit`.
         """
-        if sampler not in SAMPLERS:
-            raise ConfigError(f"sampler must be one of {list(SAMPLERS)}, got {sampler!r}")
-        for name, value in (("draws", draws), ("tune", tune), ("chains", chains)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ConfigError(f"{name} must be a whole number >= 1, got {value!r}")
         model = self.model or self.build_model()
-        with model:
-            idata = pm.sample(draws=draws, tune=tune, chains=chains,
-                              cores=cores if cores is not None else min(chains, 2),
-                              random_seed=random_seed, nuts_sampler=sampler,
-                              target_accept=target_accept, progressbar=progressbar,
-                              initvals={"intercept": self._initial_intercepts()}
-                              if sampler == "pymc" else None, **sample_kwargs)
+        idata = sample_nuts(model, random_seed=random_seed, draws=draws, tune=tune,
+                            chains=chains, cores=cores, sampler=sampler,
+                            target_accept=target_accept, progressbar=progressbar,
+                            initvals={"intercept": self._initial_intercepts()}, **sample_kwargs)
         self.attach_metadata(idata, random_seed=random_seed, sampler=sampler)
         return idata
 
