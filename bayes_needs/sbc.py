@@ -9,7 +9,8 @@ Each replicate is a pure function of ``(index, base_seed, settings)``:
    mean-one gamma MSOA effects and Poisson MSOA totals (exactly the marginal negative
    binomial of the model), a Dirichlet-multinomial (or multinomial) split of those totals
    over LSOAs where an LA reports LSOAs, and LA totals from the model's *moment-matched*
-   negative binomial where an LA only reports totals. The LA likelihood is an approximation
+   negative binomial where an LA only reports totals (drawn as Poisson given a gamma mean
+   effect of the LA's MSOAs, which the true need also uses). The LA likelihood is an approximation
    to a sum of MSOA negative binomials; simulating from it makes SBC test the inference, not
    that approximation (which the recovery test covers);
 3. refit with NUTS and rank each prior draw among ``n_rank_draws`` evenly thinned posterior
@@ -20,8 +21,9 @@ Tracked quantities are every element of ``intercept``, ``beta``, ``sigma_la``, `
 and ``lsoa_dispersion`` and each LA's needs share. The "true" share of a replicate is the
 share computed from its prior draw with the same formula as
 :meth:`AreaDemandModel.expected_need`: with ``standardise="la"`` (the default) the true gamma
-effects of MSOAs with data and 1 (their expectation) elsewhere, ``"all"`` ignores MSOA
-effects, ``"none"`` also keeps the LA effects. The posterior of that quantity is exactly what
+effects of MSOAs with their own counts and, for each LA's other MSOAs, their true
+rate-weighted mean effect (the gamma variable its LA total was drawn with); ``"all"`` ignores
+MSOA effects, ``"none"`` also keeps the LA effects. The posterior of that quantity is exactly what
 ``expected_need`` draws, so its ranks are uniform if the fit is calibrated.
 
 Replicates run through :func:`bayes_needs.executors.make_executor` (process pool, dask, or in
@@ -207,7 +209,12 @@ class SimulatedCounts(NamedTuple):
     observations
         Like ``AreaData.observations`` (the template's layout) with simulated counts.
     msoa_effect
-        True mean-one gamma MSOA effects (all ones when the model has no MSOA effects).
+        True mean-one gamma MSOA effects (all ones when the model has no MSOA effects); used
+        for MSOAs with their own counts.
+    rest_effect
+        (la, service) true rate-weighted mean effect of each LA's MSOAs without their own
+        counts: gamma with the moment-matched shape, the quantity LA totals are drawn from
+        and :meth:`AreaDemandModel.expected_need` draws.
     lsoa_count, msoa_total, la_total
         Simulated counts of every unit: LSOA splits of the MSOA totals, MSOA totals, and LA
         totals from the moment-matched negative binomial. Only the units in
@@ -216,6 +223,7 @@ class SimulatedCounts(NamedTuple):
 
     observations: pd.DataFrame
     msoa_effect: np.ndarray
+    rest_effect: np.ndarray
     lsoa_count: np.ndarray
     msoa_total: np.ndarray
     la_total: np.ndarray
@@ -258,14 +266,20 @@ def simulate_counts(model, params: dict[str, xr.DataArray], random_seed: int
         weight = np.where(np.isfinite(top), np.exp(log_w - top), 0.0)
         lsoa_count[:, j] = multinomial_split(msoa_total[:, j], weight, geo.lsoa_to_msoa, rng)
 
-    sum1 = geo.aggregate(lam_msoa.T, dims.MSOA, dims.LA).T
-    mu = la_mult * sum1
+    # LA totals: the LA-total likelihood's moment-matched negative binomial, drawn as
+    # Poisson given the mean effect of the LA's MSOAs without own counts (in an LA that only
+    # reports totals, that is all of them).
+    unobserved = ~_msoa_observed(model)
+    rest = geo.aggregate((lam_msoa * unobserved).T, dims.MSOA, dims.LA).T
     if cfg.msoa_effects:
-        sum2 = geo.aggregate((lam_msoa ** 2).T, dims.MSOA, dims.LA).T
-        alpha = shape[None, :] * sum1 ** 2 / sum2
-        la_total = rng.poisson(rng.gamma(alpha, mu / alpha))
+        rest_sq = geo.aggregate((lam_msoa ** 2 * unobserved).T, dims.MSOA, dims.LA).T
+        alpha = shape[None, :] * np.divide(rest ** 2, rest_sq, out=np.ones_like(rest),
+                                           where=rest_sq > 0)
+        rest_effect = rng.gamma(alpha, 1.0 / alpha)
     else:
-        la_total = rng.poisson(mu)
+        rest_effect = np.ones_like(rest)
+    own = geo.aggregate((g * lam_msoa * ~unobserved).T, dims.MSOA, dims.LA).T
+    la_total = rng.poisson(la_mult * (own + rest_effect * rest))
 
     obs = data.observations.copy()
     by_level = {dims.LSOA: lsoa_count, dims.MSOA: msoa_total, dims.LA: la_total}
@@ -274,13 +288,22 @@ def simulate_counts(model, params: dict[str, xr.DataArray], random_seed: int
         pos = geo.position(level, obs.loc[rows, "area_code"].to_numpy())
         counts[obs.index.get_indexer(rows)] = by_level[level][pos, model.services.index(service)]
     obs["count"] = counts
-    return SimulatedCounts(obs, g, lsoa_count, msoa_total, la_total)
+    return SimulatedCounts(obs, g, rest_effect, lsoa_count, msoa_total, la_total)
 
 
-def true_need(model, params: dict[str, xr.DataArray], msoa_effect: np.ndarray,
+def _msoa_observed(model) -> np.ndarray:
+    """(msoa, service) mask of MSOAs with their own counts (MSOA or LSOA level)."""
+    observed = np.zeros((model.data.geography.n_msoa, len(model.services)), dtype=bool)
+    for j, service in enumerate(model.services):
+        observed[model._observations[service].msoa_pos, j] = True
+    return observed
+
+
+def true_need(model, params: dict[str, xr.DataArray], simulated: SimulatedCounts,
               standardise: str) -> np.ndarray:
     """Needs (la, service) of a prior draw, by the formula of ``expected_need``: true gamma
-    effects of MSOAs with data, 1 elsewhere (see the module docstring)."""
+    effects of MSOAs with their own counts plus, for each LA's other MSOAs, their true mean
+    effect (see the module docstring)."""
     data, cfg = model.data, model.config
     geo = data.geography
     eta = params["intercept"].to_numpy()[None, :]
@@ -289,23 +312,21 @@ def true_need(model, params: dict[str, xr.DataArray], msoa_effect: np.ndarray,
             .to_numpy().T
     lam_msoa = geo.aggregate((data.exposure[:, None] * np.exp(eta)).T, dims.LSOA,
                              dims.MSOA).T
-    observed = np.zeros_like(lam_msoa, dtype=bool)
-    for j, service in enumerate(model.services):
-        observed[model._observations[service].msoa_pos, j] = True
-    g = np.where(observed, msoa_effect, 1.0) if cfg.msoa_effects else np.ones_like(lam_msoa)
+    observed = _msoa_observed(model)
+    own = geo.aggregate((simulated.msoa_effect * lam_msoa * observed).T, dims.MSOA, dims.LA).T
+    rest = geo.aggregate((lam_msoa * ~observed).T, dims.MSOA, dims.LA).T
+    small_area = own + simulated.rest_effect * rest
     if cfg.la_effects:
         sigma = params["sigma_la"].to_numpy()
         la_mult = np.exp(params["la_effect"].transpose(dims.LA, dims.SERVICE).to_numpy())
     else:
-        sigma, la_mult = np.zeros(len(model.services)), np.ones((geo.n_la, lam_msoa.shape[1]))
+        sigma, la_mult = np.zeros(len(model.services)), np.ones_like(small_area)
     correction = np.exp(sigma ** 2 / 2.0)[None, :]
     if standardise == "la":
-        contribution = g * lam_msoa * correction
-    elif standardise == "none":
-        contribution = g * la_mult[geo.msoa_to_la] * lam_msoa
-    else:
-        contribution = lam_msoa * correction
-    return geo.aggregate(contribution.T, dims.MSOA, dims.LA).T
+        return small_area * correction
+    if standardise == "none":
+        return small_area * la_mult
+    return geo.aggregate(lam_msoa.T, dims.MSOA, dims.LA).T * correction
 
 
 def _shares(need: xr.DataArray, weights: dict[str, float]) -> xr.DataArray:
@@ -389,7 +410,7 @@ def run_replicate(index: int, base_seed: int, settings: SBCSettings) -> dict[str
                                standardise=settings.standardise)["need"]
     weights = _cost_weights(settings)
     truth_need = xr.DataArray(
-        true_need(model, params, simulated.msoa_effect, settings.standardise)[None, None],
+        true_need(model, params, simulated, settings.standardise)[None, None],
         dims=(dims.CHAIN, dims.DRAW, dims.LA, dims.SERVICE),
         coords={dims.LA: need[dims.LA].values, dims.SERVICE: list(model.services)})
     labels, share_draws = _flatten(_shares(need, weights), SHARE)

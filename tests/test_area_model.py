@@ -486,23 +486,26 @@ def test_fully_standardised_need_is_the_covariate_part(fitted, needs):
 
 
 def test_la_without_any_observation_gets_finite_need(fitted, needs):
-    """With no observed MSOA, its small-area effects are marginalised (mean one), so its
-    needs-standardised need equals the covariate part, and 'none' keeps its LA effect."""
+    """With no data, its small-area effects enter as a prior draw of their mean-one gamma
+    mean effect: the needs-standardised need is the covariate part times that draw (mean
+    one over draws), and 'none' swaps the lognormal correction for its LA effect."""
     _, idata, hidden = fitted
     sel = {dims.LA: hidden}
     for ds in needs.values():
         assert np.isfinite(ds["need"].sel(sel)).all()
         assert (ds["need"].sel(sel) > 0).all()
         assert np.isnan(ds["observed"].sel(sel)).all()
-    xr.testing.assert_allclose(needs["la"]["need"].sel(sel), needs["all"]["need"].sel(sel),
-                               rtol=1e-12)
     order = (dims.CHAIN, dims.DRAW, dims.SERVICE)
+    standardised = needs["la"]["need"].sel(sel).transpose(*order).to_numpy()
+    covariate_part = needs["all"]["need"].sel(sel).transpose(*order).to_numpy()
+    rest_effect = standardised / covariate_part
+    assert rest_effect.std() > 0
+    assert abs(rest_effect.mean() - 1.0) < 4 * rest_effect.std() / np.sqrt(rest_effect.size)
     sigma = idata.posterior["sigma_la"].transpose(*order).to_numpy()
     la_effect = idata.posterior["la_effect"].sel(sel).transpose(*order).to_numpy()
-    covariate_part = needs["all"]["need"].sel(sel).transpose(*order).to_numpy()
     np.testing.assert_allclose(
         needs["none"]["need"].sel(sel).transpose(*order).to_numpy(),
-        covariate_part / np.exp(sigma**2 / 2) * np.exp(la_effect), rtol=1e-9)
+        standardised / np.exp(sigma**2 / 2) * np.exp(la_effect), rtol=1e-9)
 
 
 def test_expected_need_is_reproducible_by_seed(fitted, needs):

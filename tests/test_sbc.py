@@ -80,24 +80,27 @@ def test_log_gamma_matches_gamma_and_survives_tiny_shapes():
     assert np.isfinite(tiny[:2]).all() and tiny[2] == -np.inf
 
 
-def test_true_need_matches_synthetic_truth_formula(template):
-    """With every MSOA observed, the needs-standardised truth is the generator's formula
-    ``exp(sigma^2/2) * sum_m g_m * Lambda_m``; standardise='all' drops g."""
+def test_true_need_uses_true_effects_of_every_msoa(template):
+    """The needs-standardised truth is ``exp(sigma^2/2) * (sum over MSOAs with counts of
+    g_m * Lambda_m + rest_effect * sum over the LA's other MSOAs of Lambda_m)``; LA totals are
+    Poisson given that same rest effect; standardise='all' drops the effects."""
     params = sbc.draw_prior(template, random_seed=5)
     sim = sbc.simulate_counts(template, params, 2)
-    la = sbc.true_need(template, params, sim.msoa_effect, "la")
-    everything = sbc.true_need(template, params, sim.msoa_effect, "all")
-    assert la.shape == everything.shape == (template.data.geography.n_la,
-                                            len(template.services))
-    assert (la > 0).all() and (everything > 0).all()
-    # Where no MSOA of an LA is observed, g is replaced by its mean 1 and the two agree.
-    observed = np.zeros((template.data.geography.n_msoa, len(template.services)), bool)
-    for j, s in enumerate(template.services):
-        observed[template._observations[s].msoa_pos, j] = True
+    la = sbc.true_need(template, params, sim, "la")
+    everything = sbc.true_need(template, params, sim, "all")
     geo = template.data.geography
+    assert la.shape == everything.shape == (geo.n_la, len(template.services))
+    assert (la > 0).all() and (everything > 0).all()
+    observed = sbc._msoa_observed(template)
     any_observed = geo.aggregate(observed.T.astype(float), dims.MSOA, dims.LA).T > 0
-    np.testing.assert_allclose(la[~any_observed], everything[~any_observed])
+    # LAs without MSOA counts: the truth scales the covariate-only need by the rest effect.
+    np.testing.assert_allclose(la[~any_observed],
+                               (everything * sim.rest_effect)[~any_observed], rtol=1e-12)
     assert not np.allclose(la[any_observed], everything[any_observed])
+    # Rest effects are mean-one gammas: across many simulations their mean is about 1.
+    rests = np.stack([sbc.simulate_counts(template, params, k).rest_effect[~any_observed]
+                      for k in range(400)])
+    assert abs(rests.mean() - 1.0) < 4 * rests.std() / np.sqrt(rests.size)
 
 
 # ---------------------------------------------------------------------- statistics

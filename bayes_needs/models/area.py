@@ -513,7 +513,11 @@ class AreaDemandModel:
             given an area's characteristics, not an LA's own practice — while small-area
             effects, which reflect unmeasured local need, are kept. ``"none"``: keep LA effects
             (actual-style expected demand). ``"all"``: marginalise small-area effects too
-            (purely covariate-driven need).
+            (purely covariate-driven need). Small-area effects are posterior draws: exact
+            gamma-Poisson for MSOAs with their own counts; for an LA's other MSOAs, their
+            rate-weighted mean effect is gamma with the moment-matched shape of the LA-total
+            likelihood, updated by the LA total where there is one and a prior draw where
+            there is none, so the need interval includes what the data cannot pin down.
         chunk_size
             Posterior draws processed at once (bounds memory at national scale).
 
@@ -547,10 +551,15 @@ class AreaDemandModel:
 
         observed_mask = np.zeros((n_service, geo.n_msoa), bool)
         observed_total = np.zeros((n_service, geo.n_msoa))
+        la_observed = np.zeros((n_service, geo.n_la), bool)
+        la_total = np.zeros((n_service, geo.n_la))
         for j, service in enumerate(self.services):
             obs = self._observations[service]
             observed_mask[j, obs.msoa_pos] = True
             observed_total[j, obs.msoa_pos] = obs.msoa_count
+            la_observed[j, obs.la_pos] = True
+            la_total[j, obs.la_pos] = obs.la_count
+        unobserved = ~observed_mask
 
         rng = np.random.default_rng(random_seed)
         need = np.empty((n_sample, geo.n_la, n_service))
@@ -562,28 +571,37 @@ class AreaDemandModel:
                 eta = eta + np.einsum("lk,bsk->bls", self.z, beta[sl])
             fixed = self.data.exposure[None, :, None] * np.exp(eta)       # (b, lsoa, s)
             msoa_fixed = geo.aggregate(fixed.transpose(0, 2, 1), dims.LSOA, dims.MSOA)
-            la_mult = np.exp(la_effect[sl][:, geo.msoa_to_la, :].transpose(0, 2, 1))
+            la_mult = np.exp(la_effect[sl].transpose(0, 2, 1))             # (b, s, la)
+            # Split each LA into MSOAs with their own counts and the rest.
+            rest = geo.aggregate(msoa_fixed * unobserved, dims.MSOA, dims.LA)
             if shape is None:
-                g_post = g_pred = np.ones_like(msoa_fixed)
+                own = geo.aggregate(msoa_fixed * observed_mask, dims.MSOA, dims.LA)
+                rest_effect = np.ones_like(rest)
             else:
                 a = shape[sl][:, :, None]
-                post_shape = a + observed_total[None]
-                post_rate = a + observed_mask[None] * la_mult * msoa_fixed
-                g_post = rng.gamma(post_shape, 1.0 / post_rate)
-                # Unobserved MSOAs: expectation 1 for need, prior draws for predictions.
-                g_pred = np.where(observed_mask[None], g_post,
-                                  rng.gamma(np.broadcast_to(a, g_post.shape), 1.0 / a))
-                g_post = np.where(observed_mask[None], g_post, 1.0)
+                # MSOAs with counts: exact gamma-Poisson posterior of their effect.
+                g_post = rng.gamma(a + observed_total[None],
+                                   1.0 / (a + observed_mask[None] * la_mult[:, :, geo.msoa_to_la]
+                                          * msoa_fixed))
+                own = geo.aggregate(g_post * msoa_fixed * observed_mask, dims.MSOA, dims.LA)
+                # The rest: the rate-weighted mean of their effects, gamma with the
+                # moment-matched shape the LA-total likelihood uses, updated by the LA total
+                # where there is one (conjugate) and drawn from its prior otherwise.
+                rest_sq = geo.aggregate(msoa_fixed ** 2 * unobserved, dims.MSOA, dims.LA)
+                rest_shape = a * np.divide(rest ** 2, rest_sq, out=np.ones_like(rest),
+                                           where=rest_sq > 0)
+                rest_effect = rng.gamma(rest_shape + la_observed[None] * la_total[None],
+                                        1.0 / (rest_shape + la_observed[None] * la_mult * rest))
+            small_area = own + rest_effect * rest                          # (b, s, la)
             correction = np.exp(sigma_la[sl] ** 2 / 2.0)[:, :, None]
             if standardise == "la":
-                contribution = g_post * msoa_fixed * correction
+                contribution = small_area * correction
             elif standardise == "none":
-                contribution = g_post * la_mult * msoa_fixed
+                contribution = small_area * la_mult
             else:
-                contribution = msoa_fixed * correction
-            need[sl] = geo.aggregate(contribution, dims.MSOA, dims.LA).transpose(0, 2, 1)
-            mean_count = geo.aggregate(g_pred * la_mult * msoa_fixed, dims.MSOA, dims.LA)
-            fitted[sl] = rng.poisson(mean_count).transpose(0, 2, 1)
+                contribution = geo.aggregate(msoa_fixed, dims.MSOA, dims.LA) * correction
+            need[sl] = contribution.transpose(0, 2, 1)
+            fitted[sl] = rng.poisson(small_area * la_mult).transpose(0, 2, 1)
 
         shape4 = (n_chain, n_draw, geo.n_la, n_service)
         coords = {dims.CHAIN: post[dims.CHAIN].values, dims.DRAW: post[dims.DRAW].values,
