@@ -7,13 +7,14 @@ generated with LA, MSOA and LSOA variation), 2 chains x ``--draws`` after ``--tu
   ``y ~ covariates + (1|la) + (1|msoa) + offset(log(pop))``, negative binomial, non-centred
   normal LA and MSOA effects, sampled with nutpie;
 * ``bayes_needs``: :class:`~bayes_needs.models.area.AreaDemandModel` (MSOA effects
-  integrated out analytically, LA effects centred where informative), PyMC's NUTS.
+  integrated out analytically, LA effects adaptively partially centred), with the sampler
+  given by ``--sampler`` (default PyMC's NUTS; ``nutpie`` needs ``bayes-needs[fast]``).
 
 Each variant runs in its own process (so peak memory is its own). Metrics: wall time of
 sampling (including compilation), minimum bulk ESS over the hyperparameters and the LA needs
 shares, ESS/s and peak resident memory. The last line is ``ess_per_s_ratio=<float>``.
 
-Run: ``python -m benchmarks area_national [--draws 1000 --tune 1000 --seed 1]``.
+Run: ``python -m benchmarks area_national [--draws 1000 --tune 1000 --seed 1 --sampler pymc]``.
 """
 
 from __future__ import annotations
@@ -133,8 +134,10 @@ def _metrics(label, seconds, hyper, shares, truth) -> dict:
 
 
 def _child(args) -> None:
-    runner = {"naive": run_naive, "bayes_needs": run_bayes_needs}[args.variant]
-    result = runner(args.seed, args.draws, args.tune)
+    if args.variant == "naive":
+        result = run_naive(args.seed, args.draws, args.tune)
+    else:
+        result = run_bayes_needs(args.seed, args.draws, args.tune, sampler=args.sampler)
     print("RESULT " + json.dumps(result))
 
 
@@ -144,6 +147,8 @@ def main(argv=None) -> int:
     parser.add_argument("--draws", type=int, default=1000)
     parser.add_argument("--tune", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--sampler", choices=["pymc", "nutpie", "numpyro"], default="pymc",
+                        help="sampler of the bayes_needs model (the baseline uses nutpie)")
     parser.add_argument("--variant", choices=["naive", "bayes_needs"], default=None,
                         help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -153,7 +158,8 @@ def main(argv=None) -> int:
     results = []
     for variant in ("naive", "bayes_needs"):
         cmd = [sys.executable, "-m", "benchmarks.area_national", "--variant", variant,
-               "--draws", str(args.draws), "--tune", str(args.tune), "--seed", str(args.seed)]
+               "--draws", str(args.draws), "--tune", str(args.tune), "--seed", str(args.seed),
+               "--sampler", args.sampler]
         out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
         line = next(x for x in out.splitlines() if x.startswith("RESULT "))
         results.append(json.loads(line.removeprefix("RESULT ")))
