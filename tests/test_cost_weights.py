@@ -435,7 +435,9 @@ def test_allocate_with_cost_weight_draws_widens_intervals(mocked_sampler, tmp_pa
     assert "fixed weights (posterior mean) vs uncertain weights" in printed
     decomposition = pd.read_csv(out / "decomposition.csv", comment="#")
     assert len(decomposition) == area.data.geography.n_la
-    assert decomposition["width_total"].median() > decomposition["width_demand"].median()
+    # Tail-quantile widths over 60 draws are too noisy to order; the pooled posterior sd
+    # (every demand draw with many weight draws) shows the widening.
+    assert (decomposition["sd_ratio"] > 1).mean() >= 0.75, decomposition["sd_ratio"]
     assert (decomposition["width_cost"] > 0).all()
     assert np.isfinite(decomposition["sd_ratio"]).all()
     assert "share posterior sd, uncertain vs fixed weights" in printed
