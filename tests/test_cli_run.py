@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import xarray as xr
+from sampling_mocks import CONCENTRATED_PRIORS
 
 from bayes_needs import idata as idata_io
 from bayes_needs.cli import main
@@ -33,29 +34,6 @@ DEMAND_COLUMNS = ["la_code", "service", "observed", "needs_mean", "needs_lower",
                   "needs_upper", "fitted_mean", "fitted_lower", "fitted_upper"]
 RUN_FILES = ["allocations.csv", "demand.csv", "fit.nc", "allocation.nc", "summary.txt",
              "run.json"]
-CONCENTRATED_PRIORS = """
-schema_version = 1
-[priors.intercept]
-dist = "Normal"
-kwargs = { mu = -4.5, sigma = 0.1 }
-dims = ["service"]
-[priors.beta]
-dist = "Normal"
-kwargs = { mu = 0.5, sigma = 0.05 }
-dims = ["service", "covariate"]
-[priors.sigma_la]
-dist = "HalfNormal"
-kwargs = { sigma = 0.1 }
-dims = ["service"]
-[priors.msoa_cv]
-dist = "HalfNormal"
-kwargs = { sigma = 0.1 }
-dims = ["service"]
-[priors.lsoa_dispersion]
-dist = "HalfNormal"
-kwargs = { sigma = 0.5 }
-dims = ["service"]
-"""
 
 
 @pytest.fixture(scope="module")

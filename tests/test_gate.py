@@ -14,6 +14,7 @@ import math
 
 import pytest
 import xarray as xr
+from sampling_mocks import CONCENTRATED_PRIORS
 
 from bayes_needs.cli import main
 from bayes_needs.errors import ConfigError, ConvergenceError
@@ -105,29 +106,6 @@ def test_enforce_refuses_unless_allowed():
 
 
 # ====================================================================== the CLI
-CONCENTRATED_PRIORS = """
-schema_version = 1
-[priors.intercept]
-dist = "Normal"
-kwargs = { mu = -4.5, sigma = 0.1 }
-dims = ["service"]
-[priors.beta]
-dist = "Normal"
-kwargs = { mu = 0.5, sigma = 0.05 }
-dims = ["service", "covariate"]
-[priors.sigma_la]
-dist = "HalfNormal"
-kwargs = { sigma = 0.1 }
-dims = ["service"]
-[priors.msoa_cv]
-dist = "HalfNormal"
-kwargs = { sigma = 0.1 }
-dims = ["service"]
-[priors.lsoa_dispersion]
-dist = "HalfNormal"
-kwargs = { sigma = 0.5 }
-dims = ["service"]
-"""
 RUN_CONFIG = """schema_version = 1
 priors = "priors.toml"
 [data]

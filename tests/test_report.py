@@ -20,36 +20,13 @@ import numpy as np
 import pandas as pd
 import pytest
 from matplotlib import image as mpimg
-from sampling_mocks import patched_sample
+from sampling_mocks import CONCENTRATED_PRIORS, patched_sample
 
 from bayes_needs import diagnostics, pipeline
 from bayes_needs import idata as idata_io
 from bayes_needs.cli import main
 from bayes_needs.report import PLOTS, REPORT_FILE
 
-CONCENTRATED_PRIORS = """
-schema_version = 1
-[priors.intercept]
-dist = "Normal"
-kwargs = { mu = -4.5, sigma = 0.1 }
-dims = ["service"]
-[priors.beta]
-dist = "Normal"
-kwargs = { mu = 0.5, sigma = 0.05 }
-dims = ["service", "covariate"]
-[priors.sigma_la]
-dist = "HalfNormal"
-kwargs = { sigma = 0.1 }
-dims = ["service"]
-[priors.msoa_cv]
-dist = "HalfNormal"
-kwargs = { sigma = 0.1 }
-dims = ["service"]
-[priors.lsoa_dispersion]
-dist = "HalfNormal"
-kwargs = { sigma = 0.5 }
-dims = ["service"]
-"""
 CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
                   "--no-first-run", "--disable-background-networking",
