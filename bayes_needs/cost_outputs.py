@@ -166,7 +166,7 @@ def write_cost_outputs(out_dir: Path, model: CostWeightModel, idata: az.Inferenc
 
 def run_costs(data_dir: str | Path, financial_year: str, out_dir: str | Path, *,
               random_seed: int, unit_costs: str | Path | None = None,
-              priors: str | Path | None = None, draws: int = 1000, tune: int = 1000,
+              priors: str | Path | None = None, draws: int = 2000, tune: int = 1000,
               chains: int = 2, target_accept: float = 0.95, max_refits: int = 5,
               interval_prob: float = 0.9, interval_kind: str = "eti",
               progressbar: bool = True) -> dict[str, Any]:
@@ -206,49 +206,6 @@ def load_service_weights(path: str | Path, services: Sequence[str]) -> xr.DataAr
     return service_weights(idata, services)
 
 
-def share_sd_comparison(need: xr.DataArray, weights: xr.DataArray, *, random_seed: int,
-                        replicates: int = 50) -> pd.DataFrame:
-    """Posterior sd of each LA's share with fixed (posterior-mean) and with uncertain weights.
-
-    Interval widths of two samples that differ only by the small cost part are dominated by
-    Monte Carlo error of the tail quantiles, so this low-noise check pairs every demand draw
-    with ``replicates`` cost-weight draws (drawn with replacement, seeded) and compares
-    standard deviations, which use every draw. The sd with uncertain weights need not exceed
-    the fixed-weight sd for every LA: the demand part of a share's variance itself depends on
-    the weights, so averaging it over weight draws can come out below its value at the mean.
-
-    Returns
-    -------
-    pandas.DataFrame
-        ``la_code, sd_fixed, sd_uncertain, sd_ratio``.
-    """
-    demand = need.transpose(dims.CHAIN, dims.DRAW, dims.LA, dims.SERVICE)
-    services = list(demand[dims.SERVICE].values)
-    flat_need = demand.to_numpy().reshape(-1, demand.sizes[dims.LA], len(services))
-    draws = weights.sel({dims.SERVICE: services})
-    sample_dims = [d for d in draws.dims if d != dims.SERVICE]
-    flat_w = draws.transpose(*sample_dims, dims.SERVICE).to_numpy().reshape(-1, len(services))
-
-    def shares(w: np.ndarray) -> np.ndarray:
-        weighted = (flat_need * w[:, None, :]).sum(axis=-1)
-        return weighted / weighted.sum(axis=1, keepdims=True)
-
-    fixed = shares(np.broadcast_to(flat_w.mean(axis=0), (len(flat_need), len(services))))
-    rng = np.random.default_rng(random_seed)
-    total = np.zeros(fixed.shape[1])
-    total_sq = np.zeros(fixed.shape[1])
-    for _ in range(replicates):  # running sums keep memory at one replicate
-        one = shares(flat_w[rng.integers(0, len(flat_w), size=len(flat_need))])
-        total += one.sum(axis=0)
-        total_sq += (one ** 2).sum(axis=0)
-    n = replicates * len(flat_need)
-    sd_uncertain = np.sqrt(np.maximum(total_sq - total ** 2 / n, 0.0) / (n - 1))
-    sd_fixed = fixed.std(axis=0, ddof=1)
-    return pd.DataFrame({"la_code": demand[dims.LA].to_numpy().astype(str),
-                         "sd_fixed": sd_fixed, "sd_uncertain": sd_uncertain,
-                         "sd_ratio": sd_uncertain / sd_fixed})
-
-
 def decomposition_text(frame: pd.DataFrame, *, top: int = 10) -> str:
     """Printed comparison of share-interval widths with fixed and uncertain weights."""
     wider = (frame["width_total"] > frame["width_demand"]).mean()
@@ -260,11 +217,9 @@ def decomposition_text(frame: pd.DataFrame, *, top: int = 10) -> str:
              f"wider for {wider:.0%} of {len(frame)} LAs",
              f"median share of the width due to demand {frame['demand_fraction'].median():.2f}, "
              f"due to cost weights {frame['cost_fraction'].median():.2f}"]
-    if "sd_ratio" in frame:
-        lines.append(f"share posterior sd, uncertain vs fixed weights "
-                     f"({frame.attrs.get('sd_replicates', '?')} cost-weight draws per demand "
-                     f"draw): larger for {(frame['sd_ratio'] > 1).mean():.0%} of LAs, median "
-                     f"ratio {frame['sd_ratio'].median():.4f}, min {frame['sd_ratio'].min():.4f}")
+    lines.append(f"share posterior sd, uncertain vs fixed weights: larger for "
+                 f"{(frame['sd_ratio'] > 1).mean():.0%} of LAs, median ratio "
+                 f"{frame['sd_ratio'].median():.4f}, min {frame['sd_ratio'].min():.4f}")
     lines += ["",
              f"widest {top} intervals (width of the share interval; fixed = demand only, "
              f"cost only = demand at its mean)",
@@ -278,20 +233,11 @@ def decomposition_text(frame: pd.DataFrame, *, top: int = 10) -> str:
 
 
 def write_decomposition(need: xr.DataArray, weights: xr.DataArray, out_dir: str | Path, *,
-                        interval_prob: float, interval_kind: str,
-                        random_seed: int | None) -> str:
+                        interval_prob: float, interval_kind: str, random_seed: int) -> str:
     """Write ``decomposition.csv`` (per LA) and return :func:`decomposition_text`."""
     frame = decompose_interval_width(need, weights, interval_prob=interval_prob,
                                      interval_kind=interval_kind, random_seed=random_seed)
-    replicates = 50
-    sds = share_sd_comparison(need, weights, random_seed=0 if random_seed is None
-                              else random_seed, replicates=replicates)
-    attrs = dict(frame.attrs)
-    frame = frame.merge(sds, on="la_code", how="left", validate="one_to_one")
-    frame.attrs.update(attrs)
-    frame.attrs["sd_replicates"] = replicates
-    comment = (f"{attrs['comment']}\nsd_fixed / sd_uncertain: posterior sd of the share with "
-               f"weights fixed at their mean / uncertain ({replicates} cost-weight draws per "
-               f"demand draw)")
+    comment = (f"{frame.attrs['comment']}\nsd_fixed / sd_uncertain: posterior sd of the share "
+               f"with weights fixed at their mean / uncertain")
     write_csv(Path(out_dir) / DECOMPOSITION_CSV, frame, comment=comment)
     return decomposition_text(frame)

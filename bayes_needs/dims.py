@@ -28,8 +28,6 @@ QUANTITY = "quantity"
 FSM = "fsm"
 LA_NAME = "la_name"  # non-index name coordinate on the ``la`` dim
 PLACEMENT = "placement"  # looked-after placement type of a latent LA placement mix
-LA_CENTRED_CELL = "la_centred_cell"  # (LA, service) cells with centred LA effects
-LA_NONCENTRED_CELL = "la_noncentred_cell"
 CHILD_TERM = "child_term"  # treatment-coded child covariate levels (person model)
 PATTERN = "pattern"  # distinct child covariate patterns (person model)
 

@@ -320,6 +320,7 @@ def test_save_load_round_trip_and_hash_check(fitted, world, tmp_path):
     ({"family": "zip"}, "family"), ({"lsoa_effects": "yes"}, "lsoa_effects"),
     ({"family": "bernoulli", "lsoa_effects": True}, "lsoa_effects"),
     ({"quadrature_nodes": 0}, "quadrature_nodes"), ({"colour": 1}, "colour"),
+    ({"la_parameterisation": "half"}, "la_parameterisation"),
     ({"covariates": ["nope"]}, "nope")])
 def test_bad_options_name_the_option(world, options, named):
     with pytest.raises(ConfigError, match=named):
@@ -329,3 +330,21 @@ def test_bad_options_name_the_option(world, options, named):
 def test_config_round_trips():
     config = PersonModelConfig(family="negbin", covariates=("idaci",))
     assert PersonModelConfig.from_dict(config.to_dict()) == config
+
+
+@pytest.mark.parametrize("family", ["poisson", "bernoulli"])
+@pytest.mark.parametrize("mode", ["adaptive", "centred", "noncentred"])
+def test_la_effect_prior_is_the_same_for_every_parameterisation(world, family, mode):
+    """Prior draws of la_effect / sigma_la are standard normal whatever the weights, for
+    LAs with data and for a held-out LA (always non-centred)."""
+    records = world.records
+    if family == "bernoulli":
+        records = records.assign(**{s: (records[s] > 0).astype(int) for s in SERVICES})
+    held_out = str(world.geography.la_codes[0])
+    model = PersonDemandModel(person_data(world, records),
+                              {"family": family, "la_parameterisation": mode},
+                              holdout_las=[held_out]).build_model()
+    prior = pm.sample_prior_predictive(draws=400, model=model, random_seed=3,
+                                       var_names=["la_effect", "sigma_la"]).prior
+    z = (prior["la_effect"] / prior["sigma_la"]).to_numpy().ravel()
+    assert stats.kstest(z, "norm").pvalue > 1e-3

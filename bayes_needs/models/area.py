@@ -45,6 +45,13 @@ from bayes_needs import idata as idata_io
 from bayes_needs.covariates import standardise
 from bayes_needs.data import AreaData
 from bayes_needs.errors import ConfigError
+from bayes_needs.models.count_likelihoods import log_rising_factorial, negative_binomial_logp
+from bayes_needs.models.la_effects import (
+    LA_PARAMETERISATIONS,
+    exposure_concentration,
+    log_rate_variance,
+    partially_centred_la_effects,
+)
 from bayes_needs.models.sampling import sample_nuts
 from bayes_needs.priors import priors_to_config, resolve_priors
 from bayes_needs.segments import multinomial_split, segment_ends, segment_sum_tensor
@@ -56,7 +63,6 @@ PRIOR_NAMES: tuple[str, ...] = ("intercept", "beta", "sigma_la", "msoa_cv", "lso
 HYPERPARAMETERS: tuple[str, ...] = ("intercept", "beta", "sigma_la", "msoa_cv",
                                     "lsoa_dispersion", "la_corr")
 Standardisation = Literal["la", "none", "all"]
-LA_PARAMETERISATIONS = ("adaptive", "centred", "noncentred")
 
 
 @dataclass(frozen=True)
@@ -247,7 +253,7 @@ class AreaDemandModel:
                 # Elementwise rather than a matrix product: few covariates, and pytensor
                 # without a BLAS library runs Dot in slow Python code.
                 z = pt.as_tensor(self.z)
-                eta = intercept[None, :] + (z[:, :, None] * beta.T[None, :, :]).sum(axis=1)
+                eta = intercept[None, :] + pt.dot(z, beta.T)
             else:
                 eta = pt.broadcast_to(intercept[None, :], (geo.n_lsoa, n_services))
             fixed_rate = pt.as_tensor(exposure)[:, None] * pt.exp(eta)  # (lsoa, service)
@@ -267,9 +273,12 @@ class AreaDemandModel:
 
             for j, service in enumerate(self.services):
                 obs = self._observations[service]
-                self._msoa_likelihood(service, j, obs, msoa_fixed, la_effect, msoa_shape)
-                self._la_likelihood(service, j, obs, msoa_fixed, la_effect, msoa_shape)
-                self._split_likelihood(service, j, obs, eta, fixed_rate, msoa_fixed,
+                # One column per service shared by every likelihood term, so their gradients
+                # meet there (separate slices kept three reverse cumulative sums apart).
+                msoa_col = msoa_fixed[:, j]
+                self._msoa_likelihood(service, j, obs, msoa_col, la_effect, msoa_shape)
+                self._la_likelihood(service, j, obs, msoa_col, la_effect, msoa_shape)
+                self._split_likelihood(service, j, obs, eta, fixed_rate, msoa_col,
                                        lsoa_dispersion)
         self.model = model
         return model
@@ -287,60 +296,40 @@ class AreaDemandModel:
         totals = self.data.la_totals().to_numpy(dtype=float)
         msoa_exposure = geo.aggregate(self.data.exposure, dims.LSOA, dims.MSOA)
         la_exposure = geo.aggregate(msoa_exposure, dims.MSOA, dims.LA)
-        square = geo.aggregate(msoa_exposure ** 2, dims.MSOA, dims.LA)
-        msoa = np.divide(square, la_exposure ** 2, out=np.ones_like(square),
-                         where=la_exposure > 0)
+        msoa = exposure_concentration(msoa_exposure, geo.msoa_to_la, geo.n_la)
         usable = ~np.isnan(totals) & (la_exposure[:, None] > 0)
         poisson = np.full(totals.shape, np.inf)
-        poisson[usable] = 1.0 / (totals[usable] + 0.5)
+        poisson[usable] = log_rate_variance(totals[usable])
         empirical = np.zeros(totals.shape)
         rate = (totals + 0.5) / np.broadcast_to(la_exposure[:, None], totals.shape)
         empirical[usable] = np.log(rate[usable])
         return poisson, msoa, empirical
 
     def _la_effects(self, n_services: int, msoa_fixed, msoa_cv):
-        """LA effects, partially centred on the LA log rate (see ``la_parameterisation``).
-
-        With the LA's expected log rate ``m = log(sum_m Lambda_m / E_l)`` given the fixed
-        effects, its observed log rate ``c`` (a data constant) and a weight ``w`` that may
-        depend on other parameters, the sampler sees ``la_latent ~ Normal(w * (m - c),
-        sigma_la^w)`` and ``la_effect = sigma_la^(1 - w) * (la_latent - w * (m - c))``, so
-        ``la_effect ~ Normal(0, sigma_la)`` exactly for any ``w`` (partial centring, Gorinova,
-        Moore & Hoffman 2020). ``w = 1`` makes ``la_latent`` the LA's log rate less ``c``,
-        which the data pin directly, so the intercept and coefficients are not tied to every
-        LA effect by a posterior ridge; ``w = 0`` is the non-centred form. Subtracting ``c``
-        keeps the location near zero, so a change of ``w`` with ``sigma_la`` barely moves
-        it.
-        """
+        """LA effects, partially centred on the LA log rate (see ``la_parameterisation`` and
+        :mod:`bayes_needs.models.la_effects`): ``m = log(sum_m Lambda_m / E_l)`` given the
+        fixed effects, ``c`` the LA's observed log rate."""
         sigma_prior = self.priors["sigma_la"]
         if not self.config.correlated_la or n_services < 2:
             sigma = sigma_prior.create_variable("sigma_la")[None, :]
             poisson, msoa, empirical = self._la_data_summaries()
             has_data = np.isfinite(poisson)
-            mode = self.config.la_parameterisation
-            if mode == "noncentred" or not has_data.any():
-                weight = pt.zeros_like(poisson)
-                location = pt.zeros_like(poisson)
-            else:
-                if mode == "centred":
-                    weight = pt.as_tensor(has_data.astype(float))
-                else:
-                    variance = pt.as_tensor(np.where(has_data, poisson, 0.0))
-                    if msoa_cv is not None:
-                        variance = variance + pt.sqr(msoa_cv)[None, :] * msoa[:, None]
-                    weight = pt.switch(has_data, pt.sqr(sigma) / (pt.sqr(sigma) + variance),
-                                       0.0)
+            variance = pt.as_tensor(np.where(has_data, poisson, 0.0))
+            if msoa_cv is not None:
+                variance = variance + pt.sqr(msoa_cv)[None, :] * msoa[:, None]
+
+            def location_gap():
                 geo = self.data.geography
                 la_exposure = geo.aggregate(self.data.exposure, dims.LSOA, dims.LA)
                 la_fixed = segment_sum_tensor(msoa_fixed, self._msoa_ends)
-                # Cells without data have weight 0; the switch keeps log(0) out of the graph.
+                # Cells without data get weight 0; the switch keeps log(0) out of the graph.
                 ratio = pt.switch(has_data, la_fixed / np.where(la_exposure > 0, la_exposure,
                                                                 1.0)[:, None], 1.0)
-                location = weight * (pt.log(ratio) - empirical)
-            latent = pm.Normal("la_latent", location, sigma ** weight,
-                               dims=(dims.LA, dims.SERVICE))
-            effect = sigma ** (1.0 - weight) * (latent - location)
-            return pm.Deterministic("la_effect", effect, dims=(dims.LA, dims.SERVICE))
+                return pt.log(ratio) - empirical
+
+            return partially_centred_la_effects(
+                sigma, has_data=has_data, sampling_variance=variance, location_gap=location_gap,
+                mode=self.config.la_parameterisation)
         raw = pm.Normal("la_raw", 0.0, 1.0, dims=(dims.LA, dims.SERVICE))
         eta = float(self.priors["la_corr"].parameters.get("eta", 2.0))
         sd_dist = getattr(pm, sigma_prior.distribution).dist(
@@ -353,25 +342,33 @@ class AreaDemandModel:
         pm.Deterministic("la_corr", corr, dims=(dims.SERVICE, dims.SERVICE_B))
         return pm.Deterministic("la_effect", pt.dot(raw, chol.T), dims=(dims.LA, dims.SERVICE))
 
-    def _msoa_likelihood(self, service, j, obs, msoa_fixed, la_effect, msoa_shape) -> None:
+    def _msoa_likelihood(self, service, j, obs, msoa_col, la_effect, msoa_shape) -> None:
         if not len(obs.msoa_pos):
             return
         geo = self.data.geography
         # Column first, then a 1-d gather: 2-d fancy indexing is slow in pytensor.
-        mu = msoa_fixed[:, j][obs.msoa_pos]
+        mu = msoa_col[obs.msoa_pos]
         if la_effect is not None:
             mu = mu * pt.exp(la_effect[:, j][geo.msoa_to_la[obs.msoa_pos]])
         name, dim = f"obs_msoa_{service}", dims.observation_dim(service, dims.MSOA)
         if msoa_shape is None:
             pm.Poisson(name, mu=mu, observed=obs.msoa_count, dims=dim)
         else:
-            pm.NegativeBinomial(name, mu=mu, alpha=msoa_shape[j], observed=obs.msoa_count,
-                                dims=dim)
+            counts = obs.msoa_count
 
-    def _la_likelihood(self, service, j, obs, msoa_fixed, la_effect, msoa_shape) -> None:
+            def logp(value, mu, alpha):
+                return negative_binomial_logp(counts, mu, alpha)
+
+            def dist(mu, alpha, size):
+                return pm.NegativeBinomial.dist(mu=mu, alpha=alpha, size=size)
+
+            pm.CustomDist(name, mu, msoa_shape[j], logp=logp, dist=dist, observed=counts,
+                          dims=dim)
+
+    def _la_likelihood(self, service, j, obs, msoa_col, la_effect, msoa_shape) -> None:
         if not len(obs.la_pos):
             return
-        col = msoa_fixed[:, j]
+        col = msoa_col
         sum1 = segment_sum_tensor(col, self._msoa_ends)[obs.la_pos]
         mu = sum1
         if la_effect is not None:
@@ -384,7 +381,7 @@ class AreaDemandModel:
             alpha = msoa_shape[j] * pt.sqr(sum1) / sum2
             pm.NegativeBinomial(name, mu=mu, alpha=alpha, observed=obs.la_count, dims=dim)
 
-    def _split_likelihood(self, service, j, obs, eta, fixed_rate, msoa_fixed,
+    def _split_likelihood(self, service, j, obs, eta, fixed_rate, msoa_col,
                           lsoa_dispersion) -> None:
         if not len(obs.lsoa_pos):
             return
@@ -394,7 +391,7 @@ class AreaDemandModel:
         lsoa_count = obs.lsoa_count
         # CustomDist parameters must broadcast with the LSOA vector, so MSOA totals are
         # repeated per LSOA and read back at each MSOA's first LSOA.
-        msoa_total = msoa_fixed[:, j][obs.split_msoa_pos[group]]
+        msoa_total = msoa_col[obs.split_msoa_pos[group]]
         const_lsoa = -_gammaln(lsoa_count + 1.0)
         const_msoa = _gammaln(group_count + 1.0)
 
@@ -418,9 +415,8 @@ class AreaDemandModel:
             def logp(value, rate, msoa_total, delta):
                 conc = rate / delta
                 total_conc = msoa_total[first] / delta
-                per_lsoa = pt.gammaln(conc + value) - pt.gammaln(conc) + const_lsoa
-                per_msoa = (pt.gammaln(total_conc) - pt.gammaln(total_conc + group_count)
-                            + const_msoa)
+                per_lsoa = log_rising_factorial(conc, lsoa_count) + const_lsoa
+                per_msoa = const_msoa - log_rising_factorial(total_conc, group_count)
                 return pt.inc_subtensor(per_lsoa[first], per_msoa)
 
             def random(rate, msoa_total, delta, rng=None, size=None):

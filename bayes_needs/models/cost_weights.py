@@ -8,11 +8,12 @@ pounds)::
     A_lk          = volume_{l, v(k)} * mix_{l, p(k)}     (the mix term only for activities
                                                           tied to a placement type)
     log unit_cost_k ~ Normal(log(prior median_k), sd_log_k)       unit-cost table (priors)
-    log price_l   = price_sd * z_l,  z_l ~ Normal(0, 1)            LA price/efficiency factor
+    log price_l   = price_sd * z_l,  z ~ ZeroSumNormal(1)          LA price/efficiency factor
     mix_l         = softmax(log national_mix + mix_sd * u_l),  u_l ~ Normal(0, 1)
     weight_k      = unit_cost_k / unit_cost_reference
 
-``unit_cost_k`` is the national unit cost at an LA with price factor one (the median LA);
+``unit_cost_k`` is the national unit cost at an LA with price factor one (log price factors
+sum to zero, so that is the geometric-mean LA);
 ``weight_k`` is relative to a stated reference activity (weight 1). Both are kept in the
 posterior with dims ``(chain, draw, activity)``. ``price_l`` is shared by all of an LA's lines,
 so a council that is dear (or records generously) across the board moves no weight; a single
@@ -264,7 +265,10 @@ class CostWeightModel:
             ref = self.activities.index(self.reference)
             pm.Deterministic("weight", pt.exp(log_cost - log_cost[ref]), dims=dims.ACTIVITY)
             price_sd = self.priors["price_sd"].create_variable("price_sd")
-            price_raw = pm.Normal("price_raw", 0.0, 1.0, dims=dims.LA)
+            # Zero-sum: the common price level would otherwise duplicate the unit-cost level,
+            # a ridge that mixes slowly (RO3 2024-25: price_sd bulk ESS 111 with independent
+            # factors, 228 zero-sum; centring or partially centring them did worse, 8 and 45).
+            price_raw = pm.ZeroSumNormal("price_raw", sigma=1.0, dims=dims.LA)
             log_price = pm.Deterministic("log_price", price_sd * price_raw, dims=dims.LA)
             if self.placements:
                 mix_sd = self.priors["mix_sd"].create_variable("mix_sd")

@@ -67,6 +67,12 @@ from bayes_needs import dims
 from bayes_needs import idata as idata_io
 from bayes_needs.covariates import standardise
 from bayes_needs.errors import ConfigError, DataValidationError
+from bayes_needs.models.la_effects import (
+    LA_PARAMETERISATIONS,
+    exposure_concentration,
+    log_rate_variance,
+    partially_centred_la_effects,
+)
 from bayes_needs.models.sampling import sample_nuts
 from bayes_needs.person.design import (
     PersonModelData,
@@ -100,8 +106,12 @@ class PersonModelConfig:
         Include Dirichlet LSOA effects within MSOAs (count families).
     covariates
         Area (LSOA) covariates to use; ``None`` uses all.
-    centring_threshold
-        LA effects of (LA, service) cells with at least this many events are centred.
+    la_parameterisation
+        How the sampler sees the LA effects (:mod:`bayes_needs.models.la_effects`):
+        ``"adaptive"`` (default) partially centres each (LA, service) cell on the LA's
+        observed rate with weight ``sigma_la^2 / (sigma_la^2 + v)``, ``v`` the sampling
+        variance of that rate (events, plus MSOA-level noise); ``"centred"`` and
+        ``"noncentred"`` force the weight to 1 or 0. Every choice is the same model.
     row_level
         Evaluate the likelihood child by child, one term per record, instead of through the
         collapsed sufficient statistics. Same likelihood up to a constant; only for tests and
@@ -115,7 +125,7 @@ class PersonModelConfig:
     msoa_effects: bool = True
     lsoa_effects: bool = False
     covariates: tuple[str, ...] | None = None
-    centring_threshold: float = 20.0
+    la_parameterisation: Literal["adaptive", "centred", "noncentred"] = "adaptive"
     row_level: bool = False
     quadrature_nodes: int = 20
 
@@ -130,10 +140,9 @@ class PersonModelConfig:
                               "('poisson', 'negbin')")
         if self.covariates is not None:
             object.__setattr__(self, "covariates", tuple(self.covariates))
-        threshold = self.centring_threshold
-        if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or \
-                not threshold >= 0:
-            raise ConfigError(f"centring_threshold must be a number >= 0, got {threshold!r}")
+        if self.la_parameterisation not in LA_PARAMETERISATIONS:
+            raise ConfigError(f"la_parameterisation must be one of {LA_PARAMETERISATIONS}, "
+                              f"got {self.la_parameterisation!r}")
         nodes = self.quadrature_nodes
         if isinstance(nodes, bool) or not isinstance(nodes, int) or not 1 <= nodes <= 100:
             raise ConfigError(f"quadrature_nodes must be a whole number in [1, 100], got "
@@ -249,49 +258,53 @@ class PersonDemandModel:
             if self.child_terms:
                 gamma = self.priors["gamma"].create_variable("gamma")
                 G = G + (pt.as_tensor(self.X)[:, :, None] * gamma.T[None, :, :]).sum(axis=1)
-            la_effect = self._la_effects(intercept) if cfg.la_effects else None
             if cfg.family == "bernoulli":
-                loglik = self._binomial_loglik(a, G, la_effect)
+                loglik = self._binomial_loglik(a, G)
             else:
-                loglik = self._count_loglik(a, G, la_effect)
+                loglik = self._count_loglik(a, G)
             pm.Potential("loglik", loglik)
         self.model = model
         return model
 
-    def _la_effects(self, intercept):
-        """LA effects; informative cells use hierarchical centring on the intercept.
+    def _la_effects(self, variance, location_gap):
+        """LA effects, adaptively partially centred (:mod:`bayes_needs.models.la_effects`).
 
-        With millions of children every LA's log rate is pinned by its data, while the
-        intercept and the LA effects only enter as their sum: sampled separately they form a
-        long ridge that a diagonal mass matrix crosses very slowly. For informative (LA,
-        service) cells the sampler therefore sees the LA's own log rate
-        ``la_centred ~ Normal(intercept, sigma_la)`` and ``la_effect = la_centred -
-        intercept`` (the intercept cancels from their likelihood); cells with little data
-        stay non-centred.
+        With millions of children every LA's rate is pinned by its data, while the intercept,
+        the area coefficients and the LA effects enter the LA's rate together: sampled
+        non-centred they form a long ridge that a diagonal mass matrix crosses very slowly.
+        Centring each LA on its rate given the fixed effects removes it; LAs without training
+        data (held out) stay non-centred.
+
+        Parameters
+        ----------
+        variance
+            Tensor ``(la, service)``: sampling variance of each LA's observed linear predictor.
+        location_gap
+            Builds ``m - c``: the LA's linear predictor given the fixed effects less its
+            observed value.
         """
-        n_la, n_service = self.data.geography.n_la, len(self.services)
-        sigma = self.priors["sigma_la"].create_variable("sigma_la")
-        centred = self._covered_la_totals() >= self.config.centring_threshold
-        sigma_cells = pt.broadcast_to(sigma[None, :], (n_la, n_service)).ravel()
-        effect = pt.zeros(n_la * n_service)
-        flat, other = np.flatnonzero(centred.ravel()), np.flatnonzero(~centred.ravel())
-        if len(flat):
-            self.model.add_coord(dims.LA_CENTRED_CELL, np.arange(len(flat)))
-            location = pt.broadcast_to(intercept[None, :], (n_la, n_service)).ravel()[flat]
-            level = pm.Normal("la_centred", location, sigma_cells[flat],
-                              dims=dims.LA_CENTRED_CELL)
-            effect = pt.set_subtensor(effect[flat], level - location)
-        if len(other):
-            self.model.add_coord(dims.LA_NONCENTRED_CELL, np.arange(len(other)))
-            raw = pm.Normal("la_noncentred", 0.0, 1.0, dims=dims.LA_NONCENTRED_CELL)
-            effect = pt.set_subtensor(effect[other], raw * sigma_cells[other])
-        return pm.Deterministic("la_effect", effect.reshape((n_la, n_service)),
-                                dims=(dims.LA, dims.SERVICE))
+        sigma = self.priors["sigma_la"].create_variable("sigma_la")[None, :]
+        return partially_centred_la_effects(
+            sigma, has_data=self._la_has_data(), sampling_variance=variance,
+            location_gap=location_gap, mode=self.config.la_parameterisation)
 
-    def _count_loglik(self, a, G, la_effect):
+    def _la_has_data(self) -> np.ndarray:
+        """(la, service): LAs with training cells (held-out LAs have none)."""
+        t, n_la = self.train, self.data.geography.n_la
+        present = np.bincount(t.cell_la, weights=t.exposure, minlength=n_la) > 0
+        return np.repeat(present[:, None], len(self.services), axis=1)
+
+    def _la_unit_concentration(self, unit_weight: np.ndarray) -> np.ndarray:
+        """``sum_m w_m^2 / (sum_m w_m)^2`` per LA over its training MSOAs, shape (la, 1)."""
+        t = self.train
+        per_msoa = np.bincount(t.cell_msoa, weights=unit_weight, minlength=len(t.msoa))
+        return exposure_concentration(per_msoa, t.msoa_la, self.data.geography.n_la)[:, None]
+
+    def _count_loglik(self, a, G):
         """Log-likelihood of the count families, up to a constant (see module docstring)."""
         t, cfg = self.train, self.config
         n_lsoa, n_msoa, n_pattern = len(t.lsoa), len(t.msoa), len(self.X)
+        n_la = self.data.geography.n_la
         y_lsoa = summer(t.cell_lsoa, n_lsoa) @ t.counts
         y_msoa = summer(t.lsoa_msoa, n_msoa) @ y_lsoa
         if cfg.row_level:  # one term per record: gathers and sums over every child
@@ -308,10 +321,32 @@ class PersonDemandModel:
             numerator = (y_lsoa * a).sum() + (y_pattern * G).sum()
         lam_msoa = ps.structured_dot(_sparse(summer(t.lsoa_msoa, n_msoa)), lam_lsoa)
         log_lam_lsoa, log_lam_msoa = pt.log(lam_lsoa), pt.log(lam_msoa)
-
-        mu = lam_msoa if la_effect is None else lam_msoa * pt.exp(la_effect[t.msoa_la])
+        shape = None
         if cfg.msoa_effects:
-            shape = 1.0 / pt.sqr(self.priors["msoa_cv"].create_variable("msoa_cv"))
+            msoa_cv = self.priors["msoa_cv"].create_variable("msoa_cv")
+            shape = 1.0 / pt.sqr(msoa_cv)
+
+        mu = lam_msoa
+        if cfg.la_effects:
+            events = self._covered_la_totals()
+            la_exposure = np.bincount(t.cell_la, weights=t.exposure, minlength=n_la)
+            has_data = la_exposure > 0
+            safe_exposure = np.where(has_data, la_exposure, 1.0)[:, None]
+            observed = np.log((events + 0.5) / safe_exposure)
+            variance = pt.as_tensor(log_rate_variance(events))
+            if shape is not None:
+                variance = variance + pt.sqr(msoa_cv)[None, :] * \
+                    self._la_unit_concentration(t.exposure)
+
+            def location_gap():
+                la_lam = ps.structured_dot(_sparse(summer(t.msoa_la, n_la)), lam_msoa)
+                # LAs without data get weight 0; the switch keeps log(0) out of the graph.
+                return pt.switch(has_data[:, None],
+                                 pt.log(la_lam / safe_exposure) - observed, 0.0)
+
+            la_effect = self._la_effects(variance, location_gap)
+            mu = lam_msoa * pt.exp(la_effect[t.msoa_la])
+        if shape is not None:
             msoa_term = pm.logp(pm.NegativeBinomial.dist(mu=mu, alpha=shape[None, :]),
                                 y_msoa).sum()
         else:
@@ -340,19 +375,41 @@ class PersonDemandModel:
             cell_split = numerator - (y_lsoa * log_lam_lsoa).sum()
         return msoa_term + lsoa_split + cell_split
 
-    def _binomial_loglik(self, a, G, la_effect):
+    def _binomial_loglik(self, a, G):
         """Binomial log-likelihood of collapsed binary outcomes, up to a constant."""
-        t = self.train
+        t, n_la = self.train, self.data.geography.n_la
         eta = (ps.structured_dot(_sparse(selector(t.cell_lsoa, len(t.lsoa))), a)
                + ps.structured_dot(_sparse(selector(t.cell_pattern, len(self.X))), G))
-        if la_effect is not None:
-            eta = eta + ps.structured_dot(
-                _sparse(selector(t.cell_la, self.data.geography.n_la)), la_effect)
+        sigma_msoa = None
         if self.config.msoa_effects:
-            sigma = self.priors["sigma_msoa"].create_variable("sigma_msoa")
+            sigma_msoa = self.priors["sigma_msoa"].create_variable("sigma_msoa")
+        if self.config.la_effects:
+            events = self._covered_la_totals()
+            children = np.bincount(t.cell_la, weights=t.children, minlength=n_la)[:, None]
+            # Logit of the LA's observed proportion and its sampling variance.
+            observed = np.log((events + 0.5) / np.maximum(children - events + 0.5, 0.5))
+            variance = pt.as_tensor(log_rate_variance(events)
+                                    + log_rate_variance(np.maximum(children - events, 0.0)))
+            if sigma_msoa is not None:
+                variance = variance + pt.sqr(sigma_msoa)[None, :] * \
+                    self._la_unit_concentration(t.children)
+            has_data = children[:, 0] > 0
+            share = np.divide(t.children, children[t.cell_la, 0], out=np.zeros(len(t.children)),
+                              where=children[t.cell_la, 0] > 0)
+            mean_of_la = sp.csr_matrix((share, (t.cell_la, np.arange(len(share)))),
+                                       shape=(n_la, len(share)))
+
+            def location_gap():
+                # The LA's child-weighted mean fixed linear predictor less its observed logit.
+                fixed = ps.structured_dot(_sparse(mean_of_la), eta)
+                return pt.switch(has_data[:, None], fixed - observed, 0.0)
+
+            la_effect = self._la_effects(variance, location_gap)
+            eta = eta + ps.structured_dot(_sparse(selector(t.cell_la, n_la)), la_effect)
+        if sigma_msoa is not None:
             raw = pm.Normal("msoa_raw", 0.0, 1.0, dims=(dims.MSOA, dims.SERVICE))
             eta = eta + ps.structured_dot(_sparse(selector(t.cell_msoa, len(t.msoa))),
-                                          raw * sigma[None, :])
+                                          raw * sigma_msoa[None, :])
         return (t.counts * eta - t.children[:, None] * pt.softplus(eta)).sum()
 
     # ------------------------------------------------------------------ fitting
