@@ -14,6 +14,7 @@ import pandas as pd
 import pytensor.tensor as pt
 import pytest
 import xarray as xr
+from sampling_mocks import CONCENTRATED_PRIORS
 from scipy import stats
 
 from bayes_needs import dims
@@ -406,22 +407,11 @@ def test_costs_cli_bad_year_is_a_user_error(year, fragment, tmp_path, capsys, da
 
 
 # ====================================================================== allocation
-CONCENTRATED_AREA_PRIORS = """
-schema_version = 1
-[priors.intercept]
-dist = "Normal"
-kwargs = { mu = -4.5, sigma = 0.1 }
-dims = ["service"]
-[priors.sigma_la]
-dist = "HalfNormal"
-kwargs = { sigma = 0.1 }
-dims = ["service"]
-"""
 
 
 def test_allocate_with_cost_weight_draws_widens_intervals(mocked_sampler, tmp_path, capsys):
     priors = tmp_path / "area_priors.toml"
-    priors.write_text(CONCENTRATED_AREA_PRIORS, encoding="utf-8")
+    priors.write_text(CONCENTRATED_PRIORS, encoding="utf-8")
     run = tmp_path / "run"
     assert main(["demo", "--scale", "tiny", "--out", str(run), "--draws", "30", "--tune", "1",
                  "--no-progress", "--priors", str(priors)]) == 0
