@@ -34,31 +34,3 @@ def multinomial_split(totals: np.ndarray, weight: np.ndarray, group: np.ndarray,
         pvals[group, column] = np.where(group_weight[group] > 0,
                                         weight / group_weight[group], 0.0)
     return rng.multinomial(np.asarray(totals, dtype=np.int64), pvals)[group, column]
-
-
-def segment_ends(group: np.ndarray, n_group: int) -> np.ndarray:
-    """Index of the last element of each group in a sorted group-index array.
-
-    Raises
-    ------
-    ValueError
-        If a group is empty (segment sums need every group to have an element).
-    """
-    size = np.bincount(group, minlength=n_group)
-    if (size == 0).any():
-        raise ValueError("every group needs at least one element")
-    return np.cumsum(size) - 1
-
-
-def segment_sum_tensor(values, ends: np.ndarray):
-    """Sum the rows of a pytensor tensor over contiguous segments ending at ``ends``.
-
-    A cumulative sum differenced at the segment ends: in pytensor this (and its gradient, a
-    reverse cumulative sum) is far faster than a scatter-add of rows with repeated indices.
-    In float64 the differencing error is ~1e-16 relative to the running total, negligible
-    for counts.
-    """
-    import pytensor.tensor as pt
-
-    at_end = pt.cumsum(values, axis=0)[ends]
-    return pt.concatenate([at_end[:1], at_end[1:] - at_end[:-1]], axis=0)

@@ -7,14 +7,16 @@ generated with LA, MSOA and LSOA variation), 2 chains x ``--draws`` after ``--tu
   ``y ~ covariates + (1|la) + (1|msoa) + offset(log(pop))``, negative binomial, non-centred
   normal LA and MSOA effects, sampled with nutpie;
 * ``bayes_needs``: :class:`~bayes_needs.models.area.AreaDemandModel` (MSOA effects
-  integrated out analytically, LA effects adaptively partially centred), with the sampler
-  given by ``--sampler`` (default PyMC's NUTS; ``nutpie`` needs ``bayes-needs[fast]``).
+  integrated out analytically, LA effects adaptively partially centred, compiled likelihood
+  kernels), with the sampler given by ``--sampler``: by default nutpie, the baseline's
+  sampler (both need ``bayes-needs[fast]``); ``pymc`` for PyMC's own NUTS.
 
 Each variant runs in its own process (so peak memory is its own). Metrics: wall time of
-sampling (including compilation), minimum bulk ESS over the hyperparameters and the LA needs
+sampling (including compilation, so a first run in a fresh environment, before the compile
+caches are filled, is slower), minimum bulk ESS over the hyperparameters and the LA needs
 shares, ESS/s and peak resident memory. The last line is ``ess_per_s_ratio=<float>``.
 
-Run: ``python -m benchmarks area_national [--draws 1000 --tune 1000 --seed 1 --sampler pymc]``.
+Run: ``python -m benchmarks area_national [--draws 1000 --tune 1000 --seed 1 --sampler nutpie]``.
 """
 
 from __future__ import annotations
@@ -98,7 +100,7 @@ def run_naive(seed: int, draws: int, tune: int) -> dict:
                     synthetic.truth)
 
 
-def run_bayes_needs(seed: int, draws: int, tune: int, sampler: str = "pymc") -> dict:
+def run_bayes_needs(seed: int, draws: int, tune: int, sampler: str = "nutpie") -> dict:
     """Fit the bayes_needs area model; return metrics."""
     from bayes_needs import dims
     from bayes_needs.models.area import HYPERPARAMETERS, AreaDemandModel
@@ -147,7 +149,7 @@ def main(argv=None) -> int:
     parser.add_argument("--draws", type=int, default=1000)
     parser.add_argument("--tune", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--sampler", choices=["pymc", "nutpie", "numpyro"], default="pymc",
+    parser.add_argument("--sampler", choices=["pymc", "nutpie", "numpyro"], default="nutpie",
                         help="sampler of the bayes_needs model (the baseline uses nutpie)")
     parser.add_argument("--variant", choices=["naive", "bayes_needs"], default=None,
                         help=argparse.SUPPRESS)

@@ -48,7 +48,7 @@ def test_canonical_order(geo):
     assert list(geo.lsoa_to_msoa) == [0, 1, 1, 2, 2, 2]
     assert list(geo.msoa_to_la) == [0, 0, 1]
     assert list(geo.lsoa_to_la) == [0, 0, 0, 1, 1, 1]
-    # Contiguous runs are what the segment sums rely on.
+    # Contiguous runs are what the multinomial split's padded rows rely on.
     assert np.all(np.diff(geo.lsoa_to_msoa) >= 0) and np.all(np.diff(geo.msoa_to_la) >= 0)
 
 

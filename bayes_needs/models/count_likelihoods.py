@@ -11,21 +11,21 @@ from __future__ import annotations
 
 import numpy as np
 import pytensor.tensor as pt
-from pytensor.tensor.xlogx import xlogy0
 from scipy.special import gammaln
 
+from bayes_needs.models.kernels import log_rising_factorial_vector
 
-def log_rising_factorial(base, counts: np.ndarray, max_unrolled: int = 16):
+
+def log_rising_factorial(base, counts: np.ndarray):
     """``log Γ(base + counts) - log Γ(base)`` elementwise, for data ``counts`` >= 0.
 
     Equal to ``sum_{j < count} log(base + j)``.
 
     * ``base`` a scalar: ``gammaln`` at each distinct count, then gathered.
-    * ``base`` a vector (one per count): the first ``K`` factors are multiplied out with data
-      masks (one ``log`` per element) and only elements with counts above ``K`` add
-      ``log Γ(base + count) - log Γ(base + K)``. ``K`` is the 90th percentile of the
-      positive counts, capped at ``max_unrolled``; the product stays below
-      ``(base + K)^K``, far from overflow for any plausible base.
+    * ``base`` a vector (one per count): the compiled
+      :class:`~bayes_needs.models.kernels.LogRisingFactorial`, which multiplies the factors
+      out (one ``log`` per element, ``lgamma`` only for counts above 64) and returns the
+      derivative from the same pass.
 
     Parameters
     ----------
@@ -40,21 +40,7 @@ def log_rising_factorial(base, counts: np.ndarray, max_unrolled: int = 16):
         distinct, index = np.unique(counts, return_inverse=True)
         per_count = pt.gammaln(base + distinct.astype(float)) - pt.gammaln(base)
         return per_count[index]
-    positive = counts[counts > 0]
-    if not len(positive):
-        return pt.zeros_like(base)
-    unrolled = int(min(max_unrolled, max(1, np.quantile(positive, 0.9))))
-    product = 1.0
-    for j in range(unrolled):
-        mask = (counts > j).astype(float)
-        product = product * (1.0 + mask * (base + (j - 1.0)))
-    out = pt.log(product)
-    high = np.flatnonzero(counts > unrolled)
-    if len(high):
-        tail = (pt.gammaln(base[high] + counts[high].astype(float))
-                - pt.gammaln(base[high] + float(unrolled)))
-        out = pt.inc_subtensor(out[high], tail)
-    return out
+    return log_rising_factorial_vector(base, counts)
 
 
 def negative_binomial_logp(counts: np.ndarray, mu, alpha):
@@ -65,6 +51,9 @@ def negative_binomial_logp(counts: np.ndarray, mu, alpha):
     """
     counts = np.asarray(counts)
     y = counts.astype(float)
-    # xlogy0, as in PyMC's own NB: a zero count in an area with zero exposure adds 0.
+    # A zero count contributes no y * log term (so a zero count in an area with zero
+    # exposure adds 0, as xlogy0 does in PyMC's own NB); the switch on data, rather than
+    # xlogy0, compiles in every backend.
+    success = pt.switch(counts > 0, mu / (alpha + mu), 1.0)
     return (log_rising_factorial(alpha, counts) - gammaln(y + 1.0)
-            + alpha * pt.log(alpha / (alpha + mu)) + xlogy0(y, mu / (alpha + mu)))
+            + alpha * pt.log(alpha / (alpha + mu)) + y * pt.log(success))

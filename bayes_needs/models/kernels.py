@@ -1,0 +1,251 @@
+"""Compiled pytensor Ops for the likelihood hot spots: segment sums and rising factorials.
+
+Both are plain loops compiled with numba, which pytensor already depends on. They run in
+every backend: ``perform`` calls the compiled loop (PyMC's own sampler, C backend); the numba
+backend (nutpie) inlines the same loop; the JAX backend (numpyro) gets a ``jax`` equivalent.
+
+Being opaque Ops is also what makes them fast in the gradient. PyMC rewrites the logp graph
+before differentiating; with a segment sum built from ``cumsum``, those rewrites split one
+sum into a copy per likelihood term that reads it, and the gradient was then computed once per
+copy. An Op the rewrites cannot look into stays one node, with one gradient.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import math
+
+import numba
+import numpy as np
+import pytensor.tensor as pt
+from pytensor.gradient import DisconnectedType, grad_not_implemented
+from pytensor.graph.basic import Apply
+from pytensor.graph.op import Op
+from pytensor.tensor.type import integer_dtypes
+
+try:  # recent pytensor: numba implementations are cached under the Op's props
+    from pytensor.link.numba.dispatch.basic import (
+        register_funcify_default_op_cache_key as _register_numba,
+    )
+except ImportError:  # older pytensor
+    from pytensor.link.numba.dispatch import numba_funcify
+
+    _register_numba = numba_funcify.register
+
+# Above this count, log Γ(b + y) - log Γ(b) is taken from lgamma instead of a product,
+# unless the base is so large that the difference of two lgammas loses precision.
+_LOOP_LIMIT = 64
+_LGAMMA_MAX_BASE = 1e6
+# Rescale the running product before it can overflow.
+_RESCALE_AT = 1e200
+
+
+# ---------------------------------------------------------------------- compiled loops
+# error_model="numpy": a zero or underflowed base gives -inf/inf/nan like gammaln would (the
+# sampler then rejects the point), instead of raising ZeroDivisionError mid-trajectory.
+@numba.njit(cache=True, error_model="numpy")
+def _segment_sum_1d(values, segment_ids, n_segments):
+    out = np.zeros(n_segments, dtype=values.dtype)
+    for i in range(values.shape[0]):
+        out[segment_ids[i]] += values[i]
+    return out
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _segment_sum_2d(values, segment_ids, n_segments):
+    out = np.zeros((n_segments, values.shape[1]), dtype=values.dtype)
+    for i in range(values.shape[0]):
+        s = segment_ids[i]
+        for k in range(values.shape[1]):
+            out[s, k] += values[i, k]
+    return out
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _digamma(x):
+    # Recurrence up to x >= 6, then the asymptotic series (error < 1e-12 there).
+    shift = 0.0
+    while x < 6.0:
+        shift -= 1.0 / x
+        x += 1.0
+    inv2 = 1.0 / (x * x)
+    series = inv2 * (1.0 / 12 - inv2 * (1.0 / 120 - inv2 * (1.0 / 252 - inv2 * (
+        1.0 / 240 - inv2 / 132))))
+    return shift + math.log(x) - 0.5 / x - series
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _log_rising_factorial(base, counts):
+    n = base.shape[0]
+    value = np.zeros(n)
+    derivative = np.zeros(n)
+    for i in range(n):
+        y = counts[i]
+        if y <= 0:
+            continue
+        b = base[i]
+        if y > _LOOP_LIMIT and b < _LGAMMA_MAX_BASE:
+            value[i] = math.lgamma(b + y) - math.lgamma(b)
+            derivative[i] = _digamma(b + y) - _digamma(b)
+            continue
+        # prod (b + j) and its derivative, rescaled into the sums now and then
+        log_sum, ratio_sum, prod, dprod = 0.0, 0.0, 1.0, 0.0
+        for j in range(y):
+            x = b + j
+            dprod = dprod * x + prod
+            prod = prod * x
+            if prod > _RESCALE_AT:
+                log_sum += math.log(prod)
+                ratio_sum += dprod / prod
+                prod, dprod = 1.0, 0.0
+        value[i] = log_sum + math.log(prod)
+        derivative[i] = ratio_sum + dprod / prod
+    return value, derivative
+
+
+# ---------------------------------------------------------------------- Ops
+class SegmentSum(Op):
+    """Sum the rows of ``values`` by ``segment_ids`` (sorted or not) into ``n_segments`` rows.
+
+    The gradient is a gather, ``output_gradient[segment_ids]``.
+    """
+
+    __props__ = ("n_segments",)
+
+    def __init__(self, n_segments: int):
+        self.n_segments = int(n_segments)
+
+    def make_node(self, values, segment_ids):
+        values = pt.as_tensor_variable(values)
+        segment_ids = pt.as_tensor_variable(segment_ids)
+        if values.ndim not in (1, 2) or segment_ids.ndim != 1:
+            raise TypeError("SegmentSum needs 1-d or 2-d values and 1-d segment ids")
+        if segment_ids.dtype not in integer_dtypes:
+            raise TypeError("segment ids must be integers")
+        out = pt.tensor(dtype=values.dtype,
+                        shape=(self.n_segments, *values.type.shape[1:]))
+        return Apply(self, [values, segment_ids], [out])
+
+    def perform(self, node, inputs, output_storage):
+        values, segment_ids = inputs
+        kernel = _segment_sum_1d if values.ndim == 1 else _segment_sum_2d
+        output_storage[0][0] = kernel(values, np.asarray(segment_ids, np.int64), self.n_segments)
+
+    def infer_shape(self, fgraph, node, input_shapes):
+        return [(self.n_segments, *input_shapes[0][1:])]
+
+    def connection_pattern(self, node):
+        return [[True], [False]]
+
+    def L_op(self, inputs, outputs, output_grads):
+        _, segment_ids = inputs
+        return [output_grads[0][segment_ids], DisconnectedType()()]
+
+
+class LogRisingFactorial(Op):
+    """``log Γ(base + counts) - log Γ(base)`` and its derivative in ``base``, elementwise.
+
+    One pass gives both outputs, so a logp-and-gradient function evaluates the loop once.
+    ``counts`` are whole numbers >= 0 (not differentiated).
+    """
+
+    __props__ = ()
+
+    def make_node(self, base, counts):
+        base = pt.as_tensor_variable(base).astype("float64")
+        counts = pt.as_tensor_variable(counts)
+        if base.ndim != 1 or counts.ndim != 1:
+            raise TypeError("LogRisingFactorial needs 1-d base and counts")
+        if counts.dtype not in integer_dtypes:
+            raise TypeError("counts must be integers")
+        return Apply(self, [base, counts], [base.type(), base.type()])
+
+    def perform(self, node, inputs, output_storage):
+        base, counts = inputs
+        if base.shape != counts.shape:  # the compiled loop does not check bounds
+            raise ValueError(f"base has shape {base.shape} but counts {counts.shape}")
+        value, derivative = _log_rising_factorial(base, np.asarray(counts, np.int64))
+        output_storage[0][0] = value
+        output_storage[1][0] = derivative
+
+    def infer_shape(self, fgraph, node, input_shapes):
+        return [input_shapes[0], input_shapes[0]]
+
+    def connection_pattern(self, node):
+        return [[True, True], [False, False]]
+
+    def L_op(self, inputs, outputs, output_grads):
+        base, _counts = inputs
+        if not isinstance(output_grads[1].type, DisconnectedType):
+            return [grad_not_implemented(self, 0, base, "second derivative of the rising "
+                                         "factorial"), DisconnectedType()()]
+        return [output_grads[0] * outputs[1], DisconnectedType()()]
+
+
+def segment_sum(values, segment_ids: np.ndarray, n_segments: int):
+    """Tensor of the sums of the rows of ``values`` per segment (see :class:`SegmentSum`).
+
+    ``segment_ids`` is data, checked here because the compiled loop does not check bounds.
+    """
+    segment_ids = np.asarray(segment_ids, np.int64)
+    if len(segment_ids) and (segment_ids.min() < 0 or segment_ids.max() >= n_segments):
+        raise ValueError(f"segment ids must lie in [0, {n_segments})")
+    return SegmentSum(n_segments)(values, pt.as_tensor(segment_ids))
+
+
+def log_rising_factorial_vector(base, counts: np.ndarray):
+    """``log Γ(base + counts) - log Γ(base)`` for a vector ``base`` (one per count)."""
+    counts = np.asarray(counts, np.int64)
+    if (counts < 0).any():
+        raise ValueError("counts must be >= 0")
+    return LogRisingFactorial()(base, pt.as_tensor(counts))[0]
+
+
+# ---------------------------------------------------------------------- other backends
+@_register_numba(SegmentSum)
+def _numba_segment_sum(op, node, **kwargs):
+    n_segments = op.n_segments
+    kernel = _segment_sum_1d if node.inputs[0].ndim == 1 else _segment_sum_2d
+
+    @numba.njit
+    def segment_sum_numba(values, segment_ids):
+        return kernel(values, segment_ids, n_segments)
+
+    return segment_sum_numba
+
+
+@_register_numba(LogRisingFactorial)
+def _numba_log_rising_factorial(op, node, **kwargs):
+    @numba.njit
+    def log_rising_factorial_numba(base, counts):
+        return _log_rising_factorial(base, counts)
+
+    return log_rising_factorial_numba
+
+
+if importlib.util.find_spec("jax") is not None:
+    from pytensor.link.jax.dispatch import jax_funcify
+
+    @jax_funcify.register(SegmentSum)
+    def _jax_segment_sum(op, node=None, **kwargs):
+        import jax
+
+        n_segments = op.n_segments
+
+        def segment_sum_jax(values, segment_ids):
+            return jax.ops.segment_sum(values, segment_ids, num_segments=n_segments)
+
+        return segment_sum_jax
+
+    @jax_funcify.register(LogRisingFactorial)
+    def _jax_log_rising_factorial(op, node=None, **kwargs):
+        import jax.numpy as jnp
+        from jax.scipy.special import digamma, gammaln
+
+        def log_rising_factorial_jax(base, counts):
+            positive = counts > 0
+            value = jnp.where(positive, gammaln(base + counts) - gammaln(base), 0.0)
+            derivative = jnp.where(positive, digamma(base + counts) - digamma(base), 0.0)
+            return value, derivative
+
+        return log_rising_factorial_jax
