@@ -242,20 +242,19 @@ class AreaDemandModel:
         """Build (and cache) the PyMC model."""
         geo, cfg = self.data.geography, self.config
         n_services = len(self.services)
-        exposure = self.data.exposure
         with pm.Model(coords=self.coords) as model:
             self.model = model
             intercept = self.priors["intercept"].create_variable("intercept")
             beta = self.priors["beta"].create_variable("beta") if self.covariate_names \
                 else None
-            z = pt.as_tensor(self.z)
+            z, exposure = pt.as_tensor(self.z), pt.as_tensor(self.data.exposure)
             eta, fixed_rate, msoa_fixed = [], [], []
             for j in range(n_services):
                 # One 1-d column per service, the covariate term a matrix-vector product:
                 # the reductions of the gradient then run over contiguous memory.
                 eta_j = intercept[j] + (pt.dot(z, beta[j]) if beta is not None
                                         else pt.zeros(geo.n_lsoa))
-                rate_j = pt.as_tensor(exposure) * pt.exp(eta_j)
+                rate_j = exposure * pt.exp(eta_j)
                 eta.append(eta_j)
                 fixed_rate.append(rate_j)
                 msoa_fixed.append(segment_sum(rate_j, geo.lsoa_to_msoa, geo.n_msoa))

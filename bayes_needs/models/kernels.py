@@ -21,16 +21,8 @@ import pytensor.tensor as pt
 from pytensor.gradient import DisconnectedType, grad_not_implemented
 from pytensor.graph.basic import Apply
 from pytensor.graph.op import Op
+from pytensor.link.numba.dispatch.basic import register_funcify_default_op_cache_key
 from pytensor.tensor.type import integer_dtypes
-
-try:  # recent pytensor: numba implementations are cached under the Op's props
-    from pytensor.link.numba.dispatch.basic import (
-        register_funcify_default_op_cache_key as _register_numba,
-    )
-except ImportError:  # older pytensor
-    from pytensor.link.numba.dispatch import numba_funcify
-
-    _register_numba = numba_funcify.register
 
 # Above this count, log Γ(b + y) - log Γ(b) is taken from lgamma instead of a product,
 # unless the base is so large that the difference of two lgammas loses precision.
@@ -202,7 +194,7 @@ def log_rising_factorial_vector(base, counts: np.ndarray):
 
 
 # ---------------------------------------------------------------------- other backends
-@_register_numba(SegmentSum)
+@register_funcify_default_op_cache_key(SegmentSum)
 def _numba_segment_sum(op, node, **kwargs):
     n_segments = op.n_segments
     kernel = _segment_sum_1d if node.inputs[0].ndim == 1 else _segment_sum_2d
@@ -211,10 +203,11 @@ def _numba_segment_sum(op, node, **kwargs):
     def segment_sum_numba(values, segment_ids):
         return kernel(values, segment_ids, n_segments)
 
-    return segment_sum_numba
+    # The loop depends on the rank, which the props do not hold: it joins the cache key.
+    return segment_sum_numba, node.inputs[0].ndim
 
 
-@_register_numba(LogRisingFactorial)
+@register_funcify_default_op_cache_key(LogRisingFactorial)
 def _numba_log_rising_factorial(op, node, **kwargs):
     @numba.njit
     def log_rising_factorial_numba(base, counts):
