@@ -34,7 +34,7 @@ SERVICE = "cla"
 
 
 def _data(seed: int):
-    from bayes_needs.synthetic import generate_area
+    from bayes_needs.simulate.synthetic import generate_area
 
     return generate_area("england", random_seed=seed, services=[SERVICE],
                          observation_mix={"lsoa": 1.0, "msoa": 0.0, "la": 0.0, "none": 0.0})
@@ -59,8 +59,8 @@ def run_naive(seed: int, draws: int, tune: int) -> dict:
     import pytensor.tensor as pt
     import xarray as xr
 
-    from bayes_needs import dims
-    from bayes_needs.covariates import standardise
+    from bayes_needs.core import dims
+    from bayes_needs.data.covariates import standardise
 
     synthetic = _data(seed)
     data = synthetic.data
@@ -102,7 +102,7 @@ def run_naive(seed: int, draws: int, tune: int) -> dict:
 
 def run_bayes_needs(seed: int, draws: int, tune: int, sampler: str = "nutpie") -> dict:
     """Fit the bayes_needs area model; return metrics."""
-    from bayes_needs import dims
+    from bayes_needs.core import dims
     from bayes_needs.models.area import HYPERPARAMETERS, AreaDemandModel
 
     synthetic = _data(seed)
@@ -119,7 +119,7 @@ def run_bayes_needs(seed: int, draws: int, tune: int, sampler: str = "nutpie") -
 
 
 def _metrics(label, seconds, hyper, shares, truth) -> dict:
-    from bayes_needs.allocation import credible_interval
+    from bayes_needs.core.intervals import credible_interval
 
     min_ess = _min_ess(hyper, shares)
     true_share = truth["need"].sel(service=SERVICE)

@@ -14,8 +14,8 @@ import tracemalloc
 import numpy as np
 import xarray as xr
 
-from bayes_needs import dims
 from bayes_needs.allocation import Damping, allocate
+from bayes_needs.core import dims
 
 N_CHAIN, N_DRAW, N_LA = 4, 1000, 153
 

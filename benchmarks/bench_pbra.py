@@ -48,7 +48,7 @@ def _peak_mb() -> float:
 
 def _england(workdir: Path, *, coverage: float, data_seed: int = 0):
     """Synthetic England, its persons and their Parquet file (written once per workdir)."""
-    from bayes_needs.synthetic import generate_area, generate_persons
+    from bayes_needs.simulate.synthetic import generate_area, generate_persons
 
     synthetic = generate_area("england", random_seed=data_seed)
     persons = generate_persons(synthetic, random_seed=data_seed + 1, coverage=coverage)
@@ -75,8 +75,8 @@ def _thinned(path: Path, n: int, seed: int) -> Path:
 # ====================================================================== collapse
 def collapse_one(path: str) -> None:
     """Child-process entry: collapse ``path`` once, print JSON with time, memory and cells."""
-    from bayes_needs.person import collapse_parquet
-    from bayes_needs.synthetic import generate_geography
+    from bayes_needs.data.person import collapse_parquet
+    from bayes_needs.simulate.synthetic import generate_geography
 
     geography = generate_geography("england", random_seed=0).geography
     before = _rss_mb()
@@ -123,8 +123,8 @@ class _RssSampler:
 
 
 def _gradient_ms(cells, synthetic, *, row_level: bool = False, repeats: int = 20) -> float:
+    from bayes_needs.data.person.design import PersonModelData
     from bayes_needs.models.person import PersonDemandModel
-    from bayes_needs.person.design import PersonModelData
 
     model = PersonDemandModel(PersonModelData.build(cells, synthetic.data.covariates),
                               {"row_level": row_level}).build_model()
@@ -141,7 +141,7 @@ def _gradient_ms(cells, synthetic, *, row_level: bool = False, repeats: int = 20
 
 def bench_collapse(args: argparse.Namespace, workdir: Path) -> None:
     """Collapse scaling table (see the module docstring)."""
-    from bayes_needs.person import collapse_parquet
+    from bayes_needs.data.person import collapse_parquet
 
     synthetic, _, full = _england(workdir, coverage=1.0)
     paths = [_thinned(full, n, seed=n) for n in SIZES] + [full]
@@ -180,7 +180,7 @@ def bench_dask(path: Path, synthetic) -> None:
     import dask.dataframe as dd
     import distributed
 
-    from bayes_needs.person import collapse_dask
+    from bayes_needs.data.person import collapse_dask
 
     columns = ["lsoa_code", "exposure", "age_band", "sex", *CHILD_COVARIATES, *SERVICES]
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
@@ -200,11 +200,11 @@ def bench_rows(args: argparse.Namespace) -> None:
     import arviz as az
     import pandas as pd
 
-    from bayes_needs import dims
+    from bayes_needs.core import dims
+    from bayes_needs.data.person import collapse_frame
+    from bayes_needs.data.person.design import PersonModelData
     from bayes_needs.models.person import HYPERPARAMETERS, PersonDemandModel
-    from bayes_needs.person import collapse_frame
-    from bayes_needs.person.design import PersonModelData
-    from bayes_needs.synthetic import generate_area, generate_persons
+    from bayes_needs.simulate.synthetic import generate_area, generate_persons
 
     services = tuple(args.services)
     synthetic = generate_area("region", random_seed=args.data_seed, services=services)
@@ -273,12 +273,13 @@ def bench_rows(args: argparse.Namespace) -> None:
 # ====================================================================== fit
 def bench_fit(args: argparse.Namespace, workdir: Path) -> None:
     """End-to-end England-scale fit (module docstring)."""
-    from bayes_needs import dims
-    from bayes_needs import idata as idata_io
-    from bayes_needs.allocation import allocate, credible_interval
+    from bayes_needs.allocation import allocate
+    from bayes_needs.core import dims
+    from bayes_needs.core import idata as idata_io
+    from bayes_needs.core.intervals import credible_interval
+    from bayes_needs.data.person import collapse_parquet
+    from bayes_needs.data.person.design import PersonModelData
     from bayes_needs.models.person import PersonDemandModel
-    from bayes_needs.person import collapse_parquet
-    from bayes_needs.person.design import PersonModelData
 
     synthetic, persons, path = _england(workdir, coverage=0.8, data_seed=args.data_seed)
     start = time.perf_counter()

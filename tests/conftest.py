@@ -1,5 +1,6 @@
 """Shared fixtures. Real public data are read from ``../shared/data`` beside the checkout
-(or ``$BAYES_NEEDS_DATA_DIR``); tests that need them are skipped when they are absent."""
+(or ``$BAYES_NEEDS_DATA_DIR``); tests that need them are skipped when they are absent.
+"""
 
 from __future__ import annotations
 

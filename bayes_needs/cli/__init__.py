@@ -4,7 +4,7 @@ Each command lives in its own module in this package exposing ``register(subpars
 adds a sub-parser and sets ``func`` to the function that runs it. Modules are imported lazily
 per command so ``bayes-needs data`` does not pay for importing PyMC.
 
-User mistakes (:class:`~bayes_needs.errors.BayesNeedsError`, missing files, bad arguments)
+User mistakes (:class:`~bayes_needs.core.errors.BayesNeedsError`, missing files, bad arguments)
 print one clear message to stderr and exit with code 2; they never show a traceback. SIGINT
 and SIGTERM stop a run cleanly (no partial output files) with exit code 130 or 143.
 """
@@ -46,7 +46,7 @@ class _Parser(argparse.ArgumentParser):
 
 def build_parser(selected: str | None = None) -> argparse.ArgumentParser:
     """The top-level parser; only ``selected`` (if given) has its module imported."""
-    from bayes_needs import __version__
+    from bayes_needs.core.version import __version__
 
     parser = _Parser(prog="bayes-needs",
                      description="Bayesian relative-needs funding formulae for English local "
@@ -74,13 +74,13 @@ def _quiet_library_noise() -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI and return the exit code."""
-    from bayes_needs.errors import BayesNeedsError
+    from bayes_needs.core.errors import BayesNeedsError
 
     _quiet_library_noise()
     argv = list(sys.argv[1:] if argv is None else argv)
     selected = next((a for a in argv if not a.startswith("-")), None)
     known = {name for name, _, _ in COMMANDS}
-    from bayes_needs.interrupts import terminate_as_interrupt
+    from bayes_needs.core.interrupts import terminate_as_interrupt
 
     try:
         # SIGTERM (e.g. a scheduler stopping a job) cleans up like Ctrl-C does.

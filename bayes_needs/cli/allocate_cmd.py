@@ -32,8 +32,8 @@ def register(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Allocate from a saved fit."""
-    from bayes_needs import pipeline
-    from bayes_needs.gate import record_in_allocation
+    from bayes_needs.checks.gate import record_in_allocation
+    from bayes_needs.workflows import pipeline
 
     print(f"bayes-needs allocate: loading {args.run_dir} ...", file=sys.stderr)
     fit = pipeline.load_fit(args.run_dir)
@@ -41,7 +41,7 @@ def run(args: argparse.Namespace) -> int:
     gate = gate_fit(fit, args, args.run_dir / pipeline.FIT_FILE)
     weights = None
     if getattr(args, "cost_weights", None) is not None:
-        from bayes_needs.cost_outputs import load_service_weights
+        from bayes_needs.workflows.costs import load_service_weights
 
         weights = load_service_weights(args.cost_weights, fit.model.services)
     need, allocation = pipeline.need_and_allocation(fit, cost_weights=weights)
@@ -50,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
     pipeline.write_allocation(fit, need, allocation, out, extra=gate.summary_lines())
     print(f"allocations written to {out / pipeline.ALLOCATIONS_CSV}")
     if weights is not None:
-        from bayes_needs.cost_outputs import DECOMPOSITION_CSV, write_decomposition
+        from bayes_needs.workflows.costs import DECOMPOSITION_CSV, write_decomposition
 
         a = fit.config.allocation
         print(write_decomposition(need["need"], weights, out, interval_prob=a.interval_prob,

@@ -8,7 +8,7 @@ import math
 import sys
 from pathlib import Path
 
-from bayes_needs.errors import ConfigError, MissingDataError
+from bayes_needs.core.errors import ConfigError, MissingDataError
 
 
 def existing_dir(value: str) -> Path:

@@ -49,7 +49,7 @@ def register(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run the comparison and write its files."""
-    from bayes_needs.compare_run import (
+    from bayes_needs.workflows.comparison import (
         ComparisonSettings,
         run_comparison,
         summary_text,

@@ -62,8 +62,8 @@ def register(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Fit the cost weights and write the output files."""
-    from bayes_needs.cost_outputs import COST_WEIGHTS_CSV, SUMMARY_TXT, run_costs
-    from bayes_needs.io.costs import reporting_year
+    from bayes_needs.data.readers.costs import reporting_year
+    from bayes_needs.workflows.costs import COST_WEIGHTS_CSV, SUMMARY_TXT, run_costs
 
     reporting_year(args.year)  # fail on a malformed year before reading anything
     print(f"bayes-needs costs: RO3 {args.year} with DfE volumes ...", file=sys.stderr)

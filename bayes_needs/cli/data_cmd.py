@@ -1,7 +1,7 @@
 """``bayes-needs data``: load and summarise input data.
 
 ``bayes-needs data england --data-dir DIR --year 2024 [--json]`` builds the England area data
-from the real public files (see :func:`bayes_needs.io.england.england_area_data`) and prints a
+from the real public files (see :func:`bayes_needs.data.readers.england.england_area_data`) and prints a
 summary: area counts, observed and missing LAs per service, covariates and exposure. With
 ``--json`` it prints exactly one JSON object. It does not import PyMC.
 """
@@ -11,12 +11,12 @@ from __future__ import annotations
 import argparse
 
 from bayes_needs.cli.common import existing_dir, positive_int, print_json
-from bayes_needs.errors import ConfigError
+from bayes_needs.core.errors import ConfigError
 
 
 def register(subparsers) -> None:
     """Add the ``data`` command and its ``england`` sub-command."""
-    from bayes_needs.io.england import DEFAULT_COVARIATES, DEFAULT_SERVICES
+    from bayes_needs.data.readers.england import DEFAULT_COVARIATES, DEFAULT_SERVICES
 
     parser = subparsers.add_parser(
         "data", help="load and summarise input data",
@@ -52,7 +52,7 @@ def register(subparsers) -> None:
 
 def run_england(args: argparse.Namespace) -> int:
     """Build England area data and print its summary."""
-    from bayes_needs.io.england import england_area_data
+    from bayes_needs.data.readers.england import england_area_data
 
     _, report = england_area_data(args.data_dir, args.year, services=args.services,
                                   covariates=args.covariates,
@@ -65,7 +65,7 @@ def run_england(args: argparse.Namespace) -> int:
 
 
 def format_report(report) -> str:
-    """A readable multi-line summary of an :class:`~bayes_needs.io.england.EnglandDataReport`."""
+    """A readable multi-line summary of an :class:`~bayes_needs.data.readers.england.EnglandDataReport`."""
     lines = [
         f"England area data, DfE reporting year {report.year} (31 March {report.year})",
         f"  areas:      {report.n_lsoa:,} LSOAs in {report.n_msoa:,} MSOAs in "

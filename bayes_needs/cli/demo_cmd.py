@@ -9,7 +9,7 @@ from pathlib import Path
 
 from bayes_needs.cli.common import output_dir
 from bayes_needs.cli.run_options import add_allocation_options, add_sampling_options, apply_options
-from bayes_needs.runconfig import RunConfig
+from bayes_needs.config.run import RunConfig
 
 
 def register(subparsers) -> None:
@@ -37,10 +37,10 @@ def register(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run the demo."""
-    from bayes_needs import pipeline
+    from bayes_needs.checks.gate import record_in_allocation
     from bayes_needs.cli.gate_option import record_only
-    from bayes_needs.gate import record_in_allocation
-    from bayes_needs.synthetic import generate_area
+    from bayes_needs.simulate.synthetic import generate_area
+    from bayes_needs.workflows import pipeline
 
     config = RunConfig.model_validate({"data": {"source": "synthetic", "scale": args.scale,
                                                 "data_seed": args.data_seed}})

@@ -9,7 +9,7 @@ from pathlib import Path
 from bayes_needs.cli.common import existing_dir, existing_file, output_dir
 from bayes_needs.cli.gate_option import add_gate_option, gate_fit
 from bayes_needs.cli.run_options import add_allocation_options, add_sampling_options, apply_options
-from bayes_needs.runconfig import RunConfig, load_run_config
+from bayes_needs.config.run import RunConfig, load_run_config
 
 
 def add_data_options(parser: argparse.ArgumentParser) -> None:
@@ -61,9 +61,9 @@ def register(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Fit and write the run directory."""
-    from bayes_needs import pipeline
-    from bayes_needs.errors import ConvergenceError
-    from bayes_needs.gate import record_in_allocation
+    from bayes_needs.checks.gate import record_in_allocation
+    from bayes_needs.core.errors import ConvergenceError
+    from bayes_needs.workflows import pipeline
 
     config = config_from_args(args)
     print("bayes-needs fit: loading data ...", file=sys.stderr)

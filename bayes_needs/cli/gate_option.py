@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from bayes_needs.gate import OVERRIDE_FLAG, GateResult, enforce, evaluate, warning_text
+from bayes_needs.checks.gate import OVERRIDE_FLAG, GateResult, enforce, evaluate, warning_text
 
 
 def add_gate_option(parser: argparse.ArgumentParser) -> None:
@@ -19,7 +19,7 @@ def add_gate_option(parser: argparse.ArgumentParser) -> None:
 
 def gate_fit(fit, args: argparse.Namespace, source: Path | str) -> GateResult:
     """Refuse an unconverged fit unless ``--allow-unconverged`` (then warn on stderr)."""
-    from bayes_needs.pipeline import convergence
+    from bayes_needs.workflows.pipeline import convergence
 
     result = enforce(convergence(fit.idata),
                      allow_unconverged=getattr(args, "allow_unconverged", False),
@@ -32,7 +32,7 @@ def gate_fit(fit, args: argparse.Namespace, source: Path | str) -> GateResult:
 
 def record_only(fit, source: Path | str) -> GateResult:
     """Evaluate the gate without refusing; warn on stderr when it fails."""
-    from bayes_needs.pipeline import convergence
+    from bayes_needs.workflows.pipeline import convergence
 
     result = evaluate(convergence(fit.idata))
     if not result.passed:

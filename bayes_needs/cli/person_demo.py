@@ -13,7 +13,7 @@ def run_person_demo(config, synthetic, out: Path, *, data_seed: int, start: floa
     Parameters
     ----------
     config
-        The demo's :class:`~bayes_needs.runconfig.RunConfig` (sampling, need, allocation).
+        The demo's :class:`~bayes_needs.config.run.RunConfig` (sampling, need, allocation).
     synthetic
         The synthetic area truth the records are drawn from.
     out
@@ -23,8 +23,8 @@ def run_person_demo(config, synthetic, out: Path, *, data_seed: int, start: floa
     start
         ``time.perf_counter()`` at the start of the demo (for the wall time).
     """
-    from bayes_needs import pipeline
-    from bayes_needs.person.pipeline import (
+    from bayes_needs.workflows import pipeline
+    from bayes_needs.workflows.person_pipeline import (
         person_extra,
         synthetic_person_data,
         write_person_outputs,
@@ -37,7 +37,7 @@ def run_person_demo(config, synthetic, out: Path, *, data_seed: int, start: floa
           f"{lines['child records']} children -> {lines['distinct cells']}; "
           f"{lines['record coverage']}", file=sys.stderr)
     print("  fitting the person demand model ...", file=sys.stderr)
-    from bayes_needs.person.pipeline import fit_person
+    from bayes_needs.workflows.person_pipeline import fit_person
 
     fit = fit_person(config, data, {"synthetic": synthetic})
     need, allocation = pipeline.need_and_allocation(fit)

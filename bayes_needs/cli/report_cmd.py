@@ -33,7 +33,7 @@ def register(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Build the report."""
-    from bayes_needs.report import build_report
+    from bayes_needs.workflows.report import build_report
 
     print(f"bayes-needs report: loading {args.run_dir} and computing diagnostics ...",
           file=sys.stderr)

@@ -12,7 +12,7 @@ from bayes_needs.cli.common import (
     positive_int,
     probability,
 )
-from bayes_needs.runconfig import RunConfig
+from bayes_needs.config.run import RunConfig
 
 
 def add_sampling_options(parser: argparse.ArgumentParser) -> None:

@@ -48,9 +48,9 @@ def register(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run the scenarios and write the comparison."""
-    from bayes_needs import sensitivity
-    from bayes_needs.executors import available_cpus, make_executor
-    from bayes_needs.scenarios import load_scenarios
+    from bayes_needs.config.scenarios import load_scenarios
+    from bayes_needs.core.executors import available_cpus, make_executor
+    from bayes_needs.workflows import sensitivity
 
     scenarios = load_scenarios(args.scenarios)
     if args.data_dir is not None or args.year is not None:

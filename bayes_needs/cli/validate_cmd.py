@@ -10,7 +10,7 @@ from bayes_needs.cli.common import probability as probability_type
 
 
 def _services(value: str) -> tuple[str, ...]:
-    from bayes_needs import dims
+    from bayes_needs.core import dims
 
     names = tuple(v.strip() for v in value.split(",") if v.strip())
     unknown = sorted(set(names) - set(dims.SERVICES))
@@ -76,8 +76,8 @@ def run(args: argparse.Namespace) -> int:
     """Run SBC and write its outputs."""
     from pathlib import Path
 
-    from bayes_needs.executors import make_executor
-    from bayes_needs.sbc import SBCSettings, print_progress, run_sbc, write_sbc
+    from bayes_needs.checks.sbc import SBCSettings, print_progress, run_sbc, write_sbc
+    from bayes_needs.core.executors import make_executor
 
     kwargs = {"services": args.services} if args.services else {}
     if args.la_parameterisation is not None:

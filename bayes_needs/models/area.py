@@ -40,11 +40,13 @@ import pytensor.tensor as pt
 import xarray as xr
 from pymc_extras.prior import Prior
 
-from bayes_needs import dims
-from bayes_needs import idata as idata_io
-from bayes_needs.covariates import standardise
-from bayes_needs.data import AreaData
-from bayes_needs.errors import ConfigError
+from bayes_needs.config.priors import priors_to_config, resolve_priors
+from bayes_needs.core import dims
+from bayes_needs.core import idata as idata_io
+from bayes_needs.core.errors import ConfigError
+from bayes_needs.core.segments import multinomial_split
+from bayes_needs.data.containers import AreaData
+from bayes_needs.data.covariates import standardise
 from bayes_needs.models.count_likelihoods import log_rising_factorial, negative_binomial_logp
 from bayes_needs.models.kernels import segment_sum
 from bayes_needs.models.la_effects import (
@@ -54,8 +56,6 @@ from bayes_needs.models.la_effects import (
     partially_centred_la_effects,
 )
 from bayes_needs.models.sampling import sample_nuts
-from bayes_needs.priors import priors_to_config, resolve_priors
-from bayes_needs.segments import multinomial_split
 
 KIND = "area"
 PRIOR_NAMES: tuple[str, ...] = ("intercept", "beta", "sigma_la", "msoa_cv", "lsoa_dispersion",
@@ -473,7 +473,7 @@ class AreaDemandModel:
         idata = idata_io.load(path, expected_kind=KIND)
         idata_io.check_data_hash(idata, data.data_hash(), source=str(path))
         config = idata_io.get_config(idata)
-        from bayes_needs.priors import parse_priors
+        from bayes_needs.config.priors import parse_priors
 
         priors = parse_priors(config["priors"], source=f"{path} (stored priors)")
         model = cls(data.subset_services(config["services"]),

@@ -23,7 +23,7 @@ observed; their prior is centred on the national mix (on the logit scale).
 
 Which activities feed which line, and how activity weights map onto demand services for
 allocation, is a :class:`CostDesign`; the England design and its data alignment are in
-:mod:`bayes_needs.io.costs`. Cells that cannot enter the log-scale likelihood (spend missing,
+:mod:`bayes_needs.data.readers.costs`. Cells that cannot enter the log-scale likelihood (spend missing,
 zero or negative; a needed volume missing; no activity) are dropped and listed in
 :attr:`CostWeightModel.dropped`, never a failure.
 """
@@ -45,13 +45,13 @@ import pytensor.tensor as pt
 import xarray as xr
 from pymc_extras.prior import Prior
 
-from bayes_needs import dims
-from bayes_needs import idata as idata_io
-from bayes_needs.data import SpendData
-from bayes_needs.errors import ConfigError, DataValidationError
+from bayes_needs.config.priors import parse_priors, priors_to_config, resolve_priors
+from bayes_needs.core import dims
+from bayes_needs.core import idata as idata_io
+from bayes_needs.core.errors import ConfigError, DataValidationError
+from bayes_needs.data.containers import SpendData
+from bayes_needs.data.unit_costs import UnitCostPriors, parse_unit_costs
 from bayes_needs.models.sampling import sample_nuts
-from bayes_needs.priors import parse_priors, priors_to_config, resolve_priors
-from bayes_needs.unit_costs import UnitCostPriors, parse_unit_costs
 
 KIND = "cost_weights"
 PRIOR_NAMES: tuple[str, ...] = ("price_sd", "spend_sigma", "spend_nu", "mix_sd")
@@ -162,7 +162,7 @@ class CostWeightModel:
         LA spend per category and activity volumes per LA; an optional ``la_name`` column
         in ``spend.spend`` is carried into outputs.
     unit_costs
-        Unit-cost priors (:func:`bayes_needs.unit_costs.load_unit_costs`).
+        Unit-cost priors (:func:`bayes_needs.data.unit_costs.load_unit_costs`).
     design
         Activities per category, volumes, placement mix and service mapping.
     priors

@@ -24,7 +24,7 @@ import numpy as np
 import pymc as pm
 import pytensor.tensor as pt
 
-from bayes_needs import dims
+from bayes_needs.core import dims
 
 LA_PARAMETERISATIONS = ("adaptive", "centred", "noncentred")
 

@@ -25,7 +25,7 @@ Exact collapsing (count families). With ``Lambda`` the summed ``e_i lambda_i`` o
   parameters.
 
 Everything depends on the data only through the cell sums ``(Y_c, E_c)``, so the collapsed
-likelihood equals the row-level one up to a constant (``tests/test_person_model.py`` checks
+likelihood equals the row-level one up to a constant (``tests/models/test_person.py`` checks
 this against scipy). The multinomial numerator ``sum_c Y_c log lambda_c`` is linear in the
 parameters, and ``Lambda_k = exp(intercept + z_k beta) * sum_p E_kp exp(x_p gamma)`` is a
 sparse (LSOA x pattern) product, so a gradient costs O(distinct cells), not O(children).
@@ -44,7 +44,7 @@ share ``p_c``, so their outcomes collapse exactly to ``Binomial(n_c, p_c)``. LA 
 effects are normal on the logit scale (non-centred MSOA effects); exposure is not used.
 
 Need. :meth:`PersonDemandModel.expected_need` sums rates over the whole ONS child population
-(:mod:`bayes_needs.person.topup`) with LA effects marginalised: ``exp(sigma_la^2 / 2)`` for
+(:mod:`bayes_needs.data.person.topup`) with LA effects marginalised: ``exp(sigma_la^2 / 2)`` for
 the count families, Gauss-Hermite quadrature over ``u`` for the logit link.
 """
 
@@ -63,10 +63,18 @@ import pytensor.tensor as pt
 import scipy.sparse as sp
 from pymc_extras.prior import Prior
 
-from bayes_needs import dims
-from bayes_needs import idata as idata_io
-from bayes_needs.covariates import standardise
-from bayes_needs.errors import ConfigError, DataValidationError
+from bayes_needs.config.priors import priors_to_config, resolve_priors
+from bayes_needs.core import dims
+from bayes_needs.core import idata as idata_io
+from bayes_needs.core.errors import ConfigError, DataValidationError
+from bayes_needs.data.covariates import standardise
+from bayes_needs.data.person.design import (
+    PersonModelData,
+    TrainingArrays,
+    child_design,
+    selector,
+    summer,
+)
 from bayes_needs.models.la_effects import (
     LA_PARAMETERISATIONS,
     exposure_concentration,
@@ -74,14 +82,6 @@ from bayes_needs.models.la_effects import (
     partially_centred_la_effects,
 )
 from bayes_needs.models.sampling import sample_nuts
-from bayes_needs.person.design import (
-    PersonModelData,
-    TrainingArrays,
-    child_design,
-    selector,
-    summer,
-)
-from bayes_needs.priors import priors_to_config, resolve_priors
 
 KIND = "person"
 PRIOR_NAMES: tuple[str, ...] = ("intercept", "beta", "gamma", "sigma_la", "msoa_cv",
@@ -176,7 +176,7 @@ class PersonDemandModel:
     ----------
     data
         Collapsed records, LSOA covariates and ONS population
-        (:class:`~bayes_needs.person.design.PersonModelData`).
+        (:class:`~bayes_needs.data.person.design.PersonModelData`).
     config
         :class:`PersonModelConfig` or a mapping of its fields.
     priors
@@ -448,7 +448,7 @@ class PersonDemandModel:
     def load(cls, path: str | Path, data: PersonModelData
              ) -> tuple[PersonDemandModel, az.InferenceData]:
         """Load a saved fit, checking it was made on ``data``."""
-        from bayes_needs.priors import parse_priors
+        from bayes_needs.config.priors import parse_priors
 
         idata = idata_io.load(path, expected_kind=KIND)
         idata_io.check_data_hash(idata, data.data_hash(), source=str(path))
@@ -462,8 +462,8 @@ class PersonDemandModel:
     def expected_need(self, idata: az.InferenceData, *, random_seed: int,
                       standardise: Standardisation = "la", chunk_size: int = 32):
         """Posterior draws of expected demand of the whole child population per LA and
-        service; see :func:`bayes_needs.person.need.expected_need`."""
-        from bayes_needs.person.need import expected_need
+        service; see :func:`bayes_needs.need.person.expected_need`."""
+        from bayes_needs.need.person import expected_need
 
         return expected_need(self, idata, random_seed=random_seed, standardise=standardise,
                              chunk_size=chunk_size)

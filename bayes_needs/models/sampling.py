@@ -12,10 +12,10 @@ from typing import Any
 import arviz as az
 import pymc as pm
 
-from bayes_needs import dims
-from bayes_needs import idata as idata_io
-from bayes_needs.errors import ConfigError
-from bayes_needs.interrupts import InterruptWatch, RunInterrupted
+from bayes_needs.core import dims
+from bayes_needs.core import idata as idata_io
+from bayes_needs.core.errors import ConfigError
+from bayes_needs.core.interrupts import InterruptWatch, RunInterrupted
 
 #: NUTS implementations (``pymc.sample(nuts_sampler=...)``) and the package each needs.
 SAMPLERS: dict[str, str | None] = {"pymc": None, "nutpie": "nutpie", "numpyro": "numpyro"}
@@ -23,7 +23,7 @@ SAMPLERS: dict[str, str | None] = {"pymc": None, "nutpie": "nutpie", "numpyro": 
 
 def check_sampling_arguments(*, draws: Any, tune: Any, chains: Any,
                              sampler: str = "pymc") -> None:
-    """Raise :class:`~bayes_needs.errors.ConfigError` naming a bad argument."""
+    """Raise :class:`~bayes_needs.core.errors.ConfigError` naming a bad argument."""
     if sampler not in SAMPLERS:
         raise ConfigError(f"sampler must be one of {list(SAMPLERS)}, got {sampler!r}")
     module = SAMPLERS[sampler]

@@ -1,0 +1,214 @@
+"""Convergence gate: allocations are only made from fits that meet the thresholds.
+
+Every fit stores its convergence summary (:func:`bayes_needs.core.idata.convergence_summary`: max
+R-hat, min bulk and tail ESS, divergences, min BFMI over the hyperparameters). Before
+allocating, ``bayes-needs allocate`` and ``bayes-needs fit --allocate`` call :func:`enforce`,
+which refuses a fit missing any threshold (exit code 2, naming each failure) unless the user
+passes ``--allow-unconverged``. Whether the gate passed, and whether it was overridden, is
+recorded in ``summary.txt`` and in the attrs of ``allocation.nc``.
+
+``bayes-needs demo`` (synthetic data with a known truth) and ``bayes-needs sensitivity``
+(exploratory comparisons of alternative choices, usually with short chains) do not refuse:
+they print a warning and record the gate result instead.
+
+The thresholds live here only (:data:`DEFAULT_THRESHOLDS`): R-hat <= 1.01, bulk and tail ESS
+>= 400, no divergences (Vehtari et al. 2021, "Rank-normalization, folding, and localization").
+BFMI is recorded; a minimum can be set but is not gated by default.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from bayes_needs.core.errors import ConfigError, ConvergenceError
+
+#: Name of the allocation attribute holding the gate record (JSON).
+GATE_ATTR = "bayes_needs_convergence_gate"
+OVERRIDE_FLAG = "--allow-unconverged"
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and \
+        math.isfinite(value)
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """Convergence thresholds a fit must meet.
+
+    Parameters
+    ----------
+    rhat_max
+        Largest acceptable rank-normalised split R-hat.
+    ess_min
+        Smallest acceptable bulk and tail effective sample size.
+    divergences_max
+        Largest acceptable number of divergent transitions.
+    bfmi_min
+        Smallest acceptable E-BFMI of any chain; ``None`` does not gate on it.
+    """
+
+    rhat_max: float = 1.01
+    ess_min: float = 400.0
+    divergences_max: int = 0
+    bfmi_min: float | None = None
+
+    def __post_init__(self) -> None:
+        checks = {"rhat_max": self.rhat_max >= 1.0 if _number(self.rhat_max) else False,
+                  "ess_min": self.ess_min >= 0 if _number(self.ess_min) else False,
+                  "divergences_max": isinstance(self.divergences_max, int)
+                  and not isinstance(self.divergences_max, bool) and self.divergences_max >= 0,
+                  "bfmi_min": self.bfmi_min is None or (_number(self.bfmi_min)
+                                                        and self.bfmi_min >= 0)}
+        bad = [k for k, ok in checks.items() if not ok]
+        if bad:
+            raise ConfigError(f"invalid convergence threshold(s) {bad}: rhat_max >= 1, ess_min "
+                              f">= 0, divergences_max a whole number >= 0, bfmi_min >= 0")
+
+
+DEFAULT_THRESHOLDS = Thresholds()
+
+
+def check_convergence(summary: Mapping[str, Any], *, rhat_max: float = 1.01,
+                      ess_min: float = 400.0, divergences_max: int = 0,
+                      bfmi_min: float | None = None) -> list[str]:
+    """Failures of a convergence summary against the thresholds (empty when it passes).
+
+    Parameters
+    ----------
+    summary
+        A convergence summary (:func:`bayes_needs.core.idata.convergence_summary`): ``rhat_max``,
+        ``ess_bulk_min``, ``ess_tail_min``, ``divergences``, ``bfmi_min`` and optionally
+        ``per_variable`` (used to name the worst variables).
+    rhat_max, ess_min, divergences_max, bfmi_min
+        Thresholds, see :class:`Thresholds`.
+
+    Returns
+    -------
+    list of str
+        One sentence per failed check, naming the value, the threshold and the variables at
+        fault. A statistic that could not be computed (NaN, e.g. R-hat of a single chain)
+        fails, since convergence is then unknown.
+    """
+    limits = Thresholds(rhat_max, ess_min, divergences_max, bfmi_min)
+    per = summary.get("per_variable", {}) or {}
+    failures: list[str] = []
+
+    def worst(key: str, bad) -> str:
+        names = [n for n, v in (per.get(key) or {}).items() if bad(v)]
+        return f" ({', '.join(names)})" if names else ""
+
+    rhat = float(summary.get("rhat_max", float("nan")))
+    if not math.isfinite(rhat):
+        failures.append("R-hat could not be computed (it needs at least 2 chains of 4+ draws)")
+    elif rhat > limits.rhat_max:
+        failures.append(f"max R-hat {rhat:.4f} > {limits.rhat_max}"
+                        f"{worst('rhat_max', lambda v: v > limits.rhat_max)}")
+    for key, label in (("ess_bulk_min", "bulk ESS"), ("ess_tail_min", "tail ESS")):
+        value = float(summary.get(key, float("nan")))
+        if not math.isfinite(value):
+            failures.append(f"{label} could not be computed")
+        elif value < limits.ess_min:
+            failures.append(f"min {label} {value:.0f} < {limits.ess_min:g}"
+                            f"{worst(key, lambda v: v < limits.ess_min)}")
+    divergences = int(summary.get("divergences", 0))
+    if divergences > limits.divergences_max:
+        failures.append(f"{divergences} divergent transition(s) > {limits.divergences_max}")
+    if limits.bfmi_min is not None:
+        bfmi = float(summary.get("bfmi_min", float("nan")))
+        if not math.isfinite(bfmi) or bfmi < limits.bfmi_min:
+            failures.append(f"min BFMI {bfmi:.3f} < {limits.bfmi_min}")
+    return failures
+
+
+@dataclass(frozen=True)
+class GateResult:
+    """Outcome of the gate for one fit.
+
+    Attributes
+    ----------
+    passed
+        Every threshold met.
+    failures
+        What missed, one sentence each.
+    allowed_unconverged
+        The user allowed allocation from an unconverged fit (``--allow-unconverged``).
+    thresholds
+        The thresholds applied.
+    """
+
+    passed: bool
+    failures: tuple[str, ...]
+    allowed_unconverged: bool
+    thresholds: Thresholds = DEFAULT_THRESHOLDS
+
+    @property
+    def status(self) -> str:
+        """``"passed"``, ``"failed, allowed by --allow-unconverged"`` or ``"failed"``."""
+        if self.passed:
+            return "passed"
+        return f"failed, allowed by {OVERRIDE_FLAG}" if self.allowed_unconverged else "failed"
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-able record."""
+        return {"status": self.status, "passed": self.passed,
+                "failures": list(self.failures),
+                "allow_unconverged": self.allowed_unconverged,
+                "thresholds": asdict(self.thresholds)}
+
+    def summary_lines(self) -> dict[str, str]:
+        """``summary.txt`` entries (label -> value)."""
+        t = self.thresholds
+        lines = {"convergence gate": self.status,
+                 "gate thresholds": f"R-hat <= {t.rhat_max}, bulk/tail ESS >= {t.ess_min:g}, "
+                                    f"divergences <= {t.divergences_max}"
+                                    + (f", BFMI >= {t.bfmi_min}" if t.bfmi_min is not None
+                                       else ""),
+                 "allow unconverged": "yes" if self.allowed_unconverged else "no"}
+        for i, failure in enumerate(self.failures, 1):
+            lines[f"gate failure {i}"] = failure
+        return lines
+
+
+def evaluate(summary: Mapping[str, Any], *, allow_unconverged: bool = False,
+             thresholds: Thresholds = DEFAULT_THRESHOLDS) -> GateResult:
+    """Apply the gate without raising."""
+    failures = check_convergence(summary, **asdict(thresholds))
+    return GateResult(not failures, tuple(failures), bool(allow_unconverged), thresholds)
+
+
+def enforce(summary: Mapping[str, Any], *, allow_unconverged: bool = False,
+            thresholds: Thresholds = DEFAULT_THRESHOLDS, source: str = "the fit") -> GateResult:
+    """Apply the gate; refuse an unconverged fit unless ``allow_unconverged``.
+
+    Raises
+    ------
+    ConvergenceError
+        If a threshold is missed and ``allow_unconverged`` is false; the message lists every
+        failure and how to proceed.
+    """
+    result = evaluate(summary, allow_unconverged=allow_unconverged, thresholds=thresholds)
+    if not result.passed and not allow_unconverged:
+        listed = "; ".join(result.failures)
+        raise ConvergenceError(
+            f"refusing to allocate from {source}: it misses the convergence thresholds "
+            f"({listed}). Refit with more tuning steps and draws (--tune, --draws) or more "
+            f"chains, or pass {OVERRIDE_FLAG} to allocate anyway (recorded in the outputs)")
+    return result
+
+
+def record_in_allocation(allocation, result: GateResult) -> None:
+    """Store the gate result in an allocation's attrs (saved in ``allocation.nc``)."""
+    allocation.draws.attrs[GATE_ATTR] = json.dumps(result.to_dict(), sort_keys=True)
+    allocation.draws.attrs["allow_unconverged"] = int(result.allowed_unconverged)
+    allocation.draws.attrs["convergence_gate"] = result.status
+
+
+def warning_text(result: GateResult, source: str = "the fit") -> str:
+    """A one-paragraph warning for commands that record rather than refuse."""
+    return (f"warning: {source} misses the convergence thresholds ("
+            f"{'; '.join(result.failures)}); treat its allocations as provisional")

@@ -1,0 +1,1 @@
+"""Settings as data: run configs, model configs, priors and scenario files."""

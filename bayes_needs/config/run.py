@@ -1,0 +1,224 @@
+"""Run configuration: what data to load, how to model, sample, standardise and allocate.
+
+A run config is a TOML or YAML file (see ``examples/``) validated with pydantic, so every
+mistake is reported at once with the path of the offending key. Data locations given on the
+command line (``--data-dir``, ``--year``) override the file; nothing machine-specific needs to
+be committed.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from bayes_needs.config.files import read_config_file
+from bayes_needs.core.errors import ConfigError, ConfigFileError, DataValidationError
+
+SCHEMA_VERSION = 1
+#: Largest accepted draws (and tuning steps) per chain, and number of chains.
+MAX_DRAWS = 1_000_000
+MAX_CHAINS = 64
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DataSpec(_Strict):
+    """Where the area data come from.
+
+    ``source = "england"`` reads the real public data (``data_dir``, ``year``);
+    ``"synthetic"`` generates synthetic England (``scale``, ``data_seed``);
+    ``"files"`` reads three CSV files (``geography``, ``lsoa_table``, ``counts``).
+    """
+
+    source: Literal["england", "synthetic", "files"] = "england"
+    services: list[str] | None = None
+    covariates: list[str] | None = None
+    data_dir: str | None = None
+    year: int | None = Field(default=None, ge=2000, le=2100)
+    scale: Literal["tiny", "region", "england"] = "tiny"
+    data_seed: int = Field(default=0, ge=0)
+    geography: str | None = None
+    lsoa_table: str | None = None
+    counts: str | None = None
+    exposure: str = "children"
+
+
+class SamplingSpec(_Strict):
+    """NUTS settings (always seeded)."""
+
+    # Upper bounds catch typos (an extra 000) before hours of sampling or memory errors.
+    draws: int = Field(default=1000, ge=1, le=MAX_DRAWS)
+    tune: int = Field(default=1000, ge=1, le=MAX_DRAWS)
+    chains: int = Field(default=2, ge=1, le=MAX_CHAINS)
+    sampler: Literal["pymc", "nutpie", "numpyro"] = "pymc"
+    target_accept: float = Field(default=0.9, gt=0, lt=1)
+    random_seed: int = Field(default=20240331, ge=0)
+    progressbar: bool = True
+    #: Processes sampling chains in parallel (``None``: up to 2). Draws do not depend on it.
+    cores: int | None = Field(default=None, ge=1)
+
+
+class NeedSpec(_Strict):
+    """Expected-need settings; see :meth:`AreaDemandModel.expected_need`."""
+
+    standardise: Literal["la", "none", "all"] = "la"
+    random_seed: int = Field(default=1, ge=0)
+
+
+class AllocationSpec(_Strict):
+    """Allocation settings.
+
+    Cost weights come from at most one source: ``cost_weights`` (fixed relative weights per
+    service), ``cost_weights_file`` (a ``cost_weights.nc`` written by ``bayes-needs costs``:
+    uncertain weights paired draw by draw with demand) or ``unit_costs`` (a unit-cost table,
+    ``"default"`` for the packaged one, mapped onto services with the England cost design;
+    fixed at the table's medians, or drawn from its lognormal uncertainty when
+    ``unit_cost_uncertainty``). With none, :func:`bayes_needs.workflows.pipeline.cost_weights_for`
+    chooses. ``baseline`` (``"population"``: shares proportional to the child population, or
+    a CSV ``la_code, share`` / ``la_code, amount``) with ``damping_floor``/``damping_cap``
+    limits each LA's relative change of share (see :class:`bayes_needs.allocation.Damping`).
+    """
+
+    interval_prob: float = Field(default=0.9, gt=0, lt=1)
+    interval_kind: Literal["eti", "hdi"] = "eti"
+    pot: float | None = Field(default=None, gt=0, allow_inf_nan=False)
+    cost_weights: dict[str, float] | None = None
+    cost_weights_file: str | None = None
+    unit_costs: str | None = None
+    unit_cost_uncertainty: bool = False
+    baseline: str | None = None
+    damping_floor: float | None = Field(default=None, ge=-1, le=0)
+    damping_cap: float | None = Field(default=None, ge=0)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> AllocationSpec:
+        sources = [k for k in ("cost_weights", "cost_weights_file", "unit_costs")
+                   if getattr(self, k) is not None]
+        if len(sources) > 1:
+            raise ValueError(f"give at most one cost-weight source, got {sources}")
+        if self.unit_cost_uncertainty and self.unit_costs is None:
+            raise ValueError("unit_cost_uncertainty needs unit_costs (a unit-cost table or "
+                             "'default')")
+        if (self.damping_floor is not None or self.damping_cap is not None) and \
+                self.baseline is None:
+            raise ValueError("damping_floor/damping_cap limit the change against a baseline: "
+                             "set allocation.baseline ('population' or a CSV la_code,share)")
+        return self
+
+    @field_validator("cost_weights")
+    @classmethod
+    def _non_negative(cls, value: dict[str, float] | None) -> dict[str, float] | None:
+        if value is not None:
+            bad = {k: v for k, v in value.items() if not v >= 0 or v == float("inf")}
+            if bad:
+                raise ValueError(f"cost weights must be finite and >= 0: {bad}")
+            if not any(value.values()):
+                raise ValueError("at least one cost weight must be positive")
+        return value
+
+
+class RunConfig(_Strict):
+    """A whole run: data, model options, priors, sampling, need and allocation."""
+
+    schema_version: Literal[1] = SCHEMA_VERSION
+    description: str = ""
+    data: DataSpec = DataSpec()
+    model: dict[str, Any] = Field(default_factory=dict)
+    #: A prior file path, or an inline table of model variable name -> prior dict.
+    priors: str | dict[str, Any] | None = None
+    sampling: SamplingSpec = SamplingSpec()
+    need: NeedSpec = NeedSpec()
+    allocation: AllocationSpec = AllocationSpec()
+
+    @field_validator("priors")
+    @classmethod
+    def _inline_priors(cls, value: str | dict[str, Any] | None):
+        if isinstance(value, dict):
+            # Imported here: prior validation needs PyMC, which plain config reading does not.
+            from bayes_needs.config.priors import SCHEMA_VERSION as PRIOR_SCHEMA
+            from bayes_needs.config.priors import parse_priors
+            from bayes_needs.models.area import PRIOR_NAMES
+
+            try:
+                parse_priors({"schema_version": PRIOR_SCHEMA, "priors": value},
+                             source="priors", expected=PRIOR_NAMES)
+            except DataValidationError as exc:
+                raise ValueError("; ".join(exc.problems)) from None
+        return value
+
+    def with_overrides(self, **sections: dict[str, Any]) -> RunConfig:
+        """A copy with keys of sections replaced (``None`` values are ignored)."""
+        merged = self.model_dump()
+        for section, values in sections.items():
+            clean = {k: v for k, v in values.items() if v is not None}
+            if isinstance(merged.get(section), dict):
+                merged[section] = {**merged[section], **clean}
+            elif clean:
+                raise ConfigError(f"cannot override section '{section}'")
+        return parse_run_config(merged, source="run config with command-line overrides")
+
+
+def parse_run_config(values: dict[str, Any], *, source: str = "run config") -> RunConfig:
+    """Validate a run-config mapping, reporting every problem at once."""
+    try:
+        return RunConfig.model_validate(values)
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            where = ".".join(str(p) for p in err["loc"]) or "<top level>"
+            message = err["msg"].removeprefix("Value error, ")
+            if err["type"] == "extra_forbidden":
+                message = "unknown key"
+            problems.append(f"{where}: {message}")
+        raise ConfigFileError(source, problems) from None
+
+
+#: File paths in a run config, by section; relative ones are resolved against the file.
+#: ``"default"``/``"population"`` are keywords, not paths.
+PATH_KEYS: dict[str, tuple[str, ...]] = {
+    "data": ("data_dir", "geography", "lsoa_table", "counts"),
+    "allocation": ("cost_weights_file", "unit_costs", "baseline"),
+}
+_PATH_KEYWORDS = {"default", "population"}
+
+
+def resolve_paths(values: dict[str, Any], root: Path) -> dict[str, Any]:
+    """A copy of a run-config mapping with relative file paths made absolute from ``root``."""
+    out = dict(values)
+
+    def fix(value: Any) -> Any:
+        if isinstance(value, str) and value not in _PATH_KEYWORDS and \
+                not Path(value).is_absolute():
+            return str((root / value).resolve())
+        return value
+
+    if isinstance(out.get("priors"), str):
+        out["priors"] = fix(out["priors"])
+    for section, keys in PATH_KEYS.items():
+        if isinstance(out.get(section), dict):
+            out[section] = {k: fix(v) if k in keys else v for k, v in out[section].items()}
+    return out
+
+
+def load_run_config(path: str | Path) -> RunConfig:
+    """Read and validate a run-config file; relative paths in it are resolved against it."""
+    path = Path(path)
+    values = read_config_file(path, what="run config")
+    config = parse_run_config(resolve_paths(values, path.parent), source=str(path))
+    # Checked here rather than in the model, so a typo fails before any data are loaded
+    # (a stored run.json is not checked: its fit keeps its own priors).
+    if isinstance(config.priors, str) and not Path(config.priors).is_file():
+        raise ConfigFileError(str(path), [f"priors: prior file {config.priors} does not "
+                                          f"exist"])
+    return config

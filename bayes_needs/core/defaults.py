@@ -1,0 +1,31 @@
+"""Every package-wide default, in one place.
+
+A default that a user can change (an option, a config field) takes its value from here, so
+the CLI, the run configs, the Python API and the docs cannot drift apart.
+"""
+
+from __future__ import annotations
+
+from types import MappingProxyType
+from typing import Final
+
+from bayes_needs.core import dims
+
+#: Probability mass of every credible interval unless the user says otherwise.
+INTERVAL_PROB: Final = 0.9
+#: Interval kind: ``"eti"`` (equal-tailed) or ``"hdi"`` (highest-density).
+INTERVAL_KIND: Final = "eti"
+#: Seed of NUTS, need draws and synthetic data when none is given.
+RANDOM_SEED: Final = 20240331
+#: NUTS target acceptance rate.
+TARGET_ACCEPT: Final = 0.9
+#: National pot shared out when the user names none.
+POT: Final = 1.0e9
+
+#: Relative cost per unit of each DfE-counted service, used when no weights are given for a
+#: real-data run: an illustrative annual cost per referral, child in need, child on a plan
+#: and child looked after (see examples/ for sources). Synthetic runs use the true costs.
+COST_WEIGHTS: Final = MappingProxyType({
+    dims.REFERRALS: 1_500.0, dims.CIN: 3_000.0, dims.CPP: 6_000.0, dims.CLA: 75_000.0,
+    dims.CLA_WEEKS: 1_000.0,
+})

@@ -1,0 +1,100 @@
+"""One executor abstraction for embarrassingly parallel jobs (SBC replicates, scenarios).
+
+Jobs are pure functions of their arguments (index, seed, settings), so the same job gives
+the same result whichever executor runs it and in whatever order. :func:`make_executor`
+returns a :class:`concurrent.futures.Executor`:
+
+* ``scheduler="tcp://host:8786"``: a dask.distributed cluster (``bayes-needs[distributed]``);
+* ``workers=1``: run each job in this process when it is submitted (no pool; debugging and
+  tests);
+* otherwise a :class:`~concurrent.futures.ProcessPoolExecutor` with ``workers`` processes
+  (default: the CPUs this process may use). Worker processes are *spawned*, not forked, so
+  they never inherit the parent's threads or compiled-model state.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import multiprocessing
+import os
+from collections.abc import Callable, Iterator
+from concurrent.futures import Executor, Future, ProcessPoolExecutor
+from typing import Any
+
+from bayes_needs.core.errors import ConfigError
+
+
+class SerialExecutor(Executor):
+    """Runs each submitted call immediately in the calling process."""
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future:
+        """Run ``fn(*args, **kwargs)`` now; its result or exception is in the future."""
+        future: Future = Future()
+        try:
+            future.set_result(fn(*args, **kwargs))
+        except Exception as exc:  # delivered through the future, as a pool would
+            future.set_exception(exc)
+        return future
+
+
+def available_cpus() -> int:
+    """CPUs this process may run on (respects affinity masks and containers' CPU sets)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+@contextlib.contextmanager
+def make_executor(workers: int | None = None, scheduler: str | None = None
+                  ) -> Iterator[Executor]:
+    """An executor for independent jobs; shut down (pending jobs cancelled) on exit.
+
+    Parameters
+    ----------
+    workers
+        Worker processes (``None``: :func:`available_cpus`; ``1``: in-process, no pool).
+        Ignored with ``scheduler``.
+    scheduler
+        Address of a dask.distributed scheduler; jobs then run on its workers.
+
+    Raises
+    ------
+    ConfigError
+        If ``workers`` is not a positive integer, dask.distributed is not installed, or the
+        scheduler cannot be reached.
+    """
+    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int)
+                                or workers < 1):
+        raise ConfigError(f"workers must be a whole number >= 1, got {workers!r}")
+    if scheduler:
+        with _dask_executor(scheduler) as executor:
+            yield executor
+        return
+    n = workers or available_cpus()
+    if n == 1:
+        yield SerialExecutor()
+        return
+    pool = ProcessPoolExecutor(max_workers=n, mp_context=multiprocessing.get_context("spawn"))
+    try:
+        yield pool
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+@contextlib.contextmanager
+def _dask_executor(address: str) -> Iterator[Executor]:
+    try:
+        from dask.distributed import Client
+    except ImportError:
+        raise ConfigError("--scheduler needs dask.distributed: pip install "
+                          "'bayes-needs[distributed]'") from None
+    try:
+        client = Client(address, timeout="10s")
+    except (OSError, TimeoutError) as exc:
+        raise ConfigError(f"cannot connect to the dask scheduler at {address!r}: "
+                          f"{exc}") from None
+    try:
+        yield client.get_executor()
+    finally:
+        client.close()

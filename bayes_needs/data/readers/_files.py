@@ -1,0 +1,185 @@
+"""Shared helpers for the real-data readers: locating documented files, reading CSVs as text
+with clear errors, and turning published cells (numbers or suppression codes) into numbers.
+
+Every problem is raised as a :class:`~bayes_needs.core.errors.BayesNeedsError` subclass naming the
+file and, where it applies, the column, the file line (the header is line 1) and the value.
+"""
+
+from __future__ import annotations
+
+import gzip
+import zlib
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from pandas.api.types import is_bool_dtype, is_numeric_dtype
+
+from bayes_needs.core.errors import DataValidationError, MissingDataError
+
+#: Codes used in DfE (Explore Education Statistics) files in place of a number.
+SUPPRESSION_CODES: dict[str, str] = {
+    "c": "suppressed to protect confidentiality",
+    "z": "not applicable (e.g. the LA did not exist that year)",
+    "x": "not available",
+    "u": "low reliability",
+    "(blank)": "cell left empty",
+}
+BLANK = "(blank)"
+MAX_SHOWN = 5
+
+
+def resolve(data_dir: str | Path, relative: str) -> Path:
+    """The documented file ``relative`` under ``data_dir``.
+
+    Raises
+    ------
+    MissingDataError
+        Naming the data directory or the file when either does not exist.
+    """
+    root = Path(data_dir)
+    if not root.is_dir():
+        raise MissingDataError(f"data directory {root} does not exist or is not a directory")
+    path = root / relative
+    if not path.is_file():
+        raise MissingDataError(f"required data file {path} does not exist (expected "
+                               f"'{relative}' under the data directory {root})")
+    return path
+
+
+def require_files(data_dir: str | Path, relatives: Iterable[str]) -> dict[str, Path]:
+    """Resolve several files at once, reporting every missing one in a single error."""
+    root = Path(data_dir)
+    if not root.is_dir():
+        raise MissingDataError(f"data directory {root} does not exist or is not a directory")
+    relatives = list(dict.fromkeys(relatives))
+    missing = [r for r in relatives if not (root / r).is_file()]
+    if missing:
+        raise MissingDataError(f"{len(missing)} required data file(s) missing under {root}: "
+                               + ", ".join(str(root / r) for r in missing))
+    return {r: root / r for r in relatives}
+
+
+def read_text_csv(path: Path, required: Sequence[str], *,
+                  optional: Sequence[str] = ()) -> pd.DataFrame:
+    """Read a CSV (optionally gzipped), keeping only ``required`` and ``optional`` columns.
+
+    Columns whose every cell is a number are parsed as numbers; any other column is kept as
+    stripped text with blank cells as ``""`` (so suppression codes survive for
+    :func:`parse_numbers`). A UTF-8 byte-order mark is accepted. A ``line`` column gives each
+    row's line in the file (the header is line 1).
+
+    Raises
+    ------
+    DataValidationError
+        If the file is empty, cannot be decoded as UTF-8, cannot be parsed, lacks a required
+        column or has no data rows.
+    """
+    wanted = set(required) | set(optional)
+    source = str(path)
+    try:
+        frame = pd.read_csv(path, keep_default_na=False, na_filter=False, low_memory=False,
+                            encoding="utf-8-sig", usecols=lambda c: c in wanted)
+    except pd.errors.EmptyDataError:
+        raise DataValidationError(source, ["the file is empty (no header row)"]) from None
+    except UnicodeDecodeError as exc:
+        raise DataValidationError(source, [
+            f"the file is not valid UTF-8 text ({exc.reason} at byte {exc.start}); save it "
+            f"as a UTF-8 CSV"]) from None
+    except pd.errors.ParserError as exc:
+        raise DataValidationError(source, [f"the file is not a readable CSV: {exc}"]) from None
+    except (gzip.BadGzipFile, zlib.error, EOFError) as exc:
+        raise DataValidationError(source, [f"the compressed file is corrupt: {exc}"]) from None
+    missing = [c for c in required if c not in frame.columns]
+    if missing:
+        header = pd.read_csv(path, nrows=0, encoding="utf-8-sig").columns
+        raise DataValidationError(source, [f"missing required column(s) {missing}; columns "
+                                           f"present: {list(header)}"])
+    if frame.empty:
+        raise DataValidationError(source, ["the file has a header but no data rows"])
+    for column in frame.columns:
+        if not is_numeric_dtype(frame[column]):
+            frame[column] = frame[column].astype(str).str.strip()
+    frame["line"] = np.arange(2, len(frame) + 2)
+    return frame
+
+
+def file_lines(frame: pd.DataFrame, mask) -> list[int]:
+    """The file lines (from :func:`read_text_csv`'s ``line`` column) of the rows in ``mask``."""
+    return [int(v) for v in frame.loc[mask, "line"].head(MAX_SHOWN)]
+
+
+def parse_numbers(frame: pd.DataFrame, column: str, source: str, *,
+                  codes: Iterable[str] = SUPPRESSION_CODES, whole: bool = True,
+                  non_negative: bool = True) -> tuple[np.ndarray, pd.Series, list[str]]:
+    """Parse a text column of published numbers.
+
+    Parameters
+    ----------
+    frame
+        Output of :func:`read_text_csv`.
+    column
+        Column to parse.
+    source
+        File name used in problem messages.
+    codes
+        Non-numeric cells accepted as "missing" (blank cells are reported as ``(blank)``).
+    whole
+        Require whole numbers.
+    non_negative
+        Require values >= 0.
+
+    Returns
+    -------
+    values, code, problems
+        Float values (NaN where a code was found), the code found per row (NaN where the
+        cell is a number), and a list of problems (empty when every cell is valid).
+    """
+    text = frame[column]
+    accepted = set(codes)
+    problems = []
+    if is_numeric_dtype(text) and not is_bool_dtype(text):
+        values = text.to_numpy(dtype=float)
+        code = pd.Series(np.nan, index=text.index, dtype=object)
+    else:
+        values = pd.to_numeric(text, errors="coerce").to_numpy(dtype=float)
+        code = text.where(np.isnan(values)).replace("", BLANK)
+    bad = np.isnan(values) & ~code.isin(accepted).to_numpy()
+    if bad.any():
+        allowed = f" or accepted codes {sorted(accepted)}" if accepted else ""
+        problems.append(f"column '{column}' has {int(bad.sum())} value(s) that are not "
+                        f"numbers{allowed}: {_examples(frame, bad, column)}")
+    finite = np.isfinite(values)
+    if (~finite & ~np.isnan(values)).any():
+        problems.append(f"column '{column}' has infinite value(s): "
+                        f"{_examples(frame, ~finite & ~np.isnan(values), column)}")
+    if non_negative:
+        negative = finite & (values < 0)
+        if negative.any():
+            problems.append(f"column '{column}' has {int(negative.sum())} negative value(s): "
+                            f"{_examples(frame, negative, column)}")
+    if whole:
+        fractional = finite & (np.floor(values) != values)
+        if fractional.any():
+            problems.append(f"column '{column}' must hold whole numbers; found "
+                            f"{_examples(frame, fractional, column)}")
+    return values, code, problems
+
+
+def duplicate_problems(frame: pd.DataFrame, keys: list[str], what: str) -> list[str]:
+    """One message naming duplicated key values and their file lines, or none."""
+    dup = frame.duplicated(subset=keys, keep=False).to_numpy()
+    if not dup.any():
+        return []
+    examples = frame.loc[dup, keys].drop_duplicates().head(3).to_dict("records")
+    return [f"{int(dup.sum())} duplicate {what} row(s) on columns {keys} at line(s) "
+            f"{file_lines(frame, dup)}, e.g. {examples}"]
+
+
+def _examples(frame: pd.DataFrame, mask: np.ndarray, column: str) -> str:
+    rows = frame.loc[mask, ["line", column]].head(MAX_SHOWN)
+    shown = ", ".join(f"line {line}: {value!r}" if value != "" else f"line {line}: {BLANK}"
+                      for line, value in zip(rows["line"], rows[column], strict=True))
+    more = int(mask.sum()) - len(rows)
+    return shown + (f" (+{more} more)" if more > 0 else "")

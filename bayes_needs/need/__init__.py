@@ -1,0 +1,1 @@
+"""Posterior -> expected-need draws, one module per approach."""

@@ -1,0 +1,1 @@
+"""Tables, plots and HTML written from fits and allocations."""

@@ -1,0 +1,1 @@
+"""The one numpy generative model, and the synthetic England built on it."""

@@ -1,0 +1,1 @@
+"""Config -> files: area and person runs, costs, sensitivity, comparison and reports."""

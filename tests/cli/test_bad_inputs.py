@@ -1,0 +1,424 @@
+"""A catalogue of malformed inputs through the command line.
+
+Each case builds one bad input from small valid files (prior files via ``--priors``, run
+configs via ``fit --config``, scenario files via ``sensitivity --scenarios``, CSV inputs via
+``fit --geography/--lsoa-table/--counts``, and command-line arguments) and names substrings
+(file, column, line, key or option) that the error must contain. Every case must exit with
+code 2, print one message on stderr, show no traceback, write no output files and execute
+nothing from a file. The Python API has its own catalogue in ``test_bad_inputs.py``; this one
+covers what reaches the API through the CLI.
+
+A mocked sampler stands in for NUTS, so a case that wrongly passed validation would still
+finish quickly (and then fail on its exit code).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from bayes_needs.cli import main
+from bayes_needs.simulate.synthetic import generate_area
+
+SAMPLING = ["--draws", "10", "--tune", "10", "--chains", "1", "--no-progress"]
+PRIOR_TOML = ('schema_version = 1\n\n[priors.sigma_la]\ndist = "HalfNormal"\n'
+              'kwargs = { sigma = 0.5 }\ndims = ["service"]\n')
+SCENARIO_BASE = 'schema_version = 1\n[base.data]\nsource = "synthetic"\nscale = "tiny"\n'
+#: A file the malicious YAML cases try to create through ``os.system``.
+PWNED = "pwned.txt"
+
+
+@pytest.fixture(scope="module")
+def valid_frames() -> dict[str, pd.DataFrame]:
+    """Valid ``fit --geography/--lsoa-table/--counts`` inputs (tiny synthetic England)."""
+    data = generate_area("tiny", random_seed=3, services=("cin", "cla")).data
+    lsoa = data.covariates.reset_index(drop=True)
+    lsoa.insert(0, "children", data.exposure.astype(int))
+    lsoa.insert(0, "lsoa_code", data.geography.lsoa_codes)
+    return {"geography": data.geography.to_frame()[["lsoa_code", "msoa_code", "la_code"]],
+            "lsoa": lsoa, "counts": data.observations.copy()}
+
+
+@dataclass
+class Ctx:
+    """Where a case writes its files; ``frames`` are fresh copies of the valid inputs."""
+
+    tmp: Path
+    frames: dict[str, pd.DataFrame]
+
+    @property
+    def out(self) -> Path:
+        return self.tmp / "out"
+
+    def write(self, name: str, content: str | bytes) -> Path:
+        path = self.tmp / name
+        path.write_bytes(content if isinstance(content, bytes) else content.encode("utf-8"))
+        return path
+
+    def csv(self, kind: str, frame: pd.DataFrame | None = None, *, name: str | None = None,
+            encoding: str = "utf-8") -> Path:
+        frame = self.frames[kind] if frame is None else frame
+        return self.write(name or f"{kind}.csv",
+                          frame.to_csv(index=False, lineterminator="\n").encode(encoding))
+
+    def files(self, **replaced: Path) -> list[str]:
+        """``fit`` arguments with valid CSV inputs except those ``replaced``."""
+        paths = {kind: replaced.get(kind) or self.csv(kind)
+                 for kind in ("geography", "lsoa", "counts")}
+        return ["fit", "--geography", paths["geography"], "--lsoa-table", paths["lsoa"],
+                "--counts", paths["counts"], "--out", self.out, *SAMPLING]
+
+    def demo(self, *extra) -> list:
+        return ["demo", "--scale", "tiny", "--out", self.out, *SAMPLING, *extra]
+
+    def priors(self, content: str | bytes, name: str = "priors.toml") -> list:
+        return self.demo("--priors", self.write(name, content))
+
+    def config(self, text: str, name: str = "run.toml", *extra) -> list:
+        body = text if name.endswith((".yaml", ".yml")) else "schema_version = 1\n" + text
+        return ["fit", "--config", self.write(name, body), "--out", self.out, *SAMPLING,
+                *extra]
+
+    def scenarios(self, text: str | bytes, name: str = "scenarios.toml") -> list:
+        return ["sensitivity", "--scenarios", self.write(name, text), "--out", self.out]
+
+    def synthetic_config(self, text: str) -> list:
+        return self.config("[data]\nsource = 'synthetic'\nscale = 'tiny'\n" + text)
+
+
+def with_row(frame: pd.DataFrame, row: dict) -> pd.DataFrame:
+    return pd.concat([frame, pd.DataFrame([row])], ignore_index=True)
+
+
+def edited(frame: pd.DataFrame, row: int, column: str, value) -> pd.DataFrame:
+    out = frame.astype({column: object})
+    out.loc[row, column] = value
+    return out
+
+
+def first_lsoa_count_row(c: Ctx) -> int:
+    return int(np.flatnonzero(c.frames["counts"]["level"].to_numpy() == "lsoa")[0])
+
+
+def moved_msoa(c: Ctx) -> pd.DataFrame:
+    """The last LSOA of the first MSOA moved to another LA (MSOA split across two LAs)."""
+    geo = c.frames["geography"].copy()
+    first = geo["msoa_code"] == geo["msoa_code"].iloc[0]
+    other_la = geo.loc[geo["la_code"] != geo["la_code"].iloc[0], "la_code"].iloc[0]
+    geo.loc[np.flatnonzero(first)[-1], "la_code"] = other_la
+    return geo
+
+
+@dataclass(frozen=True)
+class Case:
+    id: str
+    args: Callable[[Ctx], list]
+    needles: tuple[str, ...]
+
+
+CASES = [
+    # ------------------------------------------------------------------ prior files
+    Case("prior_unknown_distribution",
+         lambda c: c.priors(PRIOR_TOML.replace("HalfNormal", "HalfNormol")),
+         ("priors.toml", "priors.sigma_la.dist", "unknown distribution 'HalfNormol'")),
+    Case("prior_yaml_python_object_apply",
+         lambda c: c.priors(f'schema_version: 1\npriors: !!python/object/apply:os.system '
+                            f'["touch {c.tmp / PWNED}"]\n', "evil.yaml"),
+         ("evil.yaml", "unsafe YAML", "python/object/apply")),
+    Case("prior_yaml_python_name",
+         lambda c: c.priors("schema_version: 1\npriors:\n  sigma_la: !!python/name:os.system"
+                            "\n", "evil.yml"),
+         ("evil.yml", "unsafe YAML", "python/name")),
+    Case("prior_empty_file", lambda c: c.priors(b""), ("priors.toml", "empty")),
+    Case("prior_utf16_file", lambda c: c.priors(PRIOR_TOML.encode("utf-16")),
+         ("priors.toml", "UTF-16", "UTF-8")),
+    Case("prior_latin1_file",
+         lambda c: c.priors(("# Café prior\n" + PRIOR_TOML).encode("latin-1")),
+         ("priors.toml", "not valid UTF-8")),
+    Case("prior_binary_garbage", lambda c: c.priors(bytes(range(256)) * 4, "priors.yaml"),
+         ("priors.yaml",)),
+    Case("prior_unknown_kwarg",
+         lambda c: c.priors(PRIOR_TOML.replace("sigma = 0.5", "sd = 0.5")),
+         ("priors.sigma_la.kwargs", "unknown parameter(s) ['sd']", "HalfNormal")),
+    Case("prior_negative_scale",
+         lambda c: c.priors(PRIOR_TOML.replace("sigma = 0.5", "sigma = -0.5")),
+         ("priors.sigma_la.kwargs.sigma", "> 0")),
+    Case("prior_text_kwarg",
+         lambda c: c.priors(PRIOR_TOML.replace("sigma = 0.5", 'sigma = "wide"')),
+         ("priors.sigma_la.kwargs.sigma", "'wide'")),
+    Case("prior_huge_kwarg",
+         lambda c: c.priors(PRIOR_TOML.replace("sigma = 0.5", "sigma = 1e400")),
+         ("priors.sigma_la.kwargs.sigma", "finite")),
+    Case("prior_not_a_model_variable",
+         lambda c: c.priors(PRIOR_TOML.replace("priors.sigma_la", "priors.sigma_msoa")),
+         ("priors.sigma_msoa", "not a variable of this model", "msoa_cv")),
+    Case("prior_unknown_dim",
+         lambda c: c.priors(PRIOR_TOML.replace('["service"]', '["services"]')),
+         ("priors.sigma_la.dims", "services")),
+    Case("prior_invalid_toml", lambda c: c.priors("schema_version = 1\n[priors.sigma_la\n"),
+         ("priors.toml", "invalid TOML")),
+    Case("prior_wrong_extension", lambda c: c.priors('{"schema_version": 1}', "priors.json"),
+         ("priors.json", "unsupported file type '.json'")),
+    Case("prior_missing_file", lambda c: c.demo("--priors", c.tmp / "nowhere.toml"),
+         ("--priors", "nowhere.toml", "does not exist")),
+
+    # ------------------------------------------------------------------ run configs
+    Case("config_text_for_number", lambda c: c.config("[sampling]\ndraws = 'many'\n"),
+         ("run.toml", "sampling.draws", "integer")),
+    Case("config_negative_draws", lambda c: c.config("[sampling]\ndraws = -5\n"),
+         ("run.toml", "sampling.draws", "greater than or equal to 1")),
+    Case("config_huge_draws", lambda c: c.config("[sampling]\ndraws = 1000000000000\n"),
+         ("run.toml", "sampling.draws", "less than or equal to")),
+    Case("config_interval_prob_above_one",
+         lambda c: c.config("[allocation]\ninterval_prob = 1.5\n"),
+         ("run.toml", "allocation.interval_prob", "less than 1")),
+    Case("config_target_accept_one", lambda c: c.config("[sampling]\ntarget_accept = 1.0\n"),
+         ("run.toml", "sampling.target_accept", "less than 1")),
+    Case("config_infinite_pot", lambda c: c.config("[allocation]\npot = inf\n"),
+         ("run.toml", "allocation.pot", "finite")),
+    Case("config_unknown_standardise",
+         lambda c: c.config("[need]\nstandardise = 'partial'\n"),
+         ("run.toml", "need.standardise", "'la'")),
+    Case("config_unknown_sampler", lambda c: c.config("[sampling]\nsampler = 'stan'\n"),
+         ("run.toml", "sampling.sampler", "'pymc'")),
+    Case("config_bad_schema_version", lambda c: c.config("schema_version: 2\n", "run.yaml"),
+         ("run.yaml", "schema_version")),
+    Case("config_year_out_of_range", lambda c: c.config("[data]\nyear = 1066\n"),
+         ("run.toml", "data.year")),
+    Case("config_empty_file", lambda c: ["fit", "--config", c.write("run.toml", ""),
+                                         "--out", c.out],
+         ("run.toml", "empty")),
+    Case("config_yaml_python_object",
+         lambda c: c.config(f"schema_version: 1\ndescription: !!python/object/apply:os.system "
+                            f"['touch {c.tmp / PWNED}']\n", "run.yaml"),
+         ("run.yaml", "unsafe YAML", "python/object/apply")),
+    Case("config_yaml_list_top_level", lambda c: c.config("- schema_version: 1\n",
+                                                          "run.yaml"),
+         ("run.yaml", "top level must be a mapping", "list")),
+    Case("config_yaml_duplicate_key",
+         lambda c: c.config("schema_version: 1\nsampling:\n  draws: 10\n  draws: 20\n",
+                            "run.yaml"),
+         ("run.yaml", "duplicate key 'draws'")),
+    Case("config_unknown_model_option",
+         lambda c: c.synthetic_config("[model]\nfamily = 'negbin'\nmsoa_effect = true\n"),
+         ("unknown area model option(s) ['msoa_effect']",)),
+    Case("config_unknown_family", lambda c: c.synthetic_config("[model]\nfamily = 'normal'\n"),
+         ("family", "'normal'")),
+    Case("config_unknown_service",
+         lambda c: c.synthetic_config("services = ['foster_care']\n"),
+         ("foster_care",)),
+    Case("config_zero_cost_weights",
+         lambda c: c.synthetic_config("[allocation.cost_weights]\ncin = 0.0\ncla = 0.0\n"),
+         ("allocation.cost_weights", "at least one cost weight must be positive")),
+    Case("config_files_source_without_files", lambda c: c.config("[data]\nsource = 'files'\n"),
+         ("'files'", "--geography")),
+    Case("config_missing_prior_file", lambda c: c.config("priors = 'nowhere.toml'\n"),
+         ("nowhere.toml", "does not exist")),
+
+    # ------------------------------------------------------------------ scenario files
+    Case("scenario_yaml_python_object",
+         lambda c: c.scenarios(f"schema_version: 1\nbase: !!python/object/apply:os.system "
+                               f"['touch {c.tmp / PWNED}']\n", "scenarios.yaml"),
+         ("scenarios.yaml", "unsafe YAML", "python/object/apply")),
+    Case("scenario_empty_file", lambda c: c.scenarios(b""), ("scenarios.toml", "empty")),
+    Case("scenario_utf16_file",
+         lambda c: c.scenarios(SCENARIO_BASE.encode("utf-16")), ("scenarios.toml", "UTF-16")),
+    Case("scenario_unknown_section",
+         lambda c: c.scenarios(SCENARIO_BASE + "[variations.x.sampler]\ndraws = 5\n"),
+         ("scenarios.toml", "variations.x", "unknown key(s) ['sampler']")),
+    Case("scenario_bad_variation_name",
+         lambda c: c.scenarios(SCENARIO_BASE + '[variations."bad name!".model]\n'
+                                               'family = "poisson"\n'),
+         ("scenarios.toml", "invalid name 'bad name!'")),
+    Case("scenario_out_of_range_value",
+         lambda c: c.scenarios(SCENARIO_BASE + "[variations.x.sampling]\ndraws = -1\n"),
+         ("scenarios.toml", "variations.x.sampling.draws")),
+    Case("scenario_unknown_prior_distribution",
+         lambda c: c.scenarios(SCENARIO_BASE + "[variations.x.priors.sigma_la]\n"
+                                               "dist = 'HalfNormol'\nkwargs = {sigma = 1}\n"),
+         ("scenarios.toml", "variations.x.priors", "HalfNormol")),
+    Case("scenario_unknown_top_level_key",
+         lambda c: c.scenarios("extra = 1\n" + SCENARIO_BASE
+                               + "[variations.x.model]\nfamily = 'poisson'\n"),
+         ("scenarios.toml", "unknown top-level key(s) ['extra']")),
+
+    # ------------------------------------------------------------------ CSV inputs
+    Case("csv_negative_count",
+         lambda c: c.files(counts=c.csv("counts", edited(c.frames["counts"], 4, "count", -3))),
+         ("counts.csv", "'count'", "-3")),
+    Case("csv_text_count",
+         lambda c: c.files(counts=c.csv("counts", edited(c.frames["counts"], 2, "count",
+                                                          "seven"))),
+         ("counts.csv", "'count'", "seven")),
+    Case("csv_huge_count",
+         lambda c: c.files(counts=c.csv("counts", edited(c.frames["counts"], 5, "count",
+                                                          "1e308"))),
+         ("counts.csv", "'count'")),
+    Case("csv_unknown_level",
+         lambda c: c.files(counts=c.csv("counts", edited(c.frames["counts"], 0, "level",
+                                                          "ward"))),
+         ("counts.csv", "'level'", "'ward'")),
+    Case("csv_unknown_area_code",
+         lambda c: c.files(counts=c.csv("counts", edited(c.frames["counts"],
+                                                          first_lsoa_count_row(c),
+                                                          "area_code", "E01999999"))),
+         ("counts.csv", "E01999999")),
+    Case("csv_duplicate_count_rows",
+         lambda c: c.files(counts=c.csv("counts", with_row(c.frames["counts"],
+                                                           c.frames["counts"].iloc[0]
+                                                           .to_dict()))),
+         ("counts.csv", "duplicate")),
+    Case("csv_unknown_count_column",
+         lambda c: c.files(counts=c.csv("counts", c.frames["counts"].assign(notes="x"))),
+         ("counts.csv", "unknown column(s) ['notes']")),
+    Case("csv_missing_count_column",
+         lambda c: c.files(counts=c.csv("counts", c.frames["counts"].rename(
+             columns={"count": "n"}))),
+         ("counts.csv", "missing required column(s) ['count']")),
+    Case("csv_semicolon_delimited",
+         lambda c: c.files(counts=c.write("counts.csv", c.frames["counts"].to_csv(
+             index=False, sep=";"))),
+         ("counts.csv", "missing required column(s)")),
+    Case("csv_empty_counts_file", lambda c: c.files(counts=c.write("counts.csv", b"")),
+         ("counts.csv", "empty")),
+    Case("csv_header_only_counts",
+         lambda c: c.files(counts=c.write("counts.csv", "service,level,area_code,count\n")),
+         ("counts.csv", "no data rows")),
+    Case("csv_utf16_counts", lambda c: c.files(counts=c.csv("counts", encoding="utf-16")),
+         ("counts.csv", "UTF-8")),
+    Case("csv_latin1_geography",
+         lambda c: c.files(geography=c.csv(
+             "geography", c.frames["geography"].assign(la_name="Sant Feliu de Guíxols"),
+             encoding="latin-1")),
+         ("geography.csv", "not valid UTF-8")),
+    Case("csv_gzip_garbage_counts",
+         lambda c: c.files(counts=c.write("counts.csv.gz", b"\x1f\x8b\x08\x00garbage")),
+         ("counts.csv.gz",)),
+    Case("csv_nan_covariate",
+         lambda c: c.files(lsoa=c.csv("lsoa", edited(c.frames["lsoa"], 7, "idaci", ""))),
+         ("lsoa.csv", "'idaci'")),
+    Case("csv_text_covariate",
+         lambda c: c.files(lsoa=c.csv("lsoa", c.frames["lsoa"].assign(region="North"))),
+         ("lsoa.csv", "'region'")),
+    Case("csv_negative_children",
+         lambda c: c.files(lsoa=c.csv("lsoa", edited(c.frames["lsoa"], 3, "children", -10))),
+         ("lsoa.csv", "'children'")),
+    Case("csv_unknown_lsoa_in_table",
+         lambda c: c.files(lsoa=c.csv("lsoa", edited(c.frames["lsoa"], 0, "lsoa_code",
+                                                      "E01999999"))),
+         ("lsoa.csv", "'lsoa_code'", "E01999999")),
+    Case("csv_lsoa_in_two_msoas",
+         lambda c: c.files(geography=c.csv("geography", with_row(
+             c.frames["geography"], {**c.frames["geography"].iloc[0].to_dict(),
+                                     "msoa_code": c.frames["geography"]["msoa_code"]
+                                     .iloc[-1]}))),
+         ("geography.csv", "in 2 MSOAs")),
+    Case("csv_msoa_in_two_las",
+         lambda c: c.files(geography=c.csv("geography", moved_msoa(c))),
+         ("geography.csv", "in 2 LAs")),
+    Case("csv_unknown_geography_column",
+         lambda c: c.files(geography=c.csv("geography", c.frames["geography"].assign(
+             ward_code="W1"))),
+         ("geography.csv", "unknown column(s) ['ward_code']")),
+    Case("csv_partial_lsoa_coverage",
+         lambda c: c.files(counts=c.csv("counts", c.frames["counts"].drop(
+             index=first_lsoa_count_row(c)))),
+         ("counts.csv", "LSOAs")),
+
+    # ------------------------------------------------------------------ arguments
+    Case("arg_draws_not_a_number", lambda c: c.demo("--draws", "lots"),
+         ("--draws", "expected a whole number", "'lots'")),
+    Case("arg_chains_zero", lambda c: c.demo("--chains", "0"), ("--chains", "must be >= 1")),
+    Case("arg_negative_seed", lambda c: c.demo("--seed", "-1"), ("--seed",)),
+    Case("arg_huge_draws", lambda c: c.demo("--draws", "1" + "0" * 12),
+         ("sampling.draws", "less than or equal to 1000000")),
+    Case("arg_target_accept_out_of_range", lambda c: c.demo("--target-accept", "1.5"),
+         ("--target-accept", "between 0 and 1")),
+    Case("arg_nan_interval_prob", lambda c: c.demo("--interval-prob", "nan"),
+         ("--interval-prob",)),
+    Case("arg_negative_pot", lambda c: c.demo("--pot", "-5"), ("--pot", "-5")),
+    Case("arg_infinite_pot", lambda c: c.demo("--pot", "inf"), ("--pot", "inf")),
+    Case("arg_unknown_standardise", lambda c: c.demo("--standardise", "partial"),
+         ("--standardise", "partial")),
+    Case("arg_unknown_interval_kind", lambda c: c.demo("--interval-kind", "median"),
+         ("--interval-kind", "median")),
+    Case("arg_unknown_option", lambda c: c.demo("--frobnicate"),
+         ("unrecognized arguments", "--frobnicate")),
+    Case("arg_unknown_command", lambda c: ["frobnicate"], ("frobnicate",)),
+    Case("arg_missing_geography_file",
+         lambda c: ["fit", "--geography", c.tmp / "nope.csv", "--out", c.out],
+         ("--geography", "nope.csv", "does not exist")),
+    Case("arg_missing_data_dir",
+         lambda c: ["fit", "--data-dir", c.tmp / "no_data", "--year", "2024", "--out", c.out],
+         ("--data-dir", "no_data")),
+    Case("arg_year_not_a_number",
+         lambda c: ["fit", "--data-dir", c.tmp, "--year", "twenty", "--out", c.out],
+         ("--year", "twenty")),
+    Case("arg_out_is_a_file", lambda c: ["demo", "--scale", "tiny", "--out",
+                                         c.write("taken.txt", "x")],
+         ("--out", "not a directory")),
+    Case("arg_sbc_zero_sims", lambda c: ["validate", "sbc", "--n-sims", "0", "--out", c.out],
+         ("--n-sims", "must be >= 1")),
+    Case("arg_sbc_unknown_service",
+         lambda c: ["validate", "sbc", "--n-sims", "1", "--out", c.out, "--services",
+                    "cin,foster_care"],
+         ("--services", "foster_care")),
+    Case("arg_sbc_too_few_draws_to_rank",
+         lambda c: ["validate", "sbc", "--n-sims", "1", "--out", c.out, "--draws", "10",
+                    "--chains", "1", "--rank-draws", "99"],
+         ("n_rank_draws", "10 x 1 < 99")),
+    Case("arg_sbc_unknown_la_parameterisation",
+         lambda c: ["validate", "sbc", "--n-sims", "1", "--out", c.out,
+                    "--la-parameterisation", "partial"],
+         ("--la-parameterisation", "partial")),
+    Case("arg_sbc_unknown_model",
+         lambda c: ["validate", "sbc", "--model", "person", "--n-sims", "1", "--out", c.out],
+         ("--model", "person")),
+]
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+def test_bad_cli_input(case: Case, tmp_path: Path, valid_frames, mocked_sampler, capsys):
+    ctx = Ctx(tmp_path, {k: v.copy() for k, v in valid_frames.items()})
+    code = main([str(a) for a in case.args(ctx)])
+    out, err = capsys.readouterr()
+    assert code == 2, f"exit code {code}\nstdout:\n{out}\nstderr:\n{err}"
+    assert "Traceback" not in err and "Traceback" not in out
+    assert "bayes-needs: error:" in err or "usage:" in err, err
+    for needle in case.needles:
+        assert needle in err, f"{needle!r} not in stderr:\n{err}"
+    assert not (tmp_path / PWNED).exists(), "a file executed code"
+    leftovers = [p for p in ctx.out.rglob("*")] if ctx.out.exists() else []
+    assert not leftovers, leftovers
+
+
+def test_catalogue_size_and_unique_ids():
+    assert len(CASES) >= 40
+    assert len({c.id for c in CASES}) == len(CASES)
+
+
+# ---------------------------------------------------------------------- accepted inputs
+def test_valid_inputs_fit(tmp_path, valid_frames, mocked_sampler, capsys):
+    """The files the catalogue corrupts are valid, so each case fails for its own reason."""
+    ctx = Ctx(tmp_path, valid_frames)
+    assert main([str(a) for a in ctx.files()]) == 0, capsys.readouterr().err
+    assert (ctx.out / "fit.nc").is_file()
+
+
+def test_utf8_bom_inputs_are_accepted(tmp_path, valid_frames, mocked_sampler, capsys):
+    """Byte-order marks (as written by Excel's "CSV UTF-8") are not an error."""
+    ctx = Ctx(tmp_path, valid_frames)
+    paths = {kind: ctx.csv(kind, encoding="utf-8-sig") for kind in ("geography", "lsoa",
+                                                                    "counts")}
+    assert all(p.read_bytes().startswith(b"\xef\xbb\xbf") for p in paths.values())
+    priors = ctx.write("priors.toml", b"\xef\xbb\xbf" + PRIOR_TOML.encode("utf-8"))
+    config = ctx.write("run.toml", b"\xef\xbb\xbfschema_version = 1\n[sampling]\ndraws = 10\n")
+    code = main([str(a) for a in [*ctx.files(**paths), "--priors", priors, "--config",
+                                  config]])
+    assert code == 0, capsys.readouterr().err
+    assert (ctx.out / "fit.nc").is_file()

@@ -1,0 +1,74 @@
+"""Helpers for tests that run the CLI in separate processes (determinism, interruption)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+#: Runs ``bayes_needs.cli.main(argv)`` with ``pm.sample`` replaced by PyMC's mock sampler
+#: (prior draws), so a run takes seconds. Exits with main's return code.
+MOCKED_DRIVER = """
+import functools, sys
+import numpy as np, pymc as pm
+from pymc.testing import mock_sample
+pm.sample = functools.partial(
+    mock_sample, sample_stats={"diverging": lambda size: np.zeros(size, dtype=bool)})
+from bayes_needs.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+#: The real CLI, as the ``bayes-needs`` console script runs it.
+REAL_DRIVER = "import sys\nfrom bayes_needs.cli import run\nrun()\n"
+
+#: A small real fit: tiny synthetic England, two services, one covariate.
+SMALL_CONFIG = """schema_version = 1
+[data]
+source = "synthetic"
+scale = "tiny"
+services = ["cin", "cla"]
+covariates = ["idaci"]
+[sampling]
+draws = {draws}
+tune = {tune}
+chains = 2
+random_seed = {seed}
+progressbar = false
+"""
+
+
+def cli_env(hash_seed: int = 0) -> dict[str, str]:
+    """Environment for a CLI subprocess, with an explicit ``PYTHONHASHSEED``."""
+    env = dict(os.environ)
+    env["PYTHONHASHSEED"] = str(hash_seed)
+    env.pop("BAYES_NEEDS_FAST_EXIT", None)
+    return env
+
+
+def start_cli(args, *, mocked: bool, hash_seed: int = 0, cwd: Path | None = None,
+              driver: str | None = None) -> subprocess.Popen:
+    """Start the CLI with ``args`` in a new process (text stdout/stderr pipes)."""
+    code = driver or (MOCKED_DRIVER if mocked else REAL_DRIVER)
+    return subprocess.Popen([sys.executable, "-c", code, *[str(a) for a in args]],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=cli_env(hash_seed), cwd=cwd or REPO_ROOT)
+
+
+def finish(process: subprocess.Popen, timeout: float = 900) -> tuple[int, str, str]:
+    """Wait for ``process``; its exit code, stdout and stderr."""
+    try:
+        out, err = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        out, err = process.communicate()
+        raise AssertionError(f"CLI did not finish in {timeout} s\n{err}") from None
+    return process.returncode, out, err
+
+
+def files_in(directory: Path) -> list[str]:
+    """Every file and directory under ``directory`` (hidden ones too), relative names."""
+    if not directory.exists():
+        return []
+    return sorted(str(p.relative_to(directory)) for p in directory.rglob("*"))

@@ -1,0 +1,205 @@
+"""``bayes-needs report``: every plot present, embedded and decodable, the page renders in
+headless Chromium, and the diagnostics behind it (LOO per LA, power-scaling) are consistent.
+
+The fast fixture fits the tiny synthetic model with PyMC's mock sampler (independent draws
+from concentrated priors, with a recorded sampler energy), so every plot has its inputs; the
+slow test builds the report of a real NUTS fit. The Chromium test is skipped, saying why, when
+no Chromium binary is installed (``.ci/run`` installs one).
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from matplotlib import image as mpimg
+from sampling_mocks import CONCENTRATED_PRIORS, patched_sample
+
+from bayes_needs.checks import diagnostics
+from bayes_needs.cli import main
+from bayes_needs.core import idata as idata_io
+from bayes_needs.workflows import pipeline
+from bayes_needs.workflows.report import PLOTS, REPORT_FILE
+
+CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                  "--no-first-run", "--disable-background-networking",
+                  "--disable-component-update", "--disable-sync"]
+
+
+def mocked(energy: bool):
+    rng = np.random.default_rng(0)
+    return patched_sample(**({"energy": lambda size: rng.normal(size=size)} if energy else {}))
+
+
+def demo(tmp_path: Path, *, energy: bool) -> Path:
+    priors = tmp_path / "priors.toml"
+    priors.write_text(CONCENTRATED_PRIORS, encoding="utf-8")
+    run = tmp_path / "run"
+    with mocked(energy):
+        assert main(["demo", "--scale", "tiny", "--out", str(run), "--draws", "60", "--tune",
+                     "1", "--no-progress", "--priors", str(priors)]) == 0
+    return run
+
+
+@pytest.fixture(scope="module")
+def report_run(tmp_path_factory):
+    run = demo(tmp_path_factory.mktemp("report"), energy=True)
+    assert main(["report", str(run), "--seed", "3"]) == 0
+    return run
+
+
+def embedded_images(page: str) -> dict[str, tuple[str, bytes]]:
+    """data-plot -> (alt text, PNG bytes) of every embedded image."""
+    found = {}
+    for tag in re.findall(r"<img [^>]*>", page):
+        plot = re.search(r'data-plot="([^"]+)"', tag).group(1)
+        alt = re.search(r'alt="([^"]*)"', tag).group(1)
+        data = re.search(r'src="data:image/png;base64,([^"]+)"', tag).group(1)
+        found[plot] = (alt, base64.b64decode(data))
+    return found
+
+
+def test_every_plot_is_embedded_with_alt_text(report_run):
+    page = (report_run / REPORT_FILE).read_text(encoding="utf-8")
+    images = embedded_images(page)
+    assert list(images) == [stem for stem, _ in PLOTS]
+    for stem, title in PLOTS:
+        alt, png = images[stem]
+        assert alt == title
+        pixels = mpimg.imread(io.BytesIO(png), format="png")
+        assert pixels.shape[0] > 200 and pixels.shape[1] > 300, stem
+        assert pixels[..., :3].std() > 0.05, f"{stem} is blank"
+        assert (report_run / "plots" / f"{stem}.png").read_bytes() == png
+    for title in ("Trace plot", "Rank plot", "Energy plot", "Posterior predictive check",
+                  "LOO-PIT", "Pareto k per LA", "Forest plot of LA shares", "LA ranking plot"):
+        assert title in page
+
+
+def test_report_is_self_contained_and_error_free(report_run):
+    page = (report_run / REPORT_FILE).read_text(encoding="utf-8")
+    assert page.startswith("<!DOCTYPE html>") and page.rstrip().endswith("</html>")
+    sources = re.findall(r'(?:src|href)="([^"]*)"', page)
+    assert sources and all(s.startswith(("data:image/png;base64,", "#")) for s in sources)
+    assert "<script" not in page and "http://" not in page and "https://" not in page
+    for marker in ("unavailable", "Traceback", "Error", "nan%"):
+        assert marker not in page, marker
+
+
+def test_tables_written_beside_the_report(report_run):
+    fit = pipeline.load_fit(report_run)
+    pareto = pd.read_csv(report_run / "pareto_k.csv", comment="#")
+    observed = fit.model.data.la_totals().notna().to_numpy().any(axis=1)
+    assert sorted(pareto["la_code"]) == sorted(fit.model.data.geography.la_codes[observed])
+    assert pareto["pareto_k"].is_monotonic_decreasing
+    assert set(pareto["flag"]) <= {"ok", "high", "very high"}
+    psens = pd.read_csv(report_run / "power_scaling.csv", comment="#")
+    post = idata_io.posterior(fit.idata)
+    expected = sum(int(post[v].size / (post.sizes["chain"] * post.sizes["draw"]))
+                   for v in ("intercept", "beta", "sigma_la", "msoa_cv", "lsoa_dispersion"))
+    assert len(psens) == expected
+    assert psens["prior"].notna().all() and psens["likelihood"].notna().all()
+
+
+def test_la_log_likelihood_sums_every_observation_in_the_la(report_run):
+    fit = pipeline.load_fit(report_run)
+    thin = idata_io.thinned(fit.idata, 40)
+    assert idata_io.posterior(thin).sizes["chain"] * idata_io.posterior(thin).sizes["draw"] <= 40
+    with_logs = diagnostics.log_densities(fit.model, thin)
+    by_la = diagnostics.log_likelihood_by_la(fit.model, with_logs)
+    ll = idata_io.log_likelihood(with_logs)
+    # Independent route: area code -> LA code through the geography table.
+    table = fit.model.data.geography.to_frame()
+    to_la = {**dict(zip(table["lsoa_code"], table["la_code"], strict=True)),
+             **dict(zip(table["msoa_code"], table["la_code"], strict=True)),
+             **{c: c for c in table["la_code"]}}
+    expected = {la: 0.0 for la in table["la_code"].unique()}
+    for name in ll.data_vars:
+        values = ll[name]
+        obs_dim = next(d for d in values.dims if d not in ("chain", "draw"))
+        for code, column in zip(values[obs_dim].to_numpy(),
+                                values.isel(chain=0, draw=0).to_numpy(), strict=True):
+            expected[to_la[str(code)]] += float(column)
+    got = by_la.isel(chain=0, draw=0).to_series()
+    for la, value in expected.items():
+        assert got[la] == pytest.approx(value, rel=1e-10, abs=1e-9), la
+    assert len({v for v in expected.values() if v != 0}) > 1
+
+
+def test_power_scaling_diagnosis_follows_priorsense():
+    assert diagnostics.diagnose(0.06, 0.2) == diagnostics.CONFLICT
+    assert diagnostics.diagnose(0.06, 0.01) == diagnostics.STRONG_PRIOR
+    assert diagnostics.diagnose(0.01, 0.01) == "-"
+    assert diagnostics.diagnose(0.04, 0.5) == "-"
+    assert diagnostics.diagnose(float("nan"), 0.5) == "-"
+    assert diagnostics.diagnose(0.06, 0.2, threshold=0.1) == "-"
+
+
+def test_missing_energy_is_shown_as_unavailable(tmp_path):
+    run = demo(tmp_path, energy=False)
+    assert main(["report", str(run)]) == 0
+    page = (run / REPORT_FILE).read_text(encoding="utf-8")
+    assert 'class="note unavailable"' in page and "sample_stats.energy" in page
+    assert len(embedded_images(page)) == len(PLOTS)
+
+
+def test_report_of_a_missing_run_is_a_user_error(tmp_path, capsys):
+    code = main(["report", str(tmp_path / "nope")])
+    err = capsys.readouterr().err
+    assert code == 2 and "does not exist" in err and "Traceback" not in err
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    code = main(["report", str(empty)])
+    err = capsys.readouterr().err
+    assert code == 2 and "does not exist" in err and "Traceback" not in err
+
+
+def chromium() -> str | None:
+    return next((p for p in map(shutil.which, CHROMIUM_NAMES) if p), None)
+
+
+def test_report_renders_in_headless_chromium(report_run, tmp_path):
+    binary = chromium()
+    if binary is None:
+        pytest.skip("no Chromium binary (chromium, chromium-browser or google-chrome) on "
+                    "PATH; .ci/run installs it with apt-get")
+    report = (report_run / REPORT_FILE).resolve()
+    screenshot = tmp_path / "report.png"
+    profile = tmp_path / "profile"
+    common = [binary, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", "--enable-logging=stderr",
+              "--v=0"]
+    shot = subprocess.run([*common, f"--screenshot={screenshot}", "--window-size=1200,6000",
+                           report.as_uri()], capture_output=True, text=True, timeout=180)
+    assert shot.returncode == 0, shot.stderr[-2000:]
+    assert screenshot.is_file() and screenshot.stat().st_size > 50_000
+    pixels = mpimg.imread(screenshot)
+    assert pixels.shape[:2] == (6000, 1200)
+    assert pixels[..., :3].std() > 0.05  # not a blank page
+    dom = subprocess.run([*common, "--dump-dom", report.as_uri()], capture_output=True,
+                         text=True, timeout=180)
+    assert dom.returncode == 0, dom.stderr[-2000:]
+    for _, title in PLOTS:
+        assert f'alt="{title}"' in dom.stdout, title
+    for log in (shot.stderr, dom.stderr):
+        # Page errors are logged as console messages; Chromium's own D-Bus noise is not.
+        assert not re.search(r"CONSOLE\(\d+\)|Uncaught|Failed to load resource", log), log
+
+
+@pytest.mark.slow
+def test_report_of_a_real_fit(tmp_path):
+    run = tmp_path / "run"
+    assert main(["demo", "--scale", "tiny", "--out", str(run), "--draws", "100", "--tune",
+                 "100", "--no-progress", "--seed", "5"]) == 0
+    assert main(["report", str(run)]) == 0
+    page = (run / REPORT_FILE).read_text(encoding="utf-8")
+    assert len(embedded_images(page)) == len(PLOTS)
+    assert "unavailable" not in page
+    pareto = pd.read_csv(run / "pareto_k.csv", comment="#")
+    assert np.isfinite(pareto["pareto_k"]).all()
