@@ -34,7 +34,7 @@ SERVICE = "cla"
 
 
 def _data(seed: int):
-    from bayes_needs.simulate.synthetic import generate_area
+    from bayes_needs.simulate.area import generate_area
 
     return generate_area("england", random_seed=seed, services=[SERVICE],
                          observation_mix={"lsoa": 1.0, "msoa": 0.0, "la": 0.0, "none": 0.0})
@@ -104,6 +104,7 @@ def run_bayes_needs(seed: int, draws: int, tune: int, sampler: str = "nutpie") -
     """Fit the bayes_needs area model; return metrics."""
     from bayes_needs.core import dims
     from bayes_needs.models.area import HYPERPARAMETERS, AreaDemandModel
+    from bayes_needs.need.area import expected_need
 
     synthetic = _data(seed)
     model = AreaDemandModel(synthetic.data)
@@ -111,7 +112,7 @@ def run_bayes_needs(seed: int, draws: int, tune: int, sampler: str = "nutpie") -
     idata = model.fit(random_seed=seed, draws=draws, tune=tune, chains=2, sampler=sampler,
                       progressbar=False)
     seconds = time.perf_counter() - start
-    need = model.expected_need(idata, random_seed=seed)["need"].sel({dims.SERVICE: SERVICE})
+    need = expected_need(model, idata, random_seed=seed)["need"].sel({dims.SERVICE: SERVICE})
     post = idata.posterior
     hyper = {k: post[k] for k in HYPERPARAMETERS if k in post}
     return _metrics(f"bayes_needs area model ({sampler})", seconds, hyper, _shares(need),

@@ -48,7 +48,8 @@ def _peak_mb() -> float:
 
 def _england(workdir: Path, *, coverage: float, data_seed: int = 0):
     """Synthetic England, its persons and their Parquet file (written once per workdir)."""
-    from bayes_needs.simulate.synthetic import generate_area, generate_persons
+    from bayes_needs.simulate.area import generate_area
+    from bayes_needs.simulate.person import generate_persons
 
     synthetic = generate_area("england", random_seed=data_seed)
     persons = generate_persons(synthetic, random_seed=data_seed + 1, coverage=coverage)
@@ -76,7 +77,7 @@ def _thinned(path: Path, n: int, seed: int) -> Path:
 def collapse_one(path: str) -> None:
     """Child-process entry: collapse ``path`` once, print JSON with time, memory and cells."""
     from bayes_needs.data.person import collapse_parquet
-    from bayes_needs.simulate.synthetic import generate_geography
+    from bayes_needs.simulate.geography import generate_geography
 
     geography = generate_geography("england", random_seed=0).geography
     before = _rss_mb()
@@ -204,7 +205,8 @@ def bench_rows(args: argparse.Namespace) -> None:
     from bayes_needs.data.person import collapse_frame
     from bayes_needs.data.person.design import PersonModelData
     from bayes_needs.models.person import HYPERPARAMETERS, PersonDemandModel
-    from bayes_needs.simulate.synthetic import generate_area, generate_persons
+    from bayes_needs.simulate.area import generate_area
+    from bayes_needs.simulate.person import generate_persons
 
     services = tuple(args.services)
     synthetic = generate_area("region", random_seed=args.data_seed, services=services)
@@ -280,6 +282,7 @@ def bench_fit(args: argparse.Namespace, workdir: Path) -> None:
     from bayes_needs.data.person import collapse_parquet
     from bayes_needs.data.person.design import PersonModelData
     from bayes_needs.models.person import PersonDemandModel
+    from bayes_needs.need.person import expected_need
 
     synthetic, persons, path = _england(workdir, coverage=0.8, data_seed=args.data_seed)
     start = time.perf_counter()
@@ -312,7 +315,7 @@ def bench_fit(args: argparse.Namespace, workdir: Path) -> None:
         print(f"fit_rhat_max[{name}]={per_variable['rhat_max'][name]:.4f} "
               f"fit_ess_bulk_min[{name}]={per_variable['ess_bulk_min'][name]:.0f}")
     start = time.perf_counter()
-    need = model.expected_need(idata, random_seed=args.seed)["need"]
+    need = expected_need(model, idata, random_seed=args.seed)["need"]
     allocation = allocate(need, synthetic.truth["unit_cost"], interval_prob=0.9,
                           interval_kind="eti")
     print(f"fit_need_and_allocation_seconds={time.perf_counter() - start:.1f}")

@@ -1,14 +1,33 @@
-"""Shared fixtures. Real public data are read from ``../shared/data`` beside the checkout
-(or ``$BAYES_NEEDS_DATA_DIR``); tests that need them are skipped when they are absent.
+"""Shared fixtures and the rules every test file follows.
+
+* Layout: tests mirror the package, ``tests/<layer>/test_<module>.py``; helpers used by more
+  than one file live in ``tests/support/`` (on ``sys.path`` through pytest's ``pythonpath``).
+* Slow tests: a slow test carries ``@pytest.mark.slow`` on its own test function, nothing
+  else (no module ``pytestmark``, no class mark, no ``pytest.param`` marks), and every test
+  in a ``test_*_recovery.py`` or ``test_*_calibration.py`` file is slow. The default run
+  deselects them (``-m 'not slow'`` in ``pyproject.toml``); ``-m slow`` runs only them.
+  The ``slow_marks`` plugin (``tests/support/slow_marks.py``) stops the run when a
+  collected test breaks this rule.
+* Mocked sampling: a test that fits under PyMC's mock sampler takes the function-scoped
+  ``mocked_sampler`` fixture; a module-scoped fixture sharing one mocked fit between tests
+  patches itself with ``with patched_sample():`` (both from ``sampling_mocks``).
+* Real public data are read from ``../shared/data`` beside the checkout (or
+  ``$BAYES_NEEDS_DATA_DIR``); tests that need them take ``data_dir`` and are skipped when the
+  data are absent.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from sampling_mocks import patched_sample
+
+#: ``slow_marks`` enforces the slow-marking rule above; ``pytester`` runs pytest on scratch
+#: files (``tests/test_slow_marks.py``).
+pytest_plugins = ("slow_marks", "pytester")
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -33,8 +52,8 @@ def data_dir() -> Path:
     return path
 
 
-@pytest.fixture(scope="module")
-def mocked_sampler():
-    """``pm.sample`` replaced by the mock sampler for the rest of the test module."""
+@pytest.fixture
+def mocked_sampler() -> Iterator[None]:
+    """``pm.sample`` replaced by PyMC's mock sampler (prior draws) for this test only."""
     with patched_sample():
         yield

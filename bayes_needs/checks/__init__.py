@@ -1,2 +1,4 @@
-"""Checks of fits and of the method: convergence gate, diagnostics, influence, SBC and
-the comparison of approaches."""
+"""Check fits and the method: convergence gate, diagnostics, influence, SBC, sensitivity.
+
+Also the comparison of the area- and person-based approaches.
+"""

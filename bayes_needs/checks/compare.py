@@ -1,5 +1,6 @@
-"""Comparing the area-based and person-based approaches: LA-grouped cross-validation scores,
-ELPD, stacking weights and needs-share accuracy.
+"""Scores comparing the area-based and person-based approaches.
+
+LA-grouped cross-validation scores, ELPD, stacking weights and needs-share accuracy.
 
 Both approaches can predict one thing for an LA whose data were held out: its published
 annual count of each service (all children, full year). Given a posterior draw, that total is
@@ -20,20 +21,42 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import arviz as az
 import numpy as np
 import xarray as xr
 from scipy.optimize import minimize
 from scipy.special import gammaln, logsumexp, softmax
 
-from bayes_needs.allocation import allocate
-from bayes_needs.core import dims
+from bayes_needs.allocation import CostWeights, allocate
+from bayes_needs.core import defaults, dims
 from bayes_needs.core import idata as idata_io
 from bayes_needs.core.errors import ConfigError
-from bayes_needs.core.intervals import credible_interval
+from bayes_needs.core.intervals import IntervalKind, credible_interval
+from bayes_needs.models.area import AreaDemandModel
 
 
 def la_folds(la_codes: Sequence[str], n_folds: int, *, random_seed: int) -> list[list[str]]:
-    """Split LA codes into ``n_folds`` groups of near-equal size at random (seeded)."""
+    """Split LA codes into ``n_folds`` groups of near-equal size at random (seeded).
+
+    Parameters
+    ----------
+    la_codes
+        The LAs.
+    n_folds
+        Number of groups, between 2 and the number of LAs.
+    random_seed
+        Seed of the split.
+
+    Returns
+    -------
+    list of list of str
+        The folds, each sorted.
+
+    Raises
+    ------
+    ConfigError
+        If ``n_folds`` is out of range.
+    """
     codes = np.asarray(list(la_codes), dtype=object)
     if isinstance(n_folds, bool) or not isinstance(n_folds, int) or \
             not 2 <= n_folds <= len(codes):
@@ -53,7 +76,7 @@ def _nb_logpmf(y: np.ndarray, mu: np.ndarray, alpha: np.ndarray) -> np.ndarray:
 def la_total_log_density(s1: np.ndarray, s2: np.ndarray, shape: np.ndarray | None,
                          sigma: np.ndarray, observed: np.ndarray, *,
                          nodes: int = 32) -> np.ndarray:
-    """Log posterior predictive density of observed LA totals (see the module docstring).
+    """Compute the log posterior predictive density of observed LA totals (module docstring).
 
     Parameters
     ----------
@@ -88,16 +111,28 @@ def la_total_log_density(s1: np.ndarray, s2: np.ndarray, shape: np.ndarray | Non
     return np.where(np.isnan(observed), np.nan, out)
 
 
-def area_la_moments(model, idata) -> dict[str, np.ndarray | None]:
-    """:func:`la_total_log_density` inputs from an area-model fit (all LAs).
+def area_la_moments(model: AreaDemandModel, idata: az.InferenceData
+                    ) -> dict[str, np.ndarray | None]:
+    """Compute the :func:`la_total_log_density` inputs of an area-model fit (all LAs).
 
     ``Lambda_m = sum_{i in m} E_i exp(intercept + z_i beta)`` per draw.
+
+    Parameters
+    ----------
+    model, idata
+        An area model and its fit.
+
+    Returns
+    -------
+    dict
+        ``s1``, ``s2`` ``(sample, la, service)``, ``shape`` ``(sample, service)`` or ``None``
+        without MSOA effects, and ``sigma`` ``(sample, service)``.
     """
     post = idata_io.posterior(idata)
     geo = model.data.geography
     n_sample = post.sizes[dims.CHAIN] * post.sizes[dims.DRAW]
 
-    def flat(name, *trailing):
+    def flat(name: str, *trailing: str) -> np.ndarray:
         values = post[name].transpose(dims.CHAIN, dims.DRAW, *trailing).to_numpy()
         return values.reshape(n_sample, *values.shape[2:])
 
@@ -116,7 +151,18 @@ def area_la_moments(model, idata) -> dict[str, np.ndarray | None]:
 
 
 def elpd(pointwise: np.ndarray) -> tuple[float, float]:
-    """ELPD and its standard error from pointwise log predictive densities (NaN dropped)."""
+    """Sum pointwise log predictive densities into the ELPD, with its standard error.
+
+    Parameters
+    ----------
+    pointwise
+        Log predictive densities; NaN entries are dropped.
+
+    Returns
+    -------
+    elpd, se
+        The sum and ``sqrt(n var)`` (NaN with fewer than two points).
+    """
     values = np.asarray(pointwise, dtype=float).ravel()
     values = values[np.isfinite(values)]
     return float(values.sum()), float(np.sqrt(len(values) * values.var(ddof=1))) \
@@ -124,10 +170,20 @@ def elpd(pointwise: np.ndarray) -> tuple[float, float]:
 
 
 def stacking_weights(lpd: np.ndarray) -> np.ndarray:
-    """Stacking weights of K approaches from ``(n_points, K)`` pointwise log densities.
+    """Fit stacking weights of K approaches to ``(n_points, K)`` pointwise log densities.
 
     Maximises ``sum_i log sum_k w_k exp(lpd_ik)`` over the simplex (softmax
     parameterisation, BFGS); rows with a non-finite entry are ignored.
+
+    Parameters
+    ----------
+    lpd
+        Pointwise log densities, one column per approach.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(K,)`` weights summing to 1.
     """
     lpd = np.asarray(lpd, dtype=float)
     lpd = lpd[np.isfinite(lpd).all(axis=1)]
@@ -135,7 +191,7 @@ def stacking_weights(lpd: np.ndarray) -> np.ndarray:
     if k == 1:
         return np.ones(1)
 
-    def objective(theta):
+    def objective(theta: np.ndarray) -> float:
         log_w = np.log(softmax(np.concatenate([theta, [0.0]])))
         return -logsumexp(lpd + log_w, axis=1).sum()
 
@@ -144,15 +200,45 @@ def stacking_weights(lpd: np.ndarray) -> np.ndarray:
 
 
 def mixture_log_density(lpd: np.ndarray, weights: np.ndarray) -> np.ndarray:
-    """Pointwise log density of the weighted mixture: ``log sum_k w_k exp(lpd_ik)``."""
+    """Compute the pointwise log density of a mixture: ``log sum_k w_k exp(lpd_ik)``.
+
+    Parameters
+    ----------
+    lpd
+        ``(n_points, K)`` log densities of the components.
+    weights
+        ``(K,)`` mixture weights.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(n_points,)`` log densities.
+    """
     with np.errstate(divide="ignore"):
         return logsumexp(np.asarray(lpd) + np.log(np.asarray(weights))[None, :], axis=1)
 
 
 def stack_draws(needs: Sequence[xr.DataArray], weights: np.ndarray, *,
                 random_seed: int) -> xr.DataArray:
-    """Mixture of need draws: each output draw comes from approach ``k`` with probability
-    ``w_k`` (whole draws, so every LA's and service's need stays jointly consistent)."""
+    """Mix need draws of several approaches with the given weights.
+
+    Each output draw comes from approach ``k`` with probability ``w_k``, whole, so every LA's
+    and service's need stays jointly consistent.
+
+    Parameters
+    ----------
+    needs
+        Need draws (chain, draw, la, service) per approach.
+    weights
+        Mixture weights.
+    random_seed
+        Seed of the choice of approach and draw.
+
+    Returns
+    -------
+    xarray.DataArray
+        ``need`` with one chain and as many draws as the smallest input.
+    """
     stacked = [n.stack({dims.SAMPLE: (dims.CHAIN, dims.DRAW)}).transpose(dims.SAMPLE, ...)
                for n in needs]
     n = min(s.sizes[dims.SAMPLE] for s in stacked)
@@ -170,14 +256,29 @@ def stack_draws(needs: Sequence[xr.DataArray], weights: np.ndarray, *,
                         name="need")
 
 
-def share_metrics(need: xr.DataArray, cost_weights, true_share, *, interval_prob: float = 0.9,
-                  interval_kind: str = "eti") -> dict[str, float]:
-    """Needs-share accuracy of need draws against the true shares.
+def share_metrics(need: xr.DataArray, cost_weights: CostWeights, true_share: xr.DataArray, *,
+                  interval_prob: float = defaults.INTERVAL_PROB,
+                  interval_kind: IntervalKind = defaults.INTERVAL_KIND) -> dict[str, float]:
+    """Score the needs shares of need draws against the true shares.
 
-    Returns ``share_rmse``, ``share_mae``, ``share_max_abs_error`` (of the posterior mean
-    share), ``share_coverage`` (fraction of LAs whose true share is inside the interval),
-    ``interval_width_mean`` (mean interval width, in share units) and
-    ``relative_interval_width_mean`` (width over the mean share).
+    Parameters
+    ----------
+    need
+        Need draws (chain, draw, la, service).
+    cost_weights
+        Cost weights turning need into shares.
+    true_share
+        The true share per LA.
+    interval_prob, interval_kind
+        The share intervals.
+
+    Returns
+    -------
+    dict
+        ``share_rmse``, ``share_mae``, ``share_max_abs_error`` (of the posterior mean
+        share), ``share_coverage`` (fraction of LAs whose true share is inside the
+        interval), ``interval_width_mean`` (mean interval width, in share units) and
+        ``relative_interval_width_mean`` (width over the mean share).
     """
     allocation = allocate(need, cost_weights, interval_prob=interval_prob,
                           interval_kind=interval_kind)
@@ -185,9 +286,10 @@ def share_metrics(need: xr.DataArray, cost_weights, true_share, *, interval_prob
     truth = xr.DataArray(np.asarray(true_share.sel({dims.LA: share[dims.LA].values})),
                          dims=(dims.LA,))
     mean = share.mean((dims.CHAIN, dims.DRAW)).to_numpy()
-    lower, upper = credible_interval(share, interval_prob=interval_prob,
-                                     interval_kind=interval_kind)
-    lower, upper, t = lower.to_numpy(), upper.to_numpy(), truth.to_numpy()
+    lower_bound, upper_bound = credible_interval(share, interval_prob=interval_prob,
+                                                 interval_kind=interval_kind)
+    lower, upper = np.asarray(lower_bound, dtype=float), np.asarray(upper_bound, dtype=float)
+    t = truth.to_numpy()
     error = mean - t
     return {"share_rmse": float(np.sqrt(np.mean(error**2))),
             "share_mae": float(np.mean(np.abs(error))),

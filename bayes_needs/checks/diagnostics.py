@@ -34,6 +34,7 @@ from scipy import sparse
 
 from bayes_needs.core import dims
 from bayes_needs.core import idata as idata_io
+from bayes_needs.data.geography import as_level
 from bayes_needs.models.area import HYPERPARAMETERS, AreaDemandModel
 
 #: priorsense's threshold on the power-scaling sensitivity.
@@ -47,21 +48,59 @@ STRONG_PRIOR = "potential strong prior / weak likelihood"
 
 
 def log_densities(model: AreaDemandModel, idata: az.InferenceData) -> az.InferenceData:
-    """``idata`` with ``log_likelihood`` and ``log_prior`` groups (``idata`` is unchanged)."""
+    """Add pointwise ``log_likelihood`` and ``log_prior`` groups to a fit.
+
+    Parameters
+    ----------
+    model, idata
+        An area model and its fit (unchanged).
+
+    Returns
+    -------
+    arviz.InferenceData
+        A copy of ``idata`` with both groups.
+    """
     return idata_io.with_log_densities(idata, model.model or model.build_model())
 
 
 def posterior_predictive(model: AreaDemandModel, idata: az.InferenceData, *,
                          random_seed: int) -> xr.Dataset:
-    """Posterior predictive draws of every observed variable (seeded)."""
+    """Draw from the posterior predictive of every observed variable (seeded).
+
+    Parameters
+    ----------
+    model, idata
+        An area model and its fit.
+    random_seed
+        Seed of the draws.
+
+    Returns
+    -------
+    xarray.Dataset
+        One variable per observed variable of the model.
+    """
     pymc_model = model.model or model.build_model()
     pp = pm.sample_posterior_predictive(idata, model=pymc_model, random_seed=random_seed,
                                         progressbar=False, extend_inferencedata=False)
-    return idata_io.posterior_predictive(pp)
+    predictive = idata_io.posterior_predictive(pp)
+    if predictive is None:
+        raise ValueError("PyMC returned no posterior_predictive group")
+    return predictive
 
 
 def observed_variables(model: AreaDemandModel) -> list[tuple[str, str, str]]:
-    """``(variable, service, level)`` of every observed variable of the model, in order."""
+    """List ``(variable, service, level)`` of every observed variable of the model, in order.
+
+    Parameters
+    ----------
+    model
+        An area model (built if it was not).
+
+    Returns
+    -------
+    list of tuple
+        One entry per observed variable, by service then LSOA, MSOA, LA.
+    """
     pymc_model = model.model or model.build_model()
     names = {rv.name for rv in pymc_model.observed_RVs}
     out = []
@@ -73,17 +112,28 @@ def observed_variables(model: AreaDemandModel) -> list[tuple[str, str, str]]:
     return out
 
 
-def _la_index(model: AreaDemandModel, level: str, codes) -> np.ndarray:
+def _la_index(model: AreaDemandModel, level: str, codes: np.ndarray) -> np.ndarray:
+    """Position of the LA of each area code at ``level``."""
     geo = model.data.geography
-    position = geo.position(level, np.asarray(codes), what=f"{level} code")
-    return position if level == dims.LA else geo.parent_index(level, dims.LA)[position]
+    checked = as_level(level)
+    position = geo.position(checked, np.asarray(codes), what=f"{level} code")
+    return position if checked == dims.LA else geo.parent_index(checked, dims.LA)[position]
 
 
 def log_likelihood_by_la(model: AreaDemandModel, idata: az.InferenceData) -> xr.DataArray:
-    """Log-likelihood of each LA's data per draw: dims (chain, draw, la).
+    """Sum the log-likelihood of each LA's data per draw.
 
-    ``idata`` must have a pointwise ``log_likelihood`` group (:func:`log_densities`). LAs with
-    no observations get 0.
+    Parameters
+    ----------
+    model
+        The area model.
+    idata
+        Its fit, with a pointwise ``log_likelihood`` group (:func:`log_densities`).
+
+    Returns
+    -------
+    xarray.DataArray
+        Dims (chain, draw, la); LAs with no observations get 0.
     """
     ll = idata_io.log_likelihood(idata)
     if ll is None:
@@ -128,7 +178,20 @@ class LooByLA:
 
 
 def loo_by_la(model: AreaDemandModel, idata: az.InferenceData) -> LooByLA:
-    """Per-LA PSIS-LOO (see the module docstring); LAs without data are left out."""
+    """Run PSIS-LOO with each LA's data left out as a block (see the module docstring).
+
+    Parameters
+    ----------
+    model
+        The area model.
+    idata
+        Its fit, with a pointwise ``log_likelihood`` group (:func:`log_densities`).
+
+    Returns
+    -------
+    LooByLA
+        The ELPD and one row per LA with data (LAs without data are left out).
+    """
     by_la = log_likelihood_by_la(model, idata)
     observed = model.data.la_totals().notna().to_numpy().any(axis=1)
     by_la = by_la.isel({dims.LA: np.flatnonzero(observed)})
@@ -153,7 +216,7 @@ def loo_by_la(model: AreaDemandModel, idata: az.InferenceData) -> LooByLA:
 
 def loo_pit(model: AreaDemandModel, idata: az.InferenceData, predictive: xr.Dataset, *,
             random_seed: int) -> dict[str, np.ndarray]:
-    """Randomised LOO-PIT values per service, from its MSOA and LA-total observations.
+    """Compute randomised LOO-PIT values per service from its MSOA and LA-total observations.
 
     Parameters
     ----------
@@ -170,6 +233,8 @@ def loo_pit(model: AreaDemandModel, idata: az.InferenceData, predictive: xr.Data
         Service -> PIT values in [0, 1] (uniform if the model is calibrated).
     """
     ll = idata_io.log_likelihood(idata)
+    if ll is None:
+        raise ValueError("idata has no log_likelihood group; call log_densities() first")
     observed = idata_io.observed_data(idata)
     rng = np.random.default_rng(random_seed)
     out: dict[str, list[np.ndarray]] = {}
@@ -193,6 +258,7 @@ def loo_pit(model: AreaDemandModel, idata: az.InferenceData, predictive: xr.Data
 
 def _observed_values(model: AreaDemandModel, name: str, observed: xr.Dataset | None
                      ) -> np.ndarray:
+    """Observed values of variable ``name``: from the fit, else from the model's data."""
     if observed is not None and name in observed:
         return observed[name].to_numpy()
     pymc_model = model.model or model.build_model()
@@ -201,7 +267,7 @@ def _observed_values(model: AreaDemandModel, name: str, observed: xr.Dataset | N
 
 def power_scaling(idata: az.InferenceData, *, threshold: float = PSENS_THRESHOLD
                   ) -> pd.DataFrame:
-    """Power-scaling sensitivity of every hyperparameter to the prior and the likelihood.
+    """Compute each hyperparameter's power-scaling sensitivity to prior and likelihood.
 
     Parameters
     ----------
@@ -251,7 +317,20 @@ def power_scaling(idata: az.InferenceData, *, threshold: float = PSENS_THRESHOLD
 
 
 def diagnose(prior: float, likelihood: float, threshold: float = PSENS_THRESHOLD) -> str:
-    """priorsense's diagnosis of one pair of sensitivities."""
+    """Diagnose one pair of sensitivities as priorsense does.
+
+    Parameters
+    ----------
+    prior, likelihood
+        Power-scaling sensitivities to the prior and to the likelihood.
+    threshold
+        Sensitivity at or above which a component counts as influential.
+
+    Returns
+    -------
+    str
+        :data:`CONFLICT`, :data:`STRONG_PRIOR` or ``"-"``.
+    """
     if not (math.isfinite(prior) and math.isfinite(likelihood)):
         return "-"
     if prior >= threshold and likelihood >= threshold:

@@ -20,10 +20,11 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from bayes_needs.allocation import Allocation
 from bayes_needs.core.errors import ConfigError, ConvergenceError
 
 #: Name of the allocation attribute holding the gate record (JSON).
@@ -32,6 +33,7 @@ OVERRIDE_FLAG = "--allow-unconverged"
 
 
 def _number(value: Any) -> bool:
+    """Whether ``value`` is a finite real number (not a bool)."""
     return isinstance(value, int | float) and not isinstance(value, bool) and \
         math.isfinite(value)
 
@@ -58,6 +60,7 @@ class Thresholds:
     bfmi_min: float | None = None
 
     def __post_init__(self) -> None:
+        """Check every threshold, naming those out of range."""
         checks = {"rhat_max": self.rhat_max >= 1.0 if _number(self.rhat_max) else False,
                   "ess_min": self.ess_min >= 0 if _number(self.ess_min) else False,
                   "divergences_max": isinstance(self.divergences_max, int)
@@ -73,10 +76,12 @@ class Thresholds:
 DEFAULT_THRESHOLDS = Thresholds()
 
 
-def check_convergence(summary: Mapping[str, Any], *, rhat_max: float = 1.01,
-                      ess_min: float = 400.0, divergences_max: int = 0,
-                      bfmi_min: float | None = None) -> list[str]:
-    """Failures of a convergence summary against the thresholds (empty when it passes).
+def check_convergence(summary: Mapping[str, Any], *,
+                      rhat_max: float = DEFAULT_THRESHOLDS.rhat_max,
+                      ess_min: float = DEFAULT_THRESHOLDS.ess_min,
+                      divergences_max: int = DEFAULT_THRESHOLDS.divergences_max,
+                      bfmi_min: float | None = DEFAULT_THRESHOLDS.bfmi_min) -> list[str]:
+    """List the failures of a convergence summary against the thresholds.
 
     Parameters
     ----------
@@ -90,15 +95,15 @@ def check_convergence(summary: Mapping[str, Any], *, rhat_max: float = 1.01,
     Returns
     -------
     list of str
-        One sentence per failed check, naming the value, the threshold and the variables at
-        fault. A statistic that could not be computed (NaN, e.g. R-hat of a single chain)
-        fails, since convergence is then unknown.
+        One sentence per failed check (empty when it passes), naming the value, the
+        threshold and the variables at fault. A statistic that could not be computed (NaN,
+        e.g. R-hat of a single chain) fails, since convergence is then unknown.
     """
     limits = Thresholds(rhat_max, ess_min, divergences_max, bfmi_min)
     per = summary.get("per_variable", {}) or {}
     failures: list[str] = []
 
-    def worst(key: str, bad) -> str:
+    def worst(key: str, bad: Callable[[float], bool]) -> str:
         names = [n for n, v in (per.get(key) or {}).items() if bad(v)]
         return f" ({', '.join(names)})" if names else ""
 
@@ -148,20 +153,20 @@ class GateResult:
 
     @property
     def status(self) -> str:
-        """``"passed"``, ``"failed, allowed by --allow-unconverged"`` or ``"failed"``."""
+        """Describe the outcome: ``"passed"``, ``"failed, allowed by ..."`` or ``"failed"``."""
         if self.passed:
             return "passed"
         return f"failed, allowed by {OVERRIDE_FLAG}" if self.allowed_unconverged else "failed"
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain JSON-able record."""
+        """Return the outcome as a plain JSON-able record."""
         return {"status": self.status, "passed": self.passed,
                 "failures": list(self.failures),
                 "allow_unconverged": self.allowed_unconverged,
                 "thresholds": asdict(self.thresholds)}
 
     def summary_lines(self) -> dict[str, str]:
-        """``summary.txt`` entries (label -> value)."""
+        """Return the ``summary.txt`` entries (label -> value)."""
         t = self.thresholds
         lines = {"convergence gate": self.status,
                  "gate thresholds": f"R-hat <= {t.rhat_max}, bulk/tail ESS >= {t.ess_min:g}, "
@@ -176,7 +181,22 @@ class GateResult:
 
 def evaluate(summary: Mapping[str, Any], *, allow_unconverged: bool = False,
              thresholds: Thresholds = DEFAULT_THRESHOLDS) -> GateResult:
-    """Apply the gate without raising."""
+    """Apply the gate without raising.
+
+    Parameters
+    ----------
+    summary
+        A convergence summary (see :func:`check_convergence`).
+    allow_unconverged
+        Recorded in the result: the user allowed allocation from an unconverged fit.
+    thresholds
+        The thresholds applied.
+
+    Returns
+    -------
+    GateResult
+        Whether the fit passed, and why not.
+    """
     failures = check_convergence(summary, **asdict(thresholds))
     return GateResult(not failures, tuple(failures), bool(allow_unconverged), thresholds)
 
@@ -184,6 +204,22 @@ def evaluate(summary: Mapping[str, Any], *, allow_unconverged: bool = False,
 def enforce(summary: Mapping[str, Any], *, allow_unconverged: bool = False,
             thresholds: Thresholds = DEFAULT_THRESHOLDS, source: str = "the fit") -> GateResult:
     """Apply the gate; refuse an unconverged fit unless ``allow_unconverged``.
+
+    Parameters
+    ----------
+    summary
+        A convergence summary (see :func:`check_convergence`).
+    allow_unconverged
+        Allocate from an unconverged fit anyway.
+    thresholds
+        The thresholds applied.
+    source
+        The fit, as named in the error.
+
+    Returns
+    -------
+    GateResult
+        The outcome (passed, or failed and allowed).
 
     Raises
     ------
@@ -201,14 +237,35 @@ def enforce(summary: Mapping[str, Any], *, allow_unconverged: bool = False,
     return result
 
 
-def record_in_allocation(allocation, result: GateResult) -> None:
-    """Store the gate result in an allocation's attrs (saved in ``allocation.nc``)."""
+def record_in_allocation(allocation: Allocation, result: GateResult) -> None:
+    """Store the gate result in an allocation's attrs (saved in ``allocation.nc``).
+
+    Parameters
+    ----------
+    allocation
+        The allocation made from the fit (changed in place).
+    result
+        The fit's gate result.
+    """
     allocation.draws.attrs[GATE_ATTR] = json.dumps(result.to_dict(), sort_keys=True)
     allocation.draws.attrs["allow_unconverged"] = int(result.allowed_unconverged)
     allocation.draws.attrs["convergence_gate"] = result.status
 
 
 def warning_text(result: GateResult, source: str = "the fit") -> str:
-    """A one-paragraph warning for commands that record rather than refuse."""
+    """Word the warning of commands that record the gate rather than refuse.
+
+    Parameters
+    ----------
+    result
+        A failed gate result.
+    source
+        The fit, as named in the warning.
+
+    Returns
+    -------
+    str
+        One paragraph.
+    """
     return (f"warning: {source} misses the convergence thresholds ("
             f"{'; '.join(result.failures)}); treat its allocations as provisional")

@@ -36,14 +36,14 @@ COLUMNS = ["la_code", "la_name", "pareto_k", "max_rel_change", "activity_with_ma
 
 
 def _flat(values: xr.DataArray, *trailing: str) -> np.ndarray:
-    """(sample, ...) array from a (chain, draw, ...) DataArray."""
+    """Flatten a (chain, draw, ...) DataArray into a (sample, ...) array."""
     ordered = values.transpose(dims.CHAIN, dims.DRAW, *trailing).to_numpy()
     return ordered.reshape(-1, *ordered.shape[2:])
 
 
 def _max_change(new: np.ndarray, base: np.ndarray, sd: np.ndarray, activities: list[str],
                 reference: str) -> tuple[float, str, float]:
-    """Largest relative change, its activity, and the largest change in posterior sds."""
+    """Find the largest relative change, its activity, and the largest change in sds."""
     change = np.abs(new - base) / base
     ref = activities.index(reference)
     change[ref] = -np.inf
@@ -57,7 +57,10 @@ def la_influence(model: CostWeightModel, idata: az.InferenceData, *,
                  max_refits: int = 5, k_threshold: float = K_THRESHOLD,
                  refit: Callable[[CostWeightModel], az.InferenceData] | None = None,
                  ) -> pd.DataFrame:
-    """One row per LA: Pareto k, largest relative change of any weight when it is left out.
+    """Measure each LA's influence on the cost weights (Pareto k, largest relative change).
+
+    One row per LA: its Pareto k and the largest relative change of any weight when it is
+    left out.
 
     Parameters
     ----------
@@ -150,10 +153,12 @@ def la_influence(model: CostWeightModel, idata: az.InferenceData, *,
 
 
 def _default_refit(idata: az.InferenceData) -> Callable[[CostWeightModel], az.InferenceData]:
+    """Refit function using the sampling settings stored in ``idata``."""
     run = idata_io.get_config(idata).get("run", {})
     settings = {k: run[k] for k in ("draws", "tune", "chains", "target_accept") if k in run}
     seed = int(run.get("random_seed", 0))
 
     def refit(model: CostWeightModel) -> az.InferenceData:
+        """Fit ``model`` (an LA left out) with the stored settings and seed."""
         return model.fit(random_seed=seed, progressbar=False, **settings)
     return refit

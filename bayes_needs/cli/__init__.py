@@ -13,10 +13,16 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import logging
 import os
 import signal
 import sys
+import warnings
 from collections.abc import Sequence
+
+from bayes_needs.core.errors import BayesNeedsError
+from bayes_needs.core.interrupts import terminate_as_interrupt
+from bayes_needs.core.version import __version__
 
 #: (command name, module, one-line help). Order is the order shown by ``--help``.
 COMMANDS: list[tuple[str, str, str]] = [
@@ -45,9 +51,18 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser(selected: str | None = None) -> argparse.ArgumentParser:
-    """The top-level parser; only ``selected`` (if given) has its module imported."""
-    from bayes_needs.core.version import __version__
+    """Build the top-level parser; only ``selected`` (if given) has its module imported.
 
+    Parameters
+    ----------
+    selected
+        The command given, whose sub-parser is built in full; the others are listed only.
+
+    Returns
+    -------
+    argparse.ArgumentParser
+        The parser.
+    """
     parser = _Parser(prog="bayes-needs",
                      description="Bayesian relative-needs funding formulae for English local "
                                  "authorities' children's services.")
@@ -62,26 +77,32 @@ def build_parser(selected: str | None = None) -> argparse.ArgumentParser:
 
 
 def _quiet_library_noise() -> None:
-    """Hide library warnings that say nothing actionable to a CLI user (our own summaries
-    report convergence explicitly)."""
-    import logging
-    import warnings
+    """Hide library warnings that say nothing actionable to a CLI user.
 
+    Our own summaries report convergence explicitly.
+    """
     warnings.filterwarnings("ignore", message=".*BLAS.*")
     warnings.filterwarnings("ignore", message=".*at least 4 chains.*")
     logging.getLogger("pytensor.tensor.blas").setLevel(logging.ERROR)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the CLI and return the exit code."""
-    from bayes_needs.core.errors import BayesNeedsError
+    """Run the CLI and return the exit code.
 
+    Parameters
+    ----------
+    argv
+        The arguments (default: ``sys.argv[1:]``).
+
+    Returns
+    -------
+    int
+        0 on success, 2 for a user error, 128 + the signal number when interrupted.
+    """
     _quiet_library_noise()
     argv = list(sys.argv[1:] if argv is None else argv)
     selected = next((a for a in argv if not a.startswith("-")), None)
     known = {name for name, _, _ in COMMANDS}
-    from bayes_needs.core.interrupts import terminate_as_interrupt
-
     try:
         # SIGTERM (e.g. a scheduler stopping a job) cleans up like Ctrl-C does.
         with terminate_as_interrupt():
@@ -108,6 +129,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _report(message: str) -> None:
+    """Print a user error on stderr."""
     print(f"bayes-needs: error: {message}", file=sys.stderr)
 
 

@@ -6,16 +6,25 @@ import argparse
 import sys
 
 from bayes_needs.cli.common import existing_dir, output_dir
-from bayes_needs.cli.gate_option import add_gate_option, gate_fit
+from bayes_needs.cli.gate_option import add_gate_option, warn_if_failed
 from bayes_needs.cli.run_options import (
     add_allocation_options,
     add_cost_weight_option,
-    apply_options,
+    configure,
 )
+from bayes_needs.workflows import pipeline
+from bayes_needs.workflows.decomposition import DECOMPOSITION_CSV, decomposition_text
+from bayes_needs.workflows.runs import allocate_run
 
 
-def register(subparsers) -> None:
-    """Add the ``allocate`` sub-command."""
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``allocate`` sub-command.
+
+    Parameters
+    ----------
+    subparsers
+        The top-level parser's sub-parsers.
+    """
     parser = subparsers.add_parser(
         "allocate", help="turn a fit into LA shares with intervals",
         description="Reload a fit written by 'bayes-needs fit' (checking the data hash), "
@@ -31,30 +40,30 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Allocate from a saved fit."""
-    from bayes_needs.checks.gate import record_in_allocation
-    from bayes_needs.workflows import pipeline
+    """Allocate from a saved fit.
 
+    The options override the run's stored config before the fit is reloaded, so a bad value
+    is reported before any data are read.
+
+    Parameters
+    ----------
+    args
+        Parsed arguments.
+
+    Returns
+    -------
+    int
+        The exit code.
+    """
+    config = configure(pipeline.read_run_config(args.run_dir), args)
     print(f"bayes-needs allocate: loading {args.run_dir} ...", file=sys.stderr)
-    fit = pipeline.load_fit(args.run_dir)
-    fit.config = apply_options(fit.config, args)
-    gate = gate_fit(fit, args, args.run_dir / pipeline.FIT_FILE)
-    weights = None
-    if getattr(args, "cost_weights", None) is not None:
-        from bayes_needs.workflows.costs import load_service_weights
-
-        weights = load_service_weights(args.cost_weights, fit.model.services)
-    need, allocation = pipeline.need_and_allocation(fit, cost_weights=weights)
-    record_in_allocation(allocation, gate)
-    out = args.out or args.run_dir
-    pipeline.write_allocation(fit, need, allocation, out, extra=gate.summary_lines())
-    print(f"allocations written to {out / pipeline.ALLOCATIONS_CSV}")
-    if weights is not None:
-        from bayes_needs.workflows.costs import DECOMPOSITION_CSV, write_decomposition
-
-        a = fit.config.allocation
-        print(write_decomposition(need["need"], weights, out, interval_prob=a.interval_prob,
-                                  interval_kind=a.interval_kind,
-                                  random_seed=fit.config.need.random_seed))
-        print(f"interval-width decomposition written to {out / DECOMPOSITION_CSV}")
+    outcome = allocate_run(args.run_dir, config, out_dir=args.out,
+                           allow_unconverged=args.allow_unconverged,
+                           cost_weights_file=args.cost_weights)
+    warn_if_failed(outcome.gate, args.run_dir / pipeline.FIT_FILE)
+    print(f"allocations written to {outcome.out_dir / pipeline.ALLOCATIONS_CSV}")
+    if outcome.decomposition is not None:
+        print(decomposition_text(outcome.decomposition))
+        print(f"interval-width decomposition written to "
+              f"{outcome.out_dir / DECOMPOSITION_CSV}")
     return 0

@@ -8,11 +8,9 @@ import math
 import sys
 from pathlib import Path
 
-from bayes_needs.core.errors import ConfigError, MissingDataError
-
 
 def existing_dir(value: str) -> Path:
-    """argparse type: a directory that exists."""
+    """Parse a directory that exists (an argparse type)."""
     path = Path(value)
     if not path.is_dir():
         raise argparse.ArgumentTypeError(f"directory does not exist: {value}")
@@ -20,75 +18,75 @@ def existing_dir(value: str) -> Path:
 
 
 def existing_file(value: str) -> Path:
-    """argparse type: a file that exists."""
+    """Parse a file that exists (an argparse type)."""
     path = Path(value)
     if not path.is_file():
         raise argparse.ArgumentTypeError(f"file does not exist: {value}")
     return path
 
 
-def non_negative_int(value: str) -> int:
-    """argparse type: an integer >= 0."""
+def whole_number(value: str) -> int:
+    """Parse a whole number (an argparse type); its range is checked where it is used.
+
+    Options that set a run-config field use this, so the run config is the one place their
+    values are validated.
+    """
     try:
-        number = int(value)
+        return int(value)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a whole number, got {value!r}") from None
-    if number < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {number}")
-    return number
+
+
+def number(value: str) -> float:
+    """Parse a number (an argparse type); its range is checked where it is used."""
+    try:
+        return float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {value!r}") from None
+
+
+def non_negative_int(value: str) -> int:
+    """Parse a whole number >= 0 (an argparse type)."""
+    parsed = whole_number(value)
+    if parsed < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {parsed}")
+    return parsed
 
 
 def positive_int(value: str) -> int:
-    """argparse type: an integer >= 1."""
-    number = non_negative_int(value)
-    if number < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {number}")
-    return number
+    """Parse a whole number >= 1 (an argparse type)."""
+    parsed = non_negative_int(value)
+    if parsed < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {parsed}")
+    return parsed
 
 
 def probability(value: str) -> float:
-    """argparse type: a probability strictly between 0 and 1."""
-    try:
-        number = float(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {value!r}") from None
-    if not 0 < number < 1:
-        raise argparse.ArgumentTypeError(f"must be strictly between 0 and 1, got {number}")
-    return number
+    """Parse a probability strictly between 0 and 1 (an argparse type)."""
+    parsed = number(value)
+    if not 0 < parsed < 1:
+        raise argparse.ArgumentTypeError(f"must be strictly between 0 and 1, got {parsed}")
+    return parsed
 
 
 def positive_float(value: str) -> float:
-    """argparse type: a finite number > 0."""
-    try:
-        number = float(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {value!r}") from None
-    if not (math.isfinite(number) and number > 0):
+    """Parse a finite number > 0 (an argparse type)."""
+    parsed = number(value)
+    if not (math.isfinite(parsed) and parsed > 0):
         raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {value}")
-    return number
+    return parsed
 
 
 def output_dir(value: str) -> Path:
-    """argparse type: an output directory (created if missing; must not be a file)."""
+    """Parse an output directory (created when written; must not be a file)."""
     path = Path(value)
     if path.exists() and not path.is_dir():
         raise argparse.ArgumentTypeError(f"output path exists and is not a directory: {value}")
     return path
 
 
-def require_dir(path: Path, what: str) -> Path:
-    """Raise :class:`MissingDataError` if ``path`` is not a directory."""
-    if not path.is_dir():
-        raise MissingDataError(f"{what} {path} does not exist or is not a directory")
-    return path
-
-
-def print_json(obj) -> None:
-    """Print one JSON object on stdout."""
+def print_json(obj: object) -> None:
+    """Print ``obj`` as one line of JSON on stdout."""
     json.dump(obj, sys.stdout, indent=None, sort_keys=True, default=str)
     sys.stdout.write("\n")
 
-
-def fail(message: str) -> None:
-    """Raise a user error with ``message``."""
-    raise ConfigError(message)

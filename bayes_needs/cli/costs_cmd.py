@@ -5,20 +5,31 @@ from __future__ import annotations
 import argparse
 import sys
 
+from bayes_needs.checks.influence import K_THRESHOLD
 from bayes_needs.cli.common import (
     existing_dir,
     existing_file,
     non_negative_int,
+    number,
     output_dir,
     positive_int,
     probability,
 )
+from bayes_needs.core import defaults
+from bayes_needs.core.intervals import INTERVAL_KINDS
+from bayes_needs.data.readers.costs import reporting_year
+from bayes_needs.models.cost_weights import TARGET_ACCEPT
+from bayes_needs.workflows import costs
 
-DEFAULT_SEED = 20250331
 
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``costs`` sub-command.
 
-def register(subparsers) -> None:
-    """Add the ``costs`` sub-command."""
+    Parameters
+    ----------
+    subparsers
+        The top-level parser's sub-parsers.
+    """
     parser = subparsers.add_parser(
         "costs", help="fit uncertain relative cost weights to RO3 spend",
         description="Fuse unit-cost priors (priors/unit_costs.toml) with MHCLG RO3 children's "
@@ -38,42 +49,53 @@ def register(subparsers) -> None:
                         help="prior file overriding the hyperpriors of priors/"
                              "cost_weights.toml by variable name")
     group = parser.add_argument_group("sampling")
-    group.add_argument("--seed", type=non_negative_int, default=DEFAULT_SEED,
-                       help=f"random seed (default {DEFAULT_SEED})")
-    # The model is small (a minute per fit), and with 1000 draws price_sd and mix_sd reach
-    # a bulk ESS of only about 200 on RO3 2024-25 (R-hat 1.02); 2000 give about 370.
-    group.add_argument("--draws", type=positive_int, default=2000,
-                       help="draws per chain (default 2000)")
-    group.add_argument("--tune", type=positive_int, default=1000, help="tuning steps per chain")
-    group.add_argument("--chains", type=positive_int, default=2, help="number of chains")
-    group.add_argument("--target-accept", type=probability, default=0.95,
-                       help="NUTS target acceptance rate (default 0.95)")
-    group.add_argument("--max-refits", type=non_negative_int, default=5,
-                       help="cap on exact leave-one-LA-out refits for LAs with Pareto k >= "
-                            "0.7 (default 5; 0 = PSIS only)")
+    group.add_argument("--seed", type=non_negative_int, default=costs.RANDOM_SEED,
+                       help=f"random seed (default {costs.RANDOM_SEED})")
+    group.add_argument("--draws", type=positive_int, default=costs.DRAWS,
+                       help=f"draws per chain (default {costs.DRAWS})")
+    group.add_argument("--tune", type=positive_int, default=costs.TUNE,
+                       help=f"tuning steps per chain (default {costs.TUNE})")
+    group.add_argument("--chains", type=positive_int, default=costs.CHAINS,
+                       help=f"number of chains (default {costs.CHAINS})")
+    group.add_argument("--target-accept", type=probability, default=TARGET_ACCEPT,
+                       help=f"NUTS target acceptance rate (default {TARGET_ACCEPT})")
+    group.add_argument("--max-refits", type=non_negative_int, default=costs.MAX_REFITS,
+                       help=f"cap on exact leave-one-LA-out refits for LAs with Pareto k >= "
+                            f"{K_THRESHOLD} (default {costs.MAX_REFITS}; 0 = PSIS only)")
     group.add_argument("--no-progress", action="store_true", help="hide progress bars")
     group = parser.add_argument_group("intervals")
-    group.add_argument("--interval-prob", type=probability, default=0.9,
-                       help="credible interval probability (default 0.9)")
-    group.add_argument("--interval-kind", choices=["eti", "hdi"], default="eti",
-                       help="equal-tailed (eti, default) or highest-density (hdi)")
+    group.add_argument("--interval-prob", type=number, default=defaults.INTERVAL_PROB,
+                       help=f"credible interval probability (default {defaults.INTERVAL_PROB})")
+    group.add_argument("--interval-kind", default=defaults.INTERVAL_KIND,
+                       metavar="{" + ",".join(INTERVAL_KINDS) + "}",
+                       help=f"equal-tailed (eti) or highest-density (hdi) (default "
+                            f"{defaults.INTERVAL_KIND})")
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    """Fit the cost weights and write the output files."""
-    from bayes_needs.data.readers.costs import reporting_year
-    from bayes_needs.workflows.costs import COST_WEIGHTS_CSV, SUMMARY_TXT, run_costs
+    """Fit the cost weights and write the output files.
 
+    Parameters
+    ----------
+    args
+        Parsed arguments.
+
+    Returns
+    -------
+    int
+        The exit code.
+    """
     reporting_year(args.year)  # fail on a malformed year before reading anything
     print(f"bayes-needs costs: RO3 {args.year} with DfE volumes ...", file=sys.stderr)
-    result = run_costs(args.data_dir, args.year, args.out, random_seed=args.seed,
-                       unit_costs=args.unit_costs, priors=args.priors, draws=args.draws,
-                       tune=args.tune, chains=args.chains, target_accept=args.target_accept,
-                       max_refits=args.max_refits, interval_prob=args.interval_prob,
-                       interval_kind=args.interval_kind, progressbar=not args.no_progress)
-    print((args.out / SUMMARY_TXT).read_text(encoding="utf-8"), file=sys.stderr)
+    result = costs.run_costs(
+        args.data_dir, args.year, args.out, random_seed=args.seed, unit_costs=args.unit_costs,
+        priors=args.priors, draws=args.draws, tune=args.tune, chains=args.chains,
+        target_accept=args.target_accept, max_refits=args.max_refits,
+        interval_prob=args.interval_prob, interval_kind=args.interval_kind,
+        progressbar=not args.no_progress)
+    print((args.out / costs.SUMMARY_TXT).read_text(encoding="utf-8"), file=sys.stderr)
     conv = result["convergence"]
-    print(f"cost weights written to {args.out / COST_WEIGHTS_CSV} (max R-hat "
+    print(f"cost weights written to {args.out / costs.COST_WEIGHTS_CSV} (max R-hat "
           f"{conv['rhat_max']:.3f}, divergences {conv['divergences']})")
     return 0

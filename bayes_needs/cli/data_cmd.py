@@ -1,23 +1,35 @@
 """``bayes-needs data``: load and summarise input data.
 
 ``bayes-needs data england --data-dir DIR --year 2024 [--json]`` builds the England area data
-from the real public files (see :func:`bayes_needs.data.readers.england.england_area_data`) and prints a
-summary: area counts, observed and missing LAs per service, covariates and exposure. With
-``--json`` it prints exactly one JSON object. It does not import PyMC.
+from the real public files (see :func:`bayes_needs.data.readers.england.england_area_data`)
+and prints a summary: area counts, observed and missing LAs per service, covariates and
+exposure. With ``--json`` it prints exactly one JSON object. It does not import PyMC: this
+module imports the data layer only.
 """
 
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 
 from bayes_needs.cli.common import existing_dir, positive_int, print_json
 from bayes_needs.core.errors import ConfigError
+from bayes_needs.data.readers.england import (
+    DEFAULT_COVARIATES,
+    DEFAULT_SERVICES,
+    EnglandDataReport,
+    england_area_data,
+)
 
 
-def register(subparsers) -> None:
-    """Add the ``data`` command and its ``england`` sub-command."""
-    from bayes_needs.data.readers.england import DEFAULT_COVARIATES, DEFAULT_SERVICES
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``data`` command and its ``england`` sub-command.
 
+    Parameters
+    ----------
+    subparsers
+        The top-level parser's sub-parsers.
+    """
     parser = subparsers.add_parser(
         "data", help="load and summarise input data",
         description="Load input data, validate it and print a summary.")
@@ -51,9 +63,18 @@ def register(subparsers) -> None:
 
 
 def run_england(args: argparse.Namespace) -> int:
-    """Build England area data and print its summary."""
-    from bayes_needs.data.readers.england import england_area_data
+    """Build England area data and print its summary.
 
+    Parameters
+    ----------
+    args
+        Parsed arguments.
+
+    Returns
+    -------
+    int
+        The exit code.
+    """
     _, report = england_area_data(args.data_dir, args.year, services=args.services,
                                   covariates=args.covariates,
                                   rescale_exposure=args.rescale_exposure)
@@ -64,8 +85,19 @@ def run_england(args: argparse.Namespace) -> int:
     return 0
 
 
-def format_report(report) -> str:
-    """A readable multi-line summary of an :class:`~bayes_needs.data.readers.england.EnglandDataReport`."""
+def format_report(report: EnglandDataReport) -> str:
+    """Format an England data report as a readable multi-line summary.
+
+    Parameters
+    ----------
+    report
+        The report of :func:`~bayes_needs.data.readers.england.england_area_data`.
+
+    Returns
+    -------
+    str
+        The summary.
+    """
     lines = [
         f"England area data, DfE reporting year {report.year} (31 March {report.year})",
         f"  areas:      {report.n_lsoa:,} LSOAs in {report.n_msoa:,} MSOAs in "
@@ -92,22 +124,23 @@ def format_report(report) -> str:
         lines.append("")
         lines.append(f"  {len(harmonised)} count(s) built from predecessor LAs (codes "
                      f"published before reorganisation):")
-        for service, group in harmonised.groupby("service", sort=False):
-            lines.append(f"    {service}: " + ", ".join(
+        for name, group in harmonised.groupby("service", sort=False):
+            lines.append(f"    {name}: " + ", ".join(
                 f"{code} ({origin})" for code, origin in
                 zip(group["la_code"], group["origin"], strict=True)))
     return "\n".join(lines)
 
 
 def _names(value: str) -> tuple[str, ...]:
-    """argparse type: a comma-separated list of names."""
+    """Parse a comma-separated list of names (an argparse type)."""
     names = tuple(v.strip() for v in value.split(",") if v.strip())
     if not names:
         raise argparse.ArgumentTypeError(f"expected a comma-separated list, got {value!r}")
     return names
 
 
-def _missing_source(parser: argparse.ArgumentParser):
+def _missing_source(parser: argparse.ArgumentParser) -> Callable[[argparse.Namespace], int]:
+    """Make the ``func`` of ``bayes-needs data`` without a source: a usage error."""
     def run(_args: argparse.Namespace) -> int:
         raise ConfigError("say which data to load, e.g. 'bayes-needs data england --data-dir "
                           "DIR'\n" + parser.format_usage().strip())

@@ -7,13 +7,25 @@ import sys
 import time
 from pathlib import Path
 
-from bayes_needs.cli.common import output_dir
-from bayes_needs.cli.run_options import add_allocation_options, add_sampling_options, apply_options
+from bayes_needs.cli.common import output_dir, whole_number
+from bayes_needs.cli.gate_option import warn_if_failed
+from bayes_needs.cli.run_options import add_allocation_options, add_sampling_options, configure
 from bayes_needs.config.run import RunConfig
+from bayes_needs.workflows import demo
+
+#: ``--approach`` -> the demos run, in order, and whether each gets its own subdirectory.
+APPROACHES: dict[str, tuple[str, ...]] = {"area": ("area",), "person": ("person",),
+                                          "both": ("person", "area")}
 
 
-def register(subparsers) -> None:
-    """Add the ``demo`` sub-command."""
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``demo`` sub-command.
+
+    Parameters
+    ----------
+    subparsers
+        The top-level parser's sub-parsers.
+    """
     parser = subparsers.add_parser(
         "demo", help="run synthetic England end to end",
         description="Generate synthetic England with known truth, fit the area demand model, "
@@ -24,9 +36,9 @@ def register(subparsers) -> None:
                         help="synthetic geography size (default england: 153 LAs, ~33k LSOAs)")
     parser.add_argument("--out", type=output_dir, default=Path("demo_out"),
                         help="output directory (default ./demo_out)")
-    parser.add_argument("--data-seed", type=int, default=0,
+    parser.add_argument("--data-seed", type=whole_number, default=0,
                         help="seed of the synthetic data (default 0)")
-    parser.add_argument("--approach", choices=["area", "person", "both"], default="area",
+    parser.add_argument("--approach", choices=list(APPROACHES), default="area",
                         help="area-based model (default), person-based model on synthetic "
                              "child records (outputs in --out), or both (in --out/area and "
                              "--out/person)")
@@ -36,46 +48,38 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run the demo."""
-    from bayes_needs.checks.gate import record_in_allocation
-    from bayes_needs.cli.gate_option import record_only
-    from bayes_needs.simulate.synthetic import generate_area
-    from bayes_needs.workflows import pipeline
+    """Run the demo.
 
-    config = RunConfig.model_validate({"data": {"source": "synthetic", "scale": args.scale,
-                                                "data_seed": args.data_seed}})
-    config = apply_options(config, args)
+    Parameters
+    ----------
+    args
+        Parsed arguments.
+
+    Returns
+    -------
+    int
+        The exit code.
+    """
+    config = configure(RunConfig(), args, data={"source": "synthetic", "scale": args.scale,
+                                                "data_seed": args.data_seed})
     print(f"bayes-needs demo: generating synthetic {args.scale} data (seed "
           f"{args.data_seed})", file=sys.stderr)
     start = time.perf_counter()
-    synthetic = generate_area(args.scale, random_seed=args.data_seed)
+    synthetic = demo.synthetic_england(config)
     data = synthetic.data
     print(f"  {data.geography.n_lsoa} LSOAs, {data.geography.n_msoa} MSOAs, "
           f"{data.geography.n_la} LAs; services {', '.join(data.services)}", file=sys.stderr)
-    approach = getattr(args, "approach", "area")
-    if approach != "area":
-        from bayes_needs.cli.person_demo import run_person_demo
-
-        out = args.out / "person" if approach == "both" else args.out
-        run_person_demo(config, synthetic, out, data_seed=args.data_seed, start=start)
-        if approach == "person":
-            return 0
-        args.out = args.out / "area"
-    print("  fitting the area demand model ...", file=sys.stderr)
-    fit = pipeline.fit_area(config, data, {"synthetic": synthetic})
-    # The demo records the convergence gate and warns, rather than refusing (see gate.py).
-    gate = record_only(fit, "the demo fit")
-    need, allocation = pipeline.need_and_allocation(fit)
-    record_in_allocation(allocation, gate)
-    truth_share = synthetic.truth["needs_share"].to_series()
-    summary = allocation.summary()
-    inside = ((summary["share_lower"].to_numpy() <= truth_share.loc[summary["la_code"]]
-               .to_numpy()) & (truth_share.loc[summary["la_code"]].to_numpy()
-                               <= summary["share_upper"].to_numpy())).mean()
-    extra = {"true needs share inside interval": f"{inside:.1%} of LAs",
-             "total wall time": f"{time.perf_counter() - start:.1f} s",
-             **gate.summary_lines()}
-    pipeline.write_run(fit, need, allocation, args.out, extra=extra)
-    print((args.out / pipeline.SUMMARY_FILE).read_text(), file=sys.stderr)
-    print(f"wrote {', '.join(pipeline.OUTPUT_FILES)} to {args.out}")
+    approaches = APPROACHES[args.approach]
+    for approach in approaches:
+        out = args.out / approach if len(approaches) > 1 else args.out
+        runner = demo.run_area_demo if approach == "area" else demo.run_person_demo
+        result = runner(config, synthetic, out, start=start, log=_log)
+        warn_if_failed(result.gate, "the demo fit")
+        print(result.summary_path.read_text(encoding="utf-8"), file=sys.stderr)
+        print(f"wrote {', '.join(result.files)} to {result.out_dir}")
     return 0
+
+
+def _log(message: str) -> None:
+    """Print a progress line on stderr."""
+    print(message, file=sys.stderr)

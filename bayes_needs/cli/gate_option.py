@@ -1,4 +1,4 @@
-"""``--allow-unconverged`` and the convergence gate for commands that allocate."""
+"""``--allow-unconverged`` and the convergence-gate warning of commands that allocate."""
 
 from __future__ import annotations
 
@@ -6,35 +6,41 @@ import argparse
 import sys
 from pathlib import Path
 
-from bayes_needs.checks.gate import OVERRIDE_FLAG, GateResult, enforce, evaluate, warning_text
+from bayes_needs.checks.gate import (
+    DEFAULT_THRESHOLDS,
+    OVERRIDE_FLAG,
+    GateResult,
+    warning_text,
+)
 
 
 def add_gate_option(parser: argparse.ArgumentParser) -> None:
-    """Add ``--allow-unconverged``."""
+    """Add ``--allow-unconverged``.
+
+    Parameters
+    ----------
+    parser
+        The sub-command's parser.
+    """
+    t = DEFAULT_THRESHOLDS
     parser.add_argument(OVERRIDE_FLAG, dest="allow_unconverged", action="store_true",
-                        help="allocate even if the fit misses the convergence thresholds "
-                             "(R-hat <= 1.01, bulk/tail ESS >= 400, no divergences); "
-                             "recorded in summary.txt and allocation.nc")
+                        help=f"allocate even if the fit misses the convergence thresholds "
+                             f"(R-hat <= {t.rhat_max}, bulk/tail ESS >= {t.ess_min:g}, "
+                             f"divergences <= {t.divergences_max}); recorded in summary.txt "
+                             f"and allocation.nc")
 
 
-def gate_fit(fit, args: argparse.Namespace, source: Path | str) -> GateResult:
-    """Refuse an unconverged fit unless ``--allow-unconverged`` (then warn on stderr)."""
-    from bayes_needs.workflows.pipeline import convergence
+def warn_if_failed(gate: GateResult | None, source: Path | str) -> None:
+    """Print a warning on stderr when a fit missed the gate but was allocated from anyway.
 
-    result = enforce(convergence(fit.idata),
-                     allow_unconverged=getattr(args, "allow_unconverged", False),
-                     source=str(source))
-    if not result.passed:
-        print(f"bayes-needs: {warning_text(result, str(source))} ({OVERRIDE_FLAG} given)",
-              file=sys.stderr)
-    return result
-
-
-def record_only(fit, source: Path | str) -> GateResult:
-    """Evaluate the gate without refusing; warn on stderr when it fails."""
-    from bayes_needs.workflows.pipeline import convergence
-
-    result = evaluate(convergence(fit.idata))
-    if not result.passed:
-        print(f"bayes-needs: {warning_text(result, str(source))}", file=sys.stderr)
-    return result
+    Parameters
+    ----------
+    gate
+        The gate result (``None``: nothing was allocated).
+    source
+        The fit, as named in the warning.
+    """
+    if gate is None or gate.passed:
+        return
+    reason = f" ({OVERRIDE_FLAG} given)" if gate.allowed_unconverged else ""
+    print(f"bayes-needs: {warning_text(gate, str(source))}{reason}", file=sys.stderr)

@@ -6,10 +6,17 @@ import argparse
 import sys
 
 from bayes_needs.cli.common import existing_dir, non_negative_int, positive_int
+from bayes_needs.workflows.report import build_report
 
 
-def register(subparsers) -> None:
-    """Add the ``report`` sub-command."""
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``report`` sub-command.
+
+    Parameters
+    ----------
+    subparsers
+        The top-level parser's sub-parsers.
+    """
     parser = subparsers.add_parser(
         "report", help="write RUN_DIR/report.html with ArviZ diagnostics and plots",
         description="Reload a fit (checking the data hash) and write RUN_DIR/report.html, "
@@ -32,9 +39,18 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Build the report."""
-    from bayes_needs.workflows.report import build_report
+    """Build the report.
 
+    Parameters
+    ----------
+    args
+        Parsed arguments.
+
+    Returns
+    -------
+    int
+        The exit code.
+    """
     print(f"bayes-needs report: loading {args.run_dir} and computing diagnostics ...",
           file=sys.stderr)
     path = build_report(args.run_dir, random_seed=args.seed, max_draws=args.max_draws,

@@ -7,11 +7,29 @@ import sys
 import time
 from pathlib import Path
 
-from bayes_needs.cli.common import existing_dir, existing_file, output_dir, positive_int
+import xarray as xr
+
+from bayes_needs.cli.common import (
+    existing_dir,
+    existing_file,
+    output_dir,
+    positive_int,
+    whole_number,
+)
+from bayes_needs.config.scenarios import load_scenarios
+from bayes_needs.core.executors import available_cpus, make_executor
+from bayes_needs.report.sensitivity_plots import TORNADO_TOP
+from bayes_needs.workflows import sensitivity
 
 
-def register(subparsers) -> None:
-    """Add the ``sensitivity`` sub-command."""
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``sensitivity`` sub-command.
+
+    Parameters
+    ----------
+    subparsers
+        The top-level parser's sub-parsers.
+    """
     parser = subparsers.add_parser(
         "sensitivity", help="run a scenario file and compare allocations with the base",
         description="Fit the base run and every variation of a scenario file (see "
@@ -34,24 +52,31 @@ def register(subparsers) -> None:
     parser.add_argument("--data-dir", type=existing_dir, default=None,
                         help="directory of the real public data, for scenarios with data "
                              "source 'england' (overrides the base's data.data_dir)")
-    parser.add_argument("--year", type=int, default=None,
+    parser.add_argument("--year", type=whole_number, default=None,
                         help="DfE reporting year of the base (variations setting data.year "
                              "keep theirs)")
     parser.add_argument("--only", nargs="+", default=None, metavar="NAME",
                         help="run only these variations (the base always runs)")
     parser.add_argument("--no-power-scaling", dest="power_scaling", action="store_false",
                         help="skip the power-scaling sensitivity of each scenario")
-    parser.add_argument("--top", type=positive_int, default=15,
-                        help="LAs shown in the tornado plot (default 15)")
+    parser.add_argument("--top", type=positive_int, default=TORNADO_TOP,
+                        help=f"LAs shown in the tornado plot (default {TORNADO_TOP})")
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run the scenarios and write the comparison."""
-    from bayes_needs.config.scenarios import load_scenarios
-    from bayes_needs.core.executors import available_cpus, make_executor
-    from bayes_needs.workflows import sensitivity
+    """Run the scenarios and write the comparison.
 
+    Parameters
+    ----------
+    args
+        Parsed arguments.
+
+    Returns
+    -------
+    int
+        The exit code.
+    """
     scenarios = load_scenarios(args.scenarios)
     if args.data_dir is not None or args.year is not None:
         data_dir = str(Path(args.data_dir).resolve()) if args.data_dir else None
@@ -61,7 +86,7 @@ def run(args: argparse.Namespace) -> int:
         scenarios = scenarios.select(args.only)
     start = time.perf_counter()
 
-    def progress(done, total, name, result) -> None:
+    def progress(done: int, total: int, name: str, result: xr.Dataset) -> None:
         print(f"  {sensitivity.progress_line(done, total, name, result)} "
               f"({sensitivity.elapsed(start)} elapsed)", file=sys.stderr, flush=True)
 

@@ -4,14 +4,25 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
+from typing import Any, get_args
 
+import numpy as np
+
+from bayes_needs.checks.sbc import SBCSettings
 from bayes_needs.cli.common import existing_file, non_negative_int, output_dir, positive_int
 from bayes_needs.cli.common import probability as probability_type
+from bayes_needs.config.models import LA_PARAMETERISATIONS, Standardisation
+from bayes_needs.core import defaults, dims
+from bayes_needs.core.executors import make_executor
+from bayes_needs.workflows.sbc import print_progress, run_sbc, write_sbc
+
+#: The settings' own defaults, shown and used as the options' defaults.
+_DEFAULTS = SBCSettings()
 
 
 def _services(value: str) -> tuple[str, ...]:
-    from bayes_needs.core import dims
-
+    """Parse distinct comma-separated service names (an argparse type)."""
     names = tuple(v.strip() for v in value.split(",") if v.strip())
     unknown = sorted(set(names) - set(dims.SERVICES))
     if not names or unknown or len(set(names)) != len(names):
@@ -21,12 +32,14 @@ def _services(value: str) -> tuple[str, ...]:
     return names
 
 
-#: Mirrors ``bayes_needs.models.area.LA_PARAMETERISATIONS`` without importing PyMC here.
-LA_PARAMETERISATIONS = ("adaptive", "centred", "noncentred")
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``validate`` sub-command and its ``sbc`` action.
 
-
-def register(subparsers) -> None:
-    """Add the ``validate`` sub-command and its ``sbc`` action."""
+    Parameters
+    ----------
+    subparsers
+        The top-level parser's sub-parsers.
+    """
     parser = subparsers.add_parser(
         "validate", help="calibration checks of the models",
         description="Validation of the models against simulations from their own priors.")
@@ -42,24 +55,33 @@ def register(subparsers) -> None:
                     "interval coverage), ranks.csv, replicates.csv and sbc_ecdf.png into "
                     "--out.")
     sbc.add_argument("--model", choices=["area"], default="area", help="model to check")
-    sbc.add_argument("--scale", choices=["tiny", "region", "england"], default="tiny",
-                     help="synthetic geography (default tiny: 8 LAs, ~60 MSOAs)")
+    sbc.add_argument("--scale", choices=["tiny", "region", "england"], default=_DEFAULTS.scale,
+                     help=f"synthetic geography (default {_DEFAULTS.scale}; tiny: 8 LAs, "
+                          f"~60 MSOAs)")
     sbc.add_argument("--n-sims", type=positive_int, required=True, help="replicates")
     sbc.add_argument("--out", type=output_dir, required=True, help="output directory")
-    sbc.add_argument("--seed", type=non_negative_int, default=20240331,
-                     help="base seed; replicate i depends only on (i, seed, settings)")
-    sbc.add_argument("--data-seed", type=non_negative_int, default=0,
-                     help="seed of the synthetic geography and observation layout")
+    sbc.add_argument("--seed", type=non_negative_int, default=defaults.RANDOM_SEED,
+                     help=f"base seed; replicate i depends only on (i, seed, settings) "
+                          f"(default {defaults.RANDOM_SEED})")
+    sbc.add_argument("--data-seed", type=non_negative_int, default=_DEFAULTS.data_seed,
+                     help=f"seed of the synthetic geography and observation layout (default "
+                          f"{_DEFAULTS.data_seed})")
     sbc.add_argument("--services", type=_services, default=None,
-                     help="comma-separated services (default cin,cla)")
-    sbc.add_argument("--draws", type=positive_int, default=1000, help="draws per chain")
-    sbc.add_argument("--tune", type=positive_int, default=500, help="tuning steps per chain")
-    sbc.add_argument("--chains", type=positive_int, default=2, help="chains per replicate")
-    sbc.add_argument("--target-accept", type=probability_type, default=0.9,
-                     help="NUTS target acceptance rate")
-    sbc.add_argument("--rank-draws", type=positive_int, default=99,
-                     help="posterior draws each prior draw is ranked among (thinned)")
-    sbc.add_argument("--standardise", choices=["la", "none", "all"], default="la",
+                     help=f"comma-separated services (default {','.join(_DEFAULTS.services)})")
+    sbc.add_argument("--draws", type=positive_int, default=_DEFAULTS.draws,
+                     help=f"draws per chain (default {_DEFAULTS.draws})")
+    sbc.add_argument("--tune", type=positive_int, default=_DEFAULTS.tune,
+                     help=f"tuning steps per chain (default {_DEFAULTS.tune})")
+    sbc.add_argument("--chains", type=positive_int, default=_DEFAULTS.chains,
+                     help=f"chains per replicate (default {_DEFAULTS.chains})")
+    sbc.add_argument("--target-accept", type=probability_type,
+                     default=_DEFAULTS.target_accept,
+                     help=f"NUTS target acceptance rate (default {_DEFAULTS.target_accept})")
+    sbc.add_argument("--rank-draws", type=positive_int, default=_DEFAULTS.n_rank_draws,
+                     help=f"posterior draws each prior draw is ranked among (thinned; "
+                          f"default {_DEFAULTS.n_rank_draws})")
+    sbc.add_argument("--standardise", choices=get_args(Standardisation),
+                     default=_DEFAULTS.standardise,
                      help="needs standardisation of the tracked LA shares")
     sbc.add_argument("--la-parameterisation", choices=LA_PARAMETERISATIONS, default=None,
                      help="area model la_parameterisation (default adaptive)")
@@ -73,13 +95,19 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run SBC and write its outputs."""
-    from pathlib import Path
+    """Run SBC and write its outputs.
 
-    from bayes_needs.checks.sbc import SBCSettings, print_progress, run_sbc, write_sbc
-    from bayes_needs.core.executors import make_executor
+    Parameters
+    ----------
+    args
+        Parsed arguments.
 
-    kwargs = {"services": args.services} if args.services else {}
+    Returns
+    -------
+    int
+        The exit code.
+    """
+    kwargs: dict[str, Any] = {"services": args.services} if args.services else {}
     if args.la_parameterisation is not None:
         kwargs["model"] = {"la_parameterisation": args.la_parameterisation}
     settings = SBCSettings(
@@ -96,11 +124,12 @@ def run(args: argparse.Namespace) -> int:
         result = run_sbc(settings, n_sims=args.n_sims, base_seed=args.seed,
                          executor=executor, progress=print_progress)
     write_sbc(result, args.out)
-    failed = int((result.replicates.get("error", "") != "").sum()) \
-        if len(result.replicates) else 0
+    replicates = result.replicates
+    failed = int((replicates["error"] != "").sum()) \
+        if len(replicates) and "error" in replicates else 0
     summary = result.summary
     if len(summary):
-        worst = summary.loc[summary["p_value"].idxmin()]
+        worst = summary.iloc[int(np.nanargmin(summary["p_value"].to_numpy(float)))]
         print(f"{len(summary)} quantities; smallest uniformity p-value {worst['p_value']:.3g} "
               f"({worst['quantity']}), Holm-adjusted {summary['p_value_holm'].min():.3g}; "
               f"mean coverage 50%: {summary['coverage_50'].mean():.1%}, 90%: "

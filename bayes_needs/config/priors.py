@@ -230,7 +230,7 @@ def default_priors_path(name: str) -> Path:
 
 
 def default_prior_config(name: str) -> dict[str, Any]:
-    """The default prior config ``name`` (e.g. ``"area"``) as a dict."""
+    """Return the default prior config ``name`` (e.g. ``"area"``) as a dict."""
     return read_config_file(default_priors_path(name))
 
 
@@ -269,7 +269,7 @@ def resolve_priors(defaults: str, overrides: str | Path | Mapping[str, Any] | No
 
 
 def priors_to_config(priors: Mapping[str, Prior]) -> dict[str, Any]:
-    """Serialisable config dict for ``priors`` (inverse of :func:`parse_priors`)."""
+    """Return the serialisable config dict of ``priors`` (inverse of :func:`parse_priors`)."""
     return {"schema_version": SCHEMA_VERSION,
             "priors": {k: _jsonable(v.to_dict()) for k, v in priors.items()}}
 

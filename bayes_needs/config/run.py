@@ -9,7 +9,7 @@ be committed.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 from pydantic import (
     BaseModel,
@@ -21,9 +21,13 @@ from pydantic import (
 )
 
 from bayes_needs.config.files import read_config_file
+from bayes_needs.config.models import AREA_PRIOR_NAMES, Standardisation
+from bayes_needs.config.priors import SCHEMA_VERSION as PRIOR_SCHEMA
+from bayes_needs.config.priors import parse_priors
+from bayes_needs.core import defaults
 from bayes_needs.core.errors import ConfigError, ConfigFileError, DataValidationError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION: Final = 1
 #: Largest accepted draws (and tuning steps) per chain, and number of chains.
 MAX_DRAWS = 1_000_000
 MAX_CHAINS = 64
@@ -62,17 +66,17 @@ class SamplingSpec(_Strict):
     tune: int = Field(default=1000, ge=1, le=MAX_DRAWS)
     chains: int = Field(default=2, ge=1, le=MAX_CHAINS)
     sampler: Literal["pymc", "nutpie", "numpyro"] = "pymc"
-    target_accept: float = Field(default=0.9, gt=0, lt=1)
-    random_seed: int = Field(default=20240331, ge=0)
+    target_accept: float = Field(default=defaults.TARGET_ACCEPT, gt=0, lt=1)
+    random_seed: int = Field(default=defaults.RANDOM_SEED, ge=0)
     progressbar: bool = True
     #: Processes sampling chains in parallel (``None``: up to 2). Draws do not depend on it.
     cores: int | None = Field(default=None, ge=1)
 
 
 class NeedSpec(_Strict):
-    """Expected-need settings; see :meth:`AreaDemandModel.expected_need`."""
+    """Expected-need settings; see :mod:`bayes_needs.need`."""
 
-    standardise: Literal["la", "none", "all"] = "la"
+    standardise: Standardisation = "la"
     random_seed: int = Field(default=1, ge=0)
 
 
@@ -90,8 +94,8 @@ class AllocationSpec(_Strict):
     limits each LA's relative change of share (see :class:`bayes_needs.allocation.Damping`).
     """
 
-    interval_prob: float = Field(default=0.9, gt=0, lt=1)
-    interval_kind: Literal["eti", "hdi"] = "eti"
+    interval_prob: float = Field(default=defaults.INTERVAL_PROB, gt=0, lt=1)
+    interval_kind: Literal["eti", "hdi"] = defaults.INTERVAL_KIND
     pot: float | None = Field(default=None, gt=0, allow_inf_nan=False)
     cost_weights: dict[str, float] | None = None
     cost_weights_file: str | None = None
@@ -145,20 +149,21 @@ class RunConfig(_Strict):
     @classmethod
     def _inline_priors(cls, value: str | dict[str, Any] | None):
         if isinstance(value, dict):
-            # Imported here: prior validation needs PyMC, which plain config reading does not.
-            from bayes_needs.config.priors import SCHEMA_VERSION as PRIOR_SCHEMA
-            from bayes_needs.config.priors import parse_priors
-            from bayes_needs.models.area import PRIOR_NAMES
-
             try:
                 parse_priors({"schema_version": PRIOR_SCHEMA, "priors": value},
-                             source="priors", expected=PRIOR_NAMES)
+                             source="priors", expected=AREA_PRIOR_NAMES)
             except DataValidationError as exc:
                 raise ValueError("; ".join(exc.problems)) from None
         return value
 
     def with_overrides(self, **sections: dict[str, Any]) -> RunConfig:
-        """A copy with keys of sections replaced (``None`` values are ignored)."""
+        """Return a copy with keys of sections replaced (``None`` values are ignored).
+
+        Parameters
+        ----------
+        **sections
+            Section name -> keys to replace.
+        """
         merged = self.model_dump()
         for section, values in sections.items():
             clean = {k: v for k, v in values.items() if v is not None}
@@ -194,7 +199,15 @@ _PATH_KEYWORDS = {"default", "population"}
 
 
 def resolve_paths(values: dict[str, Any], root: Path) -> dict[str, Any]:
-    """A copy of a run-config mapping with relative file paths made absolute from ``root``."""
+    """Return a copy of a run-config mapping with relative paths made absolute from ``root``.
+
+    Parameters
+    ----------
+    values
+        A run-config mapping.
+    root
+        Directory the relative paths are relative to.
+    """
     out = dict(values)
 
     def fix(value: Any) -> Any:

@@ -49,13 +49,19 @@ from pathlib import Path
 from typing import Any
 
 from bayes_needs.config.files import read_config_file
+from bayes_needs.config.models import AreaModelConfig
 from bayes_needs.config.run import (
     RunConfig,
     load_run_config,
     parse_run_config,
     resolve_paths,
 )
-from bayes_needs.core.errors import BayesNeedsError, ConfigFileError, DataValidationError
+from bayes_needs.core.errors import (
+    BayesNeedsError,
+    ConfigFileError,
+    DataValidationError,
+    PriorConfigError,
+)
 
 SCHEMA_VERSION = 1
 BASE = "base"
@@ -110,13 +116,19 @@ class ScenarioSet:
         return [s.name for s in self.scenarios]
 
     def __len__(self) -> int:
+        """Return the number of scenarios, base included."""
         return 1 + len(self.variations)
 
     def with_base_overrides(self, **sections: dict[str, Any]) -> ScenarioSet:
-        """A copy with keys of the base's sections replaced (``None`` values ignored), and
-        every variation re-merged onto the new base (its own settings still win).
+        """Return a copy with keys of the base's sections replaced (``None`` values ignored).
 
-        Used for command-line data locations, e.g. ``data={"data_dir": ..., "year": ...}``.
+        Every variation is re-merged onto the new base (its own settings still win). Used
+        for command-line data locations, e.g. ``data={"data_dir": ..., "year": ...}``.
+
+        Parameters
+        ----------
+        **sections
+            Section name -> keys to replace.
         """
         base_config = self.base.config.with_overrides(**sections)
         variations, problems = [], []
@@ -131,7 +143,13 @@ class ScenarioSet:
         return ScenarioSet(base, tuple(variations), self.description, self.source)
 
     def select(self, names: list[str]) -> ScenarioSet:
-        """Only the named variations (the base is always kept)."""
+        """Return a copy with only the named variations (the base is always kept).
+
+        Parameters
+        ----------
+        names
+            Variation names to keep.
+        """
         unknown = sorted(set(names) - set(self.names))
         if unknown:
             raise ConfigFileError(self.source, [f"unknown scenario(s) {unknown}; the file has "
@@ -220,7 +238,7 @@ def parse_scenarios(values: Mapping[str, Any], *, source: str = "scenarios",
         problems += found
         if config is not None:
             built.append(Scenario(name, config, text, changes))
-    if problems:
+    if problems or base_config is None:  # an invalid base always lists its problems
         raise ConfigFileError(source, problems)
     base = Scenario(BASE, base_config, "base run")
     return ScenarioSet(base, tuple(built), description, source)
@@ -292,8 +310,6 @@ def _merge_priors(base: Any, change: Any, where: str) -> tuple[Any, list[str]]:
         change = change["priors"]  # a whole prior config given inline
     start: dict[str, Any] = {}
     if isinstance(base, str):
-        from bayes_needs.core.errors import PriorConfigError
-
         try:
             start = dict(read_config_file(base, error=PriorConfigError,
                                           what="prior file").get("priors", {}))
@@ -310,9 +326,6 @@ def _validate(values: dict[str, Any], where: str) -> tuple[RunConfig | None, lis
     except ConfigFileError as exc:
         return None, [f"{where}.{p}" for p in exc.problems]
     try:
-        # Imported here: the model module needs PyMC.
-        from bayes_needs.models.area import AreaModelConfig
-
         AreaModelConfig.from_dict(config.model)
     except BayesNeedsError as exc:
         return None, [f"{where}.model: {exc}"]

@@ -1,2 +1,5 @@
-"""Foundations every layer uses: errors, dims, InferenceData access, intervals, seeds,
-atomic output sets, interrupts and executors. Imports nothing else from the package."""
+"""Provide the foundations every layer uses.
+
+Errors, dims, InferenceData access, intervals, defaults, atomic output sets, interrupts and
+executors. ``core`` imports nothing else from the package.
+"""

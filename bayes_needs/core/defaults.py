@@ -17,6 +17,9 @@ INTERVAL_PROB: Final = 0.9
 INTERVAL_KIND: Final = "eti"
 #: Seed of NUTS, need draws and synthetic data when none is given.
 RANDOM_SEED: Final = 20240331
+#: Seed of a cost-weight fit when none is given. Not :data:`RANDOM_SEED` (the demand models'),
+#: so that cost-weight runs made before the two were distinguished can be reproduced.
+COST_WEIGHTS_RANDOM_SEED: Final = 20250331
 #: NUTS target acceptance rate.
 TARGET_ACCEPT: Final = 0.9
 #: National pot shared out when the user names none.

@@ -6,13 +6,18 @@ between the model, the allocation maths and the saved files.
 
 from __future__ import annotations
 
+from typing import Final
+
 CHAIN = "chain"
 DRAW = "draw"
 SAMPLE = "sample"  # stacked (chain, draw)
+#: The dims posterior draws run over; summaries reduce over both jointly.
+SAMPLE_DIMS: tuple[str, str] = (CHAIN, DRAW)
 
-LSOA = "lsoa"
-MSOA = "msoa"
-LA = "la"
+# Final, so type checkers see the literal level names ``Geography`` methods accept.
+LSOA: Final = "lsoa"
+MSOA: Final = "msoa"
+LA: Final = "la"
 LEVELS: tuple[str, ...] = (LSOA, MSOA, LA)
 
 SERVICE = "service"

@@ -13,7 +13,7 @@ class BayesNeedsError(Exception):
 
 
 class DataValidationError(BayesNeedsError, ValueError):
-    """Input data failed validation. ``problems`` lists every problem found, not just the first.
+    """Input data failed validation; ``problems`` lists every problem found, not just the first.
 
     Parameters
     ----------
@@ -23,7 +23,7 @@ class DataValidationError(BayesNeedsError, ValueError):
         Human-readable problem descriptions, each naming the column, row or code at fault.
     """
 
-    def __init__(self, source: str, problems: Iterable[str]):
+    def __init__(self, source: str, problems: Iterable[str]) -> None:
         self.source = source
         self.problems = list(problems)
         shown = self.problems[:20]
@@ -34,8 +34,8 @@ class DataValidationError(BayesNeedsError, ValueError):
             lines.append(f"  ... and {more} more")
         super().__init__("\n".join(lines))
 
-    def __reduce__(self):
-        # Rebuild from (source, problems) so the error survives pickling (e.g. Dask workers).
+    def __reduce__(self) -> tuple[type[DataValidationError], tuple[str, list[str]]]:
+        """Rebuild from ``(source, problems)``, so the error survives pickling (Dask workers)."""
         return type(self), (self.source, self.problems)
 
 

@@ -28,7 +28,20 @@ class SerialExecutor(Executor):
     """Runs each submitted call immediately in the calling process."""
 
     def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future:
-        """Run ``fn(*args, **kwargs)`` now; its result or exception is in the future."""
+        """Run ``fn(*args, **kwargs)`` now; its result or exception is in the future.
+
+        Parameters
+        ----------
+        fn
+            The job.
+        *args, **kwargs
+            Its arguments.
+
+        Returns
+        -------
+        concurrent.futures.Future
+            Already done: holding the job's result, or the exception it raised.
+        """
         future: Future = Future()
         try:
             future.set_result(fn(*args, **kwargs))
@@ -38,7 +51,7 @@ class SerialExecutor(Executor):
 
 
 def available_cpus() -> int:
-    """CPUs this process may run on (respects affinity masks and containers' CPU sets)."""
+    """Count the CPUs this process may run on (respecting affinity masks and CPU sets)."""
     try:
         return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # not on Linux
@@ -48,7 +61,7 @@ def available_cpus() -> int:
 @contextlib.contextmanager
 def make_executor(workers: int | None = None, scheduler: str | None = None
                   ) -> Iterator[Executor]:
-    """An executor for independent jobs; shut down (pending jobs cancelled) on exit.
+    """Yield an executor for independent jobs; shut it down (pending jobs cancelled) on exit.
 
     Parameters
     ----------
@@ -63,6 +76,11 @@ def make_executor(workers: int | None = None, scheduler: str | None = None
     ConfigError
         If ``workers`` is not a positive integer, dask.distributed is not installed, or the
         scheduler cannot be reached.
+
+    Yields
+    ------
+    concurrent.futures.Executor
+        A :class:`SerialExecutor`, a spawning process pool or a dask.distributed executor.
     """
     if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int)
                                 or workers < 1):
@@ -84,7 +102,9 @@ def make_executor(workers: int | None = None, scheduler: str | None = None
 
 @contextlib.contextmanager
 def _dask_executor(address: str) -> Iterator[Executor]:
+    """Yield the executor of a dask.distributed client connected to ``address``."""
     try:
+        # optional: dask.distributed is the `distributed` extra, needed only with a scheduler.
         from dask.distributed import Client
     except ImportError:
         raise ConfigError("--scheduler needs dask.distributed: pip install "

@@ -1,88 +1,154 @@
-"""All access to :class:`arviz.InferenceData` groups lives here.
+"""Access :class:`arviz.InferenceData` groups and the metadata bayes_needs stores in them.
 
-A move to ArviZ 1.x (``xarray.DataTree``) should only need changes in this module.
+Every read or write of an InferenceData group in the package goes through this module, so a
+move to ArviZ 1.x (``xarray.DataTree``) should only need changes here.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import arviz as az
 import numpy as np
+import pymc as pm
 import xarray as xr
 
+from bayes_needs.core import dims
 from bayes_needs.core.errors import BayesNeedsError, DataHashMismatchError, MissingDataError
 from bayes_needs.core.outputs import write_atomic
+from bayes_needs.core.version import __version__
 
+#: Attribute holding the JSON settings a result was made with.
 CONFIG_ATTR = "bayes_needs_config"
+#: Attribute holding the hash of the data a fit was made on.
 DATA_HASH_ATTR = "bayes_needs_data_hash"
+#: Attribute naming what a saved file holds ("area", "person", "allocation", ...).
 KIND_ATTR = "bayes_needs_kind"
+#: Attribute holding the package version that wrote a file.
 VERSION_ATTR = "bayes_needs_version"
 
 
 def posterior(idata: az.InferenceData) -> xr.Dataset:
-    """The posterior group."""
-    return idata.posterior
+    """Return the posterior group."""
+    return idata["posterior"]
 
 
 def sample_stats(idata: az.InferenceData) -> xr.Dataset | None:
-    """The sample_stats group, or ``None``."""
-    return getattr(idata, "sample_stats", None)
+    """Return the sample_stats group, or ``None``."""
+    return group(idata, "sample_stats")
 
 
 def observed_data(idata: az.InferenceData) -> xr.Dataset | None:
-    """The observed_data group, or ``None``."""
-    return getattr(idata, "observed_data", None)
+    """Return the observed_data group, or ``None``."""
+    return group(idata, "observed_data")
 
 
 def log_likelihood(idata: az.InferenceData) -> xr.Dataset | None:
-    """The log_likelihood group, or ``None``."""
-    return getattr(idata, "log_likelihood", None)
+    """Return the log_likelihood group, or ``None``."""
+    return group(idata, "log_likelihood")
+
+
+def has_group(idata: az.InferenceData, name: str) -> bool:
+    """Tell whether ``idata`` holds the group ``name``."""
+    return name in idata.groups()
 
 
 def group(idata: az.InferenceData, name: str) -> xr.Dataset | None:
-    """Any group by name, or ``None``."""
-    return getattr(idata, name, None) if name in idata.groups() else None
+    """Return any group by name, or ``None`` when ``idata`` does not hold it."""
+    return idata[name] if has_group(idata, name) else None
 
 
 def log_prior(idata: az.InferenceData) -> xr.Dataset | None:
-    """The log_prior group, or ``None``."""
+    """Return the log_prior group, or ``None``."""
     return group(idata, "log_prior")
 
 
 def posterior_predictive(idata: az.InferenceData) -> xr.Dataset | None:
-    """The posterior_predictive group, or ``None``."""
+    """Return the posterior_predictive group, or ``None``."""
     return group(idata, "posterior_predictive")
 
 
+def prior(idata: az.InferenceData) -> xr.Dataset | None:
+    """Return the prior group (e.g. of :func:`pymc.sample_prior_predictive`), or ``None``."""
+    return group(idata, "prior")
+
+
+def prior_predictive(idata: az.InferenceData) -> xr.Dataset | None:
+    """Return the prior_predictive group, or ``None``."""
+    return group(idata, "prior_predictive")
+
+
+def constant_data(idata: az.InferenceData) -> xr.Dataset | None:
+    """Return the constant_data group, or ``None``."""
+    return group(idata, "constant_data")
+
+
+def _from_groups(groups: dict[str, xr.Dataset]) -> az.InferenceData:
+    """Build an InferenceData from named group datasets."""
+    # ArviZ types **kwargs as groups but mypy also matches them against the ``attrs`` and
+    # ``warn_on_custom_groups`` parameters.
+    return az.InferenceData(**groups)  # type: ignore[arg-type]
+
+
 def with_groups(idata: az.InferenceData, **groups: xr.Dataset) -> az.InferenceData:
-    """A new InferenceData with ``idata``'s groups plus (or replacing) ``groups``.
+    """Return a new InferenceData with ``idata``'s groups plus (or replacing) ``groups``.
 
     The group datasets are shared, not copied, so this is cheap; ``idata`` is unchanged (a
     fit written later does not grow the extra groups).
+
+    Parameters
+    ----------
+    idata
+        The source.
+    **groups
+        Groups to add or replace, by name.
+
+    Returns
+    -------
+    arviz.InferenceData
+        The merged groups.
     """
-    merged = {name: getattr(idata, name) for name in idata.groups()}
+    merged = {name: idata[name] for name in idata.groups()}
     merged.update(groups)
-    return az.InferenceData(**merged)
+    return _from_groups(merged)
 
 
 def thinned(idata: az.InferenceData, max_draws: int) -> az.InferenceData:
-    """``idata`` with every group's draws thinned evenly to at most ``max_draws`` in total
-    (chains x draws); unchanged when it already has no more. Deterministic (no seed)."""
+    """Thin every group's draws evenly to at most ``max_draws`` in total (chains x draws).
+
+    Deterministic (every ``step``-th draw of each chain, no seed).
+
+    Parameters
+    ----------
+    idata
+        The source, with a posterior group.
+    max_draws
+        Upper limit on chains x draws; below 1 means no thinning.
+
+    Returns
+    -------
+    arviz.InferenceData
+        ``idata`` itself when it already has no more draws, else a thinned copy.
+    """
     post = posterior(idata)
-    total = post.sizes.get("chain", 1) * post.sizes.get("draw", 1)
+    total = post.sizes.get(dims.CHAIN, 1) * post.sizes.get(dims.DRAW, 1)
     if max_draws < 1 or total <= max_draws:
         return idata
     step = int(np.ceil(total / max_draws))
-    return idata.isel(draw=slice(None, None, step), groups=[
-        g for g in idata.groups() if "draw" in getattr(idata, g).dims])
+    every_step: dict[str, Any] = {dims.DRAW: slice(None, None, step)}
+    thin = idata.isel(groups=[g for g in idata.groups() if dims.DRAW in idata[g].dims],
+                      **every_step)
+    if thin is None:  # isel returns None only when inplace=True
+        raise AssertionError("InferenceData.isel returned None without inplace")
+    return thin
 
 
-def with_log_densities(idata: az.InferenceData, model, *, prior: bool = True,
+def with_log_densities(idata: az.InferenceData, model: pm.Model, *, prior: bool = True,
                        likelihood: bool = True) -> az.InferenceData:
-    """``idata`` plus ``log_likelihood`` and ``log_prior`` groups evaluated at every draw.
+    """Return ``idata`` plus ``log_likelihood`` and ``log_prior`` groups at every draw.
 
     Parameters
     ----------
@@ -93,9 +159,12 @@ def with_log_densities(idata: az.InferenceData, model, *, prior: bool = True,
     prior, likelihood
         Which groups to compute. ``log_likelihood`` is pointwise: one value per observation
         of every observed variable; ``log_prior`` has one array per free variable.
-    """
-    import pymc as pm
 
+    Returns
+    -------
+    arviz.InferenceData
+        A new InferenceData (see :func:`with_groups`); ``idata`` is unchanged.
+    """
     extra = {}
     if likelihood:
         extra["log_likelihood"] = pm.compute_log_likelihood(
@@ -107,9 +176,9 @@ def with_log_densities(idata: az.InferenceData, model, *, prior: bool = True,
 
 
 def add_group(idata: az.InferenceData, name: str, data: xr.Dataset) -> None:
-    """Add or replace a group."""
-    if name in idata.groups():
-        idata.extend(az.InferenceData(**{name: data}), join="right")
+    """Add the group ``name`` to ``idata`` in place, replacing any group of that name."""
+    if has_group(idata, name):
+        idata.extend(_from_groups({name: data}), join="right")
         setattr(idata, name, data)
     else:
         idata.add_groups({name: data})
@@ -117,10 +186,20 @@ def add_group(idata: az.InferenceData, name: str, data: xr.Dataset) -> None:
 
 def set_metadata(idata: az.InferenceData, *, kind: str, config: dict[str, Any],
                  data_hash: str) -> None:
-    """Store config (as JSON), data hash and kind in the posterior attrs."""
-    from bayes_needs.core.version import __version__
+    """Store the kind, config (as JSON), data hash and package version in the posterior attrs.
 
-    attrs = idata.posterior.attrs
+    Parameters
+    ----------
+    idata
+        The fit, changed in place.
+    kind
+        What the fit is ("area", "person", "cost_weights").
+    config
+        Settings of the fit; numpy scalars and arrays and paths are converted for JSON.
+    data_hash
+        Hash of the data the fit was made on (see :func:`check_data_hash`).
+    """
+    attrs = posterior(idata).attrs
     attrs[KIND_ATTR] = kind
     attrs[CONFIG_ATTR] = json.dumps(config, sort_keys=True, default=_json_default)
     attrs[DATA_HASH_ATTR] = data_hash
@@ -128,25 +207,47 @@ def set_metadata(idata: az.InferenceData, *, kind: str, config: dict[str, Any],
 
 
 def get_config(idata: az.InferenceData) -> dict[str, Any]:
-    """The config stored by :func:`set_metadata`."""
-    raw = idata.posterior.attrs.get(CONFIG_ATTR)
+    """Return the config stored by :func:`set_metadata`.
+
+    Raises
+    ------
+    BayesNeedsError
+        If ``idata`` holds no stored config.
+    """
+    raw = posterior(idata).attrs.get(CONFIG_ATTR)
     if raw is None:
         raise BayesNeedsError("this file was not written by bayes_needs (no stored config)")
-    return json.loads(raw)
+    config: dict[str, Any] = json.loads(raw)
+    return config
 
 
 def get_data_hash(idata: az.InferenceData) -> str | None:
-    """The data hash stored with the fit."""
-    return idata.posterior.attrs.get(DATA_HASH_ATTR)
+    """Return the data hash stored with the fit, or ``None``."""
+    return posterior(idata).attrs.get(DATA_HASH_ATTR)
 
 
 def get_kind(idata: az.InferenceData) -> str | None:
-    """The kind of fit ('area', 'person', 'cost_weights')."""
-    return idata.posterior.attrs.get(KIND_ATTR)
+    """Return the kind of fit ("area", "person", "cost_weights"), or ``None``."""
+    return posterior(idata).attrs.get(KIND_ATTR)
 
 
 def check_data_hash(idata: az.InferenceData, data_hash: str, source: str = "fit") -> None:
-    """Raise :class:`DataHashMismatchError` if the fit was made on other data."""
+    """Check that the fit was made on the data with hash ``data_hash``.
+
+    Parameters
+    ----------
+    idata
+        The fit.
+    data_hash
+        Hash of the data given now.
+    source
+        What to call the fit in the error message.
+
+    Raises
+    ------
+    DataHashMismatchError
+        If the stored hash differs.
+    """
     stored = get_data_hash(idata)
     if stored != data_hash:
         raise DataHashMismatchError(
@@ -155,12 +256,24 @@ def check_data_hash(idata: az.InferenceData, data_hash: str, source: str = "fit"
 
 
 def save(idata: az.InferenceData, path: str | Path) -> Path:
-    """Write ``idata`` to netCDF atomically."""
+    """Write ``idata`` to netCDF atomically and return ``path``."""
     return write_atomic(path, lambda tmp: idata.to_netcdf(str(tmp), engine="h5netcdf"))
 
 
 def load(path: str | Path, *, expected_kind: str | None = None) -> az.InferenceData:
-    """Read a netCDF InferenceData written by :func:`save`.
+    """Read a netCDF InferenceData written by :func:`save`, fully into memory.
+
+    Parameters
+    ----------
+    path
+        The file.
+    expected_kind
+        The kind the file must hold (see :func:`set_metadata`); ``None`` accepts any.
+
+    Returns
+    -------
+    arviz.InferenceData
+        The loaded fit.
 
     Raises
     ------
@@ -178,7 +291,7 @@ def load(path: str | Path, *, expected_kind: str | None = None) -> az.InferenceD
     except Exception as exc:  # h5py/netCDF raise many types for corrupt files
         raise BayesNeedsError(f"{path}: not a readable netCDF InferenceData file "
                               f"({type(exc).__name__}: {exc})") from None
-    if "posterior" not in idata.groups():
+    if not has_group(idata, "posterior"):
         raise BayesNeedsError(f"{path}: has no posterior group")
     kind = get_kind(idata)
     if expected_kind is not None and kind != expected_kind:
@@ -188,15 +301,24 @@ def load(path: str | Path, *, expected_kind: str | None = None) -> az.InferenceD
 
 def convergence_summary(idata: az.InferenceData, var_names: list[str] | None = None
                         ) -> dict[str, Any]:
-    """R-hat, bulk and tail ESS, divergences and BFMI of a fit.
+    """Summarise R-hat, bulk and tail ESS, divergences and BFMI of a fit.
 
     Parameters
     ----------
+    idata
+        The fit (posterior group; sample_stats when sampled by NUTS).
     var_names
         Variables to summarise (defaults to all posterior variables).
+
+    Returns
+    -------
+    dict
+        ``rhat_max``, ``ess_bulk_min``, ``ess_tail_min``, ``divergences``, ``bfmi_min``
+        (NaN without energy), ``n_chains``, ``n_draws`` and ``per_variable`` (the first three
+        per variable).
     """
     post = posterior(idata)
-    names = var_names or list(post.data_vars)
+    names = var_names or [str(name) for name in post.data_vars]
     rhat = az.rhat(post, var_names=names)
     ess_bulk = az.ess(post, var_names=names, method="bulk")
     ess_tail = az.ess(post, var_names=names, method="tail")
@@ -207,14 +329,10 @@ def convergence_summary(idata: az.InferenceData, var_names: list[str] | None = N
         bfmi = np.atleast_1d(az.bfmi(idata)).tolist()
     except Exception:  # no energy (e.g. mocked sampler)
         bfmi = []
-
-    def extreme(ds: xr.Dataset, fn) -> dict[str, float]:
-        return {k: float(fn(v.values)) for k, v in ds.data_vars.items() if v.size}
-
     per_var = {
-        "rhat_max": extreme(rhat, np.nanmax),
-        "ess_bulk_min": extreme(ess_bulk, np.nanmin),
-        "ess_tail_min": extreme(ess_tail, np.nanmin),
+        "rhat_max": _per_variable(rhat, np.nanmax),
+        "ess_bulk_min": _per_variable(ess_bulk, np.nanmin),
+        "ess_tail_min": _per_variable(ess_tail, np.nanmin),
     }
     return {
         "rhat_max": max(per_var["rhat_max"].values(), default=float("nan")),
@@ -222,13 +340,20 @@ def convergence_summary(idata: az.InferenceData, var_names: list[str] | None = N
         "ess_tail_min": min(per_var["ess_tail_min"].values(), default=float("nan")),
         "divergences": divergences,
         "bfmi_min": min(bfmi, default=float("nan")),
-        "n_chains": int(post.sizes.get("chain", 0)),
-        "n_draws": int(post.sizes.get("draw", 0)),
+        "n_chains": int(post.sizes.get(dims.CHAIN, 0)),
+        "n_draws": int(post.sizes.get(dims.DRAW, 0)),
         "per_variable": per_var,
     }
 
 
-def _json_default(obj):
+def _per_variable(ds: xr.Dataset, reduce: Callable[[np.ndarray], Any]) -> dict[str, float]:
+    """Reduce each non-empty variable of ``ds`` to one float, keyed by variable name."""
+    # str(): xarray types variable names as any hashable.
+    return {str(k): float(reduce(v.values)) for k, v in ds.data_vars.items() if v.size}
+
+
+def _json_default(obj: object) -> Any:
+    """Convert numpy values and paths for :func:`json.dumps`."""
     if isinstance(obj, np.generic):
         return obj.item()
     if isinstance(obj, np.ndarray):

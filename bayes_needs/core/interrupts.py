@@ -15,8 +15,9 @@ from __future__ import annotations
 import contextlib
 import signal
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from types import FrameType
+from typing import Any
 
 #: Signals treated as a request to stop.
 STOP_SIGNALS: tuple[int, ...] = tuple(
@@ -37,8 +38,11 @@ def _in_main_thread() -> bool:
 
 @contextlib.contextmanager
 def terminate_as_interrupt() -> Iterator[None]:
-    """Within the block, SIGINT and SIGTERM raise :class:`RunInterrupted` (main thread only;
-    elsewhere a no-op). Previous handlers are restored on exit."""
+    """Make SIGINT and SIGTERM raise :class:`RunInterrupted` within the block.
+
+    Only in the main thread (elsewhere a no-op, as Python runs signal handlers only there).
+    The previous handlers are restored on exit.
+    """
     if not _in_main_thread():
         yield
         return
@@ -55,8 +59,10 @@ def terminate_as_interrupt() -> Iterator[None]:
 
 
 class InterruptWatch:
-    """Context manager recording whether SIGINT/SIGTERM arrived, then passing each signal on
-    to the handler that was installed before (so behaviour is otherwise unchanged).
+    """Record whether SIGINT or SIGTERM arrived inside a ``with`` block.
+
+    Each signal is then passed on to the handler that was installed before, so behaviour is
+    otherwise unchanged.
 
     Only signals whose previous handler is a Python callable are watched (e.g. Python's
     default SIGINT handler); a no-op outside the main thread.
@@ -69,7 +75,7 @@ class InterruptWatch:
 
     def __init__(self) -> None:
         self.signum: int | None = None
-        self._previous: dict[int, object] = {}
+        self._previous: dict[int, Callable[[int, FrameType | None], Any]] = {}
 
     @property
     def interrupted(self) -> bool:
@@ -84,6 +90,7 @@ class InterruptWatch:
             previous(signum, frame)
 
     def __enter__(self) -> InterruptWatch:
+        """Install the recording handler over every Python-level stop-signal handler."""
         if _in_main_thread():
             for s in STOP_SIGNALS:
                 current = signal.getsignal(s)
@@ -92,7 +99,8 @@ class InterruptWatch:
                     signal.signal(s, self._handler)
         return self
 
-    def __exit__(self, *exc_info) -> None:
+    def __exit__(self, *exc_info: object) -> None:
+        """Restore the previous handlers."""
         for s, old in self._previous.items():
             signal.signal(s, old)
         self._previous.clear()
@@ -105,8 +113,10 @@ class InterruptWatch:
 
 @contextlib.contextmanager
 def signals_deferred() -> Iterator[None]:
-    """Hold SIGINT and SIGTERM back inside the block: one that arrives is recorded and passed
-    to the previous handler when the block ends. Keep the block to a few fast system calls.
+    """Hold SIGINT and SIGTERM back inside the block.
+
+    A signal that arrives is recorded and passed to the previous handler when the block ends.
+    Keep the block to a few fast system calls.
 
     Done with Python-level handlers rather than a thread signal mask, because a signal sent to
     the process may be delivered to any thread (e.g. a BLAS worker) that does not block it.

@@ -17,17 +17,32 @@ from bayes_needs.core.errors import ConfigError
 
 IntervalKind = Literal["eti", "hdi"]
 INTERVAL_KINDS: tuple[str, ...] = get_args(IntervalKind)
+# Maps a checked kind onto its literal type, so callers get an ``IntervalKind`` back.
+_KINDS: dict[str, IntervalKind] = {"eti": "eti", "hdi": "hdi"}
 _KIND_TEXT = {"eti": "equal-tailed", "hdi": "highest-density"}
-_SAMPLE_DIMS = (dims.CHAIN, dims.DRAW)
 
 
-def check_interval(interval_prob: float, interval_kind: str) -> tuple[float, str]:
+def check_interval(interval_prob: float, interval_kind: str) -> tuple[float, IntervalKind]:
     """Validate an interval probability in (0, 1) and kind ``"eti"`` or ``"hdi"``.
+
+    Parameters
+    ----------
+    interval_prob
+        Probability mass inside the interval: a real number (not a bool) in (0, 1).
+    interval_kind
+        ``"eti"`` or ``"hdi"``.
+
+    Returns
+    -------
+    interval_prob : float
+        As a plain float.
+    interval_kind : IntervalKind
+        As a plain str.
 
     Raises
     ------
     ConfigError
-        Naming ``interval_prob`` or ``interval_kind``.
+        Naming ``interval_prob`` or ``interval_kind``, whichever is invalid.
     """
     if isinstance(interval_prob, bool) or not isinstance(interval_prob, int | float | np.number) \
             or not 0.0 < float(interval_prob) < 1.0:
@@ -36,7 +51,7 @@ def check_interval(interval_prob: float, interval_kind: str) -> tuple[float, str
     if interval_kind not in INTERVAL_KINDS:
         raise ConfigError(f"interval_kind must be one of {list(INTERVAL_KINDS)}, "
                           f"got {interval_kind!r}")
-    return float(interval_prob), str(interval_kind)
+    return float(interval_prob), _KINDS[str(interval_kind)]
 
 
 def credible_interval(values: xr.DataArray | xr.Dataset, *, interval_prob: float,
@@ -74,14 +89,27 @@ def credible_interval(values: xr.DataArray | xr.Dataset, *, interval_prob: float
         return bounds.sel(hdi="lower", drop=True), bounds.sel(hdi="higher", drop=True)
     tail = (1.0 - interval_prob) / 2.0
     if integer:
-        lower = values.quantile(tail, dim=_SAMPLE_DIMS, method="lower")
-        upper = values.quantile(1.0 - tail, dim=_SAMPLE_DIMS, method="higher")
+        lower = values.quantile(tail, dim=dims.SAMPLE_DIMS, method="lower")
+        upper = values.quantile(1.0 - tail, dim=dims.SAMPLE_DIMS, method="higher")
     else:
-        both = values.quantile([tail, 1.0 - tail], dim=_SAMPLE_DIMS, method="linear")
+        both = values.quantile([tail, 1.0 - tail], dim=dims.SAMPLE_DIMS, method="linear")
         lower, upper = both.isel(quantile=0), both.isel(quantile=1)
     return lower.drop_vars("quantile"), upper.drop_vars("quantile")
 
 
 def describe_interval(interval_prob: float, interval_kind: str) -> str:
-    """Human-readable interval description, e.g. ``"90% equal-tailed"``."""
+    """Describe an interval in words, e.g. ``"90% equal-tailed"``.
+
+    Parameters
+    ----------
+    interval_prob
+        Probability mass inside the interval, in (0, 1).
+    interval_kind
+        ``"eti"`` (equal-tailed) or ``"hdi"`` (highest-density).
+
+    Returns
+    -------
+    str
+        The percentage (``%g`` format, so 0.9 gives ``90%`` and 0.975 ``97.5%``) and kind.
+    """
     return f"{interval_prob * 100:g}% {_KIND_TEXT[interval_kind]}"

@@ -6,10 +6,23 @@ import numpy as np
 
 
 def padded_columns(group: np.ndarray, n_group: int) -> tuple[np.ndarray, int]:
-    """Column of each element when groups are laid out as rows of a right-aligned padded
-    table (the last element of every group in the last column), and the table width.
+    """Lay groups out as the rows of a right-aligned padded table.
 
-    ``group`` must be sorted (elements of a group contiguous).
+    The last element of every group goes in the last column.
+
+    Parameters
+    ----------
+    group
+        Group index of each element, sorted (the elements of a group are contiguous).
+    n_group
+        Number of groups (rows), including empty ones.
+
+    Returns
+    -------
+    columns : numpy.ndarray
+        Column of each element.
+    width : int
+        Table width: the size of the largest group.
     """
     size = np.bincount(group, minlength=n_group)
     starts = np.cumsum(size) - size
@@ -20,11 +33,28 @@ def padded_columns(group: np.ndarray, n_group: int) -> tuple[np.ndarray, int]:
 
 def multinomial_split(totals: np.ndarray, weight: np.ndarray, group: np.ndarray,
                       rng: np.random.Generator) -> np.ndarray:
-    """Multinomial split of each group's total over its elements with probabilities
-    ``weight`` normalised within the group, as one multinomial draw over padded rows.
+    """Split each group's total over its elements by one multinomial draw over padded rows.
 
-    Right alignment puts a real element in the last column, which numpy's multinomial gives
-    the remaining probability, so padding cells get exactly zero.
+    The probabilities are ``weight`` normalised within each group. Right alignment (see
+    :func:`padded_columns`) puts a real element in the last column, which numpy's multinomial
+    gives the remaining probability, so padding cells get exactly zero.
+
+    Parameters
+    ----------
+    totals
+        Whole-number total of each group.
+    weight
+        Non-negative weight of each element; a group whose weights sum to 0 gets all its
+        total in its last element.
+    group
+        Group index of each element, sorted.
+    rng
+        The random generator (one ``multinomial`` call).
+
+    Returns
+    -------
+    numpy.ndarray
+        Integer count of each element, summing to ``totals`` within each group.
     """
     n_group = len(totals)
     column, width = padded_columns(group, n_group)

@@ -1,2 +1,5 @@
-"""Validated inputs: geography, data containers, validation, covariates, unit costs,
-real-data readers and person records."""
+"""Validated inputs of the funding formulae.
+
+Geography, the data containers (area, person and spend data), validation, covariates, unit
+costs and cost designs, the real-data readers and person records.
+"""

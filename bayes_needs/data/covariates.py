@@ -1,5 +1,7 @@
-"""Covariate standardisation shared by the models and the synthetic generator, so that
-coefficients in a synthetic truth and in a fitted model are on the same scale."""
+"""Covariate standardisation shared by the models and the synthetic generator.
+
+Sharing it keeps coefficients in a synthetic truth and in a fitted model on the same scale.
+"""
 
 from __future__ import annotations
 

@@ -9,8 +9,9 @@ segments of the level below, so aggregation is a vectorised segment sum
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal, cast
 
 import numpy as np
 import pandas as pd
@@ -18,7 +19,9 @@ import xarray as xr
 
 from bayes_needs.core import dims
 from bayes_needs.core.errors import ConfigError, DataValidationError, GeographyError
+from bayes_needs.data._geography_checks import validated_table
 
+#: A level name: ``dims.LSOA``, ``dims.MSOA`` or ``dims.LA`` (see :func:`as_level`).
 Level = Literal["lsoa", "msoa", "la"]
 _LEVEL_RANK = {dims.LSOA: 0, dims.MSOA: 1, dims.LA: 2}
 
@@ -55,7 +58,7 @@ class Geography:
     la_names: np.ndarray
     lsoa_to_msoa: np.ndarray
     msoa_to_la: np.ndarray
-    _positions: dict = field(default_factory=dict, repr=False, compare=False)
+    _positions: dict[Any, Any] = field(default_factory=dict, repr=False, compare=False)
 
     # ------------------------------------------------------------------ construction
     @classmethod
@@ -70,8 +73,8 @@ class Geography:
         msoa_name: str | None = None,
         la_name: str | None = None,
         source: str = "geography table",
-        expected_las=None,
-        expected_msoas=None,
+        expected_las: Iterable[object] | None = None,
+        expected_msoas: Iterable[object] | None = None,
     ) -> Geography:
         """Build and validate a geography from one row per LSOA.
 
@@ -94,61 +97,10 @@ class Geography:
             in two MSOAs, an MSOA in two LAs, a code with two names, an empty unit or an
             empty table.
         """
-        if not isinstance(frame, pd.DataFrame):
-            raise GeographyError(source, [f"expected a pandas DataFrame, got "
-                                          f"{type(frame).__name__}"])
-        wanted = {"LSOA code": lsoa_code, "MSOA code": msoa_code, "LA code": la_code}
-        for label, col in (("LSOA name", lsoa_name), ("MSOA name", msoa_name),
-                           ("LA name", la_name)):
-            if col is not None:
-                wanted[label] = col
-        missing = [f"missing {label} column '{col}'" for label, col in wanted.items()
-                   if col not in frame.columns]
-        if missing:
-            raise GeographyError(source, [*missing, f"columns present: {list(frame.columns)}"])
-        if len(frame) == 0:
-            raise GeographyError(source, ["the table has no rows (empty geography)"])
-
-        cols = list(dict.fromkeys(wanted.values()))
-        table = frame[cols].copy()
-        problems: list[str] = []
-        for label, col in wanted.items():
-            values = table[col]
-            blank = values.isna() | (values.astype(str).str.strip() == "")
-            if blank.any():
-                rows = [int(i) for i in np.flatnonzero(blank.to_numpy())[:5]]
-                problems.append(f"column '{col}' ({label}) is missing in {int(blank.sum())} "
-                                f"row(s), first at row(s) {rows}")
-            table[col] = values.astype(str).str.strip()
-        if len(set(wanted.values())) < 3:
-            problems.append(f"the LSOA, MSOA and LA code columns must differ, got "
-                            f"{[lsoa_code, msoa_code, la_code]}")
-        if problems:
-            raise GeographyError(source, problems)
-
-        dup = table[lsoa_code].duplicated(keep=False)
-        if dup.any():
-            codes = sorted(set(table.loc[dup, lsoa_code]))
-            rows = [int(i) for i in np.flatnonzero(dup.to_numpy())[:6]]
-            problems.append(f"duplicate LSOA code(s) in column '{lsoa_code}': {codes[:5]}"
-                            f"{' ...' if len(codes) > 5 else ''} (rows {rows})")
-        problems += _check_single_parent(table, lsoa_code, msoa_code, "LSOA", "MSOA")
-        problems += _check_single_parent(table, msoa_code, la_code, "MSOA", "LA")
-        for code_col, name_col, label in ((msoa_code, msoa_name, "MSOA"),
-                                          (la_code, la_name, "LA")):
-            if name_col is not None and name_col != code_col:
-                problems += _check_single_parent(table, code_col, name_col, label, "name")
-        for expected, col, label in ((expected_las, la_code, "LA"),
-                                     (expected_msoas, msoa_code, "MSOA")):
-            if expected is None:
-                continue
-            empty = sorted({str(c).strip() for c in expected} - set(table[col]))
-            if empty:
-                problems.append(f"{len(empty)} {label}(s) have no LSOAs (empty unit) in "
-                                f"column '{col}': {empty[:8]}")
-        if problems:
-            raise GeographyError(source, problems)
-
+        table = validated_table(frame, lsoa_code=lsoa_code, msoa_code=msoa_code,
+                                la_code=la_code, lsoa_name=lsoa_name, msoa_name=msoa_name,
+                                la_name=la_name, source=source, expected_las=expected_las,
+                                expected_msoas=expected_msoas)
         table = table.drop_duplicates(subset=[lsoa_code]).sort_values(
             [la_code, msoa_code, lsoa_code], kind="stable")
         la_codes, la_idx = np.unique(table[la_code].to_numpy(), return_inverse=True)
@@ -204,23 +156,23 @@ class Geography:
         return self.msoa_to_la[self.lsoa_to_msoa]
 
     def size(self, level: Level) -> int:
-        """Number of units at ``level``."""
+        """Count the units at ``level``."""
         return {dims.LSOA: self.n_lsoa, dims.MSOA: self.n_msoa, dims.LA: self.n_la}[
-            _check_level(level)]
+            as_level(level)]
 
     def codes(self, level: Level) -> np.ndarray:
         """Codes at ``level`` in canonical order."""
         return {dims.LSOA: self.lsoa_codes, dims.MSOA: self.msoa_codes,
-                dims.LA: self.la_codes}[_check_level(level)]
+                dims.LA: self.la_codes}[as_level(level)]
 
     def names(self, level: Level) -> np.ndarray:
         """Names at ``level`` in canonical order."""
         return {dims.LSOA: self.lsoa_names, dims.MSOA: self.msoa_names,
-                dims.LA: self.la_names}[_check_level(level)]
+                dims.LA: self.la_names}[as_level(level)]
 
     def parent_index(self, from_level: Level, to_level: Level) -> np.ndarray:
         """For each unit at ``from_level``, the position of its ancestor at ``to_level``."""
-        lo, hi = _LEVEL_RANK[_check_level(from_level)], _LEVEL_RANK[_check_level(to_level)]
+        lo, hi = _LEVEL_RANK[as_level(from_level)], _LEVEL_RANK[as_level(to_level)]
         if hi < lo:
             raise ConfigError(f"cannot map {from_level} up to finer level {to_level}")
         if lo == hi:
@@ -231,7 +183,7 @@ class Geography:
             return self.msoa_to_la
         return self.lsoa_to_la
 
-    def position(self, level: Level, codes, *, what: str = "code") -> np.ndarray:
+    def position(self, level: Level, codes: Any, *, what: str = "code") -> np.ndarray:
         """Integer positions of ``codes`` at ``level``.
 
         Parameters
@@ -262,7 +214,8 @@ class Geography:
         return pos
 
     # ------------------------------------------------------------------ aggregation
-    def aggregate(self, values, from_level: Level = "lsoa", to_level: Level = "la"):
+    def aggregate(self, values: Any, from_level: Level = "lsoa",
+                  to_level: Level = "la") -> Any:
         """Sum values over the last axis from ``from_level`` up to ``to_level``.
 
         Parameters
@@ -278,7 +231,7 @@ class Geography:
         numpy.ndarray or xarray.DataArray
             Same leading dims, last axis (or dim) replaced by ``to_level``.
         """
-        lo, hi = _LEVEL_RANK[_check_level(from_level)], _LEVEL_RANK[_check_level(to_level)]
+        lo, hi = _LEVEL_RANK[as_level(from_level)], _LEVEL_RANK[as_level(to_level)]
         if hi < lo:
             raise ConfigError(f"cannot aggregate {from_level} values down to the finer level "
                               f"{to_level}")
@@ -330,7 +283,7 @@ class Geography:
         return self._positions[key]
 
     # ------------------------------------------------------------------ xarray helpers
-    def coords(self, level: Level) -> dict[str, np.ndarray]:
+    def coords(self, level: Level) -> dict[str, Any]:
         """Coordinates for a ``level`` dim: codes as the index plus a ``<level>_name`` coord."""
         return {level: self.codes(level), f"{level}_name": (level, self.names(level))}
 
@@ -345,7 +298,7 @@ class Geography:
         })
 
     def fingerprint(self) -> str:
-        """A short hash of the nesting, used in data hashes."""
+        """Hash the nesting briefly, for use in data hashes."""
         h = hashlib.sha256()
         for arr in (self.lsoa_codes, self.msoa_codes, self.la_codes):
             h.update("\x1f".join(map(str, arr)).encode())
@@ -353,8 +306,26 @@ class Geography:
         h.update(self.msoa_to_la.tobytes())
         return h.hexdigest()[:16]
 
-    def subset_las(self, la_codes) -> Geography:
-        """The geography restricted to the given LAs."""
+    def subset_las(self, la_codes: Any) -> Geography:
+        """Restrict the geography to the given LAs.
+
+        Parameters
+        ----------
+        la_codes
+            Array-like of LA codes of this geography.
+
+        Returns
+        -------
+        Geography
+            The LSOAs, MSOAs and LAs of those LAs, in canonical order.
+
+        Raises
+        ------
+        GeographyError
+            If no LA code is given.
+        DataValidationError
+            If a code is not an LA of this geography.
+        """
         keep = self.position(dims.LA, la_codes, what="LA subset")
         if len(keep) == 0:
             raise GeographyError("LA subset", ["no LA codes given; the subset would be empty"])
@@ -364,30 +335,24 @@ class Geography:
                                     la_name="la_name", source="LA subset")
 
 
-def _check_level(level: str) -> str:
+def as_level(level: object) -> Level:
+    """Check that ``level`` names a level, and type it as one.
+
+    Parameters
+    ----------
+    level
+        A level name read from data or configuration.
+
+    Returns
+    -------
+    Level
+        The same string.
+
+    Raises
+    ------
+    ConfigError
+        If it is not ``"lsoa"``, ``"msoa"`` or ``"la"``.
+    """
     if not isinstance(level, str) or level not in _LEVEL_RANK:
         raise ConfigError(f"unknown level {level!r}; expected one of {list(_LEVEL_RANK)}")
-    return level
-
-
-def _check_single_parent(table: pd.DataFrame, child: str, parent: str, child_label: str,
-                         parent_label: str) -> list[str]:
-    n_parents = table.groupby(child, sort=False)[parent].nunique()
-    split = n_parents[n_parents > 1]
-    if split.empty:
-        return []
-    problems = []
-    for code in split.index[:5]:
-        rows = (table[child] == code).to_numpy()
-        parents = sorted(table.loc[rows, parent].unique())
-        where = [int(i) for i in np.flatnonzero(rows)[:6]]
-        if parent_label == "name":
-            problems.append(f"{child_label} '{code}' has {len(parents)} different names "
-                            f"(column '{parent}'): {parents} (rows {where})")
-        else:
-            problems.append(f"{child_label} '{code}' is in {len(parents)} {parent_label}s "
-                            f"(column '{parent}'): {parents} (rows {where})")
-    if len(split) > 5:
-        problems.append(f"... {len(split) - 5} more {child_label}s with several "
-                        f"{parent_label}s")
-    return problems
+    return cast(Level, level)  # checked just above

@@ -34,7 +34,7 @@ import pandas as pd
 from bayes_needs.config.files import read_config_file
 from bayes_needs.config.priors import default_priors_path
 from bayes_needs.core.errors import PriorConfigError
-from bayes_needs.data.containers import UnitCosts
+from bayes_needs.data.spend import UnitCosts
 
 SCHEMA_VERSION = 1
 MAX_SD_LOG = 3.0
@@ -53,9 +53,9 @@ class UnitCostPriors:
     Attributes
     ----------
     unit_costs
-        :class:`~bayes_needs.data.containers.UnitCosts` with columns ``activity, unit_cost`` (prior median
-        in ``price_base`` prices), ``sd_log``, ``price_base`` and the descriptive columns
-        ``label, unit, central, source_price_base, uprating, source``.
+        :class:`~bayes_needs.data.spend.UnitCosts` with columns ``activity, unit_cost``
+        (prior median in ``price_base`` prices), ``sd_log``, ``price_base`` and the
+        descriptive columns ``label, unit, central, source_price_base, uprating, source``.
     reference
         Activity whose relative weight is 1.
     price_base

@@ -1,7 +1,8 @@
 """Shared validation helpers built on pandera.
 
-Every check collects all problems and raises one :class:`~bayes_needs.core.errors.DataValidationError`
-that names the source, the column and the offending rows or codes.
+Every check collects all problems and raises one
+:class:`~bayes_needs.core.errors.DataValidationError` that names the source, the column and
+the offending rows or codes.
 """
 
 from __future__ import annotations
@@ -62,13 +63,13 @@ def positive() -> pa.Check:
 
 
 def numeric_column(*checks: pa.Check, nullable: bool = False) -> pa.Column:
-    """A float column with coercion and the given checks (booleans are rejected)."""
+    """Declare a float column with coercion and the given checks (booleans are rejected)."""
     return pa.Column(float, list(checks), coerce=True, nullable=nullable,
                      metadata={_NUMERIC: True})
 
 
 def code_column(**kwargs) -> pa.Column:
-    """A non-empty string code column; surrounding whitespace is stripped before checks."""
+    """Declare a non-empty string code column; whitespace is stripped before the checks."""
     kwargs.setdefault("metadata", {})
     kwargs["metadata"] = {**kwargs["metadata"], _CODE: True}
     return pa.Column(str, [pa.Check(lambda s: s.str.strip().str.len() > 0,

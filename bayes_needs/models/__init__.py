@@ -1,0 +1,1 @@
+"""PyMC models: area and person demand models, cost weights, and their shared pieces."""

@@ -23,19 +23,17 @@ observed; their prior is centred on the national mix (on the logit scale).
 
 Which activities feed which line, and how activity weights map onto demand services for
 allocation, is a :class:`CostDesign`; the England design and its data alignment are in
-:mod:`bayes_needs.data.readers.costs`. Cells that cannot enter the log-scale likelihood (spend missing,
-zero or negative; a needed volume missing; no activity) are dropped and listed in
-:attr:`CostWeightModel.dropped`, never a failure.
+:mod:`bayes_needs.data.readers.costs`. Cells that cannot enter the log-scale likelihood
+(spend missing, zero or negative; a needed volume missing; no activity) are dropped and
+listed in :attr:`CostWeightModel.dropped`, never a failure.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import arviz as az
 import numpy as np
@@ -45,101 +43,23 @@ import pytensor.tensor as pt
 import xarray as xr
 from pymc_extras.prior import Prior
 
-from bayes_needs.config.priors import parse_priors, priors_to_config, resolve_priors
+from bayes_needs.config.priors import priors_to_config, resolve_priors
 from bayes_needs.core import dims
 from bayes_needs.core import idata as idata_io
 from bayes_needs.core.errors import ConfigError, DataValidationError
-from bayes_needs.data.containers import SpendData
+from bayes_needs.data.cost_design import THOUSAND, CostDesign
+from bayes_needs.data.spend import SpendData
 from bayes_needs.data.unit_costs import UnitCostPriors, parse_unit_costs
-from bayes_needs.models.sampling import sample_nuts
+from bayes_needs.models.base import FittableModel
 
 KIND = "cost_weights"
 PRIOR_NAMES: tuple[str, ...] = ("price_sd", "spend_sigma", "spend_nu", "mix_sd")
 #: Variables whose convergence gates a fit.
 MONITORED: tuple[str, ...] = ("unit_cost", "price_sd", "spend_sigma", "spend_nu", "mix_sd")
 LIKELIHOOD = "log_spend"
-THOUSAND = 1000.0  # spend is in thousands of pounds, unit costs in pounds
-
-
-@dataclass(frozen=True)
-class CostDesign:
-    """How activity volumes generate spend, and how activity weights map to services.
-
-    Parameters
-    ----------
-    categories
-        Spend category -> activities whose cost it records.
-    volumes
-        Activity -> name of the volume (in :attr:`SpendData.volumes`) that counts it.
-    placements
-        Placement type -> national share (summing to 1) of a latent per-LA mix; empty for none.
-    activity_placement
-        Activity -> placement type whose LA share multiplies its volume.
-    service_map
-        Demand service -> {activity: coefficient}: the service's weight is the linear
-        combination of activity weights (an empty mapping gives weight 0).
-    description
-        Free text recorded with fits.
-    """
-
-    categories: Mapping[str, Sequence[str]]
-    volumes: Mapping[str, str]
-    placements: Mapping[str, float] = field(default_factory=dict)
-    activity_placement: Mapping[str, str] = field(default_factory=dict)
-    service_map: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
-    description: str = ""
-
-    @property
-    def activities(self) -> tuple[str, ...]:
-        """Activities used by some category, in first-use order."""
-        return tuple(dict.fromkeys(a for acts in self.categories.values() for a in acts))
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain JSON-able form; ordered mappings become lists of pairs, because stored
-        configs are written with sorted keys and the order of categories, activities and
-        placements defines the model's coordinates."""
-        return {"categories": [[c, list(a)] for c, a in self.categories.items()],
-                "volumes": dict(self.volumes),
-                "placements": [[p, float(v)] for p, v in self.placements.items()],
-                "activity_placement": dict(self.activity_placement),
-                "service_map": [[s, dict(m)] for s, m in self.service_map.items()],
-                "description": self.description}
-
-    @classmethod
-    def from_dict(cls, values: Mapping[str, Any]) -> CostDesign:
-        """Inverse of :meth:`to_dict` (plain mappings are accepted too)."""
-        ordered = {"categories", "placements", "service_map"}
-        kwargs = {k: dict(values[k]) if k in ordered else values[k]
-                  for k in ("categories", "volumes", "placements", "activity_placement",
-                            "service_map", "description") if k in values}
-        return cls(**kwargs)
-
-    def problems(self, activities: Sequence[str]) -> list[str]:
-        """Inconsistencies with the unit-cost ``activities`` (empty when consistent)."""
-        out = []
-        if not self.categories:
-            out.append("design has no spend categories")
-        unknown = sorted(set(self.activities) - set(activities))
-        if unknown:
-            out.append(f"categories use activities {unknown} that have no unit-cost prior; "
-                       f"unit-cost activities: {list(activities)}")
-        unused = [a for a in activities if a not in self.activities]
-        if unused:
-            out.append(f"unit-cost activities {unused} are recorded in no spend category, so "
-                       f"the data cannot inform them; remove them or map them to a category")
-        out += [f"activity '{a}' has no volume" for a in self.activities if a not in self.volumes]
-        shares = np.asarray(list(self.placements.values()), float)
-        if len(shares) and (np.any(~np.isfinite(shares)) or np.any(shares <= 0)
-                            or abs(shares.sum() - 1) > 1e-6):
-            out.append(f"placement shares {dict(self.placements)} must be > 0 and sum to 1")
-        for act, place in self.activity_placement.items():
-            if place not in self.placements:
-                out.append(f"activity '{act}' is tied to unknown placement '{place}'")
-        for service, combo in self.service_map.items():
-            bad = sorted(set(combo) - set(activities))
-            if bad:
-                out.append(f"service '{service}' maps to unknown activities {bad}")
-        return out
+#: NUTS target acceptance rate of cost-weight fits: higher than the demand models' default,
+#: because the Student-t tails and the placement mixes give a more varied posterior geometry.
+TARGET_ACCEPT = 0.95
 
 
 def spend_hash(spend: SpendData) -> str:
@@ -153,7 +73,7 @@ def spend_hash(spend: SpendData) -> str:
     return h.hexdigest()[:16]
 
 
-class CostWeightModel:
+class CostWeightModel(FittableModel):
     """Robust hierarchical regression of LA spend on activity volumes (module docstring).
 
     Parameters
@@ -169,6 +89,13 @@ class CostWeightModel:
         Hyperprior overrides by variable name (file, config mapping or name -> Prior);
         defaults in ``priors/cost_weights.toml``.
     """
+
+    KIND: ClassVar[str] = KIND
+    MONITORED: ClassVar[tuple[str, ...]] = MONITORED
+    RUN_INFO: ClassVar[tuple[str, ...]] = ("random_seed", "draws", "tune", "chains",
+                                           "target_accept")
+    DEFAULT_TARGET_ACCEPT: ClassVar[float] = TARGET_ACCEPT
+    POINTWISE_LOG_LIKELIHOOD: ClassVar[tuple[str, ...]] = (LIKELIHOOD,)
 
     def __init__(self, spend: SpendData, unit_costs: UnitCostPriors, design: CostDesign,
                  priors: str | Path | Mapping | None = None):
@@ -191,17 +118,19 @@ class CostWeightModel:
                  if "la_name" in spend.columns else pd.Series(dtype=str))
         vol = self.spend.volumes.pivot(index="la_code", columns="activity", values="volume")
         dropped, kept = [], []
-        for row in spend.itertuples(index=False):
-            if row.category not in self.design.categories:
+        amounts = spend["spend"].to_numpy(dtype=float)
+        for row, amount in zip(spend.itertuples(index=False), amounts, strict=True):
+            category = str(row.category)
+            if category not in self.design.categories:
                 continue
-            acts = self.design.categories[row.category]
+            acts = self.design.categories[category]
             needed = sorted({self.design.volumes[a] for a in acts})
             have = vol.reindex(index=[row.la_code], columns=needed).iloc[0]
             reason = None
             if have.isna().any():
                 reason = f"activity volume(s) {list(have.index[have.isna()])} missing"
-            elif not np.isfinite(row.spend) or row.spend <= 0:
-                reason = f"spend is {row.spend:g}; the log-scale likelihood needs spend > 0"
+            elif not np.isfinite(amount) or amount <= 0:
+                reason = f"spend is {amount:g}; the log-scale likelihood needs spend > 0"
             elif float(have.sum()) <= 0:
                 reason = "every activity volume of this category is 0"
             if reason:
@@ -232,9 +161,11 @@ class CostWeightModel:
         self.design_matrix = design_matrix
         place_index = {p: j for j, p in enumerate(self.placements)}
         # Activities without a placement read a column of ones appended after the mix.
+        no_placement = len(self.placements)
+        placement_of = {a: place_index.get(p, no_placement)
+                        for a, p in self.design.activity_placement.items()}
         self.activity_placement_index = np.array(
-            [place_index.get(self.design.activity_placement.get(a), len(self.placements))
-             for a in self.activities], dtype=np.int64)
+            [placement_of.get(a, no_placement) for a in self.activities], dtype=np.int64)
         self.dropped = pd.DataFrame(dropped, columns=["la_code", "category", "reason"])
         self.dropped.insert(1, "la_name", [str(names.get(c, c)) for c in self.dropped["la_code"]])
         prior = self.unit_costs.unit_costs.table.set_index("activity").loc[list(self.activities)]
@@ -292,32 +223,9 @@ class CostWeightModel:
         self.model = model
         return model
 
-    # ------------------------------------------------------------------ fitting
-    def fit(self, *, random_seed: int, draws: int = 1000, tune: int = 1000, chains: int = 2,
-            cores: int | None = None, target_accept: float = 0.95, progressbar: bool = True,
-            **sample_kwargs) -> az.InferenceData:
-        """Sample with NUTS; add the pointwise log-likelihood, config, data hash, convergence.
-
-        Parameters
-        ----------
-        random_seed
-            Sampler seed (required).
-        draws, tune, chains, cores, target_accept, progressbar
-            Passed to :func:`pymc.sample`.
-        """
-        model = self.model or self.build_model()
-        idata = sample_nuts(model, random_seed=random_seed, draws=draws, tune=tune,
-                            chains=chains, cores=cores, target_accept=target_accept,
-                            progressbar=progressbar, **sample_kwargs)
-        with model:
-            pm.compute_log_likelihood(idata, var_names=[LIKELIHOOD], model=model,
-                                      progressbar=False)
-        self.attach_metadata(idata, random_seed=random_seed, draws=draws, tune=tune,
-                             chains=chains, target_accept=target_accept)
-        return idata
-
-    def config(self) -> dict[str, Any]:
-        """Everything needed to rebuild this model on the same data."""
+    # ------------------------------------------------------------------ fits
+    def stored_config(self) -> dict[str, Any]:
+        """Return everything needed to rebuild this model on the same data."""
         return {"design": self.design.to_dict(), "unit_costs": self.unit_costs.to_config(),
                 "unit_costs_source": self.unit_costs.source,
                 "priors": priors_to_config(self.priors), "reference": self.reference,
@@ -325,32 +233,40 @@ class CostWeightModel:
                 "la_names": list(self.la_names), "spend_source": self.spend.source,
                 "year": self.spend.year}
 
-    def attach_metadata(self, idata: az.InferenceData, **run_info) -> None:
-        """Store config, data hash and the convergence summary in ``idata``."""
-        idata_io.set_metadata(idata, kind=KIND, config={**self.config(), "run": run_info},
-                              data_hash=self.data_hash())
-        post = idata_io.posterior(idata)
-        summary = idata_io.convergence_summary(idata, [v for v in MONITORED if v in post])
-        post.attrs["bayes_needs_convergence"] = json.dumps(summary, default=float)
-
-    # ------------------------------------------------------------------ persistence
-    def save(self, idata: az.InferenceData, path: str | Path) -> Path:
-        """Write the fit to netCDF atomically (config and data hash in attrs)."""
-        return idata_io.save(idata, path)
-
     @classmethod
     def load(cls, path: str | Path, spend: SpendData
              ) -> tuple[CostWeightModel, az.InferenceData]:
-        """Load a saved fit, checking it was made on ``spend`` (raises on a hash mismatch)."""
-        idata = idata_io.load(path, expected_kind=KIND)
-        idata_io.check_data_hash(idata, spend_hash(spend), source=str(path))
-        config = idata_io.get_config(idata)
+        """Load a saved fit, checking it was made on ``spend``.
+
+        Parameters
+        ----------
+        path
+            A file written by :meth:`save`.
+        spend
+            The spend data the fit was made on.
+
+        Returns
+        -------
+        tuple
+            The rebuilt model and the fit.
+
+        Raises
+        ------
+        DataHashMismatchError
+            If ``spend`` differs from the data the fit was made on.
+        """
+        idata, config, priors = cls.read_fit(path, spend_hash(spend))
         unit_costs = parse_unit_costs(config["unit_costs"], source=config["unit_costs_source"])
-        priors = parse_priors(config["priors"], source=f"{path} (stored priors)")
         return cls(spend, unit_costs, CostDesign.from_dict(config["design"]), priors), idata
 
     def without_las(self, la_codes: Sequence[str]) -> CostWeightModel:
-        """The same model on the data without the LAs ``la_codes`` (for exact LOO refits)."""
+        """Return the same model on the data without the LAs ``la_codes`` (exact LOO refits).
+
+        Parameters
+        ----------
+        la_codes
+            LAs to leave out.
+        """
         drop = set(la_codes)
         spend = SpendData(self.spend.spend[~self.spend.spend["la_code"].isin(drop)]
                           .reset_index(drop=True),
@@ -368,7 +284,8 @@ class CostWeightModel:
                               "CostWeightModel.fit")
         cell = ll[LIKELIHOOD].transpose(dims.CHAIN, dims.DRAW, dims.CELL).to_numpy()
         per_la = np.zeros((*cell.shape[:2], len(self.la_codes)))
-        np.add.at(per_la, (slice(None), slice(None), self.cell_la), cell)
+        # numpy's stubs reject a tuple of slices and an index array, which numpy accepts.
+        np.add.at(per_la, (slice(None), slice(None), self.cell_la), cell)  # type: ignore[arg-type]
         post = idata_io.posterior(idata)
         return xr.DataArray(per_la, dims=(dims.CHAIN, dims.DRAW, dims.LA),
                             coords={dims.CHAIN: post[dims.CHAIN].values,

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import importlib.util
 import math
+from typing import cast
 
 import numba
 import numpy as np
@@ -108,6 +109,7 @@ class SegmentSum(Op):
         self.n_segments = int(n_segments)
 
     def make_node(self, values, segment_ids):
+        """Check the inputs and describe the output (one row per segment)."""
         values = pt.as_tensor_variable(values)
         segment_ids = pt.as_tensor_variable(segment_ids)
         if values.ndim not in (1, 2) or segment_ids.ndim != 1:
@@ -119,17 +121,21 @@ class SegmentSum(Op):
         return Apply(self, [values, segment_ids], [out])
 
     def perform(self, node, inputs, output_storage):
+        """Sum the rows with the compiled loop."""
         values, segment_ids = inputs
         kernel = _segment_sum_1d if values.ndim == 1 else _segment_sum_2d
         output_storage[0][0] = kernel(values, np.asarray(segment_ids, np.int64), self.n_segments)
 
     def infer_shape(self, fgraph, node, input_shapes):
+        """Return the output shape without evaluating the sum."""
         return [(self.n_segments, *input_shapes[0][1:])]
 
     def connection_pattern(self, node):
+        """Declare the output differentiable in ``values`` only."""
         return [[True], [False]]
 
     def L_op(self, inputs, outputs, output_grads):
+        """Return the gradient: a gather of the output gradient by segment."""
         _, segment_ids = inputs
         return [output_grads[0][segment_ids], DisconnectedType()()]
 
@@ -144,6 +150,7 @@ class LogRisingFactorial(Op):
     __props__ = ()
 
     def make_node(self, base, counts):
+        """Check the inputs and describe the outputs (value and derivative)."""
         base = pt.as_tensor_variable(base).astype("float64")
         counts = pt.as_tensor_variable(counts)
         if base.ndim != 1 or counts.ndim != 1:
@@ -153,6 +160,7 @@ class LogRisingFactorial(Op):
         return Apply(self, [base, counts], [base.type(), base.type()])
 
     def perform(self, node, inputs, output_storage):
+        """Compute value and derivative in one compiled pass."""
         base, counts = inputs
         if base.shape != counts.shape:  # the compiled loop does not check bounds
             raise ValueError(f"base has shape {base.shape} but counts {counts.shape}")
@@ -161,12 +169,15 @@ class LogRisingFactorial(Op):
         output_storage[1][0] = derivative
 
     def infer_shape(self, fgraph, node, input_shapes):
+        """Return the output shapes (those of ``base``)."""
         return [input_shapes[0], input_shapes[0]]
 
     def connection_pattern(self, node):
+        """Declare both outputs differentiable in ``base`` only."""
         return [[True, True], [False, False]]
 
     def L_op(self, inputs, outputs, output_grads):
+        """Return the gradient from the derivative output (no second derivative)."""
         base, _counts = inputs
         if not isinstance(output_grads[1].type, DisconnectedType):
             return [grad_not_implemented(self, 0, base, "second derivative of the rising "
@@ -190,7 +201,8 @@ def log_rising_factorial_vector(base, counts: np.ndarray):
     counts = np.asarray(counts, np.int64)
     if (counts < 0).any():
         raise ValueError("counts must be >= 0")
-    return LogRisingFactorial()(base, pt.as_tensor(counts))[0]
+    # The Op has two outputs (value and derivative), so calling it returns a list.
+    return cast(list, LogRisingFactorial()(base, pt.as_tensor(counts)))[0]
 
 
 # ---------------------------------------------------------------------- other backends
@@ -221,6 +233,7 @@ if importlib.util.find_spec("jax") is not None:
 
     @jax_funcify.register(SegmentSum)
     def _jax_segment_sum(op, node=None, **kwargs):
+        # optional: JAX is only loaded when a graph is compiled for the JAX backend.
         import jax
 
         n_segments = op.n_segments
@@ -232,8 +245,9 @@ if importlib.util.find_spec("jax") is not None:
 
     @jax_funcify.register(LogRisingFactorial)
     def _jax_log_rising_factorial(op, node=None, **kwargs):
+        # optional: JAX is only loaded when a graph is compiled for the JAX backend.
         import jax.numpy as jnp
-        from jax.scipy.special import digamma, gammaln
+        from jax.scipy.special import digamma, gammaln  # optional: as above
 
         def log_rising_factorial_jax(base, counts):
             positive = counts > 0

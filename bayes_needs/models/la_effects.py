@@ -1,5 +1,6 @@
-"""LA ("policy") random effects, adaptively partially centred; shared by the area and person
-models.
+"""LA ("policy") random effects, adaptively partially centred.
+
+Shared by the area and person models.
 
 With an LA's expected linear predictor ``m`` given the fixed effects, its observed value ``c``
 (a data constant) and a weight ``w`` that may depend on other parameters, the sampler sees::
@@ -24,9 +25,8 @@ import numpy as np
 import pymc as pm
 import pytensor.tensor as pt
 
+from bayes_needs.config.models import LA_PARAMETERISATIONS
 from bayes_needs.core import dims
-
-LA_PARAMETERISATIONS = ("adaptive", "centred", "noncentred")
 
 
 def partially_centred_la_effects(sigma, *, has_data: np.ndarray, sampling_variance,
@@ -65,14 +65,17 @@ def partially_centred_la_effects(sigma, *, has_data: np.ndarray, sampling_varian
 
 
 def log_rate_variance(events: np.ndarray) -> np.ndarray:
-    """Sampling variance of an observed log rate from ``events`` counts: ``1/(n + 0.5)``."""
+    """Return the sampling variance of an observed log rate from ``events``: ``1/(n + 0.5)``."""
     return 1.0 / (np.asarray(events, float) + 0.5)
 
 
 def exposure_concentration(unit_exposure: np.ndarray, unit_la: np.ndarray,
                            n_la: int) -> np.ndarray:
-    """``sum_m E_m^2 / (sum_m E_m)^2`` per LA over its units ``m`` (1 for an LA without
-    exposure): the factor by which a unit-level effect variance enters the LA's rate."""
+    """Return ``sum_m E_m^2 / (sum_m E_m)^2`` per LA over its units ``m``.
+
+    That is the factor by which a unit-level effect variance enters the LA's rate (1 for an
+    LA without exposure).
+    """
     total = np.bincount(unit_la, weights=unit_exposure, minlength=n_la)
     square = np.bincount(unit_la, weights=np.square(unit_exposure), minlength=n_la)
     return np.divide(square, total ** 2, out=np.ones_like(square), where=total > 0)

@@ -43,17 +43,16 @@ Family ``"bernoulli"`` (binary "supported by children's social care"): children 
 share ``p_c``, so their outcomes collapse exactly to ``Binomial(n_c, p_c)``. LA and MSOA
 effects are normal on the logit scale (non-centred MSOA effects); exposure is not used.
 
-Need. :meth:`PersonDemandModel.expected_need` sums rates over the whole ONS child population
-(:mod:`bayes_needs.data.person.topup`) with LA effects marginalised: ``exp(sigma_la^2 / 2)`` for
-the count families, Gauss-Hermite quadrature over ``u`` for the logit link.
+Need (:func:`bayes_needs.need.person.expected_need`) sums rates over the whole ONS child
+population (:mod:`bayes_needs.data.person.topup`) with LA effects marginalised:
+``exp(sigma_la^2 / 2)`` for the count families, Gauss-Hermite quadrature over ``u`` for the
+logit link.
 """
 
 from __future__ import annotations
 
-import json
-from dataclasses import asdict, dataclass, fields
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar
 
 import arviz as az
 import numpy as np
@@ -63,9 +62,9 @@ import pytensor.tensor as pt
 import scipy.sparse as sp
 from pymc_extras.prior import Prior
 
+from bayes_needs.config.models import PERSON_PRIOR_NAMES, PersonModelConfig
 from bayes_needs.config.priors import priors_to_config, resolve_priors
 from bayes_needs.core import dims
-from bayes_needs.core import idata as idata_io
 from bayes_needs.core.errors import ConfigError, DataValidationError
 from bayes_needs.data.covariates import standardise
 from bayes_needs.data.person.design import (
@@ -75,101 +74,24 @@ from bayes_needs.data.person.design import (
     selector,
     summer,
 )
+from bayes_needs.models.base import FittableModel
 from bayes_needs.models.la_effects import (
-    LA_PARAMETERISATIONS,
     exposure_concentration,
     log_rate_variance,
     partially_centred_la_effects,
 )
-from bayes_needs.models.sampling import sample_nuts
 
 KIND = "person"
-PRIOR_NAMES: tuple[str, ...] = ("intercept", "beta", "gamma", "sigma_la", "msoa_cv",
-                                "sigma_msoa", "lsoa_dispersion", "child_dispersion")
+PRIOR_NAMES = PERSON_PRIOR_NAMES
 #: Hyperparameters whose convergence gates a fit.
 HYPERPARAMETERS = PRIOR_NAMES
-FAMILIES = ("poisson", "negbin", "bernoulli")
-Standardisation = Literal["la", "none", "all"]
-
-
-@dataclass(frozen=True)
-class PersonModelConfig:
-    """Structural choices of the person model.
-
-    Parameters
-    ----------
-    family
-        ``"poisson"``, ``"negbin"`` (NB1 child overdispersion) or ``"bernoulli"``.
-    la_effects, msoa_effects
-        Include LA and MSOA random effects.
-    lsoa_effects
-        Include Dirichlet LSOA effects within MSOAs (count families).
-    covariates
-        Area (LSOA) covariates to use; ``None`` uses all.
-    la_parameterisation
-        How the sampler sees the LA effects (:mod:`bayes_needs.models.la_effects`):
-        ``"adaptive"`` (default) partially centres each (LA, service) cell on the LA's
-        observed rate with weight ``sigma_la^2 / (sigma_la^2 + v)``, ``v`` the sampling
-        variance of that rate (events, plus MSOA-level noise); ``"centred"`` and
-        ``"noncentred"`` force the weight to 1 or 0. Every choice is the same model.
-    row_level
-        Evaluate the likelihood child by child, one term per record, instead of through the
-        collapsed sufficient statistics. Same likelihood up to a constant; only for tests and
-        benchmarks (give it cells made with ``keep_rows=True``).
-    quadrature_nodes
-        Gauss-Hermite nodes for logit-scale marginalisation (family ``"bernoulli"``).
-    """
-
-    family: Literal["poisson", "negbin", "bernoulli"] = "poisson"
-    la_effects: bool = True
-    msoa_effects: bool = True
-    lsoa_effects: bool = False
-    covariates: tuple[str, ...] | None = None
-    la_parameterisation: Literal["adaptive", "centred", "noncentred"] = "adaptive"
-    row_level: bool = False
-    quadrature_nodes: int = 20
-
-    def __post_init__(self) -> None:
-        if self.family not in FAMILIES:
-            raise ConfigError(f"family must be one of {list(FAMILIES)}, got {self.family!r}")
-        for name in ("la_effects", "msoa_effects", "lsoa_effects", "row_level"):
-            if not isinstance(getattr(self, name), bool):
-                raise ConfigError(f"{name} must be true or false, got {getattr(self, name)!r}")
-        if self.lsoa_effects and self.family == "bernoulli":
-            raise ConfigError("lsoa_effects are only available for the count families "
-                              "('poisson', 'negbin')")
-        if self.covariates is not None:
-            object.__setattr__(self, "covariates", tuple(self.covariates))
-        if self.la_parameterisation not in LA_PARAMETERISATIONS:
-            raise ConfigError(f"la_parameterisation must be one of {LA_PARAMETERISATIONS}, "
-                              f"got {self.la_parameterisation!r}")
-        nodes = self.quadrature_nodes
-        if isinstance(nodes, bool) or not isinstance(nodes, int) or not 1 <= nodes <= 100:
-            raise ConfigError(f"quadrature_nodes must be a whole number in [1, 100], got "
-                              f"{nodes!r}")
-
-    @classmethod
-    def from_dict(cls, values: dict[str, Any] | None) -> PersonModelConfig:
-        """Build from a plain mapping, rejecting unknown keys by name."""
-        values = dict(values or {})
-        unknown = sorted(set(values) - {f.name for f in fields(cls)})
-        if unknown:
-            raise ConfigError(f"unknown person model option(s) {unknown}; known: "
-                              f"{sorted(f.name for f in fields(cls))}")
-        return cls(**values)
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain JSON-able mapping."""
-        out = asdict(self)
-        out["covariates"] = list(self.covariates) if self.covariates is not None else None
-        return out
 
 
 def _sparse(matrix: sp.spmatrix):
     return ps.as_sparse_variable(sp.csr_matrix(matrix))
 
 
-class PersonDemandModel:
+class PersonDemandModel(FittableModel):
     """Hierarchical person-level demand model (see the module docstring).
 
     Parameters
@@ -178,7 +100,7 @@ class PersonDemandModel:
         Collapsed records, LSOA covariates and ONS population
         (:class:`~bayes_needs.data.person.design.PersonModelData`).
     config
-        :class:`PersonModelConfig` or a mapping of its fields.
+        :class:`~bayes_needs.config.models.PersonModelConfig` or a mapping of its fields.
     priors
         Prior overrides by variable name (file path, config mapping or name -> Prior);
         defaults: ``priors/person.toml``.
@@ -186,6 +108,9 @@ class PersonDemandModel:
         LA codes whose records are left out of the likelihood (cross-validation); their
         covariates still enter predictions and need.
     """
+
+    KIND: ClassVar[str] = KIND
+    MONITORED: ClassVar[tuple[str, ...]] = HYPERPARAMETERS
 
     def __init__(self, data: PersonModelData, config: PersonModelConfig | dict | None = None,
                  priors: str | Path | dict | None = None, *, holdout_las=()):
@@ -413,57 +338,47 @@ class PersonDemandModel:
         return (t.counts * eta - t.children[:, None] * pt.softplus(eta)).sum()
 
     # ------------------------------------------------------------------ fitting
-    def fit(self, *, random_seed: int, draws: int = 1000, tune: int = 1000, chains: int = 2,
-            cores: int | None = None, sampler: str = "pymc", target_accept: float = 0.9,
-            progressbar: bool = True, **sample_kwargs) -> az.InferenceData:
-        """Sample the posterior with NUTS; store config, data hash and convergence summary.
+    def initial_values(self) -> dict[str, np.ndarray]:
+        """Return NUTS start values: each service's intercept at its overall rate (or logit)."""
+        return {"intercept": self._initial_intercepts()}
 
-        Parameters are those of :meth:`bayes_needs.models.area.AreaDemandModel.fit`.
+    def data_hash(self) -> str:
+        """Return the hash of the model data (:meth:`PersonModelData.data_hash`)."""
+        return self.data.data_hash()
+
+    def stored_config(self) -> dict[str, Any]:
+        """Return options, priors, services, covariates, child terms and held-out LAs.
+
+        Cell-level data are never stored with a fit.
         """
-        model = self.model or self.build_model()
-        idata = sample_nuts(model, random_seed=random_seed, draws=draws, tune=tune,
-                            chains=chains, cores=cores, sampler=sampler,
-                            target_accept=target_accept, progressbar=progressbar,
-                            initvals={"intercept": self._initial_intercepts()}, **sample_kwargs)
-        self.attach_metadata(idata, random_seed=random_seed, sampler=sampler)
-        return idata
-
-    def attach_metadata(self, idata: az.InferenceData, **run_info) -> None:
-        """Store config, priors, data hash and the convergence summary in ``idata``."""
-        config = {"model": self.config.to_dict(), "priors": priors_to_config(self.priors),
-                  "services": list(self.services), "covariates": list(self.covariate_names),
-                  "child_terms": list(self.child_terms),
-                  "holdout_las": list(self.holdout_las), "run": run_info}
-        idata_io.set_metadata(idata, kind=KIND, config=config, data_hash=self.data.data_hash())
-        post = idata_io.posterior(idata)
-        names = [v for v in HYPERPARAMETERS if v in post]
-        summary = idata_io.convergence_summary(idata, names)
-        post.attrs["bayes_needs_convergence"] = json.dumps(summary, default=float)
-
-    def save(self, idata: az.InferenceData, path: str | Path) -> Path:
-        """Write the fit to netCDF atomically; cell-level data are never stored in it."""
-        return idata_io.save(idata, path)
+        return {"model": self.config.to_dict(), "priors": priors_to_config(self.priors),
+                "services": list(self.services), "covariates": list(self.covariate_names),
+                "child_terms": list(self.child_terms),
+                "holdout_las": list(self.holdout_las)}
 
     @classmethod
     def load(cls, path: str | Path, data: PersonModelData
              ) -> tuple[PersonDemandModel, az.InferenceData]:
-        """Load a saved fit, checking it was made on ``data``."""
-        from bayes_needs.config.priors import parse_priors
+        """Load a saved fit, checking it was made on ``data``.
 
-        idata = idata_io.load(path, expected_kind=KIND)
-        idata_io.check_data_hash(idata, data.data_hash(), source=str(path))
-        config = idata_io.get_config(idata)
-        priors = parse_priors(config["priors"], source=f"{path} (stored priors)")
+        Parameters
+        ----------
+        path
+            A file written by :meth:`save`.
+        data
+            The person-model data the fit was made on.
+
+        Returns
+        -------
+        tuple
+            The rebuilt model and the fit.
+
+        Raises
+        ------
+        DataHashMismatchError
+            If ``data`` differs from the data the fit was made on.
+        """
+        idata, config, priors = cls.read_fit(path, data.data_hash())
         model = cls(data, PersonModelConfig.from_dict(config["model"]), priors=priors,
                     holdout_las=config.get("holdout_las", ()))
         return model, idata
-
-    # ------------------------------------------------------------------ need
-    def expected_need(self, idata: az.InferenceData, *, random_seed: int,
-                      standardise: Standardisation = "la", chunk_size: int = 32):
-        """Posterior draws of expected demand of the whole child population per LA and
-        service; see :func:`bayes_needs.need.person.expected_need`."""
-        from bayes_needs.need.person import expected_need
-
-        return expected_need(self, idata, random_seed=random_seed, standardise=standardise,
-                             chunk_size=chunk_size)

@@ -12,7 +12,7 @@ from typing import Any
 import arviz as az
 import pymc as pm
 
-from bayes_needs.core import dims
+from bayes_needs.core import defaults, dims
 from bayes_needs.core import idata as idata_io
 from bayes_needs.core.errors import ConfigError
 from bayes_needs.core.interrupts import InterruptWatch, RunInterrupted
@@ -39,7 +39,8 @@ def check_sampling_arguments(*, draws: Any, tune: Any, chains: Any,
 
 
 def sample_nuts(model: pm.Model, *, random_seed: int, draws: int, tune: int, chains: int,
-                cores: int | None = None, sampler: str = "pymc", target_accept: float = 0.9,
+                cores: int | None = None, sampler: str = "pymc",
+                target_accept: float = defaults.TARGET_ACCEPT,
                 progressbar: bool = True, initvals: dict[str, Any] | None = None,
                 **sample_kwargs) -> az.InferenceData:
     """Run :func:`pymc.sample` with an explicit seed; an interrupt always propagates.

@@ -13,16 +13,20 @@ does not use them, exactly as the area model does.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
+import arviz as az
 import numpy as np
 import scipy.sparse as sp
 import xarray as xr
 from scipy.special import expit
 
+from bayes_needs.config.models import Standardisation, check_standardisation
 from bayes_needs.core import dims
 from bayes_needs.core import idata as idata_io
 from bayes_needs.core.errors import ConfigError
 from bayes_needs.data.person.design import child_design
+from bayes_needs.models.person import PersonDemandModel
 
 
 @dataclass
@@ -42,26 +46,30 @@ class _Draws:
 
     @property
     def n(self) -> int:
+        """Number of draws over all chains."""
         return self.n_chain * self.n_draw
 
 
-def _draws(model, idata) -> _Draws:
+def _draws(model: PersonDemandModel, idata: az.InferenceData) -> _Draws:
     post = idata_io.posterior(idata)
     n_chain, n_draw = post.sizes[dims.CHAIN], post.sizes[dims.DRAW]
     n_la, n_service = model.data.geography.n_la, len(model.services)
 
-    def flat(name, *trailing):
+    def flat(name: str, *trailing: str) -> np.ndarray | None:
         if name not in post:
             return None
         values = post[name].transpose(dims.CHAIN, dims.DRAW, *trailing).to_numpy()
         return values.reshape(n_chain * n_draw, *values.shape[2:])
 
+    intercept = flat("intercept", dims.SERVICE)
+    if intercept is None:
+        raise ConfigError("the fit has no posterior 'intercept': not a person-model fit")
     cfg = model.config
     la_effect = flat("la_effect", dims.LA, dims.SERVICE) if cfg.la_effects else None
     sigma_la = flat("sigma_la", dims.SERVICE) if cfg.la_effects else None
     cv = flat("msoa_cv", dims.SERVICE)
     return _Draws(
-        n_chain, n_draw, flat("intercept", dims.SERVICE),
+        n_chain, n_draw, intercept,
         flat("beta", dims.SERVICE, dims.COVARIATE) if model.covariate_names else None,
         flat("gamma", dims.SERVICE, dims.CHILD_TERM) if model.child_terms else None,
         la_effect if la_effect is not None else np.zeros((n_chain * n_draw, n_la, n_service)),
@@ -71,18 +79,22 @@ def _draws(model, idata) -> _Draws:
 
 
 class _Rates:
-    """Fixed-part rates ``exp(intercept + z beta + x gamma)`` summed over sparse
-    (LSOA x pattern) weight matrices, draw by draw."""
+    """Fixed-part rates ``exp(intercept + z beta + x gamma)``, draw by draw.
 
-    def __init__(self, model, draws: _Draws):
+    They are summed over sparse (LSOA x pattern) weight matrices.
+    """
+
+    def __init__(self, model: PersonDemandModel, draws: _Draws):
         topup = model.data.topup
         self.model, self.draws, self.topup = model, draws, topup
         self.X = child_design(topup.covariates, topup.levels, topup.patterns)[0]
         self.n_pattern = len(topup.patterns)
 
     def fixed(self, sl: slice) -> tuple[np.ndarray, np.ndarray]:
-        """Log LSOA part ``(b, lsoa, service)`` and log pattern part ``(b, pattern,
-        service)`` of the linear predictor."""
+        """Return the log LSOA and log pattern parts of the linear predictor.
+
+        Their shapes are ``(b, lsoa, service)`` and ``(b, pattern, service)``.
+        """
         d = self.draws
         a = np.broadcast_to(d.intercept[sl][:, None, :],
                             (d.intercept[sl].shape[0], len(self.model.z),
@@ -95,8 +107,10 @@ class _Rates:
         return a, G
 
     def summed(self, sl: slice, matrix: sp.csr_matrix) -> np.ndarray:
-        """``(b, service, rows)`` sums of weight x rate over each LSOA's patterns; the rows
-        of ``matrix`` are one or more stacked blocks of all LSOAs."""
+        """Sum weight x rate over each LSOA's patterns, shape ``(b, service, rows)``.
+
+        The rows of ``matrix`` are one or more stacked blocks of all LSOAs.
+        """
         a, G = self.fixed(sl)
         b, n_lsoa, n_service = a.shape
         weights = np.exp(G).transpose(1, 0, 2).reshape(self.n_pattern, b * n_service)
@@ -106,15 +120,15 @@ class _Rates:
             product.transpose(1, 2, 0)
 
 
-def _cell_matrix(model, keep: np.ndarray, weights: np.ndarray, n_pattern: int
+def _cell_matrix(model: PersonDemandModel, keep: np.ndarray, weights: np.ndarray, n_pattern: int
                  ) -> sp.csr_matrix:
     cells = model.data.cells
     return sp.csr_matrix((weights[keep], (cells.lsoa[keep], cells.pattern[keep])),
                          shape=(model.data.geography.n_lsoa, n_pattern))
 
 
-def _frame(model, draws: _Draws, need: np.ndarray, fitted: np.ndarray, standardise: str,
-           random_seed: int) -> xr.Dataset:
+def _frame(model: PersonDemandModel, draws: _Draws, need: np.ndarray, fitted: np.ndarray,
+           standardise: str, random_seed: int) -> xr.Dataset:
     geo = model.data.geography
     shape4 = (draws.n_chain, draws.n_draw, geo.n_la, len(model.services))
     coords = {dims.CHAIN: np.arange(draws.n_chain), dims.DRAW: np.arange(draws.n_draw),
@@ -129,9 +143,9 @@ def _frame(model, draws: _Draws, need: np.ndarray, fitted: np.ndarray, standardi
     return out
 
 
-def expected_need(model, idata, *, random_seed: int, standardise: str = "la",
-                  chunk_size: int = 32) -> xr.Dataset:
-    """Posterior draws of expected demand per LA and service for the whole population.
+def expected_need(model: PersonDemandModel, idata: az.InferenceData, *, random_seed: int,
+                  standardise: Standardisation = "la", chunk_size: int = 32) -> xr.Dataset:
+    """Draw expected demand per LA and service for the whole population from a fit.
 
     Parameters
     ----------
@@ -153,8 +167,7 @@ def expected_need(model, idata, *, random_seed: int, standardise: str = "la",
         covered children, LA effects included) with dims (chain, draw, la, service), and
         ``observed`` (covered children's counts per LA).
     """
-    if standardise not in ("la", "none", "all"):
-        raise ConfigError(f"standardise must be 'la', 'none' or 'all', got {standardise!r}")
+    check_standardisation(standardise)
     draws = _draws(model, idata)
     rates = _Rates(model, draws)
     if model.config.family == "bernoulli":
@@ -193,8 +206,18 @@ def expected_need(model, idata, *, random_seed: int, standardise: str = "la",
     return _frame(model, draws, need, fitted, standardise, random_seed)
 
 
-def la_total_moments(model, idata, *, chunk_size: int = 32) -> dict[str, np.ndarray | None]:
-    """Per draw, the moments a held-out LA's full-year total is predicted from.
+def la_total_moments(model: PersonDemandModel, idata: az.InferenceData, *,
+                     chunk_size: int = 32) -> dict[str, np.ndarray | None]:
+    """Compute, per draw, the moments a held-out LA's full-year total is predicted from.
+
+    Parameters
+    ----------
+    model
+        A fitted :class:`~bayes_needs.models.person.PersonDemandModel` (count family).
+    idata
+        Its fit.
+    chunk_size
+        Posterior draws processed at once (bounds memory).
 
     Returns
     -------
@@ -220,7 +243,7 @@ def la_total_moments(model, idata, *, chunk_size: int = 32) -> dict[str, np.ndar
 
 
 def _gh_mean_expit(eta: np.ndarray, sd: np.ndarray, nodes: int) -> np.ndarray:
-    """E[expit(eta + e)] for e ~ Normal(0, sd), by Gauss-Hermite quadrature."""
+    """Return ``E[expit(eta + e)]`` for ``e ~ Normal(0, sd)``, by Gauss-Hermite quadrature."""
     x, w = np.polynomial.hermite.hermgauss(nodes)
     out = np.zeros(np.broadcast_shapes(eta.shape, sd.shape))
     for xk, wk in zip(x, w, strict=True):
@@ -228,7 +251,7 @@ def _gh_mean_expit(eta: np.ndarray, sd: np.ndarray, nodes: int) -> np.ndarray:
     return out / np.sqrt(np.pi)
 
 
-def _binary_probability(parts: dict[str, np.ndarray], lsoa, pattern, la, msoa, mode: str,
+def _binary_probability(parts: dict[str, Any], lsoa, pattern, la, msoa, mode: str,
                         nodes: int) -> np.ndarray:
     """``(b, cell, service)`` probabilities with effects kept or marginalised per ``mode``."""
     eta = parts["a"][:, lsoa] + parts["G"][:, pattern]
@@ -251,8 +274,8 @@ def _by_la(values: np.ndarray, la: np.ndarray, n_la: int) -> np.ndarray:
     return out
 
 
-def _binary_need(model, draws: _Draws, rates: _Rates, random_seed: int, standardise: str,
-                 chunk_size: int) -> xr.Dataset:
+def _binary_need(model: PersonDemandModel, draws: _Draws, rates: _Rates, random_seed: int,
+                 standardise: str, chunk_size: int) -> xr.Dataset:
     geo, cells, topup = model.data.geography, model.data.cells, rates.topup
     n_service, nodes = len(model.services), model.config.quadrature_nodes
     observed = np.zeros(geo.n_msoa, bool)
@@ -265,11 +288,11 @@ def _binary_need(model, draws: _Draws, rates: _Rates, random_seed: int, standard
         sl = slice(start, min(start + chunk_size, draws.n))
         a, G = rates.fixed(sl)
         b = a.shape[0]
-        parts = {"a": a, "G": G, "u": draws.la_effect[sl],
+        parts: dict[str, Any] = {"a": a, "G": G, "u": draws.la_effect[sl],
                  "sigma_u": draws.sigma_la[sl][:, None, :],
                  "v": np.zeros((b, geo.n_msoa, n_service)),
                  "v_sd": np.zeros((b, geo.n_msoa, n_service)), "sigma_v": 0.0}
-        if draws.msoa_raw is not None:
+        if draws.msoa_raw is not None and draws.sigma_msoa is not None:
             sigma_v = draws.sigma_msoa[sl][:, None, :]
             parts["v"][:, model.train.msoa] = draws.msoa_raw[sl] * sigma_v
             parts["v_sd"] = np.broadcast_to(np.where(observed[None, :, None], 0.0, sigma_v),

@@ -53,7 +53,7 @@ def check_aggregate(frame: pd.DataFrame, *, source: str = "table") -> None:
 def suppress_counts(frame: pd.DataFrame, count_columns: Sequence[str], *,
                     threshold: int = DEFAULT_THRESHOLD, keep_zeros: bool = False,
                     source: str = "table") -> pd.DataFrame:
-    """A copy of ``frame`` with small counts suppressed and marked.
+    """Return a copy of ``frame`` with small counts suppressed and marked.
 
     Parameters
     ----------

@@ -2,13 +2,13 @@
 
 :func:`generate_spend` mimics the England data: four RO3-like lines (safeguarding, fostering,
 residential, other CLA) generated from DfE-like volumes (referrals, CIN and CPP case-years,
-weeks in care) with the England design of :mod:`bayes_needs.data.readers.costs`, latent LA placement
-mixes, an LA price factor and lognormal (optionally Student-t) line noise. The true unit costs
-are drawn from the unit-cost priors (so the priors are calibrated, as in simulation-based
-calibration) unless given.
+weeks in care) with the England design of :mod:`bayes_needs.data.readers.costs`, latent LA
+placement mixes, an LA price factor and lognormal (optionally Student-t) line noise. The true
+unit costs are drawn from the unit-cost priors (so the priors are calibrated, as in
+simulation-based calibration) unless given.
 
 :func:`area_cost_design` gives the design and unit-cost priors for the simpler spend that
-:func:`bayes_needs.simulate.synthetic.generate_area` produces (two lines, no placement mix).
+:func:`bayes_needs.simulate.area.generate_area` produces (two lines, no placement mix).
 """
 
 from __future__ import annotations
@@ -21,11 +21,11 @@ import pandas as pd
 
 from bayes_needs.core import dims
 from bayes_needs.core.errors import ConfigError
-from bayes_needs.data.containers import SpendData
+from bayes_needs.data.cost_design import THOUSAND, CostDesign
 from bayes_needs.data.readers.costs import WEEKS_PER_YEAR, england_cost_design
+from bayes_needs.data.spend import SpendData
 from bayes_needs.data.unit_costs import UnitCostPriors, load_unit_costs, unit_costs_from_table
-from bayes_needs.models.cost_weights import THOUSAND, CostDesign
-from bayes_needs.simulate.synthetic import SyntheticArea
+from bayes_needs.simulate.area import SyntheticArea
 
 #: Mean per-child rates (England 2024-25 orders of magnitude) of the synthetic volumes.
 _RATES = {"referrals": 0.052, "cin_case_years": 0.033, "cpp_case_years": 0.0042,
@@ -136,7 +136,7 @@ def generate_spend(n_la: int = 150, *, random_seed: int,
 
 def with_outlier(synthetic: SyntheticSpend, la_code: str, category: str,
                  factor: float = 10.0) -> SpendData:
-    """The synthetic spend with one LA's spend on one line multiplied by ``factor``."""
+    """Return the synthetic spend with one LA's spend on one line multiplied by ``factor``."""
     spend = synthetic.spend.spend.copy()
     hit = (spend["la_code"] == la_code) & (spend["category"] == category)
     if hit.sum() != 1:

@@ -1,7 +1,8 @@
 """Allocation inputs a run config names: cost-weight source, baseline shares and damping.
 
-:func:`bayes_needs.workflows.pipeline.need_and_allocation` calls these, so every choice a scenario file
-can vary (see :mod:`bayes_needs.config.scenarios`) is made from the config alone:
+:func:`bayes_needs.workflows.pipeline.need_and_allocation` calls these, so every choice a
+scenario file can vary (see :mod:`bayes_needs.config.scenarios`) is made from the config
+alone:
 
 * cost weights from a ``cost_weights.nc`` written by ``bayes-needs costs`` (uncertain, joint
   draws), or from a unit-cost table (fixed at its medians, or drawn from its lognormal
@@ -23,8 +24,12 @@ import xarray as xr
 from bayes_needs.allocation import Damping
 from bayes_needs.config.run import AllocationSpec
 from bayes_needs.core import dims
-from bayes_needs.core.errors import DataValidationError, MissingDataError
-from bayes_needs.data.containers import AreaData
+from bayes_needs.core.errors import ConfigError, DataValidationError, MissingDataError
+from bayes_needs.data.area import AreaData
+from bayes_needs.data.person.design import PersonModelData
+from bayes_needs.data.readers.costs import england_cost_design
+from bayes_needs.data.unit_costs import load_unit_costs
+from bayes_needs.workflows.costs import load_service_weights
 
 POPULATION_BASELINE = "population"
 DEFAULT_UNIT_COSTS = "default"
@@ -52,8 +57,6 @@ def configured_cost_weights(spec: AllocationSpec, services: Sequence[str], *,
         If a file is missing or invalid, or does not cover every service.
     """
     if spec.cost_weights_file is not None:
-        from bayes_needs.workflows.costs import load_service_weights
-
         return load_service_weights(spec.cost_weights_file, services)
     if spec.unit_costs is not None:
         path = None if spec.unit_costs == DEFAULT_UNIT_COSTS else spec.unit_costs
@@ -93,9 +96,6 @@ def unit_cost_weights(path: str | Path | None, services: Sequence[str], *,
     dict or xarray.DataArray
         Fixed weights by service, or draws with dims ``(sample, service)``.
     """
-    from bayes_needs.data.readers.costs import england_cost_design
-    from bayes_needs.data.unit_costs import load_unit_costs
-
     table = load_unit_costs(path)
     if service_map is None:
         service_map = england_cost_design().service_map
@@ -125,11 +125,27 @@ def unit_cost_weights(path: str | Path | None, services: Sequence[str], *,
                         coords={dims.SERVICE: list(services)}, name="service_weight")
 
 
-def baseline_shares(spec: AllocationSpec, data: AreaData) -> pd.Series | None:
-    """The configured baseline share per LA code (summing to 1), or ``None``.
+def baseline_shares(spec: AllocationSpec, data: AreaData | PersonModelData
+                    ) -> pd.Series | None:
+    """Return the configured baseline share per LA code (summing to 1), or ``None``.
+
+    Parameters
+    ----------
+    spec
+        The allocation section of a run config (``baseline``).
+    data
+        The data of the fit: its LAs, and for the ``"population"`` baseline the LSOA
+        child populations of area data.
+
+    Returns
+    -------
+    pandas.Series or None
+        Baseline shares indexed by LA code, in the geography's order.
 
     Raises
     ------
+    ConfigError
+        If the ``"population"`` baseline is asked of person data (no LSOA populations).
     MissingDataError
         If the baseline CSV does not exist.
     DataValidationError
@@ -140,6 +156,10 @@ def baseline_shares(spec: AllocationSpec, data: AreaData) -> pd.Series | None:
         return None
     la_codes = list(data.geography.la_codes)
     if spec.baseline == POPULATION_BASELINE:
+        if not isinstance(data, AreaData):
+            raise ConfigError(f"allocation.baseline '{POPULATION_BASELINE}' needs area data "
+                              f"(LSOA child populations); give a CSV la_code,share for a "
+                              f"person-based run")
         exposure = data.geography.aggregate(data.exposure, dims.LSOA, dims.LA)
         return pd.Series(exposure / exposure.sum(), index=la_codes, name="baseline_share")
     path = Path(spec.baseline)
@@ -176,7 +196,18 @@ def baseline_shares(spec: AllocationSpec, data: AreaData) -> pd.Series | None:
 
 
 def configured_damping(spec: AllocationSpec) -> Damping | None:
-    """The configured :class:`Damping`, or ``None`` when neither floor nor cap is set."""
+    """Return the configured :class:`Damping`, or ``None`` when neither floor nor cap is set.
+
+    Parameters
+    ----------
+    spec
+        The allocation section of a run config (``damping_floor``, ``damping_cap``).
+
+    Returns
+    -------
+    Damping or None
+        The damping.
+    """
     if spec.damping_floor is None and spec.damping_cap is None:
         return None
     return Damping(floor=spec.damping_floor, cap=spec.damping_cap)

@@ -1,29 +1,31 @@
 """Area-based versus person-based approach on one synthetic truth (``bayes-needs compare``).
 
-Both approaches see the same synthetic England (:func:`bayes_needs.simulate.synthetic.generate_area`):
-the area model its published counts (mixed LSOA/MSOA/LA levels, some LAs unobserved), the
-person model child records consistent with the same truth covering about 80% of children
-(:func:`bayes_needs.simulate.synthetic.generate_persons`) with ONS populations for the top-up. Each is
+Both approaches see the same synthetic England
+(:func:`bayes_needs.simulate.area.generate_area`): the area model its published counts (mixed
+LSOA/MSOA/LA levels, some LAs unobserved), the person model child records consistent with the
+same truth covering about 80% of children (:func:`bayes_needs.simulate.person.generate_persons`)
+with ONS populations for the top-up. Each is
 
 1. fitted to everything and turned into needs shares, compared with the true shares
-   (error, 90% interval coverage and width);
+   (error, interval coverage and width);
 2. refitted K times with the data of one fold of LAs held out (LA-grouped cross-validation)
    to score the log predictive density of those LAs' realised annual counts
    (:func:`bayes_needs.checks.compare.la_total_log_density`), giving ELPD with standard errors.
 
 The two approaches' LA-level predictions are then stacked with weights that maximise the
 cross-validated log score; the stacked row's ELPD uses weights fitted without the fold being
-scored (leave-one-fold-out), so it is not optimistic.
+scored (leave-one-fold-out), so it is not optimistic. :func:`write_comparison` writes the
+files as one set (:func:`bayes_needs.core.outputs.output_set`).
 """
 
 from __future__ import annotations
 
-import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import arviz as az
 import numpy as np
 import pandas as pd
 
@@ -37,15 +39,20 @@ from bayes_needs.checks.compare import (
     stack_draws,
     stacking_weights,
 )
-from bayes_needs.core import dims
-from bayes_needs.core.outputs import write_csv, write_text
-from bayes_needs.data.containers import AreaData
+from bayes_needs.core import defaults, dims
+from bayes_needs.core.intervals import check_interval, describe_interval
+from bayes_needs.core.outputs import output_set, write_csv, write_text
+from bayes_needs.data.area import AreaData
+from bayes_needs.data.geography import as_level
 from bayes_needs.models.area import AreaDemandModel
 from bayes_needs.models.person import PersonDemandModel
+from bayes_needs.need import expected_need
 from bayes_needs.need.person import la_total_moments
 from bayes_needs.report.disclosure import DEFAULT_THRESHOLD, write_safe_csv
+from bayes_needs.simulate.area import generate_area
+from bayes_needs.simulate.geography import Scale
 from bayes_needs.workflows import pipeline
-from bayes_needs.workflows.person_pipeline import synthetic_person_data
+from bayes_needs.workflows.person_pipeline import RECORD_COVERAGE, synthetic_person_data
 
 COMPARISON_CSV = "comparison.csv"
 POINTWISE_CSV = "cv_pointwise.csv"
@@ -55,27 +62,53 @@ APPROACHES = ("area", "person")
 
 @dataclass(frozen=True)
 class ComparisonSettings:
-    """Settings of a comparison run (all seeds explicit)."""
+    """Settings of a comparison run (all seeds explicit).
 
-    scale: str = "tiny"
+    The share intervals are equal-tailed (:data:`bayes_needs.core.defaults.INTERVAL_KIND`);
+    ``interval_prob`` is checked when the settings are made, before anything is fitted.
+
+    Raises
+    ------
+    ConfigError
+        If ``interval_prob`` is not strictly between 0 and 1.
+    """
+
+    scale: Scale = "tiny"
     data_seed: int = 0
-    random_seed: int = 20240331
+    random_seed: int = defaults.RANDOM_SEED
     folds: int = 4
     draws: int = 500
     tune: int = 500
     chains: int = 2
     sampler: str = "pymc"
-    target_accept: float = 0.9
+    target_accept: float = defaults.TARGET_ACCEPT
     services: tuple[str, ...] | None = None
-    coverage: float = 0.8
-    interval_prob: float = 0.9
+    coverage: float = RECORD_COVERAGE
+    interval_prob: float = defaults.INTERVAL_PROB
     progressbar: bool = False
+
+    def __post_init__(self) -> None:
+        """Check the interval probability."""
+        check_interval(self.interval_prob, defaults.INTERVAL_KIND)
 
 
 @dataclass
 class ComparisonResult:
-    """``table``: one row per approach (comparison.csv); ``pointwise``: held-out log
-    densities per LA x service; ``weights``: stacking weights by approach."""
+    """What a comparison found.
+
+    Attributes
+    ----------
+    table
+        One row per approach (``comparison.csv``).
+    pointwise
+        Held-out log densities per LA x service (``cv_pointwise.csv``).
+    weights
+        Stacking weights by approach.
+    settings
+        The settings of the run.
+    seconds
+        Wall time.
+    """
 
     table: pd.DataFrame
     pointwise: pd.DataFrame
@@ -85,10 +118,23 @@ class ComparisonResult:
 
 
 def hold_out_area(data: AreaData, la_codes: Sequence[str]) -> AreaData:
-    """``data`` without any observation inside the given LAs."""
+    """Drop every observation inside the given LAs from area data.
+
+    Parameters
+    ----------
+    data
+        The area data.
+    la_codes
+        The LAs held out.
+
+    Returns
+    -------
+    AreaData
+        The data without those LAs' observations (geography and covariates unchanged).
+    """
     geo, obs = data.geography, data.observations
     la_of_row = np.empty(len(obs), dtype=np.int64)
-    for level in dims.LEVELS:
+    for level in map(as_level, dims.LEVELS):
         rows = (obs["level"] == level).to_numpy()
         pos = geo.position(level, obs.loc[rows, "area_code"].to_numpy())
         la_of_row[rows] = geo.parent_index(level, dims.LA)[pos]
@@ -97,32 +143,41 @@ def hold_out_area(data: AreaData, la_codes: Sequence[str]) -> AreaData:
                     data.services, data.year, f"{data.source} without {len(la_codes)} LA(s)")
 
 
-def _convergence(idata) -> dict:
-    return pipeline.convergence(idata)
-
-
 def run_comparison(settings: ComparisonSettings,
                    log: Callable[[str], None] | None = None) -> ComparisonResult:
     """Fit both approaches, cross-validate over LA folds, stack and score (module docstring).
-    """
-    from bayes_needs.simulate.synthetic import generate_area
 
-    log = log or (lambda message: print(message, file=sys.stderr, flush=True))
+    Parameters
+    ----------
+    settings
+        The comparison's settings.
+    log
+        Receives progress lines (default: none are reported).
+
+    Returns
+    -------
+    ComparisonResult
+        The tables and the stacking weights.
+    """
+    log = log or _silent
     s = settings
     start = time.perf_counter()
     services = s.services or dims.SERVICES
     synthetic = generate_area(s.scale, random_seed=s.data_seed, services=services)
     truth, geo = synthetic.truth, synthetic.data.geography
-    folds = la_folds(geo.la_codes, s.folds, random_seed=s.random_seed)  # validate early
+    folds = la_folds(list(geo.la_codes), s.folds, random_seed=s.random_seed)  # validate early
     person_data, _ = synthetic_person_data(synthetic, data_seed=s.data_seed,
                                            coverage=s.coverage)
     log(f"compare: synthetic {s.scale} (seed {s.data_seed}): {geo.n_la} LAs, "
         f"{geo.n_lsoa} LSOAs; {person_data.cells.n_children:,} child records in "
         f"{person_data.cells.n_cells:,} cells")
-    fit_kwargs = {"draws": s.draws, "tune": s.tune, "chains": s.chains, "sampler": s.sampler,
-                  "target_accept": s.target_accept, "progressbar": s.progressbar}
+    def sample(model: AreaDemandModel | PersonDemandModel, seed: int) -> az.InferenceData:
+        return model.fit(random_seed=seed, draws=s.draws, tune=s.tune, chains=s.chains,
+                         sampler=s.sampler, target_accept=s.target_accept,
+                         progressbar=s.progressbar)
 
-    def build(approach: str, holdout: Sequence[str] = ()):
+    def build(approach: str, holdout: Sequence[str] = ()
+              ) -> AreaDemandModel | PersonDemandModel:
         if approach == "area":
             data = hold_out_area(synthetic.data, holdout) if holdout else synthetic.data
             return AreaDemandModel(data)
@@ -133,9 +188,10 @@ def run_comparison(settings: ComparisonSettings,
         log(f"  fitting the {approach} model to all data ...")
         t0 = time.perf_counter()
         model = build(approach)
-        idata = model.fit(random_seed=s.random_seed + k, **fit_kwargs)
-        fits[approach] = {"seconds": time.perf_counter() - t0, **_convergence(idata)}
-        needs[approach] = model.expected_need(idata, random_seed=s.random_seed)["need"]
+        idata = sample(model, s.random_seed + k)
+        fits[approach] = {"seconds": time.perf_counter() - t0,
+                          **pipeline.convergence(idata)}
+        needs[approach] = expected_need(model, idata, random_seed=s.random_seed)["need"]
 
     observed = truth["la_count"].transpose(dims.LA, dims.SERVICE).to_numpy().astype(float)
     lpd = {a: np.full(observed.shape, np.nan) for a in APPROACHES}
@@ -149,14 +205,15 @@ def run_comparison(settings: ComparisonSettings,
             log(f"  fold {f + 1}/{len(folds)}: {approach} model without {len(fold)} LA(s)")
             t0 = time.perf_counter()
             model = build(approach, fold)
-            idata = model.fit(random_seed=s.random_seed + 100 * (f + 1) + k, **fit_kwargs)
+            idata = sample(model, s.random_seed + 100 * (f + 1) + k)
             cv_seconds[approach] += time.perf_counter() - t0
-            cv_rhat[approach] = max(cv_rhat[approach], _convergence(idata)["rhat_max"])
-            moments = area_la_moments(model, idata) if approach == "area" else \
-                la_total_moments(model, idata)
+            cv_rhat[approach] = max(cv_rhat[approach],
+                                    pipeline.convergence(idata)["rhat_max"])
+            moments = area_la_moments(model, idata) if isinstance(model, AreaDemandModel) \
+                else la_total_moments(model, idata)
             lpd[approach][pos] = la_total_log_density(
-                moments["s1"][:, pos], moments["s2"][:, pos], moments["shape"],
-                moments["sigma"], observed[pos])
+                _moment(moments, "s1")[:, pos], _moment(moments, "s2")[:, pos],
+                moments["shape"], _moment(moments, "sigma"), observed[pos])
 
     matrix = np.stack([lpd[a].ravel() for a in APPROACHES], axis=1)
     weights = stacking_weights(matrix)
@@ -186,8 +243,9 @@ def run_comparison(settings: ComparisonSettings,
             "stacking_weight": float(weights[APPROACHES.index(approach)])
             if approach in APPROACHES else 1.0,
             **share_metrics(needs[approach], costs, true_share,
-                            interval_prob=s.interval_prob),
-            "interval_prob": s.interval_prob, "interval_kind": "eti",
+                            interval_prob=s.interval_prob,
+                            interval_kind=defaults.INTERVAL_KIND),
+            "interval_prob": s.interval_prob, "interval_kind": defaults.INTERVAL_KIND,
             "rhat_max": fit.get("rhat_max", np.nan),
             "divergences": fit.get("divergences", np.nan),
             "cv_rhat_max": cv_rhat.get(approach, np.nan),
@@ -206,13 +264,26 @@ def run_comparison(settings: ComparisonSettings,
 
 
 def summary_text(result: ComparisonResult) -> str:
-    """Plain-language verdict with the numbers behind it."""
+    """Write the plain-language verdict with the numbers behind it.
+
+    Parameters
+    ----------
+    result
+        Output of :func:`run_comparison`.
+
+    Returns
+    -------
+    str
+        The text of ``comparison.txt``.
+    """
     t = result.table.set_index("approach")
-    a, p = t.loc["area"], t.loc["person"]
-    better = "person" if p["elpd_heldout_la"] > a["elpd_heldout_la"] else "area"
+    elpd_of = {str(k): float(v) for k, v in t["elpd_heldout_la"].items()}
+    weight_of = {str(k): float(v) for k, v in t["stacking_weight"].items()}
+    better = "person" if elpd_of["person"] > elpd_of["area"] else "area"
     other = "area" if better == "person" else "person"
-    diff = t.loc[better, "elpd_heldout_la"] - t.loc[other, "elpd_heldout_la"]
-    se = t.loc[other, "elpd_diff_se"]
+    diff = elpd_of[better] - elpd_of[other]
+    se = float(t["elpd_diff_se"].loc[other])
+    n_points = int(t["n_heldout_points"].loc["person"])
     strength = "clearly" if diff > 2 * se else "but within two standard errors"
     s = result.settings
     lines = [
@@ -224,14 +295,15 @@ def summary_text(result: ComparisonResult) -> str:
         f"annual count per service",
         "",
         f"Held-out LAs are predicted better by the {better} approach ({strength}): ELPD "
-        f"{t.loc[better, 'elpd_heldout_la']:.1f} vs {t.loc[other, 'elpd_heldout_la']:.1f}, "
-        f"difference {diff:.1f} (SE {se:.1f}) over {int(p['n_heldout_points'])} LA x service "
+        f"{elpd_of[better]:.1f} vs {elpd_of[other]:.1f}, "
+        f"difference {diff:.1f} (SE {se:.1f}) over {n_points} LA x service "
         f"points.",
-        f"Stacking weights: area {a['stacking_weight']:.2f}, person "
-        f"{p['stacking_weight']:.2f}; stacked ELPD (leave-one-fold-out weights) "
-        f"{t.loc['stacked', 'elpd_heldout_la']:.1f}.",
+        f"Stacking weights: area {weight_of['area']:.2f}, person "
+        f"{weight_of['person']:.2f}; stacked ELPD (leave-one-fold-out weights) "
+        f"{elpd_of['stacked']:.1f}.",
         "",
-        f"Needs shares against the truth ({s.interval_prob:.0%} equal-tailed intervals):",
+        f"Needs shares against the truth "
+        f"({describe_interval(s.interval_prob, defaults.INTERVAL_KIND)} intervals):",
     ]
     for name, row in t.iterrows():
         lines.append(f"  {name:<8} RMSE {row['share_rmse']:.5f}  MAE {row['share_mae']:.5f}  "
@@ -244,16 +316,43 @@ def summary_text(result: ComparisonResult) -> str:
 
 def write_comparison(result: ComparisonResult, out_dir: Path, *,
                      threshold: int = DEFAULT_THRESHOLD) -> list[Path]:
-    """Write comparison.csv, cv_pointwise.csv (counts disclosure-controlled) and
-    comparison.txt atomically."""
-    out_dir.mkdir(parents=True, exist_ok=True)
+    """Write comparison.csv, cv_pointwise.csv and comparison.txt as one set.
+
+    Either every file is replaced or, if anything fails or the process is interrupted, none
+    is (:func:`bayes_needs.core.outputs.output_set`).
+
+    Parameters
+    ----------
+    result
+        Output of :func:`run_comparison`.
+    out_dir
+        The directory (created if missing).
+    threshold
+        Counts below it are suppressed in ``cv_pointwise.csv``.
+
+    Returns
+    -------
+    list of pathlib.Path
+        The files written.
+    """
     settings = ", ".join(f"{k}={v}" for k, v in asdict(result.settings).items())
-    paths = [
-        write_csv(out_dir / COMPARISON_CSV, result.table,
-                  comment=f"approach comparison on synthetic data; {settings}"),
-        write_safe_csv(out_dir / POINTWISE_CSV, result.pointwise, count_columns=["observed"],
+    with output_set(out_dir) as staging:
+        write_csv(staging / COMPARISON_CSV, result.table,
+                  comment=f"approach comparison on synthetic data; {settings}")
+        write_safe_csv(staging / POINTWISE_CSV, result.pointwise, count_columns=["observed"],
                        threshold=threshold,
-                       comment="log predictive density of each held-out LA's count"),
-        write_text(out_dir / SUMMARY_TXT, summary_text(result)),
-    ]
-    return paths
+                       comment="log predictive density of each held-out LA's count")
+        write_text(staging / SUMMARY_TXT, summary_text(result))
+    return [Path(out_dir) / name for name in (COMPARISON_CSV, POINTWISE_CSV, SUMMARY_TXT)]
+
+
+def _moment(moments: dict[str, np.ndarray | None], name: str) -> np.ndarray:
+    """One of the LA-total moments, which every model provides."""
+    value = moments[name]
+    if value is None:
+        raise ValueError(f"the model gave no LA-total moment {name!r}")
+    return value
+
+
+def _silent(_message: str) -> None:
+    """Report nothing (the default progress log)."""

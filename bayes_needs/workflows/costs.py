@@ -1,7 +1,9 @@
 """Cost-weight runs and files: ``bayes-needs costs`` and allocation with uncertain weights.
 
 :func:`run_costs` reads RO3 spend and DfE volumes, fits :class:`CostWeightModel`, computes the
-influence of every LA and writes into the output directory (every file atomically):
+influence of every LA and writes into the output directory, as one set
+(:func:`bayes_needs.core.outputs.output_set`: a failed or interrupted run leaves the previous
+files as they were and nothing new):
 
 * ``cost_weights.csv`` — one row per activity: ``activity, weight_mean, weight_lower,
   weight_upper, reference`` then the label, absolute unit costs and the prior medians;
@@ -11,10 +13,8 @@ influence of every LA and writes into the output directory (every file atomicall
 * ``cost_summary.txt`` — convergence, weights, data notes, influence.
 
 :func:`load_service_weights` turns a saved fit into per-service weight draws for
-:func:`bayes_needs.allocation.allocate`; :func:`write_decomposition` writes
-``decomposition.csv`` (share-interval width due to demand and to costs, and the share's
-posterior sd with fixed and with uncertain weights, per LA) and returns the printed table
-comparing fixed (posterior-mean) and uncertain weights on the same demand draws.
+:func:`bayes_needs.allocation.allocate`; :mod:`bayes_needs.workflows.decomposition` splits
+the resulting share intervals into demand and cost-weight uncertainty.
 """
 
 from __future__ import annotations
@@ -29,26 +29,57 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from bayes_needs.allocation import decompose_interval_width
 from bayes_needs.checks.influence import la_influence
-from bayes_needs.core import dims
+from bayes_needs.core import defaults, dims
 from bayes_needs.core import idata as idata_io
-from bayes_needs.core.intervals import credible_interval, describe_interval
-from bayes_needs.core.outputs import write_csv, write_text
-from bayes_needs.models.cost_weights import KIND, CostWeightModel, service_weights
+from bayes_needs.core.intervals import (
+    IntervalKind,
+    check_interval,
+    credible_interval,
+    describe_interval,
+)
+from bayes_needs.core.outputs import output_set, write_csv, write_text
+from bayes_needs.data.readers.costs import england_cost_design, england_spend_data
+from bayes_needs.data.unit_costs import load_unit_costs
+from bayes_needs.models.base import CONVERGENCE_ATTR
+from bayes_needs.models.cost_weights import (
+    KIND,
+    TARGET_ACCEPT,
+    CostWeightModel,
+    service_weights,
+)
 
 COST_WEIGHTS_CSV = "cost_weights.csv"
 COST_WEIGHTS_NC = "cost_weights.nc"
 INFLUENCE_CSV = "influence.csv"
 DROPPED_CSV = "dropped_cells.csv"
 SUMMARY_TXT = "cost_summary.txt"
-DECOMPOSITION_CSV = "decomposition.csv"
 COST_FILES = (COST_WEIGHTS_CSV, COST_WEIGHTS_NC, INFLUENCE_CSV, DROPPED_CSV, SUMMARY_TXT)
+
+#: Seed of a cost-weight fit when none is given (see :mod:`bayes_needs.core.defaults`).
+RANDOM_SEED = defaults.COST_WEIGHTS_RANDOM_SEED
+#: Draws per chain of a cost-weight fit. The model is small (a minute per fit), and with 1000
+#: draws price_sd and mix_sd reach a bulk ESS of only about 200 on RO3 2024-25 (R-hat 1.02);
+#: 2000 give about 370.
+DRAWS = 2000
+#: Tuning steps per chain and chains of a cost-weight fit.
+TUNE = 1000
+CHAINS = 2
+#: Cap on exact leave-one-LA-out refits (:func:`bayes_needs.checks.influence.la_influence`).
+MAX_REFITS = 5
 
 
 def weight_table(model: CostWeightModel, idata: az.InferenceData, *,
-                 interval_prob: float = 0.9, interval_kind: str = "eti") -> pd.DataFrame:
-    """Posterior relative weights and unit costs per activity, with intervals.
+                 interval_prob: float = defaults.INTERVAL_PROB,
+                 interval_kind: IntervalKind = defaults.INTERVAL_KIND) -> pd.DataFrame:
+    """Tabulate the posterior relative weights and unit costs per activity, with intervals.
+
+    Parameters
+    ----------
+    model, idata
+        A cost-weight model and its fit.
+    interval_prob, interval_kind
+        The credible intervals.
 
     Returns
     -------
@@ -70,8 +101,9 @@ def weight_table(model: CostWeightModel, idata: az.InferenceData, *,
     frame["reference"] = model.reference
     frame["label"] = table["label"].to_numpy() if "label" in table else frame["activity"]
     frame["prior_unit_cost"] = table["unit_cost"].to_numpy()
-    frame["prior_weight"] = frame["prior_unit_cost"] / float(table.at[model.reference,
-                                                                      "unit_cost"])
+    prior_costs = table["unit_cost"].to_numpy(dtype=float)
+    reference_cost = float(prior_costs[list(model.activities).index(model.reference)])
+    frame["prior_weight"] = frame["prior_unit_cost"] / reference_cost
     order = ["activity", "weight_mean", "weight_lower", "weight_upper", "reference", "label",
              "unit_cost_mean", "unit_cost_lower", "unit_cost_upper", "prior_unit_cost",
              "prior_weight"]
@@ -87,24 +119,44 @@ def weight_table(model: CostWeightModel, idata: az.InferenceData, *,
 
 
 def _weight_draws(idata: az.InferenceData, reference: str) -> xr.Dataset:
+    """Weight draws without the reference activity (whose weight is 1 by definition)."""
     weight = idata_io.posterior(idata)["weight"]
     return weight.drop_sel({dims.ACTIVITY: reference}).to_dataset()
 
 
 def _weight_rhat(idata: az.InferenceData) -> float:
+    """Largest R-hat of the free weights."""
     reference = idata_io.get_config(idata)["reference"]
     return float(az.rhat(_weight_draws(idata, reference))["weight"].max())
 
 
 def _weight_ess(idata: az.InferenceData) -> float:
+    """Smallest bulk ESS of the free weights."""
     reference = idata_io.get_config(idata)["reference"]
     return float(az.ess(_weight_draws(idata, reference), method="bulk")["weight"].min())
 
 
 def summary_text(model: CostWeightModel, idata: az.InferenceData, weights: pd.DataFrame,
                  influence: pd.DataFrame | None, data_notes: Sequence[str]) -> str:
-    """Human-readable run summary."""
-    conv = json.loads(idata_io.posterior(idata).attrs["bayes_needs_convergence"])
+    """Write the human-readable summary of a cost-weight run.
+
+    Parameters
+    ----------
+    model, idata
+        The model and its fit.
+    weights
+        :func:`weight_table` of the fit.
+    influence
+        :func:`bayes_needs.checks.influence.la_influence` of the fit, or ``None``.
+    data_notes
+        Lines about the data.
+
+    Returns
+    -------
+    str
+        The text of ``cost_summary.txt``.
+    """
+    conv = json.loads(idata_io.posterior(idata).attrs[CONVERGENCE_ATTR])
     run = idata_io.get_config(idata).get("run", {})
     lines = ["bayes_needs cost-weight run", "===========================",
              f"data: {model.spend.source}; {len(model.la_codes)} LAs, {len(model.cells)} "
@@ -128,7 +180,7 @@ def summary_text(model: CostWeightModel, idata: az.InferenceData, weights: pd.Da
                      f"{row.weight_upper:.3f}]   unit cost {row.unit_cost_mean:10,.0f} "
                      f"(prior median {row.prior_unit_cost:,.0f})")
     if influence is not None and len(influence):
-        top = influence.loc[influence["max_rel_change"].idxmax()]
+        top = influence.iloc[int(np.nanargmax(influence["max_rel_change"].to_numpy(float)))]
         lines += ["", "influence of single LAs (leave-one-LA-out)",
                   f"  {influence.attrs.get('comment', '')}",
                   f"  largest relative change of any weight: {top['max_rel_change']:.3f} "
@@ -147,40 +199,83 @@ def summary_text(model: CostWeightModel, idata: az.InferenceData, weights: pd.Da
 
 def write_cost_outputs(out_dir: Path, model: CostWeightModel, idata: az.InferenceData, *,
                        influence: pd.DataFrame | None, dropped: pd.DataFrame,
-                       data_notes: Sequence[str] = (), interval_prob: float = 0.9,
-                       interval_kind: str = "eti") -> pd.DataFrame:
-    """Write every file of :data:`COST_FILES` (influence only when given); return the weights."""
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    model.save(idata, out_dir / COST_WEIGHTS_NC)
+                       data_notes: Sequence[str] = (),
+                       interval_prob: float = defaults.INTERVAL_PROB,
+                       interval_kind: IntervalKind = defaults.INTERVAL_KIND) -> pd.DataFrame:
+    """Write every file of :data:`COST_FILES` (influence only when given) as one set.
+
+    Either every file is replaced or, if anything fails or the process is interrupted, none
+    is (:func:`bayes_needs.core.outputs.output_set`).
+
+    Parameters
+    ----------
+    out_dir
+        The directory (created if missing).
+    model, idata
+        The cost-weight model and its fit.
+    influence
+        :func:`bayes_needs.checks.influence.la_influence` of the fit, or ``None``.
+    dropped
+        The (LA, category) cells left out, with the reason.
+    data_notes
+        Lines about the data for the summary.
+    interval_prob, interval_kind
+        The credible intervals of the weights.
+
+    Returns
+    -------
+    pandas.DataFrame
+        :func:`weight_table` of the fit.
+    """
     weights = weight_table(model, idata, interval_prob=interval_prob,
                            interval_kind=interval_kind)
-    write_csv(out_dir / COST_WEIGHTS_CSV, weights, comment=weights.attrs["comment"])
-    if influence is not None:
-        write_csv(out_dir / INFLUENCE_CSV, influence, comment=influence.attrs.get("comment"))
-    write_csv(out_dir / DROPPED_CSV, dropped,
-              comment="(LA, category) spend cells not used by the cost-weight model")
-    write_text(out_dir / SUMMARY_TXT, summary_text(model, idata, weights, influence,
-                                                   data_notes))
+    with output_set(out_dir) as staging:
+        model.save(idata, staging / COST_WEIGHTS_NC)
+        write_csv(staging / COST_WEIGHTS_CSV, weights, comment=weights.attrs["comment"])
+        if influence is not None:
+            write_csv(staging / INFLUENCE_CSV, influence,
+                      comment=influence.attrs.get("comment"))
+        write_csv(staging / DROPPED_CSV, dropped,
+                  comment="(LA, category) spend cells not used by the cost-weight model")
+        write_text(staging / SUMMARY_TXT, summary_text(model, idata, weights, influence,
+                                                       data_notes))
     return weights
 
 
 def run_costs(data_dir: str | Path, financial_year: str, out_dir: str | Path, *,
-              random_seed: int, unit_costs: str | Path | None = None,
-              priors: str | Path | None = None, draws: int = 2000, tune: int = 1000,
-              chains: int = 2, target_accept: float = 0.95, max_refits: int = 5,
-              interval_prob: float = 0.9, interval_kind: str = "eti",
+              random_seed: int = RANDOM_SEED, unit_costs: str | Path | None = None,
+              priors: str | Path | None = None, draws: int = DRAWS, tune: int = TUNE,
+              chains: int = CHAINS, target_accept: float = TARGET_ACCEPT,
+              max_refits: int = MAX_REFITS, interval_prob: float = defaults.INTERVAL_PROB,
+              interval_kind: str = defaults.INTERVAL_KIND,
               progressbar: bool = True) -> dict[str, Any]:
     """Fit the England cost-weight model for ``financial_year`` and write every output file.
+
+    Parameters
+    ----------
+    data_dir
+        Directory of the real public data.
+    financial_year
+        RO3 financial year, e.g. ``"2024-25"``.
+    out_dir
+        Output directory (:data:`COST_FILES`, written as one set).
+    random_seed, draws, tune, chains, target_accept, progressbar
+        Sampling settings.
+    unit_costs
+        Unit-cost prior table (default: the packaged one).
+    priors
+        Prior file overriding the model's hyperpriors by variable name.
+    max_refits
+        Cap on exact leave-one-LA-out refits.
+    interval_prob, interval_kind
+        Credible intervals of the weights; checked before any data are read.
 
     Returns
     -------
     dict
         ``weights`` (the table), ``influence``, ``convergence`` and ``model``.
     """
-    from bayes_needs.data.readers.costs import england_cost_design, england_spend_data
-    from bayes_needs.data.unit_costs import load_unit_costs
-
+    interval_prob, kind = check_interval(interval_prob, interval_kind)
     prior_table = load_unit_costs(unit_costs)
     spend, report = england_spend_data(data_dir, financial_year)
     model = CostWeightModel(spend, prior_table, england_cost_design(), priors=priors)
@@ -195,50 +290,26 @@ def run_costs(data_dir: str | Path, financial_year: str, out_dir: str | Path, *,
               f"stock only" for r in report.end_year_only.itertuples(index=False)]
     weights = write_cost_outputs(Path(out_dir), model, idata, influence=influence,
                                  dropped=dropped, data_notes=notes,
-                                 interval_prob=interval_prob, interval_kind=interval_kind)
-    conv = json.loads(idata_io.posterior(idata).attrs["bayes_needs_convergence"])
+                                 interval_prob=interval_prob, interval_kind=kind)
+    conv = json.loads(idata_io.posterior(idata).attrs[CONVERGENCE_ATTR])
     return {"weights": weights, "influence": influence, "convergence": conv, "model": model}
 
 
 # ====================================================================== allocation
 def load_service_weights(path: str | Path, services: Sequence[str]) -> xr.DataArray:
-    """Per-service weight draws (chain, draw, service) from a saved ``cost_weights.nc``."""
+    """Read per-service weight draws (chain, draw, service) from a saved ``cost_weights.nc``.
+
+    Parameters
+    ----------
+    path
+        A ``cost_weights.nc`` written by ``bayes-needs costs``.
+    services
+        Services that need a weight.
+
+    Returns
+    -------
+    xarray.DataArray
+        The weight draws.
+    """
     idata = idata_io.load(path, expected_kind=KIND)
     return service_weights(idata, services)
-
-
-def decomposition_text(frame: pd.DataFrame, *, top: int = 10) -> str:
-    """Printed comparison of share-interval widths with fixed and uncertain weights."""
-    wider = (frame["width_total"] > frame["width_demand"]).mean()
-    ratio = (frame["width_total"] / frame["width_demand"]).replace([np.inf, -np.inf], np.nan)
-    lines = [f"share intervals: {frame.attrs['comment']}",
-             f"fixed weights (posterior mean) vs uncertain weights, same demand draws: "
-             f"median width {frame['width_demand'].median():.3e} -> "
-             f"{frame['width_total'].median():.3e} (median ratio {ratio.median():.3f}); "
-             f"wider for {wider:.0%} of {len(frame)} LAs",
-             f"median share of the width due to demand {frame['demand_fraction'].median():.2f}, "
-             f"due to cost weights {frame['cost_fraction'].median():.2f}"]
-    lines.append(f"share posterior sd, uncertain vs fixed weights: larger for "
-                 f"{(frame['sd_ratio'] > 1).mean():.0%} of LAs, median ratio "
-                 f"{frame['sd_ratio'].median():.4f}, min {frame['sd_ratio'].min():.4f}")
-    lines += ["",
-             f"widest {top} intervals (width of the share interval; fixed = demand only, "
-             f"cost only = demand at its mean)",
-             f"{'la_code':<11}{'la_name':<26}{'fixed':>11}{'uncertain':>11}{'cost only':>11}"
-             f"{'demand_frac':>12}{'cost_frac':>10}"]
-    for row in frame.nlargest(top, "width_total").itertuples(index=False):
-        lines.append(f"{row.la_code:<11}{str(row.la_name)[:25]:<26}{row.width_demand:11.3e}"
-                     f"{row.width_total:11.3e}{row.width_cost:11.3e}"
-                     f"{row.demand_fraction:12.2f}{row.cost_fraction:10.2f}")
-    return "\n".join(lines) + "\n"
-
-
-def write_decomposition(need: xr.DataArray, weights: xr.DataArray, out_dir: str | Path, *,
-                        interval_prob: float, interval_kind: str, random_seed: int) -> str:
-    """Write ``decomposition.csv`` (per LA) and return :func:`decomposition_text`."""
-    frame = decompose_interval_width(need, weights, interval_prob=interval_prob,
-                                     interval_kind=interval_kind, random_seed=random_seed)
-    comment = (f"{frame.attrs['comment']}\nsd_fixed / sd_uncertain: posterior sd of the share "
-               f"with weights fixed at their mean / uncertain")
-    write_csv(Path(out_dir) / DECOMPOSITION_CSV, frame, comment=comment)
-    return decomposition_text(frame)

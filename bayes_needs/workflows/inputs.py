@@ -5,14 +5,34 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
+
 from bayes_needs.config.run import DataSpec
-from bayes_needs.core.errors import ConfigError, MissingDataError
-from bayes_needs.data.containers import AreaData
+from bayes_needs.core import dims
+from bayes_needs.core.errors import ConfigError, DataValidationError, MissingDataError
+from bayes_needs.data.area import AreaData
 from bayes_needs.data.geography import Geography
+from bayes_needs.data.readers._files import read_text_csv
+from bayes_needs.data.readers.england import (
+    DEFAULT_COVARIATES,
+    DEFAULT_SERVICES,
+    england_area_data,
+)
+from bayes_needs.simulate.area import generate_area
+
+#: Columns a ``--geography`` and a ``--counts`` file may have (the LSOA table's other columns
+#: are covariates). Anything else is refused: it is usually a misnamed required column.
+GEOGRAPHY_COLUMNS = ("lsoa_code", "msoa_code", "la_code", "lsoa_name", "msoa_name", "la_name")
+COUNTS_COLUMNS = ("service", "level", "area_code", "count", "year")
 
 
 def load_area_data(spec: DataSpec) -> tuple[AreaData, dict[str, Any]]:
     """Build :class:`AreaData` from ``spec``.
+
+    Parameters
+    ----------
+    spec
+        The data section of a run config.
 
     Returns
     -------
@@ -24,20 +44,15 @@ def load_area_data(spec: DataSpec) -> tuple[AreaData, dict[str, Any]]:
     if spec.source == "england":
         if spec.data_dir is None or spec.year is None:
             raise ConfigError("real England data need --data-dir DIR and --year YEAR")
-        from bayes_needs.data.readers import england_area_data
-
-        kwargs = {}
-        if spec.services:
-            kwargs["services"] = tuple(spec.services)
-        if spec.covariates:
-            kwargs["covariates"] = tuple(spec.covariates)
-        data, report = england_area_data(Path(spec.data_dir), year=spec.year, **kwargs)
+        data, report = england_area_data(
+            Path(spec.data_dir), year=spec.year,
+            services=tuple(spec.services) if spec.services else DEFAULT_SERVICES,
+            covariates=tuple(spec.covariates) if spec.covariates else DEFAULT_COVARIATES)
         return data, {"report": report.to_dict()}
     if spec.source == "synthetic":
-        from bayes_needs.simulate.synthetic import generate_area
-
-        kwargs = {"services": tuple(spec.services)} if spec.services else {}
-        synthetic = generate_area(spec.scale, random_seed=spec.data_seed, **kwargs)
+        synthetic = generate_area(
+            spec.scale, random_seed=spec.data_seed,
+            services=tuple(spec.services) if spec.services else dims.SERVICES)
         data = synthetic.data
         if spec.covariates:
             data = AreaData(data.geography, data.covariates[list(spec.covariates)],
@@ -48,34 +63,39 @@ def load_area_data(spec: DataSpec) -> tuple[AreaData, dict[str, Any]]:
 
 
 def _load_files(spec: DataSpec) -> AreaData:
-    from bayes_needs.data.readers._files import read_text_csv
-
-    paths = {"geography": spec.geography, "lsoa_table": spec.lsoa_table, "counts": spec.counts}
-    missing = [k for k, v in paths.items() if not v]
+    """Read the three CSV files of data source ``"files"``."""
+    given = {"geography": spec.geography, "lsoa_table": spec.lsoa_table,
+             "counts": spec.counts}
+    missing = [k for k, v in given.items() if not v]
     if missing:
         raise ConfigError(f"data source 'files' needs {missing} (--geography, --lsoa-table, "
                           f"--counts)")
-    for key, value in paths.items():
-        if not Path(value).is_file():
-            raise MissingDataError(f"{key} file {value} does not exist")
-    geo_frame = read_text_csv(Path(spec.geography), ["lsoa_code", "msoa_code", "la_code"],
+    paths = {key: Path(str(value)) for key, value in given.items()}
+    for key, path in paths.items():
+        if not path.is_file():
+            raise MissingDataError(f"{key} file {path} does not exist")
+    geo_frame = read_text_csv(paths["geography"], ["lsoa_code", "msoa_code", "la_code"],
                               optional=["lsoa_name", "msoa_name", "la_name"])
-    _reject_unknown_columns(Path(spec.geography), GEOGRAPHY_COLUMNS)
-    names = {f"{lvl}_name": f"{lvl}_name" if f"{lvl}_name" in geo_frame else None
-             for lvl in ("lsoa", "msoa", "la")}
-    geography = Geography.from_frame(geo_frame, source=str(spec.geography), **names)
-    lsoa = read_text_csv(Path(spec.lsoa_table), ["lsoa_code", spec.exposure],
+    _reject_unknown_columns(paths["geography"], GEOGRAPHY_COLUMNS)
+
+    def name_column(level: str) -> str | None:
+        return f"{level}_name" if f"{level}_name" in geo_frame else None
+
+    geography = Geography.from_frame(geo_frame, source=str(spec.geography),
+                                     lsoa_name=name_column("lsoa"),
+                                     msoa_name=name_column("msoa"), la_name=name_column("la"))
+    lsoa = read_text_csv(paths["lsoa_table"], ["lsoa_code", spec.exposure],
                          optional=spec.covariates or ())
     if not spec.covariates:
-        header = [c for c in _header(Path(spec.lsoa_table))
+        header = [c for c in _header(paths["lsoa_table"])
                   if c not in ("lsoa_code", spec.exposure, "lsoa_name")]
-        lsoa = read_text_csv(Path(spec.lsoa_table), ["lsoa_code", spec.exposure, *header])
+        lsoa = read_text_csv(paths["lsoa_table"], ["lsoa_code", spec.exposure, *header])
         covariates = header
     else:
         covariates = list(spec.covariates)
-    counts = read_text_csv(Path(spec.counts), ["service", "level", "area_code", "count"],
+    counts = read_text_csv(paths["counts"], ["service", "level", "area_code", "count"],
                            optional=["year"])
-    _reject_unknown_columns(Path(spec.counts), COUNTS_COLUMNS)
+    _reject_unknown_columns(paths["counts"], COUNTS_COLUMNS)
     return AreaData.from_frames(
         geography, lsoa.drop(columns="line"), counts.drop(columns="line"),
         covariates=covariates, exposure=spec.exposure, services=spec.services, year=spec.year,
@@ -83,15 +103,8 @@ def _load_files(spec: DataSpec) -> AreaData:
         counts_source=str(spec.counts))
 
 
-#: Columns a ``--geography`` and a ``--counts`` file may have (the LSOA table's other columns
-#: are covariates). Anything else is refused: it is usually a misnamed required column.
-GEOGRAPHY_COLUMNS = ("lsoa_code", "msoa_code", "la_code", "lsoa_name", "msoa_name", "la_name")
-COUNTS_COLUMNS = ("service", "level", "area_code", "count", "year")
-
-
 def _reject_unknown_columns(path: Path, allowed: tuple[str, ...]) -> None:
-    from bayes_needs.core.errors import DataValidationError
-
+    """Refuse a file with columns other than ``allowed``."""
     header = _header(path)  # called after read_text_csv has read the file successfully
     unknown = [c for c in header if c not in allowed]
     if unknown:
@@ -100,6 +113,5 @@ def _reject_unknown_columns(path: Path, allowed: tuple[str, ...]) -> None:
 
 
 def _header(path: Path) -> list[str]:
-    import pandas as pd
-
+    """Column names of a CSV file."""
     return list(pd.read_csv(path, nrows=0, encoding="utf-8-sig").columns)

@@ -12,70 +12,80 @@ in a run directory is written atomically:
 
 The files of one call are written as a set (:func:`bayes_needs.core.outputs.output_set`): an
 interrupted or failed run leaves all of them or none of them, never a mixture.
+
+Fitting, writing and reloading a fit (:class:`FitResult`, :func:`fit_area`,
+:func:`write_fit`, :func:`load_fit`) live in :mod:`bayes_needs.workflows.fits` and are
+re-exported here.
 """
 
 from __future__ import annotations
 
 import json
-import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import arviz as az
-import numpy as np
 import pandas as pd
 import xarray as xr
 
-from bayes_needs.allocation import Allocation, allocate
-from bayes_needs.config.run import RunConfig, parse_run_config
+from bayes_needs.allocation import Allocation, CostWeights, allocate
+from bayes_needs.config.run import RunConfig
 from bayes_needs.core import defaults, dims
-from bayes_needs.core import idata as idata_io
-from bayes_needs.core.errors import BayesNeedsError, ConfigError, MissingDataError
-from bayes_needs.core.intervals import credible_interval, describe_interval
+from bayes_needs.core.errors import ConfigError
+from bayes_needs.core.intervals import IntervalKind, credible_interval, describe_interval
 from bayes_needs.core.outputs import output_set, write_csv, write_text
-from bayes_needs.data.containers import AreaData
 from bayes_needs.models.area import AreaDemandModel
-from bayes_needs.workflows.inputs import load_area_data
+from bayes_needs.need import expected_need
+from bayes_needs.workflows import allocation_inputs
+from bayes_needs.workflows.decomposition import write_decomposition
+from bayes_needs.workflows.fits import (
+    FIT_FILE,
+    RUN_FILE,
+    DemandModel,
+    FitResult,
+    convergence,
+    fit_area,
+    load_fit,
+    read_run_config,
+    stage_fit,
+    write_fit,
+)
 
-FIT_FILE = "fit.nc"
-RUN_FILE = "run.json"
 ALLOCATION_FILE = "allocation.nc"
 ALLOCATIONS_CSV = "allocations.csv"
 DEMAND_CSV = "demand.csv"
 SUMMARY_FILE = "summary.txt"
 OUTPUT_FILES = (ALLOCATIONS_CSV, DEMAND_CSV, FIT_FILE, ALLOCATION_FILE, SUMMARY_FILE, RUN_FILE)
 
-
-
-@dataclass
-class FitResult:
-    """A fitted area model with its data and run description."""
-
-    model: AreaDemandModel
-    idata: az.InferenceData
-    config: RunConfig
-    data_info: dict[str, Any] = field(default_factory=dict)
-    seconds: float = float("nan")
-
-
-def fit_area(config: RunConfig, data: AreaData | None = None,
-             data_info: dict[str, Any] | None = None) -> FitResult:
-    """Load the data (unless given), build the area model and sample it."""
-    if data is None:
-        data, data_info = load_area_data(config.data)
-    model = AreaDemandModel(data, config.model, priors=config.priors)
-    s = config.sampling
-    start = time.perf_counter()
-    idata = model.fit(random_seed=s.random_seed, draws=s.draws, tune=s.tune, chains=s.chains,
-                      sampler=s.sampler, target_accept=s.target_accept,
-                      progressbar=s.progressbar, cores=s.cores)
-    return FitResult(model, idata, config, data_info or {}, time.perf_counter() - start)
-
+__all__ = [
+    "ALLOCATIONS_CSV", "ALLOCATION_FILE", "DEMAND_CSV", "FIT_FILE", "OUTPUT_FILES", "RUN_FILE",
+    "SUMMARY_FILE", "FitResult", "convergence", "cost_weights_for", "demand_table", "fit_area",
+    "load_fit", "need_and_allocation", "read_run_config", "stage_fit", "summary_text",
+    "write_allocation", "write_fit", "write_run",
+]
 
 def cost_weights_for(config: RunConfig, data_info: dict[str, Any],
                      services: tuple[str, ...]) -> dict[str, float]:
-    """Fixed cost weights: the config's, else the synthetic truth's, else the defaults."""
+    """Choose fixed cost weights: the config's, else the synthetic truth's, else the defaults.
+
+    Parameters
+    ----------
+    config
+        The run config (``allocation.cost_weights``).
+    data_info
+        How the data were obtained; synthetic data bring their true unit costs.
+    services
+        Services that need a weight.
+
+    Returns
+    -------
+    dict
+        Service -> weight.
+
+    Raises
+    ------
+    ConfigError
+        If the configured weights miss a service.
+    """
     weights = config.allocation.cost_weights
     if weights is None and "synthetic" in data_info:
         truth = data_info["synthetic"].truth
@@ -88,21 +98,27 @@ def cost_weights_for(config: RunConfig, data_info: dict[str, Any],
     return {s: float(weights[s]) for s in services}
 
 
-def need_and_allocation(fit: FitResult, *, cost_weights=None) -> tuple[xr.Dataset, Allocation]:
-    """Expected need draws and the allocation for a fit.
+def need_and_allocation(fit: FitResult[DemandModel], *, cost_weights: CostWeights | None = None
+                        ) -> tuple[xr.Dataset, Allocation]:
+    """Draw expected need for a fit and allocate the pot with the fit's config.
 
     Parameters
     ----------
+    fit
+        An area or person fit; its config gives the need and allocation settings.
     cost_weights
         Fixed weights (mapping) or weight draws (DataArray with a ``service`` dim); by default
         the config's cost-weight file or unit-cost table
         (:func:`bayes_needs.workflows.allocation_inputs.configured_cost_weights`), else
         :func:`cost_weights_for`. The config's baseline and damping are applied.
-    """
-    from bayes_needs.workflows import allocation_inputs
 
-    need = fit.model.expected_need(fit.idata, random_seed=fit.config.need.random_seed,
-                                   standardise=fit.config.need.standardise)
+    Returns
+    -------
+    need, allocation
+        The expected-need draws (:func:`bayes_needs.need.expected_need`) and the allocation.
+    """
+    need = expected_need(fit.model, fit.idata, random_seed=fit.config.need.random_seed,
+                         standardise=fit.config.need.standardise)
     a = fit.config.allocation
     if cost_weights is None:
         cost_weights = allocation_inputs.configured_cost_weights(
@@ -117,9 +133,24 @@ def need_and_allocation(fit: FitResult, *, cost_weights=None) -> tuple[xr.Datase
     return need, allocation
 
 
-def demand_table(need: xr.Dataset, *, interval_prob: float, interval_kind: str) -> pd.DataFrame:
-    """One row per LA x service: observed, needs-standardised and fitted demand summaries."""
-    rows = {}
+def demand_table(need: xr.Dataset, *, interval_prob: float, interval_kind: IntervalKind
+                 ) -> pd.DataFrame:
+    """Summarise demand per LA x service: observed, needs-standardised and fitted.
+
+    Parameters
+    ----------
+    need
+        Expected-need draws (``need``, ``fitted``, ``observed``).
+    interval_prob, interval_kind
+        The credible intervals of the needs and fitted demand.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``la_code, service, observed, needs_mean, needs_lower, needs_upper, fitted_mean,
+        fitted_lower, fitted_upper``.
+    """
+    rows: dict[str, xr.DataArray | xr.Dataset] = {}
     for name, prefix in (("need", "needs"), ("fitted", "fitted")):
         lower, upper = credible_interval(need[name], interval_prob=interval_prob,
                                          interval_kind=interval_kind)
@@ -135,14 +166,24 @@ def demand_table(need: xr.Dataset, *, interval_prob: float, interval_kind: str) 
     return frame[columns]
 
 
-def convergence(idata: az.InferenceData) -> dict[str, Any]:
-    """The convergence summary stored with a fit."""
-    raw = idata_io.posterior(idata).attrs.get("bayes_needs_convergence")
-    return json.loads(raw) if raw else idata_io.convergence_summary(idata)
+def summary_text(fit: FitResult[DemandModel], allocation: Allocation, *,
+                 extra: dict[str, Any]) -> str:
+    """Write the human-readable run summary, with the convergence figures.
 
+    Parameters
+    ----------
+    fit
+        The fit (data, model, sampling and allocation settings).
+    allocation
+        Its allocation.
+    extra
+        Further ``label: value`` lines of the convergence section.
 
-def summary_text(fit: FitResult, allocation: Allocation, *, extra: dict[str, Any]) -> str:
-    """Human-readable run summary with the convergence figures."""
+    Returns
+    -------
+    str
+        The text of ``summary.txt``.
+    """
     conv = convergence(fit.idata)
     a = fit.config.allocation
     lines = [
@@ -180,16 +221,9 @@ def summary_text(fit: FitResult, allocation: Allocation, *, extra: dict[str, Any
     return "\n".join(lines) + "\n"
 
 
-def _stage_fit(fit: FitResult, directory: Path) -> None:
-    fit.model.save(fit.idata, directory / FIT_FILE)
-    info = {k: v for k, v in fit.data_info.items() if k != "synthetic"}
-    run = {"config": fit.config.model_dump(), "data_info": info,
-           "data_hash": fit.model.data.data_hash(), "fit_seconds": fit.seconds}
-    write_text(directory / RUN_FILE, json.dumps(run, indent=2, sort_keys=True, default=str))
-
-
-def _stage_allocation(fit: FitResult, need: xr.Dataset, allocation: Allocation,
+def _stage_allocation(fit: FitResult[AreaDemandModel], need: xr.Dataset, allocation: Allocation,
                       directory: Path, extra: dict[str, Any] | None) -> None:
+    """Write the allocation files of :data:`OUTPUT_FILES` into ``directory``."""
     a = fit.config.allocation
     allocation.to_netcdf(directory / ALLOCATION_FILE)
     allocation.to_csv(directory / ALLOCATIONS_CSV)
@@ -202,42 +236,49 @@ def _stage_allocation(fit: FitResult, need: xr.Dataset, allocation: Allocation,
     write_text(directory / SUMMARY_FILE, summary_text(fit, allocation, extra=extra))
 
 
-def write_fit(fit: FitResult, out_dir: Path) -> None:
-    """Write ``fit.nc`` and ``run.json`` as one set (both or neither, see
-    :func:`bayes_needs.core.outputs.output_set`)."""
-    with output_set(out_dir) as staging:
-        _stage_fit(fit, staging)
+def write_allocation(fit: FitResult[AreaDemandModel], need: xr.Dataset, allocation: Allocation,
+                     out_dir: Path, *, extra: dict[str, Any] | None = None,
+                     decomposition: pd.DataFrame | None = None) -> None:
+    """Write ``allocation.nc``, ``allocations.csv``, ``demand.csv`` and ``summary.txt`` as one set.
 
-
-def write_allocation(fit: FitResult, need: xr.Dataset, allocation: Allocation, out_dir: Path,
-                     *, extra: dict[str, Any] | None = None) -> None:
-    """Write ``allocation.nc``, ``allocations.csv``, ``demand.csv`` and ``summary.txt`` as one
-    set."""
+    Parameters
+    ----------
+    fit
+        The fit allocated from.
+    need, allocation
+        Output of :func:`need_and_allocation`.
+    out_dir
+        The directory (created if missing).
+    extra
+        Further lines of ``summary.txt``.
+    decomposition
+        The interval-width decomposition of an allocation with uncertain cost weights
+        (:func:`bayes_needs.workflows.costs.decomposition_table`): written to
+        ``decomposition.csv`` in the same set.
+    """
     with output_set(out_dir) as staging:
         _stage_allocation(fit, need, allocation, staging, extra)
+        if decomposition is not None:
+            write_decomposition(decomposition, staging)
 
 
-def write_run(fit: FitResult, need: xr.Dataset, allocation: Allocation, out_dir: Path,
-              *, extra: dict[str, Any] | None = None) -> None:
-    """Write every file of a run (:data:`OUTPUT_FILES`) as one set: an interrupted run leaves
-    all of them or none of them."""
+def write_run(fit: FitResult[AreaDemandModel], need: xr.Dataset, allocation: Allocation,
+              out_dir: Path, *, extra: dict[str, Any] | None = None) -> None:
+    """Write every file of a run (:data:`OUTPUT_FILES`) as one set.
+
+    An interrupted or failed run leaves all of them or none of them.
+
+    Parameters
+    ----------
+    fit
+        The fit.
+    need, allocation
+        Output of :func:`need_and_allocation`.
+    out_dir
+        The run directory (created if missing).
+    extra
+        Further lines of ``summary.txt``.
+    """
     with output_set(out_dir) as staging:
-        _stage_fit(fit, staging)
+        stage_fit(fit, staging)
         _stage_allocation(fit, need, allocation, staging, extra)
-
-
-def load_fit(run_dir: Path) -> FitResult:
-    """Reload a fit written by :func:`write_fit`, rebuilding and hash-checking its data."""
-    run_file, fit_file = run_dir / RUN_FILE, run_dir / FIT_FILE
-    for path in (run_file, fit_file):
-        if not path.is_file():
-            raise MissingDataError(f"{path} does not exist; run 'bayes-needs fit --out "
-                                   f"{run_dir}' first")
-    try:
-        run = json.loads(run_file.read_text(encoding="utf-8"))
-        config = parse_run_config(run["config"], source=str(run_file))
-    except (json.JSONDecodeError, KeyError, TypeError) as exc:
-        raise BayesNeedsError(f"{run_file}: not a bayes_needs run file ({exc})") from None
-    data, data_info = load_area_data(config.data)
-    model, idata = AreaDemandModel.load(fit_file, data)
-    return FitResult(model, idata, config, data_info, float(run.get("fit_seconds", np.nan)))

@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
+import bayes_needs.allocation as allocation_package
 from bayes_needs.allocation import (
     Allocation,
     Damping,
@@ -17,7 +18,7 @@ from bayes_needs.allocation import (
     damp_shares,
     decompose_interval_width,
 )
-from bayes_needs.core import dims
+from bayes_needs.core import defaults, dims
 from bayes_needs.core.errors import (
     BayesNeedsError,
     ConfigError,
@@ -371,3 +372,24 @@ def test_validation_errors(need, weight_draws, make_args, error, pattern):
         args = (*args, weight_draws)
     with pytest.raises(error, match=f"(?s){pattern}"):
         allocate(*args, **kwargs)
+
+
+# ====================================================================== package surface
+def test_public_names_are_re_exported_from_the_package():
+    assert set(allocation_package.__all__) >= {
+        "ALLOCATION_KIND", "Allocation", "Damping", "allocate", "damp_shares",
+        "decompose_interval_width"}
+    for name in allocation_package.__all__:
+        assert getattr(allocation_package, name) is not None
+    assert callable(allocation_package.allocate)  # the function, not a submodule
+
+
+def test_default_interval_comes_from_core_defaults(need):
+    frame = allocate(need, {"cin": 1.0, "cla": 2.0}).summary()
+    assert frame.attrs["interval_prob"] == defaults.INTERVAL_PROB
+    assert frame.attrs["interval_kind"] == defaults.INTERVAL_KIND
+    lower, upper = credible_interval(allocate(need, {"cin": 1.0, "cla": 2.0}).draws["share"],
+                                     interval_prob=defaults.INTERVAL_PROB,
+                                     interval_kind=defaults.INTERVAL_KIND)
+    np.testing.assert_allclose(frame["share_lower"], lower.to_numpy())
+    np.testing.assert_allclose(frame["share_upper"], upper.to_numpy())

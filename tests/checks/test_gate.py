@@ -14,7 +14,7 @@ import math
 
 import pytest
 import xarray as xr
-from sampling_mocks import CONCENTRATED_PRIORS
+from sampling_mocks import patched_sample, write_concentrated_priors
 
 from bayes_needs.checks.gate import (
     GATE_ATTR,
@@ -121,7 +121,7 @@ progressbar = false
 @pytest.fixture(scope="module")
 def config_file(tmp_path_factory):
     directory = tmp_path_factory.mktemp("config")
-    (directory / "priors.toml").write_text(CONCENTRATED_PRIORS, encoding="utf-8")
+    write_concentrated_priors(directory)
     path = directory / "run.toml"
     path.write_text(RUN_CONFIG, encoding="utf-8")
     return path
@@ -133,9 +133,10 @@ def fit(config_file, out, draws: int, *extra) -> int:
 
 
 @pytest.fixture(scope="module")
-def short_run(mocked_sampler, config_file, tmp_path_factory):
+def short_run(config_file, tmp_path_factory):
     out = tmp_path_factory.mktemp("short") / "run"
-    assert fit(config_file, out, 20) == 0
+    with patched_sample():
+        assert fit(config_file, out, 20) == 0
     return out
 
 

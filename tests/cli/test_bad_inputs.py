@@ -23,7 +23,7 @@ import pandas as pd
 import pytest
 
 from bayes_needs.cli import main
-from bayes_needs.simulate.synthetic import generate_area
+from bayes_needs.simulate.area import generate_area
 
 SAMPLING = ["--draws", "10", "--tune", "10", "--chains", "1", "--no-progress"]
 PRIOR_TOML = ('schema_version = 1\n\n[priors.sigma_la]\ndist = "HalfNormal"\n'
@@ -333,14 +333,17 @@ CASES = [
     # ------------------------------------------------------------------ arguments
     Case("arg_draws_not_a_number", lambda c: c.demo("--draws", "lots"),
          ("--draws", "expected a whole number", "'lots'")),
-    Case("arg_chains_zero", lambda c: c.demo("--chains", "0"), ("--chains", "must be >= 1")),
+    # Options that set a run-config field are validated by the run config, which names the
+    # option, its value and the field.
+    Case("arg_chains_zero", lambda c: c.demo("--chains", "0"),
+         ("--chains 0", "sampling.chains", "greater than or equal to 1")),
     Case("arg_negative_seed", lambda c: c.demo("--seed", "-1"), ("--seed",)),
     Case("arg_huge_draws", lambda c: c.demo("--draws", "1" + "0" * 12),
          ("sampling.draws", "less than or equal to 1000000")),
     Case("arg_target_accept_out_of_range", lambda c: c.demo("--target-accept", "1.5"),
-         ("--target-accept", "between 0 and 1")),
+         ("--target-accept 1.5", "sampling.target_accept", "less than 1")),
     Case("arg_nan_interval_prob", lambda c: c.demo("--interval-prob", "nan"),
-         ("--interval-prob",)),
+         ("--interval-prob nan", "allocation.interval_prob")),
     Case("arg_negative_pot", lambda c: c.demo("--pot", "-5"), ("--pot", "-5")),
     Case("arg_infinite_pot", lambda c: c.demo("--pot", "inf"), ("--pot", "inf")),
     Case("arg_unknown_standardise", lambda c: c.demo("--standardise", "partial"),

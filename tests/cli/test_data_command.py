@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from clitools import run_cli
 
 from bayes_needs.cli import main
 from bayes_needs.data.readers.dfe import read_dfe_service
@@ -32,12 +33,6 @@ CIN = "dfe_csc/b1_children_in_need_2013_to_2025.csv"
 CPP = "dfe_csc/d5_cpps_at31march_by_duration_2013_to_2025.csv"
 CLA = "dfe_csc/cla_number_and_rate_per_10k_children_2019_2025_combined.csv"
 NEEDED = [LOOKUP, CROSSWALK, IOD, LSOA_POP, LA_POP, REFERRALS, CIN, CPP, CLA]
-
-
-def run_cli(capsys, *args: str) -> tuple[int, str, str]:
-    code = main(["data", "england", *args])
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 # ---------------------------------------------------------------------- real data
@@ -72,7 +67,8 @@ def test_data_command_does_not_import_pymc(json_run):
 
 
 def test_readable_summary(capsys, data_dir):
-    code, out, err = run_cli(capsys, "--data-dir", str(data_dir), "--year", "2024")
+    code, out, err = run_cli(capsys, "data", "england", "--data-dir", str(data_dir),
+                             "--year", "2024")
     assert code == 0, err
     assert "32,844 LSOAs in 6,791 MSOAs in 153" in out
     for service in ("referrals", "cin", "cpp", "cla"):
@@ -252,7 +248,7 @@ def test_malformed_input_exits_2_naming_culprit(capsys, data_copy, case):
     expected = list(case.expected)
     if case.corrupt is not None:
         expected.append(case.corrupt(data_copy / case.file))
-    code, out, err = run_cli(capsys, "--data-dir", str(data_copy), *case.args)
+    code, out, err = run_cli(capsys, "data", "england", "--data-dir", str(data_copy), *case.args)
     assert code == 2
     assert out == ""
     assert "Traceback" not in err
@@ -261,7 +257,7 @@ def test_malformed_input_exits_2_naming_culprit(capsys, data_copy, case):
 
 
 def test_nonexistent_data_dir(capsys, tmp_path):
-    code, _, err = run_cli(capsys, "--data-dir", str(tmp_path / "absent"))
+    code, _, err = run_cli(capsys, "data", "england", "--data-dir", str(tmp_path / "absent"))
     assert code == 2 and "absent" in err and "Traceback" not in err
 
 

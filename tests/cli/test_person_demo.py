@@ -6,20 +6,13 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
-
-from bayes_needs.cli import main
+from clitools import run_cli
 
 FAST_SAMPLING = ["--draws", "150", "--tune", "150", "--chains", "2"]
 
 
-def run(capsys, *args: str) -> tuple[int, str, str]:
-    code = main(list(args))
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
-
-
 def test_compare_is_registered_with_help(capsys):
-    code, out, _ = run(capsys, "compare", "--help")
+    code, out, _ = run_cli(capsys, "compare", "--help")
     assert code == 0 and "--scale" in out and "comparison.csv" in out
 
 
@@ -30,20 +23,20 @@ def test_compare_is_registered_with_help(capsys):
     (["--services", "pizza"], "services"),
 ])
 def test_compare_argument_errors_exit_2(capsys, tmp_path, args, named):
-    code, _, err = run(capsys, "compare", "--out", str(tmp_path / "out"), *args)
+    code, _, err = run_cli(capsys, "compare", "--out", str(tmp_path / "out"), *args)
     assert code == 2
     assert named in err and "Traceback" not in err
     assert not (tmp_path / "out" / "comparison.csv").exists()
 
 
 def test_demo_rejects_unknown_approach(capsys, tmp_path):
-    code, _, err = run(capsys, "demo", "--approach", "crystal", "--out", str(tmp_path))
+    code, _, err = run_cli(capsys, "demo", "--approach", "crystal", "--out", str(tmp_path))
     assert code == 2 and "--approach" in err
 
 
 @pytest.mark.slow
 def test_compare_tiny_end_to_end(capsys, tmp_path):
-    code, _, err = run(capsys, "compare", "--scale", "tiny", "--out", str(tmp_path),
+    code, _, err = run_cli(capsys, "compare", "--scale", "tiny", "--out", str(tmp_path),
                          "--folds", "2", *FAST_SAMPLING)
     assert code == 0, err
     table = pd.read_csv(tmp_path / "comparison.csv", comment="#")
@@ -58,7 +51,7 @@ def test_compare_tiny_end_to_end(capsys, tmp_path):
 
 @pytest.mark.slow
 def test_demo_both_approaches_tiny(capsys, tmp_path):
-    code, _, err = run(capsys, "demo", "--scale", "tiny", "--approach", "both", "--out",
+    code, _, err = run_cli(capsys, "demo", "--scale", "tiny", "--approach", "both", "--out",
                        str(tmp_path), "--no-progress", *FAST_SAMPLING)
     assert code == 0, err
     for approach in ("area", "person"):

@@ -19,11 +19,12 @@ import numpy as np
 import pandas as pd
 import pytest
 import xarray as xr
-from sampling_mocks import CONCENTRATED_PRIORS
+from clitools import run_cli
+from sampling_mocks import patched_sample, write_concentrated_priors
 
 from bayes_needs.cli import main
 from bayes_needs.core import idata as idata_io
-from bayes_needs.simulate.synthetic import generate_area
+from bayes_needs.simulate.area import generate_area
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 SAMPLING = ["--draws", "20", "--tune", "20", "--no-progress"]
@@ -38,15 +39,7 @@ RUN_FILES = ["allocations.csv", "demand.csv", "fit.nc", "allocation.nc", "summar
 
 @pytest.fixture(scope="module")
 def priors_file(tmp_path_factory) -> Path:
-    path = tmp_path_factory.mktemp("priors") / "concentrated.toml"
-    path.write_text(CONCENTRATED_PRIORS, encoding="utf-8")
-    return path
-
-
-def run_cli(capsys, *args) -> tuple[int, str, str]:
-    code = main([str(a) for a in args])
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
+    return write_concentrated_priors(tmp_path_factory.mktemp("priors"), "concentrated.toml")
 
 
 def read_table(path: Path) -> pd.DataFrame:
@@ -105,10 +98,11 @@ def check_demand(path: Path, la_codes, services, *, interval_prob: float = 0.9
 
 # ====================================================================== demo
 @pytest.fixture(scope="module")
-def demo_run(mocked_sampler, priors_file, tmp_path_factory):
+def demo_run(priors_file, tmp_path_factory):
     out = tmp_path_factory.mktemp("demo") / "run"
-    code = main(["demo", "--scale", "tiny", "--out", str(out), *SAMPLING,
-                 "--priors", str(priors_file)])
+    with patched_sample():
+        code = main(["demo", "--scale", "tiny", "--out", str(out), *SAMPLING,
+                     "--priors", str(priors_file)])
     return code, out
 
 
@@ -171,12 +165,13 @@ def file_args(paths: dict[str, Path]) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def files_run(mocked_sampler, priors_file, tmp_path_factory):
+def files_run(priors_file, tmp_path_factory):
     base = tmp_path_factory.mktemp("files")
     paths = write_inputs(base)
     run = base / "run"
-    code = main(["fit", *file_args(paths), "--out", str(run), *SAMPLING,
-                 "--priors", str(priors_file)])
+    with patched_sample():
+        code = main(["fit", *file_args(paths), "--out", str(run), *SAMPLING,
+                     "--priors", str(priors_file)])
     return code, run, paths
 
 
@@ -189,9 +184,12 @@ def test_fit_from_files_then_allocate(files_run, capsys):
     assert not (run / "allocations.csv").exists()
 
     # 20 mocked draws miss the convergence gate; the override is what is tested elsewhere.
+    stored_run = (run / "run.json").read_bytes()
     code, out, err = run_cli(capsys, "allocate", run, "--interval-prob", "0.8",
                              "--allow-unconverged")
     assert code == 0, err
+    # The options apply to this allocation only: the fit's stored config is not changed.
+    assert (run / "run.json").read_bytes() == stored_run
     assert "allocations.csv" in out
     assert first_line(run / "allocations.csv").startswith("# interval: 80% ")
     geography = pd.read_csv(paths["geography"])
@@ -287,8 +285,25 @@ def test_demo_unknown_scale(capsys, tmp_path):
 
 
 def test_interval_prob_out_of_range(capsys, tmp_path):
-    assert_user_error(run_cli(capsys, "allocate", tmp_path, "--interval-prob", "1.5"),
-                      "interval-prob", "1.5")
+    assert_user_error(run_cli(capsys, "demo", "--scale", "tiny", "--out", tmp_path / "o",
+                              "--interval-prob", "1.5"),
+                      "--interval-prob 1.5", "allocation.interval_prob", "less than 1")
+    assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize(("option", "value", "field"), [
+    ("--interval-prob", "1.5", "allocation.interval_prob"),
+    ("--interval-kind", "median", "allocation.interval_kind"),
+    ("--pot", "-5", "allocation.pot"),
+])
+def test_allocate_refuses_a_bad_option_before_loading(files_run, capsys, tmp_path, option,
+                                                      value, field):
+    _, run, _ = files_run
+    out = tmp_path / "out"
+    result = run_cli(capsys, "allocate", run, "--out", out, option, value)
+    assert_user_error(result, f"{option} {value}", field)
+    assert "loading" not in result[2]  # refused before the fit and its data are reloaded
+    assert not out.exists()
 
 
 def test_sampler_bogus_rejected(capsys, tmp_path):

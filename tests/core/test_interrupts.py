@@ -35,11 +35,10 @@ DEMO = ["demo", "--scale", "tiny", "--draws", "20", "--tune", "20", "--no-progre
 #: while a finished set is being moved into place (when stop signals are held back).
 WRITE_HOOK = """
 import contextlib, os
-import bayes_needs.core.interrupts as interrupts
 import bayes_needs.core.outputs as outputs
 SIGNAL, AT = int(sys.argv.pop(1)), sys.argv.pop(1)
 written = [0]
-real_atomic_path, real_deferred = outputs.atomic_path, interrupts.signals_deferred
+real_atomic_path, real_deferred = outputs.atomic_path, outputs.signals_deferred
 
 @contextlib.contextmanager
 def atomic_path(target):
@@ -56,7 +55,8 @@ def signals_deferred():
             os.kill(os.getpid(), SIGNAL)
         yield
 
-outputs.atomic_path, interrupts.signals_deferred = atomic_path, signals_deferred
+# outputs imports signals_deferred by name, so the name is replaced where outputs looks it up.
+outputs.atomic_path, outputs.signals_deferred = atomic_path, signals_deferred
 """
 WRITE_DRIVER = MOCKED_DRIVER.replace("from bayes_needs.cli import main",
                                      WRITE_HOOK + "from bayes_needs.cli import main")

@@ -23,8 +23,10 @@ from bayes_needs.core.errors import (
     GeographyError,
     PriorConfigError,
 )
-from bayes_needs.data.containers import AreaData, PersonData, SpendData, UnitCosts
+from bayes_needs.data.area import AreaData
 from bayes_needs.data.geography import Geography
+from bayes_needs.data.person_records import PersonData
+from bayes_needs.data.spend import SpendData, UnitCosts
 
 NESTING = {"E1": {"M1": ["L1", "L2"], "M2": ["L3", "L4"]},
            "E2": {"M3": ["L5", "L6", "L7"]},

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bayes_needs.core.errors import ConfigError, DataValidationError, GeographyError
-from bayes_needs.data.geography import Geography
+from bayes_needs.data.geography import Geography, as_level
 
 # LA "E2" holds MSOA "A1" and LA "E1" holds MSOA "Z9": canonical MSOA order follows the LA,
 # not the MSOA code, so ["Z9", "Z8", "A1"] is right and plain code order would be wrong.
@@ -272,6 +272,20 @@ def test_aggregate_matches_groupby(frame, lead, seed):
     assert msoa_key == sorted(msoa_key)
     lsoa_key = list(zip(geo.lsoa_to_msoa, geo.lsoa_codes, strict=True))
     assert lsoa_key == sorted(lsoa_key)
+
+
+# ---------------------------------------------------------------------- levels
+@pytest.mark.parametrize("level", ["lsoa", "msoa", "la"])
+def test_as_level_accepts_the_levels(level):
+    assert as_level(level) == level
+
+
+@pytest.mark.parametrize("level", ["ward", "LA", "", None, 2])
+def test_as_level_names_anything_else(level, geo):
+    with pytest.raises(ConfigError, match="unknown level"):
+        as_level(level)
+    with pytest.raises(ConfigError, match="unknown level"):
+        geo.size(level)
 
 
 # ---------------------------------------------------------------------- subsets

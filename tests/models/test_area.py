@@ -1,5 +1,6 @@
 """The area demand model: structure, likelihood terms against scipy, configuration errors, and
-fitting/need/persistence with a mocked sampler (prior draws stand in for MCMC).
+fitting/persistence with a mocked sampler (prior draws stand in for MCMC); the need drawn from
+a fit is tested in tests/need/test_area.py.
 
 Every expected likelihood value is recomputed here from the data and the chosen parameter
 values (covariates standardised with :func:`bayes_needs.data.covariates.standardise`), never read
@@ -15,9 +16,11 @@ import pandas as pd
 import pymc as pm
 import pytest
 import xarray as xr
+from area_fits import SERVICES, fixed_rates, hidden_la_fit, tiny_area_data, with_counts
 from pymc_extras.prior import Prior
 from scipy import stats
 
+from bayes_needs.config.models import AreaModelConfig
 from bayes_needs.core import dims
 from bayes_needs.core import idata as idata_io
 from bayes_needs.core.errors import (
@@ -26,12 +29,10 @@ from bayes_needs.core.errors import (
     DataHashMismatchError,
     PriorConfigError,
 )
-from bayes_needs.data.containers import AreaData
-from bayes_needs.data.covariates import standardise
-from bayes_needs.models.area import AreaDemandModel, AreaModelConfig
-from bayes_needs.simulate.synthetic import generate_area
+from bayes_needs.data.area import AreaData
+from bayes_needs.models.area import AreaDemandModel
+from bayes_needs.simulate.area import generate_area
 
-SERVICES = ("cin", "cla")
 #: Every dim name defined in bayes_needs.core.dims.
 DIM_NAMES = {v for k, v in vars(dims).items() if k.isupper() and isinstance(v, str)}
 #: The packed LKJ Cholesky factor has no natural named dim.
@@ -39,33 +40,6 @@ NO_DIMS_OK = {"la_chol"}
 
 
 # ---------------------------------------------------------------------- helpers
-def hide_la(data: AreaData, la_code: str) -> AreaData:
-    """``data`` without any observation in the LA ``la_code``."""
-    geo, obs = data.geography, data.observations
-    la_of_row = np.empty(len(obs), dtype=np.int64)
-    for level in dims.LEVELS:
-        rows = (obs["level"] == level).to_numpy()
-        pos = geo.position(level, obs.loc[rows, "area_code"].to_numpy())
-        la_of_row[rows] = geo.parent_index(level, dims.LA)[pos]
-    keep = la_of_row != geo.position(dims.LA, [la_code])[0]
-    return AreaData(geo, data.covariates, data.exposure,
-                    obs[keep].reset_index(drop=True), data.services, data.year, data.source)
-
-
-def with_counts(data: AreaData, observations: pd.DataFrame) -> AreaData:
-    return AreaData(data.geography, data.covariates, data.exposure, observations,
-                    data.services, data.year, data.source)
-
-
-def fixed_rates(data: AreaData, intercept: np.ndarray, beta: np.ndarray | None) -> np.ndarray:
-    """(lsoa, service) fixed part ``E_i exp(intercept_s + z_i . beta_s)``, computed directly."""
-    eta = np.broadcast_to(intercept[None, :], (data.geography.n_lsoa, len(intercept)))
-    if beta is not None:
-        z = standardise(data.covariates)[0].to_numpy()
-        eta = eta + z @ beta.T
-    return data.exposure[:, None] * np.exp(eta)
-
-
 def observed_counts(data: AreaData, service: str, level: str) -> pd.Series:
     """Observed counts by area code at ``level``; MSOA totals include the sums of
     LSOA-level returns.
@@ -103,17 +77,8 @@ def assert_canonical_dims(model: pm.Model) -> None:
 
 # ---------------------------------------------------------------------- fixtures
 @pytest.fixture(scope="module")
-def synthetic():
-    return generate_area("tiny", random_seed=3, services=SERVICES)
-
-
-@pytest.fixture(scope="module")
-def data(synthetic) -> AreaData:
-    d = synthetic.data
-    levels = d.observation_level
-    for service in SERVICES:  # preconditions the likelihood tests rely on
-        assert {dims.LSOA, dims.MSOA, dims.LA} <= set(levels[service])
-    return d
+def data() -> AreaData:
+    return tiny_area_data()
 
 
 # ====================================================================== structure
@@ -418,13 +383,8 @@ def test_bad_fit_arguments_raise_before_sampling(data, kwargs, named):
 
 # ====================================================================== mocked fit
 @pytest.fixture(scope="module")
-def fitted(data, mocked_sampler):
-    hidden = str(data.geography.la_codes[0])
-    hidden_data = hide_la(data, hidden)
-    assert (hidden_data.observation_level.loc[hidden] == dims.NONE).all()
-    area = AreaDemandModel(hidden_data)
-    idata = area.fit(random_seed=1, draws=20, chains=2, progressbar=False)
-    return area, idata, hidden
+def fitted(data):
+    return hidden_la_fit(data)
 
 
 def test_fit_stores_config_data_hash_and_convergence(fitted):
@@ -447,86 +407,7 @@ def test_fit_stores_config_data_hash_and_convergence(fitted):
     assert set(conv["per_variable"]["rhat_max"]) >= {"intercept", "sigma_la", "msoa_cv"}
 
 
-@pytest.fixture(scope="module")
-def needs(fitted):
-    area, idata, _ = fitted
-    return {s: area.expected_need(idata, random_seed=7, standardise=s)
-            for s in ("la", "none", "all")}
-
-
-def test_expected_need_dims_and_values(fitted, needs):
-    area = fitted[0]
-    for ds in needs.values():
-        for name in ("need", "fitted"):
-            assert ds[name].dims == (dims.CHAIN, dims.DRAW, dims.LA, dims.SERVICE)
-            assert ds[name].shape == (2, 20, area.data.geography.n_la, len(SERVICES))
-            values = ds[name].to_numpy()
-            assert np.isfinite(values).all() and (values >= 0).all()
-        assert list(ds[dims.LA].values) == list(area.data.geography.la_codes)
-        np.testing.assert_array_equal(ds["observed"].to_numpy(),
-                                      area.data.la_totals().to_numpy())
-    assert not np.allclose(needs["la"]["need"], needs["none"]["need"])
-    assert not np.allclose(needs["la"]["need"], needs["all"]["need"])
-
-
-def test_fully_standardised_need_is_the_covariate_part(fitted, needs):
-    """standardise='all' is exp(sigma_la^2/2) * sum of fixed rates, draw by draw."""
-    area, idata, _ = fitted
-    post = idata.posterior
-    geo = area.data.geography
-    expected = np.empty(needs["all"]["need"].shape)
-    for c in range(post.sizes[dims.CHAIN]):
-        for d in range(post.sizes[dims.DRAW]):
-            draw = post.isel({dims.CHAIN: c, dims.DRAW: d})
-            beta = draw["beta"].transpose(dims.SERVICE, dims.COVARIATE).to_numpy()
-            lam = fixed_rates(area.data, draw["intercept"].to_numpy(), beta)
-            la_rate = np.stack([np.bincount(geo.lsoa_to_la, weights=lam[:, j],
-                                            minlength=geo.n_la) for j in range(len(SERVICES))],
-                               axis=1)
-            expected[c, d] = la_rate * np.exp(draw["sigma_la"].to_numpy() ** 2 / 2)
-    np.testing.assert_allclose(needs["all"]["need"].to_numpy(), expected, rtol=1e-9)
-
-
-def test_la_without_any_observation_gets_finite_need(fitted, needs):
-    """With no data, its small-area effects enter as a prior draw of their mean-one gamma
-    mean effect: the needs-standardised need is the covariate part times that draw (mean
-    one over draws), and 'none' swaps the lognormal correction for its LA effect.
-    """
-    _, idata, hidden = fitted
-    sel = {dims.LA: hidden}
-    for ds in needs.values():
-        assert np.isfinite(ds["need"].sel(sel)).all()
-        assert (ds["need"].sel(sel) > 0).all()
-        assert np.isnan(ds["observed"].sel(sel)).all()
-    order = (dims.CHAIN, dims.DRAW, dims.SERVICE)
-    standardised = needs["la"]["need"].sel(sel).transpose(*order).to_numpy()
-    covariate_part = needs["all"]["need"].sel(sel).transpose(*order).to_numpy()
-    rest_effect = standardised / covariate_part
-    assert rest_effect.std() > 0
-    assert abs(rest_effect.mean() - 1.0) < 4 * rest_effect.std() / np.sqrt(rest_effect.size)
-    sigma = idata.posterior["sigma_la"].transpose(*order).to_numpy()
-    la_effect = idata.posterior["la_effect"].sel(sel).transpose(*order).to_numpy()
-    np.testing.assert_allclose(
-        needs["none"]["need"].sel(sel).transpose(*order).to_numpy(),
-        standardised / np.exp(sigma**2 / 2) * np.exp(la_effect), rtol=1e-9)
-
-
-def test_expected_need_is_reproducible_by_seed(fitted, needs):
-    area, idata, _ = fitted
-    again = area.expected_need(idata, random_seed=7, standardise="la")
-    xr.testing.assert_identical(again, needs["la"])
-    other = area.expected_need(idata, random_seed=8, standardise="la")
-    assert not np.array_equal(other["fitted"], needs["la"]["fitted"])
-    assert not np.array_equal(other["need"], needs["la"]["need"])
-
-
-def test_expected_need_rejects_unknown_standardisation(fitted):
-    area, idata, _ = fitted
-    with pytest.raises(ConfigError, match="standardise"):
-        area.expected_need(idata, random_seed=1, standardise="lsoa")
-
-
-def test_save_load_round_trip(fitted, needs, tmp_path):
+def test_save_load_round_trip(fitted, tmp_path):
     area, idata, _ = fitted
     path = area.save(idata, tmp_path / "fit.nc")
     loaded_area, loaded = AreaDemandModel.load(path, area.data)
@@ -538,8 +419,6 @@ def test_save_load_round_trip(fitted, needs, tmp_path):
     assert loaded_area.covariate_names == area.covariate_names
     assert {k: v.to_dict() for k, v in loaded_area.priors.items()} == \
         {k: v.to_dict() for k, v in area.priors.items()}
-    xr.testing.assert_identical(
-        loaded_area.expected_need(loaded, random_seed=7, standardise="la"), needs["la"])
 
 
 def test_load_with_changed_data_raises_hash_mismatch(fitted, tmp_path):

@@ -8,37 +8,27 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import xarray as xr
+from area_fits import hide_la
 from scipy.stats import binomtest
 
 from bayes_needs.allocation import allocate
 from bayes_needs.core import dims
 from bayes_needs.core.intervals import credible_interval
-from bayes_needs.data.containers import AreaData
+from bayes_needs.data.area import AreaData
 from bayes_needs.models.area import AreaDemandModel
-from bayes_needs.simulate.synthetic import generate_area
+from bayes_needs.need.area import expected_need
+from bayes_needs.simulate.area import generate_area
 
 PARAMETERS = ("intercept", "beta", "sigma_la", "msoa_cv", "lsoa_dispersion")
 INTERVAL_PROB = 0.9
 SEEDS = (101, 202, 303)
 
 
-def _without_la(data: AreaData, la_position: int) -> AreaData:
-    """The same data with every observation inside one LA removed."""
-    geo, obs = data.geography, data.observations
-    keep = np.ones(len(obs), bool)
-    for level in dims.LEVELS:
-        rows = (obs["level"] == level).to_numpy()
-        pos = geo.position(level, obs.loc[rows, "area_code"].to_numpy())
-        keep[np.flatnonzero(rows)] = geo.parent_index(level, dims.LA)[pos] != la_position
-    return AreaData(geo, data.covariates, data.exposure, obs[keep].reset_index(drop=True),
-                    data.services, data.year, data.source)
-
-
 def _shares(synthetic, data: AreaData, seed: int) -> tuple[xr.Dataset, xr.DataArray]:
     """Posterior and needs-share draws of a fit of the area model to ``data``."""
     model = AreaDemandModel(data)
     idata = model.fit(random_seed=seed, draws=600, tune=600, chains=2, progressbar=False)
-    need = model.expected_need(idata, random_seed=seed)
+    need = expected_need(model, idata, random_seed=seed)
     allocation = allocate(need["need"], synthetic.truth["unit_cost"],
                           interval_prob=INTERVAL_PROB, interval_kind="eti")
     return idata.posterior, allocation.draws["share"]
@@ -65,7 +55,7 @@ def test_area_model_recovers_truth_and_beats_observed_shares():
         truth = synthetic.truth
         # LA 0 loses all its returns: it must still get a finite share, with a wider
         # interval than when its returns are used.
-        data = _without_la(synthetic.data, 0)
+        data = hide_la(synthetic.data, str(synthetic.data.geography.la_codes[0]))
         assert (data.observation_level.iloc[0] == dims.NONE).all()
         posterior, share = _shares(synthetic, data, seed)
         for name in PARAMETERS:

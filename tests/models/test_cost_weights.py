@@ -14,7 +14,7 @@ import pandas as pd
 import pytensor.tensor as pt
 import pytest
 import xarray as xr
-from sampling_mocks import CONCENTRATED_PRIORS
+from sampling_mocks import patched_sample, write_concentrated_priors
 from scipy import stats
 
 from bayes_needs.allocation import decompose_interval_width
@@ -30,12 +30,13 @@ from bayes_needs.core.errors import (
     DataHashMismatchError,
     PriorConfigError,
 )
-from bayes_needs.data.containers import SpendData
+from bayes_needs.data.cost_design import CostDesign
 from bayes_needs.data.readers.costs import england_cost_design, england_spend_data
+from bayes_needs.data.spend import SpendData
 from bayes_needs.data.unit_costs import load_unit_costs, parse_unit_costs
-from bayes_needs.models.cost_weights import CostDesign, CostWeightModel, service_weights
+from bayes_needs.models.cost_weights import CostWeightModel, service_weights
+from bayes_needs.simulate.area import generate_area
 from bayes_needs.simulate.costs import area_cost_design, generate_spend
-from bayes_needs.simulate.synthetic import generate_area
 
 ACTIVITIES = ("referral_assessment", "cin_case_year", "cpp_case_year", "cla_foster_week",
               "cla_residential_week", "cla_other_week")
@@ -59,9 +60,10 @@ def synthetic():
 
 
 @pytest.fixture(scope="module")
-def mocked_fit(mocked_sampler, synthetic):
+def mocked_fit(synthetic):
     model = CostWeightModel(synthetic.spend, synthetic.unit_costs, synthetic.design)
-    idata = model.fit(random_seed=3, draws=40, tune=1, chains=2, progressbar=False)
+    with patched_sample():
+        idata = model.fit(random_seed=3, draws=40, tune=1, chains=2, progressbar=False)
     return model, idata
 
 
@@ -410,8 +412,7 @@ def test_costs_cli_bad_year_is_a_user_error(year, fragment, tmp_path, capsys, da
 
 
 def test_allocate_with_cost_weight_draws_widens_intervals(mocked_sampler, tmp_path, capsys):
-    priors = tmp_path / "area_priors.toml"
-    priors.write_text(CONCENTRATED_PRIORS, encoding="utf-8")
+    priors = write_concentrated_priors(tmp_path, "area_priors.toml")
     run = tmp_path / "run"
     assert main(["demo", "--scale", "tiny", "--out", str(run), "--draws", "30", "--tune", "1",
                  "--no-progress", "--priors", str(priors)]) == 0

@@ -22,8 +22,6 @@ from bayes_needs.data.unit_costs import load_unit_costs
 from bayes_needs.models.cost_weights import CostWeightModel
 from bayes_needs.simulate.costs import generate_spend, with_outlier
 
-pytestmark = pytest.mark.slow
-
 REPLICATES = tuple(range(10))
 N_LA = 100
 SAMPLING = {"draws": 500, "tune": 500, "chains": 2, "progressbar": False}
@@ -50,6 +48,7 @@ def _weights(model: CostWeightModel, idata) -> dict[str, np.ndarray]:
             "upper": np.quantile(flat, 0.95, axis=1)}
 
 
+@pytest.mark.slow
 def test_synthetic_90pct_intervals_cover_true_weights():
     covered, rows = [], []
     for seed in REPLICATES:
@@ -84,6 +83,7 @@ def outlier_case():
     return synthetic, target, clean.activities, flat.mean(axis=1), flat.std(axis=1)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("category", ["cla_residential", "safeguarding"])
 def test_ten_fold_outlier_moves_no_weight_beyond_bound(outlier_case, category):
     synthetic, target, activities, base, sd = outlier_case
@@ -100,6 +100,7 @@ def test_ten_fold_outlier_moves_no_weight_beyond_bound(outlier_case, category):
         assert rel[activities.index(activity)] <= bound, activity
 
 
+@pytest.mark.slow
 @pytest.mark.realdata
 def test_real_ro3_2024_25_fits_without_divergences(data_dir):
     spend, _ = england_spend_data(data_dir, "2024-25")

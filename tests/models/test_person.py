@@ -1,60 +1,29 @@
 """The person demand model: the collapsed likelihood equals the row-level one up to a constant
-(model against model, and against scipy computed child by child), need against a direct
-calculation, hold-outs, persistence and configuration errors (mocked sampler for fits).
+(model against model, and against scipy computed child by child), hold-outs, persistence and
+configuration errors (mocked sampler for fits). Need from a fit: tests/need/test_person.py.
 """
 
 from __future__ import annotations
 
-from typing import NamedTuple
-
 import numpy as np
-import pandas as pd
 import pymc as pm
 import pytensor
 import pytest
+from person_world import SERVICES, World, linear_predictor, make_world, person_data
+from sampling_mocks import patched_sample
 from scipy import integrate, stats
 from scipy.special import expit, gammaln
 
+from bayes_needs.config.models import PersonModelConfig
 from bayes_needs.core import dims
 from bayes_needs.core import idata as idata_io
 from bayes_needs.core.errors import ConfigError, DataHashMismatchError, DataValidationError
-from bayes_needs.data.covariates import standardise
-from bayes_needs.data.geography import Geography
-from bayes_needs.data.person import collapse_frame
-from bayes_needs.data.person.design import PersonModelData
-from bayes_needs.models.person import PersonDemandModel, PersonModelConfig
-from bayes_needs.simulate.synthetic import generate_area, generate_persons
-
-SERVICES = ("cin", "cla")
-
-
-class World(NamedTuple):
-    """A small synthetic world: three LAs of the tiny geography and their children."""
-
-    geography: Geography
-    covariates: pd.DataFrame
-    population: pd.DataFrame
-    records: pd.DataFrame
+from bayes_needs.models.person import PersonDemandModel
 
 
 @pytest.fixture(scope="module")
 def world() -> World:
-    synthetic = generate_area("tiny", random_seed=11, services=SERVICES)
-    persons = generate_persons(synthetic, random_seed=12)
-    geography = synthetic.data.geography.subset_las(synthetic.data.geography.la_codes[:3])
-    records = pd.concat(list(persons.chunks()), ignore_index=True)
-    records = records[records["lsoa_code"].astype(str).isin(geography.lsoa_codes)]
-    population = persons.population[persons.population["la_code"].isin(geography.la_codes)]
-    return World(geography, synthetic.data.covariates.loc[geography.lsoa_codes],
-                 population.reset_index(drop=True), records.reset_index(drop=True))
-
-
-def person_data(world: World, records=None, *, keep_rows=False, population=True):
-    records = world.records if records is None else records
-    cells = collapse_frame(records, world.geography, services=SERVICES, covariates=["fsm"],
-                           keep_rows=keep_rows)
-    return PersonModelData.build(cells, world.covariates,
-                                 world.population if population else None)
+    return make_world()
 
 
 def likelihood(model: pm.Model):
@@ -76,19 +45,6 @@ def points(model: pm.Model, n: int, seed: int) -> list[dict]:
     start = model.initial_point()
     return [{k: v + rng.normal(0.0, 0.3, np.shape(v)) for k, v in start.items()}
             for _ in range(n)]
-
-
-def linear_predictor(world, records: pd.DataFrame, v: dict) -> np.ndarray:
-    """(child, service) log rate ``intercept + z beta + x gamma`` computed from the records."""
-    z = standardise(world.covariates)[0].loc[records["lsoa_code"].astype(str)]
-    eta = v["intercept"][None, :] + z.to_numpy() @ v["beta"].T
-    age = pd.Index(["0-4", "5-9", "10-15", "16-17"]).get_indexer(records["age_band"].astype(str))
-    x = np.zeros((len(records), 5))
-    for j in (1, 2, 3):
-        x[:, j - 1] = age == j
-    x[:, 3] = records["sex"].astype(str) == "M"
-    x[:, 4] = records["fsm"].astype(str) == "Y"
-    return eta + x @ v["gamma"].T
 
 
 def la_and_msoa(world, records):
@@ -236,11 +192,12 @@ def test_held_out_la_records_do_not_enter_the_likelihood(world):
     assert with_extra(1)(p) != pytest.approx(base, rel=1e-9)
 
 
-# ====================================================================== fit and need
+# ====================================================================== fit and persistence
 @pytest.fixture(scope="module")
-def fitted(world, mocked_sampler):
+def fitted(world):
     model = PersonDemandModel(person_data(world))
-    idata = model.fit(random_seed=3, draws=20, chains=1, progressbar=False)
+    with patched_sample():
+        idata = model.fit(random_seed=3, draws=20, chains=1, progressbar=False)
     return model, idata
 
 
@@ -252,56 +209,6 @@ def test_fit_stores_config_hash_and_no_cell_data(fitted):
     assert config["child_terms"] == ["age_band=5-9", "age_band=10-15", "age_band=16-17",
                                      "sex=M", "fsm=Y"]
     assert not {"observed_data", "constant_data"} & set(idata.groups())
-
-
-def test_fully_standardised_need_is_the_covariate_part_over_the_population(fitted, world):
-    model, idata = fitted
-    need = model.expected_need(idata, random_seed=1, standardise="all")["need"]
-    post = idata.posterior
-    topup = model.data.topup
-    geo = world.geography
-    pattern = topup.patterns[topup.pattern]
-    frame = pd.DataFrame({"lsoa_code": geo.lsoa_codes[topup.lsoa],
-                          "age_band": np.asarray(topup.levels["age_band"])[pattern[:, 0]],
-                          "sex": np.asarray(topup.levels["sex"])[pattern[:, 1]],
-                          "fsm": np.asarray(topup.levels["fsm"])[pattern[:, 2]]})
-    la = geo.lsoa_to_la[topup.lsoa]
-    for draw in (0, 7):
-        v = {k: post[k].isel(chain=0, draw=draw).to_numpy()
-             for k in ("intercept", "beta", "gamma", "sigma_la")}
-        rate = np.exp(linear_predictor(world, frame, v)) * topup.child_years[:, None]
-        want = np.stack([np.bincount(la, rate[:, j], minlength=geo.n_la)
-                         for j in range(len(SERVICES))], axis=1) * np.exp(v["sigma_la"]**2 / 2)
-        np.testing.assert_allclose(need.isel(chain=0, draw=draw).to_numpy(), want, rtol=1e-10)
-
-
-def test_need_dims_values_and_reproducibility(fitted):
-    model, idata = fitted
-    first = model.expected_need(idata, random_seed=5)
-    again = model.expected_need(idata, random_seed=5)
-    assert first["need"].dims == (dims.CHAIN, dims.DRAW, dims.LA, dims.SERVICE)
-    assert np.isfinite(first["need"]).all() and (first["need"] > 0).all()
-    np.testing.assert_array_equal(first["fitted"], again["fitted"])
-    totals = model.data.cells.la_totals().to_numpy()
-    np.testing.assert_array_equal(first["observed"].to_numpy(), totals)
-
-
-def test_need_without_population_is_a_clear_error(world, mocked_sampler):
-    model = PersonDemandModel(person_data(world, population=False))
-    idata = model.fit(random_seed=3, draws=5, chains=1, progressbar=False)
-    with pytest.raises(DataValidationError, match="no ONS population"):
-        model.expected_need(idata, random_seed=1)
-
-
-def test_bernoulli_need_runs_and_marginalises(world, mocked_sampler):
-    records = world.records.copy()
-    records[list(SERVICES)] = (records[list(SERVICES)] > 0).astype(int)
-    model = PersonDemandModel(person_data(world, records), {"family": "bernoulli",
-                                                            "quadrature_nodes": 12})
-    idata = model.fit(random_seed=3, draws=4, chains=1, progressbar=False)
-    need = model.expected_need(idata, random_seed=1)["need"]
-    population = model.data.topup.la_population().to_numpy()
-    assert ((need > 0) & (need < population[None, None, :, None])).all()
 
 
 def test_save_load_round_trip_and_hash_check(fitted, world, tmp_path):

@@ -18,7 +18,9 @@ from bayes_needs.core.intervals import credible_interval
 from bayes_needs.data.person import collapse_frame, collapse_frames
 from bayes_needs.data.person.design import PersonModelData
 from bayes_needs.models.person import HYPERPARAMETERS, PersonDemandModel
-from bayes_needs.simulate.synthetic import generate_area, generate_persons
+from bayes_needs.need.person import expected_need
+from bayes_needs.simulate.area import generate_area
+from bayes_needs.simulate.person import generate_persons
 
 SERVICES = ("cin", "cla")
 
@@ -61,7 +63,7 @@ def test_person_model_recovers_child_effects_and_true_shares():
         data = PersonModelData.build(cells, synthetic.data.covariates, persons.population)
         model = PersonDemandModel(data)
         idata = model.fit(random_seed=seed, draws=600, tune=600, chains=2, progressbar=False)
-        need = model.expected_need(idata, random_seed=seed)["need"]
+        need = expected_need(model, idata, random_seed=seed)["need"]
         share = allocate(need, synthetic.truth["unit_cost"]).draws["share"]
         lower, upper = credible_interval(share, interval_prob=0.9, interval_kind="eti")
         truth = synthetic.truth["needs_share"].sel({dims.LA: share[dims.LA].values})

@@ -1,4 +1,6 @@
-"""Helpers for tests that run the CLI in separate processes (determinism, interruption)."""
+"""Helpers for tests that run the CLI: in this process (:func:`run_cli`), or in separate
+processes (determinism, interruption).
+"""
 
 from __future__ import annotations
 
@@ -7,16 +9,21 @@ import subprocess
 import sys
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+import pytest
 
-#: Runs ``bayes_needs.cli.main(argv)`` with ``pm.sample`` replaced by PyMC's mock sampler
-#: (prior draws), so a run takes seconds. Exits with main's return code.
-MOCKED_DRIVER = """
-import functools, sys
-import numpy as np, pymc as pm
-from pymc.testing import mock_sample
-pm.sample = functools.partial(
-    mock_sample, sample_stats={"diverging": lambda size: np.zeros(size, dtype=bool)})
+from bayes_needs.cli import main
+
+SUPPORT_DIR = Path(__file__).resolve().parent
+REPO_ROOT = SUPPORT_DIR.parents[1]
+
+#: Runs ``bayes_needs.cli.main(argv)`` with ``pm.sample`` replaced by the mock sampler of
+#: ``sampling_mocks`` (prior draws), so a run takes seconds. Exits with main's return code.
+MOCKED_DRIVER = f"""
+import sys
+sys.path.insert(0, {str(SUPPORT_DIR)!r})
+import pymc as pm
+from sampling_mocks import mock_sampler
+pm.sample = mock_sampler()
 from bayes_needs.cli import main
 sys.exit(main(sys.argv[1:]))
 """
@@ -37,6 +44,26 @@ chains = 2
 random_seed = {seed}
 progressbar = false
 """
+
+
+def run_cli(capsys: pytest.CaptureFixture[str], *args: object) -> tuple[int, str, str]:
+    """Run ``bayes-needs *args`` in this process; its exit code, stdout and stderr.
+
+    Parameters
+    ----------
+    capsys
+        The test's ``capsys`` fixture.
+    *args
+        Command-line arguments, converted with ``str`` (so paths can be passed).
+
+    Returns
+    -------
+    tuple of (int, str, str)
+        The exit code and the text printed to stdout and to stderr by the command.
+    """
+    code = main([str(a) for a in args])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
 
 
 def cli_env(hash_seed: int = 0) -> dict[str, str]:

@@ -1,15 +1,17 @@
 """Determinism: the same seed and the same inputs give a byte-identical ``allocations.csv``,
 across separate processes with different hash seeds (see README, "Reproducibility").
 
-One pair of runs uses the mocked sampler (fast, covers the whole pipeline after sampling),
-one pair runs real NUTS on a small model, since reproducible sampling across processes is the
-point. In the mocked pair a run with another seed must differ, so the comparison can fail.
+One pair of runs per approach (area, person) uses the mocked sampler (fast, covers the whole
+pipeline after sampling), one pair runs real NUTS on a small model, since reproducible
+sampling across processes is the point. In the mocked pairs a run with another seed must
+differ, so the comparison can fail.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from clitools import SMALL_CONFIG, finish, start_cli
 
 from bayes_needs.checks.gate import OVERRIDE_FLAG
@@ -22,9 +24,11 @@ def read(path: Path) -> bytes:
     return path.read_bytes()
 
 
-def test_same_seed_gives_identical_allocations_mocked_sampler(tmp_path):
+@pytest.mark.parametrize("approach", ["area", "person"])
+def test_same_seed_gives_identical_allocations_mocked_sampler(tmp_path, approach):
     runs = {"a": (1, 5), "b": (2, 5), "other_seed": (1, 6)}  # name: (hash seed, seed)
-    processes = {name: start_cli([*MOCKED_ARGS, "--seed", seed, "--out", tmp_path / name],
+    processes = {name: start_cli([*MOCKED_ARGS, "--approach", approach, "--seed", seed,
+                                  "--out", tmp_path / name],
                                  mocked=True, hash_seed=hash_seed)
                  for name, (hash_seed, seed) in runs.items()}
     for name, process in processes.items():

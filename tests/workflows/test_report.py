@@ -20,13 +20,14 @@ import numpy as np
 import pandas as pd
 import pytest
 from matplotlib import image as mpimg
-from sampling_mocks import CONCENTRATED_PRIORS, patched_sample
+from sampling_mocks import patched_sample, write_concentrated_priors
 
 from bayes_needs.checks import diagnostics
 from bayes_needs.cli import main
 from bayes_needs.core import idata as idata_io
 from bayes_needs.workflows import pipeline
-from bayes_needs.workflows.report import PLOTS, REPORT_FILE
+from bayes_needs.workflows import report as report_workflow
+from bayes_needs.workflows.report import OUTPUT_FILES, PLOTS, REPORT_FILE, build_report
 
 CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
@@ -40,8 +41,7 @@ def mocked(energy: bool):
 
 
 def demo(tmp_path: Path, *, energy: bool) -> Path:
-    priors = tmp_path / "priors.toml"
-    priors.write_text(CONCENTRATED_PRIORS, encoding="utf-8")
+    priors = write_concentrated_priors(tmp_path)
     run = tmp_path / "run"
     with mocked(energy):
         assert main(["demo", "--scale", "tiny", "--out", str(run), "--draws", "60", "--tune",
@@ -159,6 +159,56 @@ def test_report_of_a_missing_run_is_a_user_error(tmp_path, capsys):
     code = main(["report", str(empty)])
     err = capsys.readouterr().err
     assert code == 2 and "does not exist" in err and "Traceback" not in err
+
+
+def copy_of(run: Path, tmp_path: Path) -> Path:
+    copy = tmp_path / "run"
+    shutil.copytree(run, copy)
+    return copy
+
+
+def snapshot(run: Path) -> dict[str, bytes | None]:
+    """Every path under ``run`` (hidden ones included) -> file bytes, None for a directory."""
+    return {str(p.relative_to(run)): p.read_bytes() if p.is_file() else None
+            for p in sorted(run.rglob("*"))}
+
+
+def test_report_files_are_the_output_set(report_run):
+    written = {k for k, v in snapshot(report_run).items() if v is not None}
+    assert set(OUTPUT_FILES) <= written
+    assert set(pipeline.OUTPUT_FILES) <= written
+
+
+def test_a_new_report_replaces_the_old_one_and_keeps_the_run(report_run, tmp_path):
+    run = copy_of(report_run, tmp_path)
+    (run / "plots" / "mine.png").write_bytes(b"not a report plot")
+    before = snapshot(run)
+    build_report(run, random_seed=4, max_draws=40, predictive_draws=20)
+    after = snapshot(run)
+    assert list(after) == list(before)  # nothing removed, nothing left behind
+    assert after["plots/mine.png"] == b"not a report plot"
+    for name in pipeline.OUTPUT_FILES:
+        assert after[name] == before[name], name
+    assert after[REPORT_FILE] != before[REPORT_FILE]
+    assert after[report_workflow.PARETO_CSV] != before[report_workflow.PARETO_CSV]
+    page = after[REPORT_FILE].decode("utf-8")
+    for stem, (_, png) in embedded_images(page).items():
+        assert after[f"plots/{stem}.png"] == png, stem
+
+
+def test_a_failed_report_leaves_the_previous_one_and_nothing_new(report_run, tmp_path,
+                                                                   monkeypatch):
+    run = copy_of(report_run, tmp_path)
+    before = snapshot(run)
+
+    def disk_full(*args, **kwargs):
+        raise OSError("No space left on device")
+
+    # report.html is the last file of the set: every plot and CSV is staged by then.
+    monkeypatch.setattr(report_workflow, "write_text", disk_full)
+    with pytest.raises(OSError, match="No space left"):
+        build_report(run, random_seed=4, max_draws=40, predictive_draws=20)
+    assert snapshot(run) == before
 
 
 def chromium() -> str | None:

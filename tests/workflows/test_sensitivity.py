@@ -8,7 +8,6 @@ that the results are identical.
 
 from __future__ import annotations
 
-import json
 import textwrap
 import time
 from pathlib import Path
@@ -17,7 +16,8 @@ import numpy as np
 import pandas as pd
 import pytest
 import xarray as xr
-from sampling_mocks import patched_sample
+from sampling_mocks import concentrated_priors_toml
+from scenario_results import fake_result, shares
 
 from bayes_needs.cli import main
 from bayes_needs.config.run import RunConfig, parse_run_config
@@ -25,20 +25,11 @@ from bayes_needs.config.scenarios import Scenario, load_scenarios
 from bayes_needs.core import dims
 from bayes_needs.core.errors import ConfigFileError, DataValidationError, MissingDataError
 from bayes_needs.data.unit_costs import load_unit_costs
-from bayes_needs.simulate.synthetic import generate_area
+from bayes_needs.simulate.area import generate_area
 from bayes_needs.workflows import sensitivity
 from bayes_needs.workflows.allocation_inputs import baseline_shares, unit_cost_weights
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
-
-CONCENTRATED_PRIORS = {
-    "intercept": {"dist": "Normal", "kwargs": {"mu": -4.5, "sigma": 0.1}, "dims": ["service"]},
-    "beta": {"dist": "Normal", "kwargs": {"mu": 0.5, "sigma": 0.05},
-             "dims": ["service", "covariate"]},
-    "sigma_la": {"dist": "HalfNormal", "kwargs": {"sigma": 0.1}, "dims": ["service"]},
-    "msoa_cv": {"dist": "HalfNormal", "kwargs": {"sigma": 0.1}, "dims": ["service"]},
-    "lsoa_dispersion": {"dist": "HalfNormal", "kwargs": {"sigma": 0.5}, "dims": ["service"]},
-}
 
 TINY_SCENARIOS = """
 schema_version = 1
@@ -71,15 +62,6 @@ unit_costs = "default"
 def write(path: Path, text: str) -> Path:
     path.write_text(textwrap.dedent(text), encoding="utf-8")
     return path
-
-
-def concentrated_priors_toml() -> str:
-    lines = []
-    for name, spec in CONCENTRATED_PRIORS.items():
-        kwargs = ", ".join(f"{k} = {v}" for k, v in spec["kwargs"].items())
-        lines += [f"[base.priors.{name}]", f'dist = "{spec["dist"]}"',
-                  f"kwargs = {{ {kwargs} }}", f"dims = {json.dumps(spec['dims'])}"]
-    return "\n".join(lines)
 
 
 # ====================================================================== scenario files
@@ -311,114 +293,63 @@ def test_cost_weights_file_gives_weight_draws(mocked_sampler, tmp_path):
     assert configured_cost_weights(RunConfig().allocation, ["cin"], random_seed=0) is None
 
 
-# ====================================================================== comparison maths
-def fake_result(share: np.ndarray, la_codes, **scalars) -> xr.Dataset:
-    ds = xr.Dataset({"share": ((dims.CHAIN, dims.DRAW, dims.LA), share)},
-                    coords={dims.CHAIN: np.arange(share.shape[0]),
-                            dims.DRAW: np.arange(share.shape[1]), dims.LA: la_codes,
-                            dims.LA_NAME: (dims.LA, [f"name {c}" for c in la_codes])})
-    values = {"rhat_max": 1.0, "ess_bulk_min": 1000.0, "ess_tail_min": 900.0,
-              "divergences": 0.0, "bfmi_min": 1.0, "converged": True, "fit_seconds": 1.0}
-    values.update(scalars)
-    for key, value in values.items():
-        ds[key] = value
-    ds.attrs.update({"config": "{}", "gate_failures": "[]"})
-    return ds
-
-
-def shares(rng, centre, n_chain=2, n_draw=300, sd=0.002):
-    draws = np.asarray(centre)[None, None, :] + rng.normal(0, sd, (n_chain, n_draw,
-                                                                   len(centre)))
-    return draws / draws.sum(axis=-1, keepdims=True)
-
-
-def test_comparison_metrics_match_direct_computation():
-    rng = np.random.default_rng(0)
-    codes = ["A", "B", "C", "D", "E"]
-    base = shares(rng, [0.30, 0.25, 0.20, 0.15, 0.10])
-    moved = shares(rng, [0.20, 0.25, 0.20, 0.15, 0.20], n_draw=200)  # fewer draws
-    same_order = shares(rng, [0.31, 0.25, 0.19, 0.15, 0.10])
-    config = RunConfig.model_validate({"allocation": {"interval_prob": 0.8}})
-    scenarios = [Scenario("base", config, "base run"), Scenario("moved", config, "m"),
-                 Scenario("same_order", config, "s")]
-    results = sensitivity.combine([fake_result(base, codes), fake_result(moved, codes,
-                                                                         converged=False),
-                                   fake_result(same_order, codes)], scenarios)
-    comparison = sensitivity.compare(results)
-    per_la = comparison.per_la.set_index(["scenario", "la_code"])
-    assert len(per_la) == 3 * len(codes)
-    assert comparison.interval == "80% equal-tailed"
-
-    def mean(x):
-        return x.reshape(-1, x.shape[-1]).mean(axis=0)
-
-    def interval(x):
-        flat = x.reshape(-1, x.shape[-1])
-        return np.quantile(flat, 0.1, axis=0), np.quantile(flat, 0.9, axis=0)
-
-    change = (mean(moved) - mean(base)) * 100
-    np.testing.assert_allclose(per_la.loc["moved", "change_pp"].to_numpy(), change)
-    (blo, bhi), (mlo, mhi) = interval(base), interval(moved)
-    np.testing.assert_allclose(per_la.loc["moved", "share_lower"].to_numpy(), mlo)
-    overlap = (mlo <= bhi) & (mhi >= blo)
-    np.testing.assert_array_equal(per_la.loc["moved", "overlaps_base"].to_numpy(), overlap)
-    # P(moved < base), independent posteriors, by brute force over all pairs.
-    flat_m, flat_b = moved.reshape(-1, 5), base.reshape(-1, 5)
-    brute = [(flat_m[:, i, None] < flat_b[None, :, i]).mean() for i in range(5)]
-    np.testing.assert_allclose(per_la.loc["moved", "prob_fall"].to_numpy(), brute)
-    assert per_la.loc[("moved", "A"), "prob_fall"] > 0.99
-    assert per_la.loc[("moved", "E"), "prob_fall"] < 0.01
-    np.testing.assert_allclose(per_la.loc["base", "prob_fall"].to_numpy(), 0.5)
-
-    summary = comparison.summary.set_index("scenario")
-    assert summary.loc["base", "max_abs_change_pp"] == 0 and \
-        summary.loc["base", "spearman_rho"] == 1
-    assert summary.loc["moved", "max_abs_change_pp"] == pytest.approx(np.abs(change).max())
-    assert summary.loc["moved", "mean_abs_change_pp"] == pytest.approx(np.abs(change).mean())
-    assert summary.loc["moved", "la_max_change"] in ("A", "E")
-    assert summary.loc["moved", "n_not_overlapping"] == int((~overlap).sum()) >= 2
-    assert set(summary.loc["moved", "not_overlapping"].split(";")) == \
-        {c for c, o in zip(codes, overlap, strict=True) if not o}
-    assert summary.loc["same_order", "spearman_rho"] == pytest.approx(1.0)
-    assert summary.loc["moved", "spearman_rho"] < 1.0
-    assert not summary.loc["moved", "converged"] and summary.loc["base", "converged"]
-
-
-def test_tornado_shows_the_largest_movers(tmp_path):
-    rng = np.random.default_rng(1)
+# ====================================================================== outputs
+def two_scenarios(seed: int, move: float):
+    """Results and comparison of a base and one variation moving two of 30 LAs."""
+    rng = np.random.default_rng(seed)
     codes = [f"L{i:02d}" for i in range(30)]
     centre = np.full(30, 1 / 30)
     shifted = centre.copy()
-    shifted[[3, 17]] += [0.01, -0.01]
+    shifted[[3, 17]] += [move, -move]
     config = RunConfig()
     results = sensitivity.combine(
         [fake_result(shares(rng, centre, sd=1e-5), codes),
          fake_result(shares(rng, shifted, sd=1e-5), codes)],
         [Scenario("base", config), Scenario("shift", config)])
-    comparison = sensitivity.compare(results)
-    fig = sensitivity.tornado_figure(comparison, top=5)
-    labels = [t.get_text() for t in fig.axes[0].get_yticklabels()]
-    assert len(labels) == 5
-    assert {labels[-1].split()[0], labels[-2].split()[0]} == {"L03", "L17"}  # at the top
-    paths = sensitivity.write_outputs(results, comparison, tmp_path, top=5)
-    assert sorted(p.name for p in paths) == sorted(sensitivity.OUTPUT_FILES)
-    assert (tmp_path / "tornado.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    back = xr.load_dataset(tmp_path / "sensitivity.nc", engine="h5netcdf")
+    return results, sensitivity.compare(results)
+
+
+def test_write_outputs_writes_every_file(tmp_path):
+    results, comparison = two_scenarios(1, 0.01)
+    out = tmp_path / "new" / "out"
+    paths = sensitivity.write_outputs(results, comparison, out, top=5)
+    assert [p.name for p in paths] == list(sensitivity.OUTPUT_FILES)
+    assert sorted(p.name for p in out.iterdir()) == sorted(sensitivity.OUTPUT_FILES)
+    assert (out / "tornado.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    back = xr.load_dataset(out / "sensitivity.nc", engine="h5netcdf")
     np.testing.assert_array_equal(back["share"].to_numpy(), results["share"].to_numpy())
+    table = pd.read_csv(out / "sensitivity.csv", comment="#")
+    np.testing.assert_allclose(table["change_pp"], comparison.per_la["change_pp"], rtol=1e-9)
+
+
+def test_a_failed_write_leaves_the_previous_outputs_and_nothing_new(tmp_path, monkeypatch):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "notes.txt").write_text("kept", encoding="utf-8")
+    results, comparison = two_scenarios(1, 0.01)
+    sensitivity.write_outputs(results, comparison, out, top=5)
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    other_results, other = two_scenarios(2, 0.02)
+    assert not other.per_la.equals(comparison.per_la)
+
+    def disk_full(self, *args, **kwargs):
+        raise OSError("No space left on device")
+
+    # sensitivity.nc is the last file of the set: every CSV and the PNG are staged by then.
+    monkeypatch.setattr(xr.Dataset, "to_netcdf", disk_full)
+    with pytest.raises(OSError, match="No space left"):
+        sensitivity.write_outputs(other_results, other, out, top=5)
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    with pytest.raises(OSError, match="No space left"):
+        sensitivity.write_outputs(other_results, other, tmp_path / "fresh", top=5)
+    assert not (tmp_path / "fresh").exists()
 
 
 # ====================================================================== running (mocked)
 @pytest.fixture
-def mocked_sampler():
-    """Function-scoped here: other tests in this module sample for real."""
-    with patched_sample():
-        yield
-
-
-@pytest.fixture
 def tiny_file(tmp_path):
     return write(tmp_path / "scenarios.toml", TINY_SCENARIOS.format(
-        draws=40, tune=1, priors=concentrated_priors_toml()))
+        draws=40, tune=1, priors=concentrated_priors_toml("base.priors")))
 
 
 def test_run_from_a_script_in_process(mocked_sampler, tiny_file):
@@ -476,7 +407,7 @@ def test_scenarios_differing_only_after_the_fit_share_it(mocked_sampler, tiny_fi
 
 def test_power_scaling_is_part_of_the_results(mocked_sampler, tmp_path):
     file = write(tmp_path / "s.toml", TINY_SCENARIOS.format(
-        draws=40, tune=1, priors=concentrated_priors_toml()))
+        draws=40, tune=1, priors=concentrated_priors_toml("base.priors")))
     results = sensitivity.run(load_scenarios(file).select(["poisson"]), workers=1)
     table = sensitivity.compare(results).power_scaling
     base = table[table["scenario"] == "base"]

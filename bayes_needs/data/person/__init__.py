@@ -1,6 +1,9 @@
-"""Person-based resource allocation (PBRA): exact collapsing of child records to sufficient
-statistics, coverage top-up to ONS populations, and the helpers the person demand model
-(:mod:`bayes_needs.models.person`) is built on."""
+"""Person-based resource allocation (PBRA) inputs built from child records.
+
+Exact collapsing of child records to sufficient statistics, coverage top-up to ONS
+populations, and the helpers the person demand model (:mod:`bayes_needs.models.person`) is
+built on.
+"""
 
 from __future__ import annotations
 

@@ -117,7 +117,7 @@ class CollapsedCells:
                             index=pd.RangeIndex(self.n_patterns, name=dims.PATTERN))
 
     def la_totals(self) -> pd.DataFrame:
-        """Summed outcomes of the covered children per LA x service (0 where none)."""
+        """Sum the outcomes of the covered children per LA x service (0 where none)."""
         geo = self.geography
         values = np.stack([np.bincount(self.la, weights=self.counts[:, j], minlength=geo.n_la)
                            for j in range(len(self.services))], axis=1) \
@@ -126,7 +126,7 @@ class CollapsedCells:
                             columns=pd.Index(self.services, name=dims.SERVICE))
 
     def select(self, keep: np.ndarray, *, source: str | None = None) -> CollapsedCells:
-        """The cells where boolean ``keep`` is true (same patterns and levels)."""
+        """Select the cells where boolean ``keep`` is true (same patterns and levels)."""
         keep = np.asarray(keep, dtype=bool)
         return CollapsedCells(self.geography, self.covariates, self.levels, self.patterns,
                               self.lsoa[keep], self.pattern[keep], self.children[keep],
@@ -134,13 +134,13 @@ class CollapsedCells:
                               self.services, source or self.source)
 
     def without_las(self, la_codes: Iterable[str]) -> CollapsedCells:
-        """The cells outside the given LAs (e.g. to hold LAs out in cross-validation)."""
+        """Drop the cells of the given LAs (e.g. to hold LAs out in cross-validation)."""
         drop = self.geography.position(dims.LA, list(la_codes), what="held-out LAs")
         return self.select(~np.isin(self.la, drop),
                            source=f"{self.source} without {len(drop)} LA(s)")
 
     def subset_services(self, services: Sequence[str]) -> CollapsedCells:
-        """The same cells with only ``services``."""
+        """Keep the same cells with only ``services``."""
         unknown = sorted(set(services) - set(self.services))
         if unknown:
             raise DataValidationError(self.source, [f"unknown service(s) {unknown}; "

@@ -1,6 +1,7 @@
-"""Inputs of the person demand model: collapsed cells, LSOA covariates and ONS population
-(:class:`PersonModelData`), the treatment-coded child design and the sparse index matrices
-the likelihood is evaluated with.
+"""Inputs of the person demand model, in the form its likelihood is evaluated with.
+
+Collapsed cells, LSOA covariates and ONS population (:class:`PersonModelData`), the
+treatment-coded child design and the sparse index matrices of the likelihood.
 """
 
 from __future__ import annotations

@@ -124,11 +124,12 @@ def top_up(cells: CollapsedCells, population: pd.DataFrame, *,
     geo = cells.geography
     pop = validate_frame(_POPULATION_SCHEMA, population, source, min_rows=1)
     problems = report_duplicates(pop, ["la_code", dims.AGE_BAND, dims.SEX], "population")
+    # Unknown LA codes are only looked for once the table itself is sound.
     la = geo.position(dims.LA, pop["la_code"].to_numpy(dtype=object),
                       what=f"{source}: column 'la_code'") if not problems else None
     ages, sexes = cells.levels[dims.AGE_BAND], cells.levels[dims.SEX]
-    age = pd.Index(ages).get_indexer(pop[dims.AGE_BAND].astype(str))
-    sex = pd.Index(sexes).get_indexer(pop[dims.SEX].astype(str))
+    age = pd.Index(ages).get_indexer(pd.Index(pop[dims.AGE_BAND].astype(str)))
+    sex = pd.Index(sexes).get_indexer(pd.Index(pop[dims.SEX].astype(str)))
     people = pop["population"].to_numpy(dtype=float)
     for col, pos, known in ((dims.AGE_BAND, age, ages), (dims.SEX, sex, sexes)):
         bad = (pos < 0) & (people > 0)
@@ -137,7 +138,7 @@ def top_up(cells: CollapsedCells, population: pd.DataFrame, *,
                             f"with population but no child records anywhere, so their rates "
                             f"cannot be estimated; the records have {list(known)} (row(s) "
                             f"{[int(i) for i in np.flatnonzero(bad)[:5]]})")
-    if problems:
+    if problems or la is None:  # la is None only when problems were found
         raise DataValidationError(source, problems)
     keep = (age >= 0) & (sex >= 0)
     n_age, n_sex = len(ages), len(sexes)
@@ -203,8 +204,8 @@ def top_up(cells: CollapsedCells, population: pd.DataFrame, *,
     method[(years > 0) & (factor < 1)] = "scaled down"
     method[fallback] = "la distribution"
     method[(pop_by_key <= 0) & (kids > 0)] = "no population"
-    la_k, rest = np.divmod(np.arange(n_key), n_age * n_sex)
-    age_k, sex_k = np.divmod(rest, n_sex)
+    la_k, age_sex_k = np.divmod(np.arange(n_key), n_age * n_sex)
+    age_k, sex_k = np.divmod(age_sex_k, n_sex)
     table = pd.DataFrame({
         "la_code": geo.la_codes[la_k].astype(str),
         dims.AGE_BAND: np.asarray(ages, dtype=object)[age_k],

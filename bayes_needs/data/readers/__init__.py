@@ -1,5 +1,7 @@
-"""Readers of the real public data (IoD2019, ONS lookups and populations, DfE children's
-social care tables, RO3 spend) and the England :class:`~bayes_needs.data.containers.AreaData` builder.
+"""Readers of the real public data, and the England area-data builder.
+
+The sources are IoD2019, ONS lookups and populations, DfE children's social care tables and
+RO3 spend; :func:`england_area_data` joins them into an :class:`~bayes_needs.data.area.AreaData`.
 
 Each reader takes the data directory and returns a tidy :class:`pandas.DataFrame`; every
 malformed input raises a :class:`~bayes_needs.core.errors.BayesNeedsError` naming the file,

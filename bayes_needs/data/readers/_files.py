@@ -1,8 +1,9 @@
-"""Shared helpers for the real-data readers: locating documented files, reading CSVs as text
-with clear errors, and turning published cells (numbers or suppression codes) into numbers.
+"""Shared helpers for the real-data readers.
 
-Every problem is raised as a :class:`~bayes_needs.core.errors.BayesNeedsError` subclass naming the
-file and, where it applies, the column, the file line (the header is line 1) and the value.
+They locate documented files, read CSVs as text with clear errors, and turn published cells
+(numbers or suppression codes) into numbers. Every problem is raised as a
+:class:`~bayes_needs.core.errors.BayesNeedsError` subclass naming the file and, where it
+applies, the column, the file line (the header is line 1) and the value.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ MAX_SHOWN = 5
 
 
 def resolve(data_dir: str | Path, relative: str) -> Path:
-    """The documented file ``relative`` under ``data_dir``.
+    """Locate the documented file ``relative`` under ``data_dir``.
 
     Raises
     ------
@@ -106,7 +107,7 @@ def read_text_csv(path: Path, required: Sequence[str], *,
 
 
 def file_lines(frame: pd.DataFrame, mask) -> list[int]:
-    """The file lines (from :func:`read_text_csv`'s ``line`` column) of the rows in ``mask``."""
+    """Return the file lines (:func:`read_text_csv`'s ``line`` column) of the rows in ``mask``."""
     return [int(v) for v in frame.loc[mask, "line"].head(MAX_SHOWN)]
 
 
@@ -139,6 +140,7 @@ def parse_numbers(frame: pd.DataFrame, column: str, source: str, *,
     text = frame[column]
     accepted = set(codes)
     problems = []
+    code: pd.Series  # object dtype: a suppression code per row, NaN where a number
     if is_numeric_dtype(text) and not is_bool_dtype(text):
         values = text.to_numpy(dtype=float)
         code = pd.Series(np.nan, index=text.index, dtype=object)

@@ -73,7 +73,7 @@ import numpy as np
 import pandas as pd
 
 from bayes_needs.core.errors import ConfigError, DataValidationError
-from bayes_needs.data.containers import SpendData
+from bayes_needs.data.cost_design import CostDesign
 from bayes_needs.data.readers._files import (
     duplicate_problems,
     parse_numbers,
@@ -81,7 +81,7 @@ from bayes_needs.data.readers._files import (
     resolve,
 )
 from bayes_needs.data.readers.ro3 import read_ro3
-from bayes_needs.models.cost_weights import CostDesign
+from bayes_needs.data.spend import SpendData
 
 PANEL_FILE = "dfe_csc/la_csc_panel_2013_2025.csv"
 WEEKS_PER_YEAR = 52.0
@@ -94,7 +94,7 @@ _LINES = {"safeguarding": ("safeguarding",), "cla_fostering": ("cla_fostering",)
 
 
 def england_cost_design(mix: dict[str, float] | None = None) -> CostDesign:
-    """The England design: RO3 lines, DfE volumes, placement mix, service mapping."""
+    """Build the England design: RO3 lines, DfE volumes, placement mix, service mapping."""
     mix = dict(ENGLAND_PLACEMENT_MIX if mix is None else mix)
     weekly = {"cla_foster_week": mix["foster"], "cla_residential_week": mix["residential"],
               "cla_other_week": 1.0}
@@ -166,7 +166,7 @@ def reporting_year(financial_year: str) -> int:
 
 
 def read_csc_panel(data_dir: str | Path) -> pd.DataFrame:
-    """The DfE LA panel with numeric volume columns (NaN where not published)."""
+    """Read the DfE LA panel with numeric volume columns (NaN where not published)."""
     path = resolve(data_dir, PANEL_FILE)
     columns = ["time_period", "new_la_code", "la_name", "referrals", "cin_at31", "cpp_at31",
                "cla_at31"]

@@ -194,7 +194,7 @@ def read_dfe_service(data_dir: str | Path, service: str,
 
 
 def service_source(service: str) -> EesSource:
-    """The :class:`EesSource` of ``service``; :class:`ConfigError` for an unknown one."""
+    """Look up the :class:`EesSource` of ``service``; :class:`ConfigError` for an unknown one."""
     if service not in SERVICE_SOURCES:
         raise ConfigError(f"unknown DfE service {service!r}; available: {list(DFE_SERVICES)}")
     return SERVICE_SOURCES[service]

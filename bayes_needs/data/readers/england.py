@@ -1,4 +1,4 @@
-"""England :class:`~bayes_needs.data.containers.AreaData` from the real public data.
+"""England :class:`~bayes_needs.data.area.AreaData` from the real public data.
 
 :func:`england_area_data` joins:
 
@@ -25,7 +25,7 @@ import pandas as pd
 
 from bayes_needs.core import dims
 from bayes_needs.core.errors import ConfigError, DataValidationError
-from bayes_needs.data.containers import AreaData
+from bayes_needs.data.area import AreaData
 from bayes_needs.data.readers._files import require_files
 from bayes_needs.data.readers.dfe import DFE_SERVICES, SERVICE_SOURCES, read_dfe_service
 from bayes_needs.data.readers.harmonise import CODE_MEANINGS, PUBLISHED, harmonise_to_utla23
@@ -103,7 +103,7 @@ class EnglandDataReport:
         return {s: int(counts.get(s, 0)) for s in self.services}
 
     def to_dict(self) -> dict:
-        """A JSON-ready summary."""
+        """Summarise the report in JSON-ready form."""
         missing = {s: dict(zip(g["la_code"], g["code"], strict=True))
                    for s, g in self.missing.groupby("service", sort=False)}
         harmonised = {s: dict(zip(g["la_code"], g["origin"], strict=True))
@@ -159,7 +159,7 @@ def england_area_data(
     Returns
     -------
     area_data, report
-        The validated :class:`~bayes_needs.data.containers.AreaData` (counts at LA level) and an
+        The validated :class:`~bayes_needs.data.area.AreaData` (counts at LA level) and an
         :class:`EnglandDataReport`.
 
     Raises
@@ -233,7 +233,7 @@ def england_area_data(
 
 def available_years(data_dir: str | Path, services=DEFAULT_SERVICES, *,
                     rescale_exposure: bool = True) -> list[int]:
-    """Reporting years for which every service (and the T-1 population) is published."""
+    """List the reporting years for which every service (and the T-1 population) is published."""
     services = _check_choice(services, DFE_SERVICES, "service")
     tables = {s: read_dfe_service(data_dir, s) for s in services}
     population = read_la_child_population(data_dir) if rescale_exposure else None

@@ -1,5 +1,6 @@
-"""Map one year of LA figures published under that year's LA codes onto the 153 upper-tier
-LAs of April 2023 (UTLA23).
+"""Map one year of LA figures onto the 153 upper-tier LAs of April 2023 (UTLA23).
+
+Each year's figures are published under that year's LA codes.
 
 Rules, applied per UTLA23 LA:
 
@@ -20,6 +21,8 @@ Rows under codes that are neither UTLA23 codes nor crosswalk predecessors are an
 """
 
 from __future__ import annotations
+
+from typing import cast
 
 import numpy as np
 import pandas as pd
@@ -125,7 +128,8 @@ def _split(parts: pd.DataFrame, value: str, whole: bool) -> pd.Series:
     exact = parts[value] * parts["share"]
     if not whole:
         return exact
-    base = np.floor(exact)
+    # numpy's stubs type ufuncs as returning arrays; on a Series pandas returns a Series.
+    base = cast(pd.Series, np.floor(exact))
     by_predecessor = parts["predecessor_code"]
     shortfall = (parts[value] - base.groupby(by_predecessor).transform("sum")).round()
     # Largest remainders get the units lost by flooring; ties go to the earlier crosswalk row.

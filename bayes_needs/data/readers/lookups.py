@@ -1,5 +1,7 @@
-"""Geography lookups: LSOA 2011 -> MSOA 2011 -> upper-tier LA 2023, DfE LA numbers, and the
-crosswalk from pre-reorganisation upper-tier LAs to their 2023 successors.
+"""Geography lookups for the England data.
+
+LSOA 2011 -> MSOA 2011 -> upper-tier LA 2023, DfE LA numbers, and the crosswalk from
+pre-reorganisation upper-tier LAs to their 2023 successors.
 
 The LA level of the England geography is the upper-tier LA of April 2023 (UTLA23): the 153
 English children's-services authorities. LSOAs and MSOAs are the 2011 census areas, the vintage
@@ -46,7 +48,7 @@ SHARE_TOLERANCE = 1e-3
 
 
 def read_lookup(data_dir: str | Path) -> pd.DataFrame:
-    """The LSOA lookup, one row per LSOA 2011, with tidy column names.
+    """Read the LSOA lookup, one row per LSOA 2011, with tidy column names.
 
     Returns
     -------
@@ -85,7 +87,7 @@ def geography_from_lookup(lookup: pd.DataFrame, *, source: str = LOOKUP_FILE) ->
 
 
 def england_geography(data_dir: str | Path) -> Geography:
-    """The England geography: 32,844 LSOAs in 6,791 MSOAs in 153 upper-tier LAs (2023).
+    """Build the England geography: 32,844 LSOAs in 6,791 MSOAs in 153 upper-tier LAs (2023).
 
     Raises
     ------

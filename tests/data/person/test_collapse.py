@@ -20,7 +20,8 @@ from bayes_needs.data.person import (
     collapse_person_data,
 )
 from bayes_needs.data.person.collapse import natural_sorted
-from bayes_needs.simulate.synthetic import generate_area, generate_persons
+from bayes_needs.simulate.area import generate_area
+from bayes_needs.simulate.person import generate_persons
 
 
 def test_frame_collapse_equals_groupby(geography):

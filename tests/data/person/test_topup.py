@@ -12,7 +12,8 @@ from person_records import SERVICES, random_records
 from bayes_needs.core.errors import DataValidationError
 from bayes_needs.data.geography import Geography
 from bayes_needs.data.person import collapse_frame, top_up
-from bayes_needs.simulate.synthetic import generate_area, generate_persons
+from bayes_needs.simulate.area import generate_area
+from bayes_needs.simulate.person import generate_persons
 
 
 def population_for(records: pd.DataFrame, geography: Geography, scale: float) -> pd.DataFrame:

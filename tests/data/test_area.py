@@ -1,4 +1,4 @@
-"""Tests for the validated data containers in :mod:`bayes_needs.data.containers`."""
+"""Tests for :class:`~bayes_needs.data.area.AreaData`."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from bayes_needs.core.errors import DataValidationError
-from bayes_needs.data.containers import AreaData, PersonData, SpendData, UnitCosts
+from bayes_needs.data.area import AreaData
 from bayes_needs.data.geography import Geography
 
 # E1: 2 MSOAs x 2 LSOAs; E2: 1 MSOA x 3 LSOAs; E3: 2 MSOAs x 1 LSOA; E4: 1 MSOA x 1 LSOA.
@@ -48,7 +48,6 @@ def area(geo, lsoa=None, counts=None, **kwargs) -> AreaData:
                                 counts_table() if counts is None else counts, **kwargs)
 
 
-# ---------------------------------------------------------------------- AreaData
 def test_observation_level(geo):
     levels = area(geo).observation_level
     assert list(levels.index) == ["E1", "E2", "E3", "E4"]
@@ -124,7 +123,7 @@ def test_data_hash_same_in_a_fresh_process(geo):
     """The hash must not depend on per-process state such as Python's string hash seed."""
     script = (
         "import sys; sys.path.insert(0, sys.argv[1]);"
-        "import test_containers as t, pandas as pd;"
+        "import test_area as t, pandas as pd;"
         "from bayes_needs.data.geography import Geography;"
         "rows = [{'lsoa_code': l, 'msoa_code': m, 'la_code': la}"
         " for la, ms in t.NESTING.items() for m, ls in ms.items() for l in ls];"
@@ -165,65 +164,6 @@ def test_all_problems_reported_together(geo):
     assert "'count'" in str(info.value) and "'level'" in str(info.value)
 
 
-# ---------------------------------------------------------------------- PersonData
-def person_records(geo: Geography, n: int = 20, seed: int = 0) -> pd.DataFrame:
-    rng = np.random.default_rng(seed)
-    return pd.DataFrame({
-        "child_id": [f"c{i}" for i in range(n)],
-        "lsoa_code": rng.choice(geo.lsoa_codes, n),
-        "exposure": rng.uniform(0.1, 1.0, n),
-        "age_band": rng.choice(["0-4", "5-9"], n),
-        "sex": rng.choice(["F", "M"], n),
-        "disability": rng.choice(["yes", "no"], n),
-        "cla": rng.integers(0, 3, n),
-    })
-
-
-def population_table(geo: Geography) -> pd.DataFrame:
-    return pd.DataFrame([{"la_code": la, "age_band": a, "sex": s, "population": 250.0}
-                         for la in geo.la_codes for a in ("0-4", "5-9") for s in ("F", "M")])
-
-
-def test_person_data(geo):
-    records = person_records(geo)
-    data = PersonData.from_frames(geo, records, population_table(geo),
-                                  covariates=["age_band", "sex", "disability"],
-                                  services=["cla"], year=2024)
-    assert len(data.records) == 20
-    assert isinstance(data.records["disability"].dtype, pd.CategoricalDtype)
-    assert data.records["cla"].tolist() == records["cla"].tolist()
-    assert data.covariates == ("age_band", "sex", "disability")
-    assert len(data.population) == 16
-
-
-def test_person_zero_exposure_allowed_without_outcome(geo):
-    records = person_records(geo)
-    records.loc[0, "exposure"] = 0.0
-    records.loc[0, "cla"] = 0
-    PersonData.from_frames(geo, records, population_table(geo), covariates=["sex"],
-                           services=["cla"])
-
-
-# ---------------------------------------------------------------------- spend and unit costs
-def test_spend_data():
-    spend = pd.DataFrame({"la_code": ["E1", "E2"], "category": ["cla", "cla"],
-                          "spend": [10.0, 20.5], "year": ["2024-25"] * 2})
-    volumes = pd.DataFrame({"la_code": ["E1", "E2", "E2"], "activity": ["cla_weeks"] * 2
-                            + ["cin"], "volume": [5.0, 6.0, 1.0]})
-    data = SpendData.from_frames(spend, volumes, year="2024-25", la_codes=["E1", "E2", "E3"])
-    assert data.spend["spend"].sum() == 30.5
-    assert len(data.volumes) == 3
-
-
-def test_unit_costs():
-    table = pd.DataFrame({"activity": ["cla_weeks", "cin"], "unit_cost": ["1200", 80.0],
-                          "sd_log": [0.1, 0.25], "price_base": ["2024-25", "2024-25"]})
-    costs = UnitCosts.from_frame(table)
-    assert costs.activities == ("cla_weeks", "cin")
-    assert costs.table["unit_cost"].tolist() == [1200.0, 80.0]
-
-
-# ---------------------------------------------------------------------- real data
 LOOKUP = "lookup_lsoa11_msoa11_lad19_lad23_utla23_dfe.csv.gz"
 
 

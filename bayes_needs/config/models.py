@@ -1,0 +1,237 @@
+"""Structural options of the demand models, validated like the run config (pydantic).
+
+The model classes in :mod:`bayes_needs.models` take these configs; the run config and the
+scenario files validate a run's ``model`` section against them before any data are loaded.
+A config's :meth:`~ModelConfig.to_dict` is what a fit stores in its netCDF attributes, and
+:meth:`~ModelConfig.from_dict` rebuilds it on load. Every mistake raises
+:class:`~bayes_needs.core.errors.ConfigError` naming the option.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar, Literal, Self
+
+from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
+
+from bayes_needs.core.errors import ConfigError
+
+#: How the sampler sees the LA effects (:mod:`bayes_needs.models.la_effects`).
+LA_PARAMETERISATIONS: tuple[str, ...] = ("adaptive", "centred", "noncentred")
+#: Needs standardisations: marginalise LA effects (``"la"``), keep every effect (``"none"``)
+#: or marginalise small-area effects too (``"all"``).
+STANDARDISATIONS: tuple[str, ...] = ("la", "none", "all")
+Standardisation = Literal["la", "none", "all"]
+LaParameterisation = Literal["adaptive", "centred", "noncentred"]
+
+AREA_FAMILIES: tuple[str, ...] = ("negbin", "poisson")
+PERSON_FAMILIES: tuple[str, ...] = ("poisson", "negbin", "bernoulli")
+#: Variables of the area model a prior file may set.
+AREA_PRIOR_NAMES: tuple[str, ...] = ("intercept", "beta", "sigma_la", "msoa_cv",
+                                     "lsoa_dispersion", "la_corr")
+#: Variables of the person model a prior file may set.
+PERSON_PRIOR_NAMES: tuple[str, ...] = ("intercept", "beta", "gamma", "sigma_la", "msoa_cv",
+                                       "sigma_msoa", "lsoa_dispersion", "child_dispersion")
+
+
+def check_standardisation(standardise: str) -> None:
+    """Raise :class:`ConfigError` unless ``standardise`` is one of :data:`STANDARDISATIONS`.
+
+    Parameters
+    ----------
+    standardise
+        The requested needs standardisation.
+    """
+    if standardise not in STANDARDISATIONS:
+        raise ConfigError(f"standardise must be 'la', 'none' or 'all', got {standardise!r}")
+
+
+class ModelConfig(BaseModel):
+    """Shared behaviour of the model configs: frozen, strict keys, :class:`ConfigError`.
+
+    Subclasses check their options in a ``mode="before"`` validator that raises
+    :class:`ConfigError` with the original messages; pydantic wraps those in a
+    :class:`pydantic.ValidationError`, which the constructor unwraps again, so callers only
+    ever see :class:`ConfigError`.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    #: Which model the options belong to, for error messages ("area", "person").
+    label: ClassVar[str] = "model"
+
+    def __init__(self, **values: Any) -> None:
+        try:
+            super().__init__(**values)
+        except ValidationError as exc:
+            raise self._config_error(exc) from None
+
+    @classmethod
+    def _config_error(cls, exc: ValidationError) -> ConfigError:
+        """Return the :class:`ConfigError` a validator raised, or one listing the problems."""
+        for error in exc.errors():
+            cause = error.get("ctx", {}).get("error")
+            if isinstance(cause, ConfigError):
+                return cause
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}"
+                             for e in exc.errors())
+        return ConfigError(f"invalid {cls.label} model option(s): {problems}")
+
+    @classmethod
+    def _filled(cls, values: dict[str, Any]) -> dict[str, Any]:
+        """Return ``values`` with every missing option at its default (for the checks)."""
+        return {name: values.get(name, field.default)
+                for name, field in cls.model_fields.items()}
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any] | None) -> Self:
+        """Build from a plain mapping, rejecting unknown keys by name.
+
+        Parameters
+        ----------
+        values
+            Option name -> value; ``None`` or empty gives the defaults.
+        """
+        values = dict(values or {})
+        known = set(cls.model_fields)
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ConfigError(f"unknown {cls.label} model option(s) {unknown}; known: "
+                              f"{sorted(known)}")
+        return cls(**values)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return a plain JSON-able mapping (what a fit stores)."""
+        out = self.model_dump()
+        covariates = out.get("covariates")
+        if "covariates" in out:
+            out["covariates"] = list(covariates) if covariates is not None else None
+        return out
+
+
+def _check_booleans(values: dict[str, Any], names: tuple[str, ...]) -> None:
+    for name in names:
+        if not isinstance(values[name], bool):
+            raise ConfigError(f"{name} must be true or false, got {values[name]!r}")
+
+
+def _check_parameterisation(value: Any) -> None:
+    if value not in LA_PARAMETERISATIONS:
+        raise ConfigError(f"la_parameterisation must be one of {LA_PARAMETERISATIONS}, "
+                          f"got {value!r}")
+
+
+def _with_tuple_covariates(values: dict[str, Any]) -> dict[str, Any]:
+    """Return ``values`` with ``covariates`` (any iterable of names) as a tuple."""
+    if values.get("covariates") is not None:
+        return {**values, "covariates": tuple(values["covariates"])}
+    return values
+
+
+class AreaModelConfig(ModelConfig):
+    """Structural choices of the area model.
+
+    Parameters
+    ----------
+    family
+        ``"negbin"``: LSOA counts overdispersed within their MSOA (Dirichlet-multinomial);
+        ``"poisson"``: no LSOA-level extra variation (multinomial).
+    la_effects
+        Include LA ("policy") random effects.
+    msoa_effects
+        Include gamma MSOA random effects (integrated out analytically).
+    correlated_la
+        Correlate LA effects across services (LKJ prior ``la_corr``).
+    covariates
+        Covariate columns to use; ``None`` uses every covariate in the data.
+    la_parameterisation
+        How the sampler sees the (uncorrelated) LA effects. ``"adaptive"`` (default): each
+        (LA, service) cell is partially centred with a weight ``w = sigma_la^2 /
+        (sigma_la^2 + v)``, where ``v ~ 1/n + msoa_cv^2 * sum_m E_m^2 / (sum_m E_m)^2`` is the
+        sampling variance of the LA's log rate from its ``n`` observed events and its MSOA
+        noise. Cells the data pin down are centred (``w`` near 1), cells with little data,
+        small ``sigma_la`` or large MSOA noise are non-centred (``w`` near 0), so neither the
+        funnel nor the intercept ridge appears. ``"centred"``/``"noncentred"`` force ``w = 1``
+        (cells with no data stay non-centred) or ``w = 0``. Every choice is the same model.
+    """
+
+    label: ClassVar[str] = "area"
+
+    family: Literal["negbin", "poisson"] = "negbin"
+    la_effects: bool = True
+    msoa_effects: bool = True
+    correlated_la: bool = False
+    covariates: tuple[str, ...] | None = None
+    la_parameterisation: LaParameterisation = "adaptive"
+
+    @model_validator(mode="before")
+    @classmethod
+    def _check(cls, values: Any) -> Any:
+        if not isinstance(values, dict):
+            return values
+        v = cls._filled(values)
+        if v["family"] not in AREA_FAMILIES:
+            raise ConfigError(f"family must be 'negbin' or 'poisson', got {v['family']!r}")
+        _check_booleans(v, ("la_effects", "msoa_effects", "correlated_la"))
+        if v["correlated_la"] and not v["la_effects"]:
+            raise ConfigError("correlated_la needs la_effects = true")
+        _check_parameterisation(v["la_parameterisation"])
+        return _with_tuple_covariates(values)
+
+
+class PersonModelConfig(ModelConfig):
+    """Structural choices of the person model.
+
+    Parameters
+    ----------
+    family
+        ``"poisson"``, ``"negbin"`` (NB1 child overdispersion) or ``"bernoulli"``.
+    la_effects, msoa_effects
+        Include LA and MSOA random effects.
+    lsoa_effects
+        Include Dirichlet LSOA effects within MSOAs (count families).
+    covariates
+        Area (LSOA) covariates to use; ``None`` uses all.
+    la_parameterisation
+        How the sampler sees the LA effects (:mod:`bayes_needs.models.la_effects`):
+        ``"adaptive"`` (default) partially centres each (LA, service) cell on the LA's
+        observed rate with weight ``sigma_la^2 / (sigma_la^2 + v)``, ``v`` the sampling
+        variance of that rate (events, plus MSOA-level noise); ``"centred"`` and
+        ``"noncentred"`` force the weight to 1 or 0. Every choice is the same model.
+    row_level
+        Evaluate the likelihood child by child, one term per record, instead of through the
+        collapsed sufficient statistics. Same likelihood up to a constant; only for tests and
+        benchmarks (give it cells made with ``keep_rows=True``).
+    quadrature_nodes
+        Gauss-Hermite nodes for logit-scale marginalisation (family ``"bernoulli"``).
+    """
+
+    label: ClassVar[str] = "person"
+
+    family: Literal["poisson", "negbin", "bernoulli"] = "poisson"
+    la_effects: bool = True
+    msoa_effects: bool = True
+    lsoa_effects: bool = False
+    covariates: tuple[str, ...] | None = None
+    la_parameterisation: LaParameterisation = "adaptive"
+    row_level: bool = False
+    quadrature_nodes: int = 20
+
+    @model_validator(mode="before")
+    @classmethod
+    def _check(cls, values: Any) -> Any:
+        if not isinstance(values, dict):
+            return values
+        v = cls._filled(values)
+        if v["family"] not in PERSON_FAMILIES:
+            raise ConfigError(f"family must be one of {list(PERSON_FAMILIES)}, got "
+                              f"{v['family']!r}")
+        _check_booleans(v, ("la_effects", "msoa_effects", "lsoa_effects", "row_level"))
+        if v["lsoa_effects"] and v["family"] == "bernoulli":
+            raise ConfigError("lsoa_effects are only available for the count families "
+                              "('poisson', 'negbin')")
+        _check_parameterisation(v["la_parameterisation"])
+        nodes = v["quadrature_nodes"]
+        if isinstance(nodes, bool) or not isinstance(nodes, int) or not 1 <= nodes <= 100:
+            raise ConfigError(f"quadrature_nodes must be a whole number in [1, 100], got "
+                              f"{nodes!r}")
+        return _with_tuple_covariates(values)

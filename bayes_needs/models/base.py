@@ -1,0 +1,176 @@
+"""Fitting, fit metadata and persistence shared by the model classes.
+
+:class:`FittableModel` is a small base class of OUR model classes (the area and person demand
+models and the cost-weight model), never of :class:`pymc.Model`: a subclass builds its PyMC
+graph in :meth:`~FittableModel.build_model` and says what a fit stores; this class samples it
+with :func:`~bayes_needs.models.sampling.sample_nuts`, writes the metadata every fit carries
+and reads fits back. The netCDF attributes (kind, stored config, data hash, package version
+and the convergence summary) are written through :mod:`bayes_needs.core.idata`.
+"""
+
+from __future__ import annotations
+
+import json
+from abc import ABC, abstractmethod
+from pathlib import Path
+from typing import Any, ClassVar
+
+import arviz as az
+import numpy as np
+import pymc as pm
+from pymc_extras.prior import Prior
+
+from bayes_needs.config.priors import parse_priors
+from bayes_needs.core import defaults
+from bayes_needs.core import idata as idata_io
+from bayes_needs.models.sampling import sample_nuts
+
+#: Posterior attribute holding the JSON convergence summary of a fit.
+CONVERGENCE_ATTR = "bayes_needs_convergence"
+
+
+class FittableModel(ABC):
+    """Base class of the model classes: fit, metadata, save and load.
+
+    Subclasses set :attr:`KIND` and :attr:`MONITORED`, implement :meth:`build_model`,
+    :meth:`data_hash` and :meth:`stored_config`, and may override :meth:`initial_values`.
+    """
+
+    #: Kind of fit stored with it and checked on load (``"area"``, ``"person"``, ...).
+    KIND: ClassVar[str]
+    #: Variables whose convergence summary is stored with a fit.
+    MONITORED: ClassVar[tuple[str, ...]]
+    #: Sampling settings recorded under ``"run"`` in the stored config.
+    RUN_INFO: ClassVar[tuple[str, ...]] = ("random_seed", "sampler")
+    #: NUTS target acceptance rate when the caller gives none.
+    DEFAULT_TARGET_ACCEPT: ClassVar[float] = defaults.TARGET_ACCEPT
+    #: Observed variables whose pointwise log-likelihood is added to every fit.
+    POINTWISE_LOG_LIKELIHOOD: ClassVar[tuple[str, ...]] = ()
+
+    #: The PyMC model, once built.
+    model: pm.Model | None = None
+
+    # ------------------------------------------------------------------ subclass hooks
+    @abstractmethod
+    def build_model(self) -> pm.Model:
+        """Build (and cache in :attr:`model`) the PyMC model."""
+
+    @abstractmethod
+    def data_hash(self) -> str:
+        """Return the hash of the data the model is built on (stored with fits)."""
+
+    @abstractmethod
+    def stored_config(self) -> dict[str, Any]:
+        """Return everything needed to rebuild this model on the same data (JSON-able)."""
+
+    def initial_values(self) -> dict[str, np.ndarray] | None:
+        """Return start values for PyMC's own sampler (``None``: PyMC's defaults)."""
+        return None
+
+    # ------------------------------------------------------------------ shared behaviour
+    def built_model(self) -> pm.Model:
+        """Return the PyMC model, building it on first use."""
+        return self.model if self.model is not None else self.build_model()
+
+    def fit(self, *, random_seed: int, draws: int = 1000, tune: int = 1000, chains: int = 2,
+            cores: int | None = None, sampler: str = "pymc", target_accept: float | None = None,
+            progressbar: bool = True, **sample_kwargs: Any) -> az.InferenceData:
+        """Sample the posterior with NUTS and store config, data hash and convergence summary.
+
+        Parameters
+        ----------
+        random_seed
+            Seed for the sampler (required: fits are reproducible by construction).
+        draws, tune, chains, cores
+            Passed to :func:`pymc.sample`.
+        sampler
+            ``"pymc"``, ``"nutpie"`` or ``"numpyro"`` (the latter two need ``bayes-needs[fast]``).
+        target_accept
+            NUTS target acceptance rate; ``None`` uses :attr:`DEFAULT_TARGET_ACCEPT`.
+        progressbar
+            Show progress bars.
+        **sample_kwargs
+            Further keywords for :func:`pymc.sample`.
+
+        Returns
+        -------
+        arviz.InferenceData
+            The fit, with its metadata in the posterior attributes.
+        """
+        if target_accept is None:
+            target_accept = self.DEFAULT_TARGET_ACCEPT
+        model = self.built_model()
+        idata = sample_nuts(model, random_seed=random_seed, draws=draws, tune=tune,
+                            chains=chains, cores=cores, sampler=sampler,
+                            target_accept=target_accept, progressbar=progressbar,
+                            initvals=self.initial_values(), **sample_kwargs)
+        if self.POINTWISE_LOG_LIKELIHOOD:
+            with model:
+                pm.compute_log_likelihood(idata, var_names=list(self.POINTWISE_LOG_LIKELIHOOD),
+                                          model=model, progressbar=False)
+        settings = {"random_seed": random_seed, "draws": draws, "tune": tune, "chains": chains,
+                    "sampler": sampler, "target_accept": target_accept}
+        self.attach_metadata(idata, **{key: settings[key] for key in self.RUN_INFO})
+        return idata
+
+    def attach_metadata(self, idata: az.InferenceData, **run_info: Any) -> None:
+        """Store config, data hash and the convergence summary in ``idata``.
+
+        Parameters
+        ----------
+        idata
+            A fit of this model, changed in place.
+        **run_info
+            Sampling settings, stored as the config's ``"run"`` entry.
+        """
+        idata_io.set_metadata(idata, kind=self.KIND,
+                              config={**self.stored_config(), "run": run_info},
+                              data_hash=self.data_hash())
+        post = idata_io.posterior(idata)
+        summary = idata_io.convergence_summary(idata, [v for v in self.MONITORED if v in post])
+        post.attrs[CONVERGENCE_ATTR] = json.dumps(summary, default=float)
+
+    def save(self, idata: az.InferenceData, path: str | Path) -> Path:
+        """Write the fit to netCDF atomically (config and data hash in its attributes).
+
+        Parameters
+        ----------
+        idata
+            A fit of this model.
+        path
+            Target file.
+
+        Returns
+        -------
+        pathlib.Path
+            The written file.
+        """
+        return idata_io.save(idata, path)
+
+    @classmethod
+    def read_fit(cls, path: str | Path, data_hash: str
+                 ) -> tuple[az.InferenceData, dict[str, Any], dict[str, Prior]]:
+        """Read a saved fit of this kind made on data hashing to ``data_hash``.
+
+        Parameters
+        ----------
+        path
+            A file written by :meth:`save`.
+        data_hash
+            Hash of the data the caller will rebuild the model on.
+
+        Returns
+        -------
+        tuple
+            The fit, its stored config and its stored priors.
+
+        Raises
+        ------
+        DataHashMismatchError
+            If the fit was made on other data.
+        """
+        idata = idata_io.load(path, expected_kind=cls.KIND)
+        idata_io.check_data_hash(idata, data_hash, source=str(path))
+        config = idata_io.get_config(idata)
+        priors = parse_priors(config["priors"], source=f"{path} (stored priors)")
+        return idata, config, priors

@@ -1,0 +1,203 @@
+"""Fits and their files: sample a demand model, write ``fit.nc`` and ``run.json``, reload.
+
+A :class:`FitResult` holds either demand model: the area runs of
+:mod:`bayes_needs.workflows.pipeline` and the person-based runs of
+:mod:`bayes_needs.workflows.person_pipeline` share need, allocation and the summary. A fit's
+config is never changed after the fit: :func:`load_fit` takes the config to carry (e.g. the
+stored one with command-line overrides) instead.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Generic, TypeVar
+
+import arviz as az
+import numpy as np
+
+from bayes_needs.config.run import RunConfig, parse_run_config
+from bayes_needs.core import idata as idata_io
+from bayes_needs.core.errors import BayesNeedsError, MissingDataError
+from bayes_needs.core.outputs import output_set, write_text
+from bayes_needs.data.area import AreaData
+from bayes_needs.models.area import AreaDemandModel
+from bayes_needs.models.base import CONVERGENCE_ATTR
+from bayes_needs.models.person import PersonDemandModel
+from bayes_needs.workflows.inputs import load_area_data
+
+FIT_FILE = "fit.nc"
+RUN_FILE = "run.json"
+
+#: The model a fit holds: the area or the person demand model.
+DemandModel = TypeVar("DemandModel", AreaDemandModel, PersonDemandModel)
+
+
+@dataclass
+class FitResult(Generic[DemandModel]):
+    """A fitted demand model with its run config and a description of its data.
+
+    Attributes
+    ----------
+    model
+        The fitted :class:`~bayes_needs.models.area.AreaDemandModel` or
+        :class:`~bayes_needs.models.person.PersonDemandModel`.
+    idata
+        Its posterior.
+    config
+        The run config it was fitted with (need and allocation settings are read from it).
+    data_info
+        How the data were obtained (``"synthetic"``: the synthetic truth, never stored).
+    seconds
+        Wall time of the fit.
+    """
+
+    model: DemandModel
+    idata: az.InferenceData
+    config: RunConfig
+    data_info: dict[str, Any] = field(default_factory=dict)
+    seconds: float = float("nan")
+
+
+def fit_area(config: RunConfig, data: AreaData | None = None,
+             data_info: dict[str, Any] | None = None) -> FitResult[AreaDemandModel]:
+    """Load the data (unless given), build the area model and sample it.
+
+    Parameters
+    ----------
+    config
+        The run config: data, model options, priors and sampling settings.
+    data
+        The area data; by default loaded as ``config.data`` describes.
+    data_info
+        How ``data`` were obtained (stored with the fit).
+
+    Returns
+    -------
+    FitResult
+        The fit, with its wall time.
+    """
+    if data is None:
+        data, data_info = load_area_data(config.data)
+    model = AreaDemandModel(data, config.model, priors=config.priors)
+    s = config.sampling
+    start = time.perf_counter()
+    idata = model.fit(random_seed=s.random_seed, draws=s.draws, tune=s.tune, chains=s.chains,
+                      sampler=s.sampler, target_accept=s.target_accept,
+                      progressbar=s.progressbar, cores=s.cores)
+    return FitResult(model, idata, config, data_info or {}, time.perf_counter() - start)
+
+
+def convergence(idata: az.InferenceData) -> dict[str, Any]:
+    """Return the convergence summary stored with a fit (computed if it has none).
+
+    Parameters
+    ----------
+    idata
+        A fit of a demand model.
+
+    Returns
+    -------
+    dict
+        Max R-hat, min bulk and tail ESS, divergences, min BFMI, chains and draws (see
+        :func:`bayes_needs.core.idata.convergence_summary`).
+    """
+    raw = idata_io.posterior(idata).attrs.get(CONVERGENCE_ATTR)
+    return json.loads(raw) if raw else idata_io.convergence_summary(idata)
+
+
+def stage_fit(fit: FitResult[DemandModel], directory: Path) -> None:
+    """Write ``fit.nc`` and ``run.json`` into ``directory`` (a set's staging directory).
+
+    Parameters
+    ----------
+    fit
+        The fit; the synthetic truth in its ``data_info`` is not stored.
+    directory
+        Where to write.
+    """
+    fit.model.save(fit.idata, directory / FIT_FILE)
+    info = {k: v for k, v in fit.data_info.items() if k != "synthetic"}
+    run = {"config": fit.config.model_dump(), "data_info": info,
+           "data_hash": fit.model.data.data_hash(), "fit_seconds": fit.seconds}
+    write_text(directory / RUN_FILE, json.dumps(run, indent=2, sort_keys=True, default=str))
+
+
+def write_fit(fit: FitResult[AreaDemandModel], out_dir: Path) -> None:
+    """Write ``fit.nc`` and ``run.json`` as one set (both or neither).
+
+    Parameters
+    ----------
+    fit
+        The fit.
+    out_dir
+        The run directory (created if missing); see
+        :func:`bayes_needs.core.outputs.output_set`.
+    """
+    with output_set(out_dir) as staging:
+        stage_fit(fit, staging)
+
+
+def read_run_config(run_dir: Path) -> RunConfig:
+    """Read the run config of a fit written by :func:`write_fit`.
+
+    Parameters
+    ----------
+    run_dir
+        The run directory.
+
+    Returns
+    -------
+    RunConfig
+        The config stored in ``run.json``.
+
+    Raises
+    ------
+    MissingDataError
+        If ``run.json`` or ``fit.nc`` does not exist.
+    BayesNeedsError
+        If ``run.json`` is not a run file.
+    """
+    _run, config = _read_run_file(run_dir)
+    return config
+
+
+def load_fit(run_dir: Path, config: RunConfig | None = None) -> FitResult[AreaDemandModel]:
+    """Reload a fit written by :func:`write_fit`, rebuilding and hash-checking its data.
+
+    Parameters
+    ----------
+    run_dir
+        The run directory.
+    config
+        The config the reloaded fit carries (its need and allocation settings are used from
+        then on); by default the stored one (:func:`read_run_config`). Its data must be the
+        stored data.
+
+    Returns
+    -------
+    FitResult
+        The fit.
+    """
+    run, stored = _read_run_file(run_dir)
+    config = stored if config is None else config
+    data, data_info = load_area_data(config.data)
+    model, idata = AreaDemandModel.load(run_dir / FIT_FILE, data)
+    return FitResult(model, idata, config, data_info, float(run.get("fit_seconds", np.nan)))
+
+
+def _read_run_file(run_dir: Path) -> tuple[dict[str, Any], RunConfig]:
+    """Check a run directory has both files; return ``run.json`` and its parsed config."""
+    run_file, fit_file = run_dir / RUN_FILE, run_dir / FIT_FILE
+    for path in (run_file, fit_file):
+        if not path.is_file():
+            raise MissingDataError(f"{path} does not exist; run 'bayes-needs fit --out "
+                                   f"{run_dir}' first")
+    try:
+        run = json.loads(run_file.read_text(encoding="utf-8"))
+        config = parse_run_config(run["config"], source=str(run_file))
+    except (json.JSONDecodeError, KeyError, TypeError) as exc:
+        raise BayesNeedsError(f"{run_file}: not a bayes_needs run file ({exc})") from None
+    return run, config

@@ -1,0 +1,142 @@
+"""The area runs of ``bayes-needs fit`` and ``bayes-needs allocate``.
+
+:func:`fit_run` fits the area model and writes the fit, optionally allocating too;
+:func:`allocate_run` reloads a fit and allocates from it. Both refuse to allocate from a fit
+that misses the convergence thresholds unless told otherwise
+(:func:`bayes_needs.checks.gate.enforce`), record the gate in the outputs and write each
+run's files as one set. The run config they are given is final: command-line overrides are
+applied before (``bayes_needs.cli.run_options.configure``), never to a fit afterwards.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from bayes_needs.checks.gate import GateResult, enforce, record_in_allocation
+from bayes_needs.config.run import RunConfig
+from bayes_needs.core.errors import ConvergenceError
+from bayes_needs.models.area import AreaDemandModel
+from bayes_needs.workflows import pipeline
+from bayes_needs.workflows.costs import load_service_weights
+from bayes_needs.workflows.decomposition import decomposition_table
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    """What a fit or allocate run did.
+
+    Attributes
+    ----------
+    fit
+        The fit allocated from (fitted or reloaded).
+    out_dir
+        The directory written.
+    gate
+        The convergence gate, when the run allocated (``None`` for a fit alone).
+    decomposition
+        The interval-width decomposition, when allocating with cost-weight draws.
+    """
+
+    fit: pipeline.FitResult[AreaDemandModel]
+    out_dir: Path
+    gate: GateResult | None = None
+    decomposition: pd.DataFrame | None = None
+
+
+def fit_run(config: RunConfig, out_dir: Path, *, with_allocation: bool = False,
+            allow_unconverged: bool = False) -> RunOutcome:
+    """Fit the area model and write ``fit.nc`` and ``run.json``, or the whole run.
+
+    Parameters
+    ----------
+    config
+        The run config (data, model, sampling, need and allocation).
+    out_dir
+        The run directory.
+    with_allocation
+        Also compute need and allocations and write every file of
+        :data:`bayes_needs.workflows.pipeline.OUTPUT_FILES` as one set, so an interrupt
+        cannot leave a fit without its allocations.
+    allow_unconverged
+        Allocate even if the fit misses the convergence thresholds.
+
+    Returns
+    -------
+    RunOutcome
+        The fit and, with allocation, the gate.
+
+    Raises
+    ------
+    ConvergenceError
+        If allocating from an unconverged fit without ``allow_unconverged``; the fit is
+        written first, so it can be inspected or allocated later without refitting.
+    """
+    fit = pipeline.fit_area(config)
+    if not with_allocation:
+        pipeline.write_fit(fit, out_dir)
+        return RunOutcome(fit, out_dir)
+    try:
+        gate = enforce(pipeline.convergence(fit.idata), allow_unconverged=allow_unconverged,
+                       source=str(out_dir / pipeline.FIT_FILE))
+    except ConvergenceError as exc:
+        pipeline.write_fit(fit, out_dir)
+        raise ConvergenceError(f"{exc}. The fit was written to {out_dir} (no "
+                               f"allocations)") from None
+    need, allocation = pipeline.need_and_allocation(fit)
+    record_in_allocation(allocation, gate)
+    pipeline.write_run(fit, need, allocation, out_dir, extra=gate.summary_lines())
+    return RunOutcome(fit, out_dir, gate)
+
+
+def allocate_run(run_dir: Path, config: RunConfig, *, out_dir: Path | None = None,
+                 allow_unconverged: bool = False,
+                 cost_weights_file: Path | None = None) -> RunOutcome:
+    """Reload a fit (checking its data hash), allocate and write the allocation as one set.
+
+    Parameters
+    ----------
+    run_dir
+        A run directory written by :func:`fit_run`.
+    config
+        The config to allocate with: the stored one
+        (:func:`bayes_needs.workflows.pipeline.read_run_config`), possibly with overridden
+        need and allocation settings.
+    out_dir
+        Where to write (default: ``run_dir``).
+    allow_unconverged
+        Allocate even if the fit misses the convergence thresholds.
+    cost_weights_file
+        A ``cost_weights.nc`` written by ``bayes-needs costs``: allocate with its weight
+        draws and write ``decomposition.csv`` in the same set.
+
+    Returns
+    -------
+    RunOutcome
+        The fit, the gate and any decomposition.
+
+    Raises
+    ------
+    ConvergenceError
+        If the fit is unconverged and ``allow_unconverged`` is false.
+    """
+    fit = pipeline.load_fit(run_dir, config)
+    gate = enforce(pipeline.convergence(fit.idata), allow_unconverged=allow_unconverged,
+                   source=str(run_dir / pipeline.FIT_FILE))
+    weights = None if cost_weights_file is None else \
+        load_service_weights(cost_weights_file, fit.model.services)
+    need, allocation = pipeline.need_and_allocation(fit, cost_weights=weights)
+    record_in_allocation(allocation, gate)
+    decomposition = None
+    if weights is not None:
+        a = fit.config.allocation
+        decomposition = decomposition_table(need["need"], weights,
+                                            interval_prob=a.interval_prob,
+                                            interval_kind=a.interval_kind,
+                                            random_seed=fit.config.need.random_seed)
+    out = out_dir or run_dir
+    pipeline.write_allocation(fit, need, allocation, out, extra=gate.summary_lines(),
+                              decomposition=decomposition)
+    return RunOutcome(fit, out, gate, decomposition)
