@@ -37,6 +37,7 @@ COMMANDS: list[tuple[str, str, str]] = [
      "simulation-based calibration of the area model"),
     ("sensitivity", "bayes_needs.cli.sensitivity_cmd",
      "run a scenario file and compare allocations with the base"),
+    ("backtest", "bayes_needs.cli.backtest_cmd", "rolling-origin backtest of panel forecasts"),
     ("report", "bayes_needs.cli.report_cmd",
      "write an HTML diagnostic report of a run directory"),
 ]

@@ -29,6 +29,7 @@ OPTION_FIELDS: dict[str, tuple[str, str]] = {
     "chains": ("sampling", "chains"),
     "target_accept": ("sampling", "target_accept"),
     "standardise": ("need", "standardise"),
+    "horizon": ("need", "horizon"),
     "interval_prob": ("allocation", "interval_prob"),
     "interval_kind": ("allocation", "interval_kind"),
     "pot": ("allocation", "pot"),
@@ -88,7 +89,12 @@ def add_allocation_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--standardise", default=None,
                        metavar=_choices(NeedSpec, "standardise"),
                        help="marginalise LA effects (la, default), keep them (none), or "
-                            "marginalise small-area effects too (all)")
+                            "marginalise small-area effects too (all); panel model: remove "
+                            "a prior-drawn share of the LA effect (policy_share)")
+    group.add_argument("--horizon", type=whole_number, default=None,
+                       help=f"panel model: forecast the H years after --year and allocate "
+                            f"for the last (default: the run config's, else "
+                            f"{defaults.FORECAST_HORIZON})")
 
 
 def add_cost_weight_option(parser: argparse.ArgumentParser) -> None:

@@ -18,9 +18,10 @@ from bayes_needs.core.errors import ConfigError
 #: How the sampler sees the LA effects (:mod:`bayes_needs.models.la_effects`).
 LA_PARAMETERISATIONS: tuple[str, ...] = ("adaptive", "centred", "noncentred")
 #: Needs standardisations: marginalise LA effects (``"la"``), keep every effect (``"none"``)
-#: or marginalise small-area effects too (``"all"``).
+#: or marginalise small-area effects too (``"all"``); the panel model also takes
+#: ``"policy_share"`` (remove a prior-drawn share of the persistent LA effect).
 STANDARDISATIONS: tuple[str, ...] = ("la", "none", "all")
-Standardisation = Literal["la", "none", "all"]
+Standardisation = Literal["la", "none", "all", "policy_share"]
 LaParameterisation = Literal["adaptive", "centred", "noncentred"]
 
 AREA_FAMILIES: tuple[str, ...] = ("negbin", "poisson")
@@ -28,6 +29,14 @@ PERSON_FAMILIES: tuple[str, ...] = ("poisson", "negbin", "bernoulli")
 #: Variables of the area model a prior file may set.
 AREA_PRIOR_NAMES: tuple[str, ...] = ("intercept", "beta", "sigma_la", "msoa_cv",
                                      "lsoa_dispersion", "la_corr")
+#: Variables of the panel model a prior file may set (``within_*`` are optional external
+#: evidence on the within-LA gradient, see ``priors/panel_literature.toml``; ``policy_share``
+#: is used by the need step, not the fit).
+PANEL_PRIOR_NAMES: tuple[str, ...] = (
+    "intercept", "log_loading", "within_ratio", "tau_between", "sigma_la", "sigma_year", "rho",
+    "sigma_ar", "policy_share", "within_log_rr_per_sd",
+    "within_log_decile_rr")
+PANEL_DYNAMICS: tuple[str, ...] = ("ar1",)
 #: Variables of the person model a prior file may set.
 PERSON_PRIOR_NAMES: tuple[str, ...] = ("intercept", "beta", "gamma", "sigma_la", "msoa_cv",
                                        "sigma_msoa", "lsoa_dispersion", "child_dispersion")
@@ -42,7 +51,8 @@ def check_standardisation(standardise: str) -> None:
         The requested needs standardisation.
     """
     if standardise not in STANDARDISATIONS:
-        raise ConfigError(f"standardise must be 'la', 'none' or 'all', got {standardise!r}")
+        raise ConfigError(f"standardise must be 'la', 'none' or 'all', got {standardise!r} "
+                          f"('policy_share' is for the panel model)")
 
 
 class ModelConfig(BaseModel):
@@ -235,3 +245,46 @@ class PersonModelConfig(ModelConfig):
             raise ConfigError(f"quadrature_nodes must be a whole number in [1, 100], got "
                               f"{nodes!r}")
         return _with_tuple_covariates(values)
+
+
+class PanelModelConfig(ModelConfig):
+    """Structural choices of the panel model (:mod:`bayes_needs.models.panel`).
+
+    Parameters
+    ----------
+    indicators
+        Needs indicators (LSOA covariates) to use; ``None`` uses every one in the data.
+    contextual
+        Include the LA-level contextual needs term (LA means of the indicators, Mundlak).
+    evidence
+        Add the ``within_*`` external-evidence priors on the within-LA gradient (they must
+        be given, e.g. by ``priors/panel_literature.toml``).
+    """
+
+    label: ClassVar[str] = "panel"
+
+    indicators: tuple[str, ...] | None = None
+    contextual: bool = True
+    evidence: bool = False
+
+    @model_validator(mode="before")
+    @classmethod
+    def _check(cls, values: Any) -> Any:
+        if not isinstance(values, dict):
+            return values
+        v = cls._filled(values)
+        _check_booleans(v, ("contextual", "evidence"))
+        if v["indicators"] is not None:
+            if isinstance(v["indicators"], str) or not all(
+                    isinstance(i, str) for i in v["indicators"]):
+                raise ConfigError(f"indicators must be a list of names, got "
+                                  f"{v['indicators']!r}")
+            return {**values, "indicators": tuple(values["indicators"])}
+        return values
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return a plain JSON-able mapping (what a fit stores)."""
+        out = self.model_dump()
+        if out["indicators"] is not None:
+            out["indicators"] = list(out["indicators"])
+        return out

@@ -42,14 +42,19 @@ class DataSpec(_Strict):
 
     ``source = "england"`` reads the real public data (``data_dir``, ``year``);
     ``"synthetic"`` generates synthetic England (``scale``, ``data_seed``);
-    ``"files"`` reads three CSV files (``geography``, ``lsoa_table``, ``counts``).
+    ``"files"`` reads three CSV files (``geography``, ``lsoa_table``, ``counts``);
+    ``"england_panel"`` reads the real LA x year panel (``data_dir``; years ``first_year`` to
+    ``year``) and ``"synthetic_panel"`` generates one (``scale``, ``data_seed``), for the
+    panel model (:mod:`bayes_needs.models.panel`).
     """
 
-    source: Literal["england", "synthetic", "files"] = "england"
+    source: Literal["england", "synthetic", "files", "england_panel",
+                    "synthetic_panel"] = "england"
     services: list[str] | None = None
     covariates: list[str] | None = None
     data_dir: str | None = None
     year: int | None = Field(default=None, ge=2000, le=2100)
+    first_year: int | None = Field(default=None, ge=2000, le=2100)
     scale: Literal["tiny", "region", "england"] = "tiny"
     data_seed: int = Field(default=0, ge=0)
     geography: str | None = None
@@ -78,6 +83,8 @@ class NeedSpec(_Strict):
 
     standardise: Standardisation = "la"
     random_seed: int = Field(default=1, ge=0)
+    #: Panel model: years forecast after the last data year; need is for the last one.
+    horizon: int = Field(default=defaults.FORECAST_HORIZON, ge=1, le=10)
 
 
 class AllocationSpec(_Strict):

@@ -22,6 +22,8 @@ RANDOM_SEED: Final = 20240331
 COST_WEIGHTS_RANDOM_SEED: Final = 20250331
 #: NUTS target acceptance rate.
 TARGET_ACCEPT: Final = 0.9
+#: Years a panel fit forecasts beyond its last data year (``fit --horizon``).
+FORECAST_HORIZON: Final = 1
 #: National pot shared out when the user names none.
 POT: Final = 1.0e9
 
@@ -32,3 +34,6 @@ COST_WEIGHTS: Final = MappingProxyType({
     dims.REFERRALS: 1_500.0, dims.CIN: 3_000.0, dims.CPP: 6_000.0, dims.CLA: 75_000.0,
     dims.CLA_WEEKS: 1_000.0,
 })
+
+#: Years ahead a rolling-origin backtest forecasts from each origin.
+BACKTEST_HORIZON: Final = 2

@@ -35,11 +35,17 @@ LA_NAME = "la_name"  # non-index name coordinate on the ``la`` dim
 PLACEMENT = "placement"  # looked-after placement type of a latent LA placement mix
 CHILD_TERM = "child_term"  # treatment-coded child covariate levels (person model)
 PATTERN = "pattern"  # distinct child covariate patterns (person model)
+YEAR = "year"  # DfE reporting year (to or on 31 March) of a panel
+FORECAST_YEAR = "forecast_year"  # years after the last data year (panel forecasts)
+HORIZON = "horizon"  # years ahead of a forecast origin
+ORIGIN = "origin"  # last data year of a rolling-origin backtest fit
+CASE = "case"  # one scored forecast (LA x service x origin x horizon) of a backtest
 
 #: Every dim name a prior file may mention.
 CANONICAL_DIMS: frozenset[str] = frozenset(
     {CHAIN, DRAW, SAMPLE, LSOA, MSOA, LA, SERVICE, COVARIATE, ACTIVITY, CATEGORY, SCENARIO,
-     CELL, AGE_BAND, SEX, QUANTITY, SERVICE_B, FSM, PLACEMENT, CHILD_TERM, PATTERN}
+     CELL, AGE_BAND, SEX, QUANTITY, SERVICE_B, FSM, PLACEMENT, CHILD_TERM, PATTERN, YEAR,
+     FORECAST_YEAR, HORIZON, ORIGIN}
 )
 
 #: Services the synthetic generator and the DfE readers know about, in canonical order.

@@ -19,7 +19,7 @@ from bayes_needs.checks.gate import GateResult, enforce, record_in_allocation
 from bayes_needs.config.run import RunConfig
 from bayes_needs.core.errors import ConvergenceError
 from bayes_needs.models.area import AreaDemandModel
-from bayes_needs.workflows import pipeline
+from bayes_needs.workflows import panel, pipeline
 from bayes_needs.workflows.costs import load_service_weights
 from bayes_needs.workflows.decomposition import decomposition_table
 
@@ -74,6 +74,9 @@ def fit_run(config: RunConfig, out_dir: Path, *, with_allocation: bool = False,
         If allocating from an unconverged fit without ``allow_unconverged``; the fit is
         written first, so it can be inspected or allocated later without refitting.
     """
+    if panel.is_panel(config):
+        return _fit_panel_run(config, out_dir, with_allocation=with_allocation,
+                              allow_unconverged=allow_unconverged)
     fit = pipeline.fit_area(config)
     if not with_allocation:
         pipeline.write_fit(fit, out_dir)
@@ -140,3 +143,27 @@ def allocate_run(run_dir: Path, config: RunConfig, *, out_dir: Path | None = Non
     pipeline.write_allocation(fit, need, allocation, out, extra=gate.summary_lines(),
                               decomposition=decomposition)
     return RunOutcome(fit, out, gate, decomposition)
+
+
+def _fit_panel_run(config: RunConfig, out_dir: Path, *, with_allocation: bool,
+                   allow_unconverged: bool) -> RunOutcome:
+    """Run the panel branch of :func:`fit_run` (see :mod:`bayes_needs.workflows.panel`)."""
+    fit = panel.fit_panel(config)
+    if not with_allocation:
+        pipeline.write_fit(fit, out_dir)
+        return RunOutcome(fit, out_dir)
+    try:
+        gate = enforce(pipeline.convergence(fit.idata), allow_unconverged=allow_unconverged,
+                       source=str(out_dir / pipeline.FIT_FILE))
+    except ConvergenceError as exc:
+        pipeline.write_fit(fit, out_dir)
+        raise ConvergenceError(f"{exc}. The fit was written to {out_dir} (no "
+                               f"allocations)") from None
+    weights = pipeline.cost_weights_for(config, fit.data_info, fit.model.services)
+    need, allocation = panel.panel_need_and_allocation(fit, weights)
+    _, la_end = panel.panel_need_and_allocation(fit, weights, standardise="la")
+    record_in_allocation(allocation, gate)
+    panel.write_panel_run(fit, need, allocation, out_dir,
+                          la_end_width=panel.median_relative_width(la_end),
+                          extra=[f"{k}: {v}" for k, v in gate.summary_lines().items()])
+    return RunOutcome(fit, out_dir, gate)

@@ -172,8 +172,8 @@ def england_area_data(
     DataValidationError
         Naming the file, column, line or code of any malformed input.
     """
-    services = _check_choice(services, DFE_SERVICES, "service")
-    covariates = _check_choice(covariates, COVARIATES, "covariate")
+    services = check_choice(services, DFE_SERVICES, "service")
+    covariates = check_choice(covariates, COVARIATES, "covariate")
     year = _check_int_year(year)
     require_files(data_dir, england_files(services))
 
@@ -190,10 +190,10 @@ def england_area_data(
     counts, missing, harmonised = _harmonised_counts(data_dir, tables, year, crosswalk,
                                                      geography.la_codes)
     iod = read_iod2019(data_dir)
-    lsoa_table = _align_lsoas(iod, geography.lsoa_codes, str(Path(data_dir) / IOD_FILE))
+    lsoa_table = align_lsoas(iod, geography.lsoa_codes, str(Path(data_dir) / IOD_FILE))
     population = read_lsoa_child_population(data_dir)
-    children = _align_lsoas(population, geography.lsoa_codes,
-                            str(Path(data_dir) / LSOA_POPULATION_FILE))["population_0_17"]
+    children = align_lsoas(population, geography.lsoa_codes,
+                           str(Path(data_dir) / LSOA_POPULATION_FILE))["population_0_17"]
     exposure = children.to_numpy(dtype=float)
     without_total: tuple[str, ...] = ()
     population_year = None
@@ -234,7 +234,7 @@ def england_area_data(
 def available_years(data_dir: str | Path, services=DEFAULT_SERVICES, *,
                     rescale_exposure: bool = True) -> list[int]:
     """List the reporting years for which every service (and the T-1 population) is published."""
-    services = _check_choice(services, DFE_SERVICES, "service")
+    services = check_choice(services, DFE_SERVICES, "service")
     tables = {s: read_dfe_service(data_dir, s) for s in services}
     population = read_la_child_population(data_dir) if rescale_exposure else None
     return _common_years(tables, population)
@@ -250,7 +250,7 @@ def la_service_counts(data_dir: str | Path, year: int, services=DEFAULT_SERVICES
         ``counts``: long ``service, level, area_code, count`` (level ``la``); ``missing`` and
         ``harmonised`` as in :class:`EnglandDataReport` (without LA names).
     """
-    services = _check_choice(services, DFE_SERVICES, "service")
+    services = check_choice(services, DFE_SERVICES, "service")
     year = _check_int_year(year)
     tables = {s: read_dfe_service(data_dir, s) for s in services}
     _check_year_available(year, tables, None)
@@ -306,7 +306,28 @@ def _span(years) -> str:
     return f"{values[0]}-{values[-1]}" if values else "none"
 
 
-def _check_choice(chosen, allowed, what: str) -> tuple[str, ...]:
+def check_choice(chosen, allowed, what: str) -> tuple[str, ...]:
+    """Check user-chosen names against the allowed ones (shared with the panel reader).
+
+    Parameters
+    ----------
+    chosen
+        One name or an iterable of names.
+    allowed
+        The names accepted, listed in the error message.
+    what
+        What the names are (``"service"``, ``"covariate"``), used in the message.
+
+    Returns
+    -------
+    tuple of str
+        The chosen names, in the order given.
+
+    Raises
+    ------
+    ConfigError
+        On an unknown or repeated name, or when none is given.
+    """
     chosen = (chosen,) if isinstance(chosen, str) else tuple(chosen)
     unknown = [c for c in chosen if c not in allowed]
     if unknown or not chosen:
@@ -326,8 +347,28 @@ def _check_int_year(year) -> int:
         raise ConfigError(f"year must be a whole number like 2024, got {year!r}") from None
 
 
-def _align_lsoas(frame: pd.DataFrame, lsoa_codes, source: str) -> pd.DataFrame:
-    """``frame`` indexed by ``lsoa_code`` in geography order; every LSOA present, no extras."""
+def align_lsoas(frame: pd.DataFrame, lsoa_codes, source: str) -> pd.DataFrame:
+    """Index ``frame`` by ``lsoa_code`` in geography order (shared with the panel reader).
+
+    Parameters
+    ----------
+    frame
+        A table with an ``lsoa_code`` column.
+    lsoa_codes
+        The geography's LSOA codes, in canonical order.
+    source
+        File name used in error messages.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``frame`` reindexed to ``lsoa_codes``.
+
+    Raises
+    ------
+    DataValidationError
+        If an LSOA of the geography has no row or the frame has codes outside it.
+    """
     indexed = frame.set_index("lsoa_code")
     wanted = pd.Index(lsoa_codes, name="lsoa_code")
     missing = wanted.difference(indexed.index)

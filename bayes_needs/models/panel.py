@@ -1,0 +1,258 @@
+"""Multi-year panel demand model: LA x year counts with dynamics, for forecasts of need.
+
+For service ``s``, LA ``l`` and year ``t``, counts are Poisson with log rate per child::
+
+    theta_lts = level_ts                                  national level (random walk)
+              + log sum_i w_i exp(z_i . beta_s)            needs indicators, LSOA level
+              + zbar_l . gamma_s                           contextual needs term (Mundlak)
+              + u_ls                                       persistent LA effect
+              + d_lts                                      LA dynamics: stationary AR(1)
+
+* ``level_ts`` is a Gaussian random walk with sd ``sigma_year_s`` from ``intercept_s``;
+* ``z_i`` are the LSOA needs indicators (standardised), ``w_i`` the LSOA's share of the
+  LA's children and ``zbar_l`` their LA means, so a return at LSOA level would enter through
+  the same ``z_i . beta_s`` as the area model's;
+* ``u_ls ~ N(0, sigma_la_s)``; ``d_lts = rho_s d_l(t-1)s + N(0, sigma_ar_s)``;
+* the overdispersion of counts beyond Poisson lives in ``u`` and ``d``.
+
+**Indicators and collinearity.** IoD domains are strongly collinear (IDACI and income
+correlate above 0.9), so per-service coefficients are poorly identified and flip sign
+between services. The coefficients share one needs index across services: the between-LA
+gradient of service ``s`` is ``exp(log_loading_s) * b`` with ``b_k ~ N(0, tau_between)``
+per indicator. That is a hierarchical ("reduced-rank") prior across services, in which a
+service's gradient is a positive multiple of the others', estimated from all services
+jointly, and a Bayesian ridge within the index, which spreads an effect evenly over
+collinear indicators rather than choosing one as a horseshoe would. So no indicator
+changes sign between services, by construction. ``log_loading`` sums to zero.
+
+**Within and between.** With LA totals only, the between-LA gradient is identified by the
+LA totals, the within-LA gradient only by how indicators vary inside LAs. The within-LA
+coefficients are ``beta_s = within_ratio * exp(log_loading_s) * b``; the rest of the
+between-LA gradient, ``gamma_s = (1 - within_ratio) * exp(log_loading_s) * b``, is the
+contextual term, counted as need (Mundlak's device). External evidence on the within-LA
+gradient can be added (``evidence = true`` with ``priors/panel_literature.toml``): priors on
+the implied log rate ratio per SD, and between the most and least deprived LSOA deciles, of
+a composite of the indicators (their mean).
+
+**Inference.** The LA effects and LA-year states are integrated out exactly under a
+Gaussian approximation of the Poisson count on the log scale
+(:mod:`bayes_needs.models.panel_likelihood`), so NUTS samples ~100 parameters;
+:mod:`bayes_needs.need.panel` draws the states from their exact conditional afterwards.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, ClassVar
+
+import arviz as az
+import numpy as np
+import pymc as pm
+import pytensor.tensor as pt
+from pymc_extras.prior import Prior
+
+from bayes_needs.config.models import PANEL_PRIOR_NAMES, PanelModelConfig
+from bayes_needs.config.priors import priors_to_config, resolve_priors
+from bayes_needs.core import dims
+from bayes_needs.core.errors import ConfigError, PriorConfigError
+from bayes_needs.data.panel import PanelData
+from bayes_needs.models.base import FittableModel
+from bayes_needs.models.kernels import segment_sum
+from bayes_needs.models.panel_inputs import PanelInputs, panel_inputs
+from bayes_needs.models.panel_likelihood import marginal_log_likelihood
+
+KIND = "panel"
+PRIOR_NAMES = PANEL_PRIOR_NAMES
+#: External-evidence priors (on derived within-LA rate ratios), used with ``evidence``.
+EVIDENCE_PRIORS: tuple[str, ...] = ("within_log_rr_per_sd", "within_log_decile_rr")
+#: Hyperparameters whose convergence gates a fit.
+HYPERPARAMETERS: tuple[str, ...] = ("log_loading", "within_ratio", "tau_between", "beta",
+                                    "beta_contextual", "sigma_la", "sigma_year",
+                                    "national_level", "rho", "sigma_ar")
+
+
+class PanelDemandModel(FittableModel):
+    """Hierarchical panel model of LA x year counts (see the module docstring).
+
+    Parameters
+    ----------
+    data
+        The panel; every year up to its last year with counts is fitted.
+    config
+        Structural options (:class:`~bayes_needs.config.models.PanelModelConfig` or a
+        mapping of its fields).
+    priors
+        Prior overrides by variable name: a prior file path, a config mapping, or a mapping of
+        name -> :class:`pymc_extras.prior.Prior`/prior dict. Defaults: ``priors/panel.toml``.
+    """
+
+    KIND: ClassVar[str] = KIND
+    MONITORED: ClassVar[tuple[str, ...]] = HYPERPARAMETERS
+
+    def __init__(self, data: PanelData, config: PanelModelConfig | dict | None = None,
+                 priors: str | Path | dict | None = None):
+        self.data = data
+        self.config = config if isinstance(config, PanelModelConfig) else \
+            PanelModelConfig.from_dict(config)
+        self.priors: dict[str, Prior] = resolve_priors("panel", priors, PRIOR_NAMES)
+        if self.config.evidence:
+            missing = [name for name in EVIDENCE_PRIORS if name not in self.priors]
+            if missing:
+                raise PriorConfigError("panel priors", [
+                    f"evidence = true needs priors for {missing} (for example "
+                    f"priors/panel_literature.toml)"])
+        wanted = self.config.indicators
+        if wanted is None:
+            wanted = data.covariate_names
+        unknown = sorted(set(wanted) - set(data.covariate_names))
+        if unknown:
+            raise ConfigError(f"indicator(s) {unknown} are not in the panel data; available: "
+                              f"{list(data.covariate_names)}")
+        self.indicator_names: tuple[str, ...] = tuple(wanted)
+        self.services: tuple[str, ...] = data.services
+        self.inputs: PanelInputs = panel_inputs(data, self.indicator_names, self.services)
+        self.years: tuple[int, ...] = self.inputs.years
+        self.model: pm.Model | None = None
+
+    @property
+    def covariate_names(self) -> tuple[str, ...]:
+        """The needs indicators (the name the run summaries use)."""
+        return self.indicator_names
+
+    @property
+    def coords(self) -> dict[str, Any]:
+        """Model coordinates."""
+        return {dims.SERVICE: list(self.services), dims.COVARIATE: list(self.indicator_names),
+                dims.LA: list(self.data.la_codes), dims.YEAR: list(self.years)}
+
+    # ------------------------------------------------------------------ model
+    def build_model(self) -> pm.Model:
+        """Build (and cache) the PyMC model."""
+        inp, n_services = self.inputs, len(self.services)
+        with pm.Model(coords=self.coords) as model:
+            self.model = model
+            needs = self._needs_terms(n_services)                   # (la, service)
+            level = self._national_level(n_services)                 # (service, year)
+            sigma_la = self.priors["sigma_la"].create_variable("sigma_la")
+            rho = self.priors["rho"].create_variable("rho")
+            sigma_ar = self.priors["sigma_ar"].create_variable("sigma_ar")
+            mean = needs[:, :, None] + level[None, :, :]             # (la, service, year)
+            resid = (pt.as_tensor(inp.log_rate) - mean) * (inp.precision > 0)
+            loglik = marginal_log_likelihood(resid, inp.precision, rho, sigma_ar, sigma_la,
+                                             inp.log_var_sum, inp.n_obs)
+            pm.Potential("panel_log_likelihood", pt.sum(loglik))
+        self.model = model
+        return model
+
+    def _national_level(self, n_services: int):
+        """National log rates: the last year's level and centred yearly increments.
+
+        Anchoring the walk at the last year (not the first) and sampling its increments
+        keeps the sampler's coordinates nearly uncorrelated: the common level is known to
+        about ``sigma_la / sqrt(n_la)``, the yearly changes far better.
+        """
+        sigma_year = self.priors["sigma_year"].create_variable("sigma_year")
+        start = self.priors["intercept"]
+        last = getattr(pm, start.distribution)("national_level_last", **start.parameters,
+                                               dims=dims.SERVICE)
+        n_years = len(self.years)
+        if n_years == 1:
+            level = last[:, None]
+        else:
+            step = pm.Normal("national_step", 0.0, sigma_year[:, None],
+                             shape=(n_services, n_years - 1))
+            # level_t = last - sum of the steps after t
+            after = pt.cumsum(step[:, ::-1], axis=1)[:, ::-1]
+            level = pt.concatenate([last[:, None] - after, last[:, None]], axis=1)
+        return pm.Deterministic("national_level", level, dims=(dims.SERVICE, dims.YEAR))
+
+    def _needs_terms(self, n_services: int):
+        """Add the indicator coefficients; return the ``(la, service)`` needs terms."""
+        inp = self.inputs
+        n_la, n_ind = self.data.geography.n_la, len(self.indicator_names)
+        if n_ind == 0:
+            return pt.zeros((n_la, n_services))
+        log_loading = self.priors["log_loading"].create_variable("log_loading") \
+            if n_services > 1 else pt.zeros(1)
+        loading = pt.exp(log_loading)
+        tau_between = self.priors["tau_between"].create_variable("tau_between")
+        # Centred: the LA totals pin the between-LA gradient down.
+        between = pm.Normal("between", 0.0, tau_between, dims=dims.COVARIATE)
+        ratio = self.priors["within_ratio"].create_variable("within_ratio") \
+            if self.config.contextual else pt.as_tensor(1.0)
+        within = ratio * between
+        beta = pm.Deterministic("beta", loading[:, None] * within[None, :],
+                                dims=(dims.SERVICE, dims.COVARIATE))
+        # LSOA-level term: LA mean index plus the within-LA spread (pooled LSOA clusters).
+        index = pt.dot(pt.as_tensor(inp.point_z), within)
+        spread = pt.stack([segment_sum(pt.exp(loading[j] * index) * inp.point_share,
+                                       inp.point_la, n_la) for j in range(n_services)], axis=1)
+        terms = pt.log(spread) + pt.dot(pt.as_tensor(inp.la_mean), beta.T)
+        if self.config.contextual:
+            gamma = pm.Deterministic("beta_contextual",
+                                     loading[:, None] * ((1.0 - ratio) * between)[None, :],
+                                     dims=(dims.SERVICE, dims.COVARIATE))
+            terms = terms + pt.dot(pt.as_tensor(inp.la_mean), gamma.T)
+        if self.config.evidence:
+            self._evidence(loading, within)
+        return terms
+
+    def _evidence(self, loading, within) -> None:
+        """Add the external-evidence priors on the implied within-LA rate ratios."""
+        inp = self.inputs
+        per_sd = pm.Deterministic("within_log_rr_per_sd_implied",
+                                  loading * pt.dot(within, inp.deprivation_sd_slope),
+                                  dims=dims.SERVICE)
+        decile = pm.Deterministic("within_log_decile_rr_implied",
+                                  loading * pt.dot(within, inp.deprivation_decile_gap),
+                                  dims=dims.SERVICE)
+        for name, value in (("within_log_rr_per_sd", per_sd),
+                            ("within_log_decile_rr", decile)):
+            prior = self.priors[name]
+            dist = getattr(pm, prior.distribution).dist(**prior.parameters,
+                                                        shape=(len(self.services),))
+            pm.Potential(f"{name}_evidence", pt.sum(pm.logp(dist, value)))
+
+    # ------------------------------------------------------------------ fitting
+    def initial_values(self) -> dict[str, np.ndarray]:
+        """Return NUTS start values: national levels at the observed mean log rates."""
+        crude = self.inputs.crude_log_rate()
+        return {"national_level_last": crude[:, -1],
+                "national_step": np.diff(crude, axis=1)} if crude.shape[1] > 1 else \
+            {"national_level_last": crude[:, -1]}
+
+    def data_hash(self) -> str:
+        """Return the hash of the panel data (:meth:`PanelData.data_hash`)."""
+        return self.data.data_hash()
+
+    def stored_config(self) -> dict[str, Any]:
+        """Return model options, priors, services and indicators (stored with fits)."""
+        return {"model": self.config.to_dict(), "priors": priors_to_config(self.priors),
+                "services": list(self.services), "covariates": list(self.indicator_names)}
+
+    @classmethod
+    def load(cls, path: str | Path, data: PanelData) -> tuple[PanelDemandModel,
+                                                              az.InferenceData]:
+        """Load a saved fit, checking it was made on ``data``.
+
+        Parameters
+        ----------
+        path
+            A file written by :meth:`save`.
+        data
+            The panel the fit was made on.
+
+        Returns
+        -------
+        tuple
+            The rebuilt model and the fit.
+
+        Raises
+        ------
+        DataHashMismatchError
+            If ``data`` differs from the data the fit was made on.
+        """
+        idata, config, priors = cls.read_fit(path, data.data_hash())
+        model = cls(data.subset_services(config["services"]),
+                    PanelModelConfig.from_dict(config["model"]), priors=priors)
+        return model, idata

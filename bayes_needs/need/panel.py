@@ -1,0 +1,216 @@
+"""Panel-model posterior -> LA effects, dynamics, forecasts and expected need.
+
+For each posterior draw, the persistent LA effects ``u`` and the LA-year deviations ``d``
+that :mod:`bayes_needs.models.panel_likelihood` integrated out are drawn from their exact
+Gaussian conditional given the observed log rates. Forecasts continue ``d`` (AR(1)) and the
+national levels (random walk) with :mod:`bayes_needs.simulate.panel`; counts are Poisson.
+
+**Need versus policy.** Expected need in a forecast year is the forecast rate with the
+policy part of the persistent LA effect removed::
+
+    need = E * exp(level + needs indicators + contextual + (1 - pi) u + d)
+
+``pi`` is the policy share: a draw from the ``policy_share`` prior per posterior draw
+(``standardise = "policy_share"``), 1 (``"la"``: every LA residual is policy) or 0
+(``"none"``). The needs indicators and the contextual term always count as need, and the
+forecast deviation ``d`` (a transient departure) is kept.
+"""
+
+from __future__ import annotations
+
+import arviz as az
+import numpy as np
+import pymc as pm
+import xarray as xr
+
+from bayes_needs.core import dims
+from bayes_needs.core import idata as idata_io
+from bayes_needs.core.errors import ConfigError
+from bayes_needs.models.panel import PanelDemandModel
+from bayes_needs.simulate.panel import ar1_forward, needs_terms, random_walk_forward
+
+#: Standardisations the panel model accepts.
+PANEL_STANDARDISATIONS: tuple[str, ...] = ("policy_share", "la", "none")
+#: Components of the need decomposition (log-rate terms per LA and service).
+COMPONENTS: tuple[str, ...] = ("needs_indicators", "contextual", "la_residual_kept",
+                               "la_residual_removed")
+
+
+def _flat(post: xr.Dataset, name: str, trailing: list[str]) -> np.ndarray:
+    return post[name].transpose(dims.CHAIN, dims.DRAW, *trailing).values.reshape(
+        -1, *[post.sizes[d] for d in trailing])
+
+
+def latent_states(model: PanelDemandModel, idata: az.InferenceData, *, random_seed: int
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Draw the LA effects and deviations from their conditional, per posterior draw.
+
+    Parameters
+    ----------
+    model
+        The fitted panel model.
+    idata
+        Its fit.
+    random_seed
+        Seed of the conditional draws.
+
+    Returns
+    -------
+    indicators, context, la_effect, deviation
+        ``(sample, la, service)`` needs and contextual terms and LA effects, and
+        ``(sample, la, year, service)`` deviations over the fitted years.
+    """
+    post = idata_io.posterior(idata)
+    inp = model.inputs
+    n_la, n_services, n_years = model.data.geography.n_la, len(model.services), \
+        len(model.years)
+    n_sample = post.sizes[dims.CHAIN] * post.sizes[dims.DRAW]
+    if model.indicator_names:
+        beta = _flat(post, "beta", [dims.SERVICE, dims.COVARIATE])
+        contextual = _flat(post, "beta_contextual", [dims.SERVICE, dims.COVARIATE]) \
+            if "beta_contextual" in post else None
+        indicators, context = needs_terms(beta, contextual, inp.point_z, inp.point_share,
+                                          inp.point_la, inp.la_mean, n_la)
+    else:
+        indicators = context = np.zeros((n_sample, n_la, n_services))
+    level = _flat(post, "national_level", [dims.SERVICE, dims.YEAR])
+    rho = _flat(post, "rho", [dims.SERVICE])
+    sigma = _flat(post, "sigma_ar", [dims.SERVICE])
+    sigma_u = _flat(post, "sigma_la", [dims.SERVICE])
+    rng = np.random.default_rng(random_seed)
+    la_effect = np.empty((n_sample, n_la, n_services))
+    deviation = np.empty((n_sample, n_la, n_years, n_services))
+    h = inp.precision                                            # (la, s, t)
+    eye = np.eye(n_years)
+    lag = np.abs(np.subtract.outer(np.arange(n_years), np.arange(n_years)))
+    for b in range(n_sample):
+        mean = (indicators[b] + context[b])[:, :, None] + level[b][None]   # (la, s, t)
+        resid = np.where(h > 0, inp.log_rate - mean, 0.0)
+        for j in range(n_services):
+            cov = sigma[b, j] ** 2 / (1 - rho[b, j] ** 2) * rho[b, j] ** lag
+            prior_prec = np.zeros((n_years + 1, n_years + 1))
+            prior_prec[:n_years, :n_years] = np.linalg.inv(cov)
+            prior_prec[n_years, n_years] = 1.0 / sigma_u[b, j] ** 2
+            hj = h[:, j]                                          # (la, t)
+            design = np.concatenate([eye, np.ones((n_years, 1))], axis=1)
+            prec = prior_prec[None] + np.einsum("ti,lt,tk->lik", design, hj, design)
+            rhs = np.einsum("ti,lt->li", design, hj * resid[:, j])
+            chol = np.linalg.cholesky(prec)
+            centre = np.linalg.solve(prec, rhs[..., None])[..., 0]
+            noise = np.linalg.solve(np.swapaxes(chol, -1, -2),
+                                    rng.standard_normal((n_la, n_years + 1, 1)))[..., 0]
+            state = centre + noise
+            deviation[b, :, :, j] = state[:, :n_years]
+            la_effect[b, :, j] = state[:, n_years]
+    return indicators, context, la_effect, deviation
+
+
+def policy_share_draws(model: PanelDemandModel, standardise: str, n_sample: int,
+                       random_seed: int) -> np.ndarray:
+    """Draw the policy share per posterior draw (see the module docstring)."""
+    if standardise not in PANEL_STANDARDISATIONS:
+        raise ConfigError(f"need.standardise must be one of {list(PANEL_STANDARDISATIONS)} "
+                          f"for the panel model, got {standardise!r}")
+    if standardise == "la":
+        return np.ones(n_sample)
+    if standardise == "none":
+        return np.zeros(n_sample)
+    prior = model.priors["policy_share"]
+    dist = getattr(pm, prior.distribution).dist(**prior.parameters)
+    draws = np.asarray(pm.draw(dist, draws=n_sample, random_seed=random_seed), dtype=float)
+    if not np.all((draws >= 0) & (draws <= 1)):
+        raise ConfigError(f"the policy_share prior must lie in [0, 1]; "
+                          f"{prior.distribution} gives values outside it")
+    return draws.reshape(n_sample)
+
+
+def expected_need(model: PanelDemandModel, idata: az.InferenceData, *, random_seed: int,
+                  horizon: int = 1, standardise: str = "policy_share") -> xr.Dataset:
+    """Forecast the years after the last data year and draw expected need in them.
+
+    Parameters
+    ----------
+    model
+        The fitted :class:`~bayes_needs.models.panel.PanelDemandModel`.
+    idata
+        Its fit.
+    random_seed
+        Seed of the latent-state draws, forecasts, counts and policy shares.
+    horizon
+        Years ahead (``T+1 .. T+horizon``); the panel must hold their exposure (see
+        :meth:`~bayes_needs.data.panel.PanelData.extend_exposure`).
+    standardise
+        ``"policy_share"`` (default), ``"la"`` or ``"none"``.
+
+    Returns
+    -------
+    xarray.Dataset
+        Dims (chain, draw, la, year, service) over the forecast years: ``need`` (expected
+        need), ``fitted`` (predictive counts: the forecast with every LA effect),
+        ``log_rate`` (forecast log rate per child); ``observed`` (la, year, service) counts
+        where the panel has them; ``policy_share`` (chain, draw); and per (chain, draw, la,
+        service) the decomposition terms :data:`COMPONENTS` of the last forecast year.
+    """
+    if isinstance(horizon, bool) or not isinstance(horizon, int) or horizon < 1:
+        raise ConfigError(f"horizon must be a whole number >= 1, got {horizon!r}")
+    post = idata_io.posterior(idata)
+    n_chain, n_draw = post.sizes[dims.CHAIN], post.sizes[dims.DRAW]
+    n_sample = n_chain * n_draw
+    last = model.years[-1]
+    years = [last + h for h in range(1, horizon + 1)]
+    missing = [y for y in years if y not in model.data.years]
+    if missing:
+        raise ConfigError(f"no exposure (child population) for forecast year(s) {missing}; "
+                          f"the panel has years {model.data.years[0]}-{model.data.years[-1]}")
+    seeds = np.random.SeedSequence(random_seed).spawn(3)
+    indicators, context, la_effect, deviation = latent_states(
+        model, idata, random_seed=int(seeds[0].generate_state(1)[0]))
+    rng = np.random.default_rng(seeds[1])
+    level = _flat(post, "national_level", [dims.SERVICE, dims.YEAR])[:, :, -1]
+    future_level = random_walk_forward(level, _flat(post, "sigma_year", [dims.SERVICE]),
+                                       horizon, rng)                        # (b, h, s)
+    future_dev = ar1_forward(deviation[:, :, -1, :],
+                             _flat(post, "rho", [dims.SERVICE])[:, None, :],
+                             _flat(post, "sigma_ar", [dims.SERVICE])[:, None, :], horizon,
+                             rng)                                           # (b, la, h, s)
+    share = policy_share_draws(model, standardise, n_sample,
+                               int(seeds[2].generate_state(1)[0]))
+    exposure = model.data.exposure[years].to_numpy(dtype=float)             # (la, h)
+    base = (indicators + context)[:, :, None, :] + future_level[:, None] + future_dev
+    log_rate = base + la_effect[:, :, None, :]
+    need_rate = base + ((1.0 - share)[:, None, None] * la_effect)[:, :, None, :]
+    need = exposure[None, :, :, None] * np.exp(need_rate)
+    fitted = rng.poisson(exposure[None, :, :, None] * np.exp(log_rate)).astype(float)
+
+    def frame(values: np.ndarray, trailing: tuple[str, ...]) -> xr.DataArray:
+        return xr.DataArray(values.reshape(n_chain, n_draw, *values.shape[1:]),
+                            dims=(dims.CHAIN, dims.DRAW, *trailing))
+
+    lys = (dims.LA, dims.YEAR, dims.SERVICE)
+    counts = model.data.counts_array(model.services)
+    index = [model.data.years.index(y) for y in years]
+    out = xr.Dataset(
+        {"need": frame(need, lys), "fitted": frame(fitted, lys),
+         "log_rate": frame(log_rate, lys),
+         "observed": xr.DataArray(counts[:, index, :], dims=lys),
+         "policy_share": frame(share, ()),
+         "needs_indicators": frame(indicators, (dims.LA, dims.SERVICE)),
+         "contextual": frame(context, (dims.LA, dims.SERVICE)),
+         "la_residual_kept": frame((1.0 - share)[:, None, None] * la_effect,
+                                   (dims.LA, dims.SERVICE)),
+         "la_residual_removed": frame(share[:, None, None] * la_effect,
+                                      (dims.LA, dims.SERVICE))},
+        coords={dims.CHAIN: post[dims.CHAIN].values, dims.DRAW: post[dims.DRAW].values,
+                dims.LA: list(model.data.la_codes), dims.YEAR: years,
+                dims.SERVICE: list(model.services)})
+    out.attrs.update(standardise=standardise, allocation_year=years[-1],
+                     last_data_year=last)
+    return out
+
+
+def forecast(model: PanelDemandModel, idata: az.InferenceData, *, horizon: int = 1,
+             random_seed: int) -> xr.Dataset:
+    """Predictive count draws ``count`` (chain, draw, la, year, service) for the next years."""
+    need = expected_need(model, idata, random_seed=random_seed, horizon=horizon,
+                         standardise="none")
+    return xr.Dataset({"count": need["fitted"], "log_rate": need["log_rate"]})

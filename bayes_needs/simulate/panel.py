@@ -1,0 +1,234 @@
+"""The panel model's numpy generative process: dynamics, national levels and counts.
+
+One implementation serves the synthetic panels (:func:`simulate_panel_counts`, used by the
+recovery and calibration tests), and the forecasts and need draws of
+:mod:`bayes_needs.need.panel`: LA deviations follow a stationary AR(1), national levels a
+Gaussian random walk, and counts are Poisson around ``exposure * exp(log rate)``. See
+:mod:`bayes_needs.models.panel` for the model.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from bayes_needs.core import dims
+from bayes_needs.data.covariates import standardise
+from bayes_needs.data.panel import PanelData
+from bayes_needs.simulate.area import generate_area
+from bayes_needs.simulate.geography import Scale
+
+
+def ar1_forward(last: np.ndarray, rho: np.ndarray, sigma: np.ndarray, horizon: int,
+                rng: np.random.Generator) -> np.ndarray:
+    """Continue AR(1) deviations ``horizon`` years past their last value.
+
+    Parameters
+    ----------
+    last
+        ``(..., service)`` deviations in the last year.
+    rho, sigma
+        Autocorrelation and innovation sd, broadcasting against ``last``.
+    horizon
+        Years ahead.
+    rng
+        Random generator.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(..., horizon, service)``: years 1..horizon ahead.
+    """
+    out = []
+    current = last
+    for _ in range(horizon):
+        current = rho * current + sigma * rng.standard_normal(np.shape(last))
+        out.append(current)
+    return np.stack(out, axis=-2)
+
+
+def random_walk_forward(last: np.ndarray, sigma: np.ndarray, horizon: int,
+                        rng: np.random.Generator) -> np.ndarray:
+    """Continue a Gaussian random walk ``horizon`` steps: ``(..., horizon, service)``."""
+    steps = np.asarray(sigma)[..., None, :] * rng.standard_normal(
+        (*np.shape(last)[:-1], horizon, np.shape(last)[-1]))
+    return last[..., None, :] + np.cumsum(steps, axis=-2)
+
+
+def stationary_ar1(n: tuple[int, ...], n_years: int, rho: np.ndarray, sigma: np.ndarray,
+                   rng: np.random.Generator) -> np.ndarray:
+    """Draw stationary AR(1) paths ``(*n, n_years, service)`` (``rho``, ``sigma`` per service)."""
+    first = sigma / np.sqrt(1.0 - rho ** 2) * rng.standard_normal((*n, rho.shape[-1]))
+    if n_years == 1:
+        return first[..., None, :]
+    rest = ar1_forward(first, rho, sigma, n_years - 1, rng)
+    return np.concatenate([first[..., None, :], rest], axis=-2)
+
+
+def needs_terms(beta: np.ndarray, contextual: np.ndarray | None, point_z: np.ndarray,
+                point_share: np.ndarray, point_la: np.ndarray, la_mean: np.ndarray,
+                n_la: int) -> tuple[np.ndarray, np.ndarray]:
+    """Needs-indicator and contextual log-rate terms per LA and service.
+
+    Parameters
+    ----------
+    beta, contextual
+        ``(..., service, indicator)`` within-LA and contextual coefficients (``None``: none).
+    point_z, point_share, point_la
+        LSOA clusters (indicators centred on the LA mean, share, LA index).
+    la_mean
+        ``(la, indicator)`` LA means of the indicators.
+    n_la
+        Number of LAs.
+
+    Returns
+    -------
+    indicators, context
+        ``(..., la, service)`` each: ``log sum_i w_i exp(z_i . beta)`` and ``zbar . gamma``.
+    """
+    lead = beta.shape[:-2]
+    flat = beta.reshape(-1, *beta.shape[-2:])
+    spread = np.exp(np.einsum("pk,bsk->bps", point_z, flat)) * point_share[None, :, None]
+    # One LA at a time: a scatter-add over the cluster axis, vectorised over draws.
+    summed = np.stack([spread[:, point_la == la].sum(axis=1) for la in range(n_la)], axis=1)
+    indicators = np.log(summed) + np.einsum("lk,bsk->bls", la_mean, flat)
+    context = np.zeros_like(indicators) if contextual is None else np.einsum(
+        "lk,bsk->bls", la_mean, contextual.reshape(flat.shape))
+    shape = (*lead, n_la, flat.shape[1])
+    return indicators.reshape(shape), context.reshape(shape)
+
+
+@dataclass(frozen=True)
+class PanelTruth:
+    """Parameters of a synthetic panel (per service unless stated)."""
+
+    level: np.ndarray          # (service, year) national log rates
+    beta: np.ndarray           # (service, indicator)
+    contextual: np.ndarray     # (service, indicator)
+    sigma_la: np.ndarray
+    rho: np.ndarray
+    sigma_ar: np.ndarray
+    sigma_year: np.ndarray
+    la_effect: np.ndarray      # (la, service)
+    deviation: np.ndarray      # (la, year, service)
+    log_rate: np.ndarray       # (la, year, service)
+
+
+def simulate_panel_counts(truth_params: dict[str, np.ndarray], *, point_z: np.ndarray,
+                          point_share: np.ndarray, point_la: np.ndarray, la_mean: np.ndarray,
+                          exposure: np.ndarray, rng: np.random.Generator
+                          ) -> tuple[np.ndarray, PanelTruth]:
+    """Draw LA effects, dynamics and Poisson counts of a panel from given parameters.
+
+    Parameters
+    ----------
+    truth_params
+        ``level0`` (service,), ``sigma_year``, ``beta``, ``contextual``, ``sigma_la``,
+        ``rho``, ``sigma_ar``.
+    point_z, point_share, point_la, la_mean
+        The indicator layout (as in :func:`needs_terms`).
+    exposure
+        ``(la, year)`` child populations; every year is simulated.
+    rng
+        Random generator.
+
+    Returns
+    -------
+    counts, truth
+        ``(la, year, service)`` counts and the :class:`PanelTruth`.
+    """
+    n_la, n_years = exposure.shape
+    p = truth_params
+    n_services = len(p["rho"])
+    steps = p["sigma_year"][None, :] * rng.standard_normal((n_years - 1, n_services))
+    level = (p["level0"][None, :] + np.concatenate([np.zeros((1, n_services)),
+                                                    np.cumsum(steps, axis=0)])).T
+    indicators, context = needs_terms(p["beta"], p["contextual"], point_z, point_share,
+                                      point_la, la_mean, n_la)
+    la_effect = p["sigma_la"] * rng.standard_normal((n_la, n_services))
+    deviation = stationary_ar1((n_la,), n_years, p["rho"], p["sigma_ar"], rng)
+    log_rate = (level.T[None] + (indicators + context + la_effect)[:, None, :] + deviation)
+    counts = rng.poisson(exposure[:, :, None] * np.exp(log_rate)).astype(float)
+    truth = PanelTruth(level=level, beta=p["beta"], contextual=p["contextual"],
+                       sigma_la=p["sigma_la"], rho=p["rho"], sigma_ar=p["sigma_ar"],
+                       sigma_year=p["sigma_year"], la_effect=la_effect, deviation=deviation,
+                       log_rate=log_rate)
+    return counts, truth
+
+
+#: Parameters of :func:`generate_panel` unless given (per service, in the order given).
+DEFAULT_PANEL_PARAMS: dict[str, float] = {
+    "level0": -4.0, "sigma_year": 0.03, "sigma_la": 0.2, "rho": 0.7, "sigma_ar": 0.12,
+    "beta": 0.3, "contextual": 0.1}
+
+
+def generate_panel(scale: Scale = "tiny", *, n_years: int = 8, first_year: int = 2015,
+                   services: Sequence[str] = (dims.CIN, dims.CLA), random_seed: int,
+                   extra_years: int = 1) -> tuple[PanelData, PanelTruth]:
+    """Generate a synthetic LA x year panel from the panel model's generative process.
+
+    Parameters
+    ----------
+    scale
+        Geography size of :func:`bayes_needs.simulate.area.generate_area`.
+    n_years
+        Years with counts.
+    first_year
+        The first reporting year.
+    services
+        Service names.
+    random_seed
+        Seed; equal arguments give identical panels.
+    extra_years
+        Years after the last count year with an exposure only (to be forecast); their true
+        log rates are in the returned truth.
+
+    Returns
+    -------
+    panel, truth
+        The panel (counts NaN after the count years) and the :class:`PanelTruth` over every
+        year.
+    """
+    streams = np.random.SeedSequence(random_seed).spawn(3)
+    area = generate_area(scale, random_seed=int(streams[0].generate_state(1)[0]),
+                         services=(dims.CIN,)).data
+    geo = area.geography
+    rng = np.random.default_rng(streams[1])
+    total_years = n_years + extra_years
+    la_children = geo.aggregate(area.exposure, dims.LSOA, dims.LA)
+    growth = np.cumprod(1.0 + 0.01 * rng.standard_normal((geo.n_la, total_years)), axis=1)
+    exposure = la_children[:, None] * growth
+    names = area.covariate_names
+    z, _, _ = standardise(area.covariates[list(names)])
+    zv = z.to_numpy(dtype=float)
+    share = area.exposure / la_children[geo.lsoa_to_la]
+    la_mean = np.stack([np.bincount(geo.lsoa_to_la, weights=share * zv[:, k],
+                                    minlength=geo.n_la) for k in range(zv.shape[1])], axis=1)
+    n_s, n_k = len(services), zv.shape[1]
+    p = DEFAULT_PANEL_PARAMS
+    loading = np.exp(np.linspace(-0.3, 0.3, n_s))
+    params = {"level0": np.full(n_s, p["level0"]), "sigma_year": np.full(n_s, p["sigma_year"]),
+              "sigma_la": np.full(n_s, p["sigma_la"]), "rho": np.full(n_s, p["rho"]),
+              "sigma_ar": np.full(n_s, p["sigma_ar"]),
+              "beta": loading[:, None] * np.full((n_s, n_k), p["beta"]),
+              "contextual": loading[:, None] * np.full((n_s, n_k), p["contextual"])}
+    counts, truth = simulate_panel_counts(
+        params, point_z=zv - la_mean[geo.lsoa_to_la], point_share=share,
+        point_la=geo.lsoa_to_la, la_mean=la_mean, exposure=exposure,
+        rng=np.random.default_rng(streams[2]))
+    years = np.arange(first_year, first_year + total_years)
+    codes = geo.la_codes
+    exposure_frame = pd.DataFrame({"la_code": np.repeat(codes, total_years),
+                                   "year": np.tile(years, geo.n_la),
+                                   "exposure": exposure.ravel()})
+    rows = [(s, codes[la], int(years[t]), counts[la, t, j])
+            for j, s in enumerate(services) for la in range(geo.n_la) for t in range(n_years)]
+    counts_frame = pd.DataFrame(rows, columns=["service", "la_code", "year", "count"])
+    lsoa_frame = area.covariates.reset_index(names="lsoa_code").assign(weight=area.exposure)
+    panel = PanelData.from_frames(geo, lsoa_frame, exposure_frame, counts_frame,
+                                  covariates=names, services=services,
+                                  source=f"synthetic panel (seed {random_seed})")
+    return panel, truth

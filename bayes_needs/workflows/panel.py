@@ -1,0 +1,207 @@
+"""Panel runs: load the LA x year panel, fit the panel model, forecast need and allocate.
+
+``fit --year T --horizon H`` with a panel data source fits every year up to ``T`` and
+forecasts ``T+1 .. T+H``; the allocation is for ``T+H``. The run directory holds the usual
+files (``fit.nc``, ``run.json``, ``allocation.nc``, ``allocations.csv``, ``summary.txt``),
+``demand.csv`` with a ``year`` column over the forecast years, and
+``need_decomposition.csv`` (needs indicators, contextual term, LA residual kept and removed,
+per LA and service, on the log-rate scale), written as one set.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from bayes_needs.allocation import Allocation, allocate
+from bayes_needs.config.run import RunConfig
+from bayes_needs.core import defaults, dims
+from bayes_needs.core.errors import ConfigError
+from bayes_needs.core.intervals import credible_interval, describe_interval
+from bayes_needs.core.outputs import output_set, write_csv, write_text
+from bayes_needs.data.panel import PanelData
+from bayes_needs.data.readers.england import DEFAULT_SERVICES
+from bayes_needs.data.readers.england_panel import DEFAULT_INDICATORS, england_panel_data
+from bayes_needs.models.panel import PanelDemandModel
+from bayes_needs.need import panel as panel_need
+from bayes_needs.simulate.panel import generate_panel
+from bayes_needs.workflows.fits import FitResult, stage_fit
+
+DEMAND_CSV = "demand.csv"
+DECOMPOSITION_CSV = "need_decomposition.csv"
+PANEL_SOURCES: tuple[str, ...] = ("england_panel", "synthetic_panel")
+#: First reporting year of the England panel unless ``data.first_year`` says otherwise.
+ENGLAND_FIRST_YEAR = 2013
+
+
+def is_panel(config: RunConfig) -> bool:
+    """Return whether ``config`` describes a panel run."""
+    return config.data.source in PANEL_SOURCES
+
+
+def load_panel_data(config: RunConfig) -> tuple[PanelData, dict[str, Any]]:
+    """Load the panel ``config.data`` describes, cut at ``data.year`` if given.
+
+    Parameters
+    ----------
+    config
+        The run config.
+
+    Returns
+    -------
+    panel, info
+        The panel (exposure extended, carried forward, to cover the forecast years) and a
+        JSON-able description of how it was built.
+    """
+    spec = config.data
+    if spec.source == "england_panel":
+        if spec.data_dir is None:
+            raise ConfigError("the England panel needs --data-dir DIR")
+        first = spec.first_year or ENGLAND_FIRST_YEAR
+        panel, report = england_panel_data(
+            Path(spec.data_dir), years=None if spec.year is None and first ==
+            ENGLAND_FIRST_YEAR else range(first, 2026),
+            services=tuple(spec.services) if spec.services else DEFAULT_SERVICES,
+            indicators=tuple(spec.covariates) if spec.covariates else DEFAULT_INDICATORS)
+        info: dict[str, Any] = {"report": report.to_dict()}
+    elif spec.source == "synthetic_panel":
+        panel, _ = generate_panel(spec.scale, random_seed=spec.data_seed,
+                                  services=tuple(spec.services) if spec.services
+                                  else (dims.CIN, dims.CLA), extra_years=3)
+        info = {"synthetic_panel": {"scale": spec.scale, "seed": spec.data_seed}}
+    else:
+        raise ConfigError(f"data.source {spec.source!r} is not a panel source "
+                          f"{list(PANEL_SOURCES)}")
+    if spec.year is not None:
+        panel = panel.up_to(spec.year)
+    target = panel.last_count_year + config.need.horizon
+    if target > panel.years[-1]:
+        panel = panel.extend_exposure(target)
+    return panel, info
+
+
+def fit_panel(config: RunConfig, data: PanelData | None = None,
+              data_info: dict[str, Any] | None = None) -> FitResult[Any]:
+    """Load the panel (unless given), build the panel model and sample it.
+
+    Parameters
+    ----------
+    config
+        The run config.
+    data
+        The panel; by default loaded with :func:`load_panel_data`.
+    data_info
+        How ``data`` were obtained.
+
+    Returns
+    -------
+    FitResult
+        The fit, with its wall time.
+    """
+    if data is None:
+        data, data_info = load_panel_data(config)
+    model = PanelDemandModel(data, config.model, priors=config.priors)
+    s = config.sampling
+    start = time.perf_counter()
+    idata = model.fit(random_seed=s.random_seed, draws=s.draws, tune=s.tune, chains=s.chains,
+                      sampler=s.sampler, target_accept=s.target_accept,
+                      progressbar=s.progressbar, cores=s.cores)
+    return FitResult(model, idata, config, data_info or {}, time.perf_counter() - start)
+
+
+def panel_need_and_allocation(fit: FitResult[Any], cost_weights: dict[str, float],
+                              *, standardise: str | None = None
+                              ) -> tuple[xr.Dataset, Allocation]:
+    """Forecast need and allocate the pot for the last forecast year.
+
+    Parameters
+    ----------
+    fit
+        A panel fit.
+    cost_weights
+        Relative cost per unit of each service.
+    standardise
+        Overrides the config's ``need.standardise`` (``"policy_share"``, ``"la"``, ``"none"``).
+    """
+    cfg = fit.config
+    need = panel_need.expected_need(fit.model, fit.idata, random_seed=cfg.need.random_seed,
+                                    horizon=cfg.need.horizon,
+                                    standardise=standardise or cfg.need.standardise)
+    a = cfg.allocation
+    year = int(need.attrs["allocation_year"])
+    allocation = allocate(need["need"].sel({dims.YEAR: year}, drop=True), cost_weights,
+                          pot=a.pot or defaults.POT, interval_prob=a.interval_prob,
+                          interval_kind=a.interval_kind, random_seed=cfg.need.random_seed)
+    return need, allocation
+
+
+def median_relative_width(allocation: Allocation) -> float:
+    """Median over LAs of the share interval's width relative to the share's mean."""
+    table = allocation.summary()
+    width = table["share_upper"] - table["share_lower"]
+    return float(np.median(width / table["share_mean"]))
+
+
+def panel_demand_table(need: xr.Dataset, *, interval_prob: float, interval_kind
+                       ) -> pd.DataFrame:
+    """Per LA, forecast year and service: observed (if known), need and forecast counts."""
+    rows: dict[str, Any] = {"observed": need["observed"]}
+    for name, prefix in (("need", "needs"), ("fitted", "forecast")):
+        lower, upper = credible_interval(need[name], interval_prob=interval_prob,
+                                         interval_kind=interval_kind)
+        rows[f"{prefix}_mean"] = need[name].mean((dims.CHAIN, dims.DRAW))
+        rows[f"{prefix}_lower"], rows[f"{prefix}_upper"] = lower, upper
+    frame = xr.Dataset(rows).to_dataframe().reset_index().rename(columns={dims.LA: "la_code"})
+    keep = ["la_code", dims.YEAR, dims.SERVICE, "observed", "needs_mean", "needs_lower",
+            "needs_upper", "forecast_mean", "forecast_lower", "forecast_upper"]
+    return frame[keep]
+
+
+def decomposition_table(need: xr.Dataset, *, interval_prob: float, interval_kind
+                        ) -> pd.DataFrame:
+    """Per LA and service: each need component's mean and interval (log-rate scale)."""
+    parts: dict[str, Any] = {}
+    for name in panel_need.COMPONENTS:
+        lower, upper = credible_interval(need[name], interval_prob=interval_prob,
+                                         interval_kind=interval_kind)
+        parts[name] = need[name].mean((dims.CHAIN, dims.DRAW))
+        parts[f"{name}_lower"], parts[f"{name}_upper"] = lower, upper
+    frame = xr.Dataset(parts).to_dataframe().reset_index()
+    return frame.rename(columns={dims.LA: "la_code"})
+
+
+def write_panel_run(fit: FitResult[Any], need: xr.Dataset, allocation: Allocation,
+                    out_dir: Path, *, la_end_width: float, extra: list[str]) -> None:
+    """Write the fit, allocation, demand, decomposition and summary as one set."""
+    a = fit.config.allocation
+    interval = describe_interval(a.interval_prob, a.interval_kind)
+    with output_set(out_dir) as staging:
+        stage_fit(fit, staging)
+        allocation.to_netcdf(staging / "allocation.nc")
+        allocation.to_csv(staging / "allocations.csv")
+        write_csv(staging / DEMAND_CSV,
+                  panel_demand_table(need, interval_prob=a.interval_prob,
+                                     interval_kind=a.interval_kind),
+                  comment=f"forecast years {list(need[dims.YEAR].values)}; interval: "
+                          f"{interval}; needs standardisation: {need.attrs['standardise']}")
+        write_csv(staging / DECOMPOSITION_CSV,
+                  decomposition_table(need, interval_prob=a.interval_prob,
+                                      interval_kind=a.interval_kind),
+                  comment="log-rate terms of need in the allocation year "
+                          f"{need.attrs['allocation_year']}; interval: {interval}")
+        width = median_relative_width(allocation)
+        lines = ["bayes_needs panel run summary", "=============================",
+                 f"data: {fit.model.data.source}; fitted years {fit.model.years[0]}-"
+                 f"{fit.model.years[-1]}; allocation year {need.attrs['allocation_year']}",
+                 f"services: {', '.join(fit.model.services)}",
+                 f"indicators: {', '.join(fit.model.indicator_names)}",
+                 f"fit wall time: {fit.seconds:.1f} s",
+                 f"median relative width of the {interval} share intervals: {width:.4f} "
+                 f"(standardise = {need.attrs['standardise']}); {la_end_width:.4f} at the "
+                 f"'la' end (policy_share = 1)", *extra]
+        write_text(staging / "summary.txt", "\n".join(lines) + "\n")

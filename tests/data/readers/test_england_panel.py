@@ -1,0 +1,180 @@
+"""The England panel reader on the real public data, checked against the raw files read here
+with plain pandas."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from bayes_needs.core.errors import ConfigError, MissingDataError
+from bayes_needs.data.readers.england_panel import DEFAULT_INDICATORS, england_panel_data
+
+pytestmark = pytest.mark.realdata
+
+CUMBRIA = "E10000006"
+CUMBRIA_SUCCESSORS = ["E06000063", "E06000064"]  # Cumberland, Westmorland and Furness
+RAW = {
+    "referrals": ("dfe_csc/c1_children_in_need_referrals_and_rereferrals_2013_to_2025.csv",
+                  "referral_count"),
+    "cin": ("dfe_csc/b1_children_in_need_2013_to_2025.csv", "At31_episodes"),
+    "cpp": ("dfe_csc/d5_cpps_at31march_by_duration_2013_to_2025.csv", "CPP_At31"),
+}
+POPULATION = "dfe_csc/ons_mid-year_population_estimates_2012_to_2024.csv"
+
+
+def raw_la_values(data_dir, path: str, column: str, **filters) -> pd.DataFrame:
+    """LA rows of a raw DfE file: time_period, new_la_code and the numeric value."""
+    raw = pd.read_csv(data_dir / path, dtype=str, keep_default_na=False)
+    raw = raw[raw["geographic_level"] == "Local authority"]
+    for key, value in filters.items():
+        raw = raw[raw[key] == value]
+    return pd.DataFrame({"year": raw["time_period"].astype(int),
+                         "la_code": raw["new_la_code"],
+                         "value": pd.to_numeric(raw[column], errors="coerce")})
+
+
+@pytest.fixture(scope="module")
+def england(data_dir):
+    return england_panel_data(data_dir)
+
+
+def test_shape_years_and_services(england):
+    panel, report = england
+    assert len(panel.la_codes) == 153 and report.n_la == 153
+    assert panel.years == tuple(range(2013, 2026)) == report.years
+    assert panel.last_count_year == 2025 and panel.forecast_years == ()
+    assert panel.services == ("referrals", "cin", "cpp", "cla")
+    assert panel.covariate_names == DEFAULT_INDICATORS
+    assert panel.counts_array().shape == (153, 13, 4)
+
+
+def test_cla_missing_before_2019(england):
+    panel, report = england
+    cla = panel.counts["cla"]
+    assert cla.loc[:, 2013:2018].isna().all().all()
+    assert cla.loc[:, 2019:].notna().sum().min() >= 145
+    assert report.service_years["cla"] == tuple(range(2019, 2026))
+    assert any("cla panel starts in 2019" in n for n in panel.notes)
+    absent = report.missing[(report.missing["service"] == "cla")
+                            & (report.missing["year"] < 2019)]
+    assert len(absent) == 153 * 6 and set(absent["code"]) == {"absent"}
+
+
+def test_published_counts_and_suppression_kept_missing(england, data_dir):
+    panel, report = england
+    for service, (path, column) in RAW.items():
+        raw = raw_la_values(data_dir, path, column).set_index(["la_code", "year"])["value"]
+        mine = panel.counts[service]
+        for la, year in [("E06000001", 2013), ("E09000033", 2020), ("E08000025", 2025)]:
+            assert mine.loc[la, year] == raw.loc[(la, year)]
+        suppressed = report.missing[report.missing["service"] == service]
+        for la, year in zip(suppressed["la_code"], suppressed["year"], strict=True):
+            assert np.isnan(mine.loc[la, year])
+    assert report.observed.loc["cin", 2025] == 153
+
+
+def test_cumbria_successors_are_apportioned_and_add_up(england, data_dir):
+    panel, report = england
+    for service, (path, column) in RAW.items():
+        raw = raw_la_values(data_dir, path, column)
+        cumbria = raw[raw["la_code"] == CUMBRIA].set_index("year")["value"]
+        built = report.harmonisation[(report.harmonisation["service"] == service)
+                                     & report.harmonisation["la_code"].isin(CUMBRIA_SUCCESSORS)]
+        years = sorted(set(built.loc[built["origin"] == "apportioned", "year"]))
+        assert set(range(2013, 2023)) <= set(years)
+        for year in years:
+            parts = panel.counts[service].loc[CUMBRIA_SUCCESSORS, year]
+            assert parts.sum() == cumbria.loc[year]
+            assert (parts == np.round(parts)).all() and (parts > 0).all()
+        assert all(built["detail"].str.contains(CUMBRIA))
+
+
+def test_harmonisation_table_shows_every_reorganisation(england):
+    _, report = england
+    table = report.harmonisation
+    assert list(table.columns) == ["service", "la_code", "la_name", "year", "origin",
+                                   "value", "detail"]
+    names = set(table["la_name"])
+    for name in ("Cumberland", "North Northamptonshire", "West Northamptonshire",
+                 "Buckinghamshire", "North Yorkshire", "Somerset", "Dorset",
+                 "Bournemouth, Christchurch and Poole"):
+        assert name in names
+    yorkshire = table[(table["la_code"] == "E06000065") & (table["service"] == "cin")]
+    assert set(yorkshire["origin"]) == {"predecessor"}
+    assert set(table["origin"]) <= {"predecessor", "apportioned", "imputed"}
+
+
+def test_exposure_present_for_every_la_year_and_matches_dfe(england, data_dir):
+    panel, report = england
+    expo = panel.exposure_array()
+    assert expo.shape == (153, 13) and np.isfinite(expo).all() and (expo > 0).all()
+    raw = raw_la_values(data_dir, POPULATION, "population_estimate",
+                        age_group="Children aged 0 to 17 years")
+    raw = raw.set_index(["la_code", "year"])["value"]
+    # Reporting year T uses the mid-year T-1 estimate.
+    assert panel.exposure.loc["E06000001", 2020] == raw.loc[("E06000001", 2019)]
+    assert panel.exposure.loc["E09000001", 2025] == raw.loc[("E09000001", 2024)]
+    cumbria = panel.exposure.loc[CUMBRIA_SUCCESSORS, 2014].sum()
+    assert cumbria == pytest.approx(raw.loc[(CUMBRIA, 2013)])
+    imputed = report.harmonisation[report.harmonisation["origin"] == "imputed"]
+    assert set(imputed["la_code"]) == {"E06000058", "E06000059"}  # BCP and Dorset
+    assert set(imputed["year"]) == set(range(2013, 2020))
+    np.testing.assert_allclose(panel.lsoa_exposure(2020).sum(), expo[:, 7].sum())
+
+
+def test_indicators_finite_and_agree_with_imd(england, data_dir):
+    panel, _ = england
+    iod = pd.read_csv(data_dir / "iod2019/iod2019_lsoa11_merged.csv.gz",
+                      usecols=["lsoa11cd", "imd_score"]).set_index("lsoa11cd")
+    imd = iod["imd_score"].reindex(panel.covariates.index)
+    assert np.isfinite(panel.covariates.to_numpy()).all()
+    corr = panel.covariates.corrwith(imd, method="spearman")
+    assert (corr > 0.1).all(), corr
+    assert corr["income"] > 0.9 and corr["idaci"] > 0.8
+    # Normal scores of national ranks: mean 0 and sd 1 over England's LSOAs.
+    np.testing.assert_allclose(panel.covariates["income"].mean(), 0.0, atol=1e-9)
+    assert panel.covariates["income"].std() == pytest.approx(1.0, abs=0.01)
+    assert np.isfinite(panel.la_indicator_means().to_numpy()).all()
+
+
+def test_report_is_json_ready_and_panel_hash_stable(england):
+    panel, report = england
+    text = json.dumps(report.to_dict())
+    back = json.loads(text)
+    assert back["service_years"]["cla"][0] == 2019
+    assert back["observed_la_years"]["cin"] == int(report.observed.loc["cin"].sum())
+    assert len(panel.data_hash()) == 16
+    assert panel.up_to(2022).data_hash() != panel.data_hash()
+    early = panel.up_to(2022)
+    assert early.last_count_year == 2022 and early.forecast_years == (2023, 2024, 2025)
+    assert np.isfinite(early.exposure_array()).all()
+
+
+def test_year_range_and_raw_indicator(data_dir):
+    panel, report = england_panel_data(data_dir, years=range(2020, 2023), services=["cla"],
+                                       indicators=["imd", "imd_score"])
+    assert panel.years == (2020, 2021, 2022) and panel.services == ("cla",)
+    assert panel.covariate_names == ("imd", "imd_score")
+    assert panel.covariates["imd"].corr(panel.covariates["imd_score"], method="spearman") \
+        == pytest.approx(1.0, abs=1e-6)
+    assert report.service_years == {"cla": (2020, 2021, 2022)}
+
+
+@pytest.mark.parametrize(("kwargs", "pattern"), [
+    ({"services": ["cin", "adoption"]}, r"adoption.*choose from"),
+    ({"indicators": ["wealth"]}, r"wealth.*choose from"),
+    ({"years": range(2024, 2028)}, r"\[2026, 2027\].*2013-2025.*extend_exposure"),
+    ({"years": [2015, 2017]}, "consecutive"),
+    ({"years": range(2013, 2016), "services": ["cla"]}, "no counts"),
+])
+def test_bad_options_raise_config_errors(data_dir, kwargs, pattern):
+    with pytest.raises(ConfigError, match=pattern):
+        england_panel_data(data_dir, **kwargs)
+
+
+def test_missing_data_dir(tmp_path):
+    with pytest.raises(MissingDataError, match="required data file"):
+        england_panel_data(tmp_path)

@@ -1,0 +1,44 @@
+"""The panel model's numpy generative process."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from bayes_needs.simulate.panel import (
+    ar1_forward,
+    generate_panel,
+    random_walk_forward,
+    stationary_ar1,
+)
+
+
+def test_stationary_ar1_has_the_stationary_variance_and_autocorrelation():
+    rng = np.random.default_rng(5)
+    rho, sigma = np.array([0.3, 0.9]), np.array([0.2, 0.1])
+    paths = stationary_ar1((20_000,), 4, rho, sigma, rng)
+    var = paths.var(axis=0)                              # (year, service)
+    np.testing.assert_allclose(var, np.broadcast_to(sigma ** 2 / (1 - rho ** 2), var.shape),
+                               rtol=0.05)
+    lag1 = (paths[:, 1:] * paths[:, :-1]).mean(axis=0) / var[1:]
+    np.testing.assert_allclose(lag1, np.broadcast_to(rho, lag1.shape), atol=0.03)
+
+
+def test_forward_steps_have_the_right_conditional_spread():
+    rng = np.random.default_rng(6)
+    last = np.zeros((50_000, 1))
+    ahead = ar1_forward(last, np.array([0.5]), np.array([0.2]), 2, rng)
+    np.testing.assert_allclose(ahead.std(axis=0)[:, 0], [0.2, 0.2 * np.sqrt(1.25)], rtol=0.03)
+    walk = random_walk_forward(np.zeros((50_000, 1)), np.full((50_000, 1), 0.1), 3, rng)
+    np.testing.assert_allclose(walk.std(axis=0)[:, 0], 0.1 * np.sqrt([1, 2, 3]), rtol=0.03)
+
+
+def test_generate_panel_is_reproducible_and_leaves_forecast_years_empty():
+    a, truth = generate_panel(random_seed=4, n_years=5, extra_years=2)
+    b, _ = generate_panel(random_seed=4, n_years=5, extra_years=2)
+    assert a.data_hash() == b.data_hash()
+    assert a.years[-1] - a.last_count_year == 2
+    counts = a.counts_array()
+    assert np.isnan(counts[:, -2:]).all() and np.isfinite(counts[:, :-2]).all()
+    assert truth.log_rate.shape == (a.geography.n_la, 7, len(a.services))
+    c, _ = generate_panel(random_seed=5, n_years=5, extra_years=2)
+    assert c.data_hash() != a.data_hash()
