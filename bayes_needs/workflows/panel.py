@@ -187,7 +187,7 @@ def write_panel_run(fit: FitResult[Any], need: xr.Dataset, allocation: Allocatio
         write_csv(staging / DEMAND_CSV,
                   panel_demand_table(need, interval_prob=a.interval_prob,
                                      interval_kind=a.interval_kind),
-                  comment=f"forecast years {list(need[dims.YEAR].values)}; interval: "
+                  comment=f"forecast years {[int(y) for y in need[dims.YEAR].values]}; interval: "
                           f"{interval}; needs standardisation: {need.attrs['standardise']}")
         write_csv(staging / DECOMPOSITION_CSV,
                   decomposition_table(need, interval_prob=a.interval_prob,

@@ -1,0 +1,32 @@
+"""Panel runs: fit, forecast, allocate and write one set of files (mocked sampler)."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from bayes_needs.config.run import parse_run_config
+from bayes_needs.workflows.panel import DECOMPOSITION_CSV, DEMAND_CSV
+from bayes_needs.workflows.runs import fit_run
+
+
+def test_panel_run_writes_forecast_demand_decomposition_and_both_widths(tmp_path,
+                                                                        mocked_sampler):
+    config = parse_run_config({
+        "data": {"source": "synthetic_panel", "scale": "tiny", "data_seed": 3},
+        "sampling": {"draws": 10, "tune": 10, "chains": 2},
+        "need": {"standardise": "policy_share", "horizon": 2},
+        "allocation": {"cost_weights": {"cin": 1.0, "cla": 10.0}}})
+    outcome = fit_run(config, tmp_path / "run", with_allocation=True, allow_unconverged=True)
+    run = tmp_path / "run"
+    for name in ("fit.nc", "run.json", "allocation.nc", "allocations.csv", DEMAND_CSV,
+                 DECOMPOSITION_CSV, "summary.txt"):
+        assert (run / name).is_file(), name
+    demand = pd.read_csv(run / DEMAND_CSV, comment="#")
+    last = outcome.fit.model.years[-1]
+    assert sorted(demand["year"].unique()) == [last + 1, last + 2]
+    decomposition = pd.read_csv(run / DECOMPOSITION_CSV, comment="#")
+    assert {"needs_indicators", "contextual", "la_residual_kept",
+            "la_residual_removed"} <= set(decomposition.columns)
+    summary = (run / "summary.txt").read_text()
+    assert "at the 'la' end" in summary and f"allocation year {last + 2}" in summary
+    assert (demand["needs_lower"] <= demand["needs_upper"]).all()
