@@ -114,30 +114,38 @@ def fit_panel(config: RunConfig, data: PanelData | None = None,
     return FitResult(model, idata, config, data_info or {}, time.perf_counter() - start)
 
 
-def panel_need_and_allocation(fit: FitResult[Any], cost_weights: dict[str, float],
-                              *, standardise: str | None = None
-                              ) -> tuple[xr.Dataset, Allocation]:
-    """Forecast need and allocate the pot for the last forecast year.
+def panel_need_and_allocation(fit: FitResult[Any], cost_weights: dict[str, float]
+                              ) -> tuple[xr.Dataset, Allocation, Allocation]:
+    """Forecast need and allocate the pot for the last forecast year, and at the ``"la"`` end.
 
     Parameters
     ----------
     fit
-        A panel fit.
+        A panel fit; its config gives the need and allocation settings.
     cost_weights
         Relative cost per unit of each service.
-    standardise
-        Overrides the config's ``need.standardise`` (``"policy_share"``, ``"la"``, ``"none"``).
+
+    Returns
+    -------
+    need, allocation, la_end
+        The need draws, the allocation with the config's standardisation, and the allocation
+        with every persistent LA residual removed (policy share 1). The latter reuses the
+        same draws: need at the ``"la"`` end is need without its kept LA residual.
     """
     cfg = fit.config
     need = panel_need.expected_need(fit.model, fit.idata, random_seed=cfg.need.random_seed,
-                                    horizon=cfg.need.horizon,
-                                    standardise=standardise or cfg.need.standardise)
+                                    horizon=cfg.need.horizon, standardise=cfg.need.standardise)
+    year = {dims.YEAR: int(need.attrs["allocation_year"])}
     a = cfg.allocation
-    year = int(need.attrs["allocation_year"])
-    allocation = allocate(need["need"].sel({dims.YEAR: year}, drop=True), cost_weights,
-                          pot=a.pot or defaults.POT, interval_prob=a.interval_prob,
-                          interval_kind=a.interval_kind, random_seed=cfg.need.random_seed)
-    return need, allocation
+
+    def share_out(demand: xr.DataArray) -> Allocation:
+        return allocate(demand, cost_weights, pot=a.pot or defaults.POT,
+                        interval_prob=a.interval_prob, interval_kind=a.interval_kind,
+                        random_seed=cfg.need.random_seed)
+
+    need_year = need["need"].sel(year, drop=True)
+    la_end = need_year * np.exp(-need["la_residual_kept"])
+    return need, share_out(need_year), share_out(la_end)
 
 
 def median_relative_width(allocation: Allocation) -> float:

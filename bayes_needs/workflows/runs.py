@@ -78,16 +78,10 @@ def fit_run(config: RunConfig, out_dir: Path, *, with_allocation: bool = False,
         return _fit_panel_run(config, out_dir, with_allocation=with_allocation,
                               allow_unconverged=allow_unconverged)
     fit = pipeline.fit_area(config)
-    if not with_allocation:
-        pipeline.write_fit(fit, out_dir)
+    gate = _gate_or_write_fit(fit, out_dir, with_allocation=with_allocation,
+                              allow_unconverged=allow_unconverged)
+    if gate is None:
         return RunOutcome(fit, out_dir)
-    try:
-        gate = enforce(pipeline.convergence(fit.idata), allow_unconverged=allow_unconverged,
-                       source=str(out_dir / pipeline.FIT_FILE))
-    except ConvergenceError as exc:
-        pipeline.write_fit(fit, out_dir)
-        raise ConvergenceError(f"{exc}. The fit was written to {out_dir} (no "
-                               f"allocations)") from None
     need, allocation = pipeline.need_and_allocation(fit)
     record_in_allocation(allocation, gate)
     pipeline.write_run(fit, need, allocation, out_dir, extra=gate.summary_lines())
@@ -149,21 +143,41 @@ def _fit_panel_run(config: RunConfig, out_dir: Path, *, with_allocation: bool,
                    allow_unconverged: bool) -> RunOutcome:
     """Run the panel branch of :func:`fit_run` (see :mod:`bayes_needs.workflows.panel`)."""
     fit = panel.fit_panel(config)
-    if not with_allocation:
-        pipeline.write_fit(fit, out_dir)
+    gate = _gate_or_write_fit(fit, out_dir, with_allocation=with_allocation,
+                              allow_unconverged=allow_unconverged)
+    if gate is None:
         return RunOutcome(fit, out_dir)
-    try:
-        gate = enforce(pipeline.convergence(fit.idata), allow_unconverged=allow_unconverged,
-                       source=str(out_dir / pipeline.FIT_FILE))
-    except ConvergenceError as exc:
-        pipeline.write_fit(fit, out_dir)
-        raise ConvergenceError(f"{exc}. The fit was written to {out_dir} (no "
-                               f"allocations)") from None
     weights = pipeline.cost_weights_for(config, fit.data_info, fit.model.services)
-    need, allocation = panel.panel_need_and_allocation(fit, weights)
-    _, la_end = panel.panel_need_and_allocation(fit, weights, standardise="la")
+    need, allocation, la_end = panel.panel_need_and_allocation(fit, weights)
     record_in_allocation(allocation, gate)
     panel.write_panel_run(fit, need, allocation, out_dir,
                           la_end_width=panel.median_relative_width(la_end),
                           extra=[f"{k}: {v}" for k, v in gate.summary_lines().items()])
     return RunOutcome(fit, out_dir, gate)
+
+
+def _gate_or_write_fit(fit: pipeline.FitResult, out_dir: Path, *, with_allocation: bool,
+                       allow_unconverged: bool) -> GateResult | None:
+    """Apply the convergence gate before allocating; write the fit alone when not allocating.
+
+    Returns
+    -------
+    GateResult or None
+        The gate when allocating (``None``: the fit was written and there is nothing more).
+
+    Raises
+    ------
+    ConvergenceError
+        If the gate refuses; the fit is written first, so it can be inspected or allocated
+        later without refitting.
+    """
+    if not with_allocation:
+        pipeline.write_fit(fit, out_dir)
+        return None
+    try:
+        return enforce(pipeline.convergence(fit.idata), allow_unconverged=allow_unconverged,
+                       source=str(out_dir / pipeline.FIT_FILE))
+    except ConvergenceError as exc:
+        pipeline.write_fit(fit, out_dir)
+        raise ConvergenceError(f"{exc}. The fit was written to {out_dir} (no "
+                               f"allocations)") from None
