@@ -31,11 +31,7 @@ Every function takes explicit seeds, so a forecast is a pure function of its arg
 
 from __future__ import annotations
 
-import contextlib
-import logging
 import time
-import warnings
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -52,7 +48,7 @@ from bayes_needs.core.errors import DataValidationError
 from bayes_needs.data.panel import LA_CODE, PanelData
 from bayes_needs.need.area import expected_need
 from bayes_needs.need.panel import forecast as panel_forecast
-from bayes_needs.workflows.fits import FitResult, convergence, fit_area
+from bayes_needs.workflows.fits import FitResult, convergence, fit_area, quiet
 from bayes_needs.workflows.panel import fit_panel
 
 PANEL, PERSISTENCE, SINGLE_YEAR = "panel", "persistence", "single_year"
@@ -116,22 +112,6 @@ def _sampling_config(config: RunConfig, fit_seed: int, cores: int | None) -> Run
     """Set the fit's seed, no progress bar and the worker's cores in the run config."""
     return config.with_overrides(sampling={"random_seed": fit_seed, "progressbar": False,
                                            "cores": cores})
-
-
-@contextlib.contextmanager
-def quiet() -> Iterator[None]:
-    """Silence library chatter during a backtest fit (convergence is reported instead)."""
-    loggers = [logging.getLogger(n) for n in ("pymc", "pytensor", "arviz")]
-    levels = [lg.level for lg in loggers]
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        for lg in loggers:
-            lg.setLevel(logging.CRITICAL)  # PyMC logs convergence warnings as errors
-        try:
-            yield
-        finally:
-            for lg, level in zip(loggers, levels, strict=True):
-                lg.setLevel(level)
 
 
 def persistence_draws(panel: PanelData, origin: int, horizon: int, n_draws: int,

@@ -9,8 +9,12 @@ stored one with command-line overrides) instead.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
 import time
+import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Generic, TypeVar
@@ -201,3 +205,19 @@ def _read_run_file(run_dir: Path) -> tuple[dict[str, Any], RunConfig]:
     except (json.JSONDecodeError, KeyError, TypeError) as exc:
         raise BayesNeedsError(f"{run_file}: not a bayes_needs run file ({exc})") from None
     return run, config
+
+
+@contextlib.contextmanager
+def quiet() -> Iterator[None]:
+    """Silence library chatter during batch fits (their convergence is reported instead)."""
+    loggers = [logging.getLogger(n) for n in ("pymc", "pytensor", "arviz")]
+    levels = [lg.level for lg in loggers]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for lg in loggers:
+            lg.setLevel(logging.CRITICAL)  # PyMC logs convergence warnings as errors
+        try:
+            yield
+        finally:
+            for lg, level in zip(loggers, levels, strict=True):
+                lg.setLevel(level)

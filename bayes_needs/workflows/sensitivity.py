@@ -32,19 +32,16 @@ script needs only this module. :func:`write_outputs` writes every output file as
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import json
-import logging
 import time
-import warnings
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Executor, Future, as_completed
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pymc  # noqa: F401  (importing PyMC sets its logger's level; _quiet sets ours after)
+import pymc  # noqa: F401  (importing PyMC sets its logger's level; quiet sets ours after)
 import xarray as xr
 
 from bayes_needs.checks import diagnostics
@@ -65,6 +62,7 @@ from bayes_needs.core.outputs import output_set, write_atomic, write_csv
 from bayes_needs.report.figures import figure_png
 from bayes_needs.report.sensitivity_plots import TORNADO_TOP, tornado_figure
 from bayes_needs.workflows import pipeline
+from bayes_needs.workflows.fits import quiet
 
 # The comparison and the figure are re-exported: scripts use ``sensitivity.compare`` etc.
 __all__ = ["CONVERGENCE_VARS", "OUTPUT_FILES", "PARAMETER", "Comparison", "Progress", "combine",
@@ -139,7 +137,7 @@ def run_group(scenarios: Sequence[Scenario], *, power_scaling: bool = True
     if not scenarios or len({fit_key(s.config) for s in scenarios}) != 1:
         raise ConfigError("run_group needs scenarios that differ only in their need and "
                           "allocation settings")
-    with _quiet():
+    with quiet():
         return _run_group(scenarios, power_scaling)
 
 
@@ -179,23 +177,6 @@ def _run_group(scenarios: list[Scenario], power_scaling: bool) -> list[xr.Datase
     return results
 
 
-@contextlib.contextmanager
-def _quiet() -> Iterator[None]:
-    """Silence library chatter of a scenario run (its figures are reported instead)."""
-    loggers = [logging.getLogger(n) for n in ("pymc", "pytensor", "arviz")]
-    levels = [lg.level for lg in loggers]
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        for lg in loggers:
-            lg.setLevel(logging.CRITICAL)  # PyMC logs convergence warnings as errors
-        try:
-            yield
-        finally:
-            for lg, level in zip(loggers, levels, strict=True):
-                lg.setLevel(level)
-
-
-# ====================================================================== many scenarios
 def run(scenarios: ScenarioSet | str | Path | Sequence[Scenario], executor: Any = None, *,
         workers: int | None = None, progress: Progress | None = None,
         power_scaling: bool = True, share_fits: bool = True) -> xr.Dataset:
