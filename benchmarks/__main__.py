@@ -2,7 +2,8 @@
 
 Names: ``area_national`` (naive baseline vs bayes_needs area model), ``allocation``
 (allocation step at 4,000 draws x 153 LAs x 5 services), ``pbra`` (person-based collapse
-scaling, collapsed vs row-level, England-scale end-to-end fit).
+scaling, collapsed vs row-level, England-scale end-to-end fit), ``panel`` (the England panel
+fit with its convergence gate).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ BENCHMARKS = {
     "area_national": "benchmarks.area_national",
     "allocation": "benchmarks.bench_allocation",
     "pbra": "benchmarks.bench_pbra",
+    "panel": "benchmarks.bench_panel",
 }
 
 

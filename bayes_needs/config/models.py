@@ -9,7 +9,7 @@ A config's :meth:`~ModelConfig.to_dict` is what a fit stores in its netCDF attri
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Literal, Self
+from typing import Any, ClassVar, Final, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
@@ -33,10 +33,14 @@ AREA_PRIOR_NAMES: tuple[str, ...] = ("intercept", "beta", "sigma_la", "msoa_cv",
 #: evidence on the within-LA gradient, see ``priors/panel_literature.toml``; ``policy_share``
 #: is used by the need step, not the fit).
 PANEL_PRIOR_NAMES: tuple[str, ...] = (
-    "intercept", "log_loading", "within_ratio", "tau_between", "sigma_la", "sigma_year", "rho",
-    "sigma_ar", "policy_share", "within_log_rr_per_sd",
-    "within_log_decile_rr")
+    "intercept", "log_loading", "within_ratio", "tau_between", "sigma_la", "la_correlation",
+    "sigma_year", "rho", "sigma_ar", "volatility_sd", "policy_share", "within_log_rr_per_sd",
+    "within_log_decile_rr", "returns_dispersion")
 PANEL_DYNAMICS: tuple[str, ...] = ("ar1",)
+#: Likelihoods of LSOA/MSOA returns (:mod:`bayes_needs.models.panel_returns`).
+MULTINOMIAL: Final = "multinomial"
+DIRICHLET_MULTINOMIAL: Final = "dirichlet_multinomial"
+RETURNS_FAMILIES: tuple[str, ...] = (MULTINOMIAL, DIRICHLET_MULTINOMIAL)
 #: Variables of the person model a prior file may set.
 PERSON_PRIOR_NAMES: tuple[str, ...] = ("intercept", "beta", "gamma", "sigma_la", "msoa_cv",
                                        "sigma_msoa", "lsoa_dispersion", "child_dispersion")
@@ -259,6 +263,16 @@ class PanelModelConfig(ModelConfig):
     evidence
         Add the ``within_*`` external-evidence priors on the within-LA gradient (they must
         be given, e.g. by ``priors/panel_literature.toml``).
+    la_volatility
+        Give each LA and service its own innovation sd of the year-to-year deviations
+        (log-normal around the service's, prior ``volatility_sd``); off, all LAs share one.
+    correlated_services
+        Let the persistent LA effects of the services correlate (an LKJ prior
+        ``la_correlation``), so an LA's residual in one service informs the others.
+    returns_family
+        Likelihood of LSOA/MSOA returns (:mod:`bayes_needs.models.panel_returns`):
+        ``"multinomial"`` split of each returned total, or ``"dirichlet_multinomial"`` with
+        small-area variation beyond Poisson (prior ``returns_dispersion``).
     """
 
     label: ClassVar[str] = "panel"
@@ -266,6 +280,9 @@ class PanelModelConfig(ModelConfig):
     indicators: tuple[str, ...] | None = None
     contextual: bool = True
     evidence: bool = False
+    la_volatility: bool = True
+    correlated_services: bool = False
+    returns_family: Literal["multinomial", "dirichlet_multinomial"] = "multinomial"
 
     @model_validator(mode="before")
     @classmethod
@@ -273,7 +290,10 @@ class PanelModelConfig(ModelConfig):
         if not isinstance(values, dict):
             return values
         v = cls._filled(values)
-        _check_booleans(v, ("contextual", "evidence"))
+        _check_booleans(v, ("contextual", "evidence", "la_volatility", "correlated_services"))
+        if v["returns_family"] not in RETURNS_FAMILIES:
+            raise ConfigError(f"returns_family must be one of {list(RETURNS_FAMILIES)}, got "
+                              f"{v['returns_family']!r}")
         if v["indicators"] is not None:
             if isinstance(v["indicators"], str) or not all(
                     isinstance(i, str) for i in v["indicators"]):

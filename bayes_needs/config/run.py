@@ -45,12 +45,16 @@ class DataSpec(_Strict):
     ``"files"`` reads three CSV files (``geography``, ``lsoa_table``, ``counts``);
     ``"england_panel"`` reads the real LA x year panel (``data_dir``; years ``first_year`` to
     ``year``) and ``"synthetic_panel"`` generates one (``scale``, ``data_seed``), for the
-    panel model (:mod:`bayes_needs.models.panel`).
+    panel model (:mod:`bayes_needs.models.panel`). A panel source may add ``lsoa_returns``,
+    a CSV of counts per LSOA or MSOA (``service, level, area_code, year, count``, optional
+    ``la_code``; :class:`~bayes_needs.data.panel_returns.PanelReturns`) that informs the
+    model's within-LA needs gradient.
     """
 
     source: Literal["england", "synthetic", "files", "england_panel",
                     "synthetic_panel"] = "england"
-    services: list[str] | None = None
+    # An empty list of services is a mistake, not "the defaults": refuse it.
+    services: list[str] | None = Field(default=None, min_length=1)
     covariates: list[str] | None = None
     data_dir: str | None = None
     year: int | None = Field(default=None, ge=2000, le=2100)
@@ -61,6 +65,15 @@ class DataSpec(_Strict):
     lsoa_table: str | None = None
     counts: str | None = None
     exposure: str = "children"
+    lsoa_returns: str | None = None
+
+    @model_validator(mode="after")
+    def _returns_for_panels(self) -> DataSpec:
+        if self.lsoa_returns is not None and self.source not in ("england_panel",
+                                                                 "synthetic_panel"):
+            raise ValueError(f"lsoa_returns are read only for the panel sources "
+                             f"'england_panel' and 'synthetic_panel', not {self.source!r}")
+        return self
 
 
 class SamplingSpec(_Strict):
@@ -199,7 +212,7 @@ def parse_run_config(values: dict[str, Any], *, source: str = "run config") -> R
 #: File paths in a run config, by section; relative ones are resolved against the file.
 #: ``"default"``/``"population"`` are keywords, not paths.
 PATH_KEYS: dict[str, tuple[str, ...]] = {
-    "data": ("data_dir", "geography", "lsoa_table", "counts"),
+    "data": ("data_dir", "geography", "lsoa_table", "counts", "lsoa_returns"),
     "allocation": ("cost_weights_file", "unit_costs", "baseline"),
 }
 _PATH_KEYWORDS = {"default", "population"}

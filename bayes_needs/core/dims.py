@@ -22,6 +22,7 @@ LEVELS: tuple[str, ...] = (LSOA, MSOA, LA)
 
 SERVICE = "service"
 SERVICE_B = "service_b"  # second service dim of correlation matrices
+SERVICE_PAIR = "service_pair"  # pairs of services (upper triangle of a correlation matrix)
 COVARIATE = "covariate"
 ACTIVITY = "activity"
 CATEGORY = "category"

@@ -288,7 +288,7 @@ def _keyed(geography: Geography, frame: pd.DataFrame,
     table = pd.DataFrame({LA_CODE: codes.to_numpy(dtype=object)})
     for extra in ("file", "line"):
         if extra in frame.columns:
-            table[extra] = frame[extra].to_numpy()
+            table[extra] = frame[extra].array  # positional; Int64 lines stay whole
     la = pd.Index(geography.la_codes, dtype=object).get_indexer(table[LA_CODE])
     table["_la"] = la
     unknown = pd.unique(table.loc[la < 0, LA_CODE])
@@ -340,14 +340,17 @@ def _origin(table: pd.DataFrame, i: int) -> str:
     bits = []
     if "file" in table.columns:
         bits.append(f"file {table['file'].iloc[i]}")
-    bits.append(f"line {table['line'].iloc[i]}" if "line" in table.columns else f"row {i}")
-    return f" ({', '.join(bits)})"
+    if "line" not in table.columns:
+        bits.append(f"row {i}")
+    elif not pd.isna(table["line"].iloc[i]):  # no line: a value built from several rows
+        bits.append(f"line {table['line'].iloc[i]}")
+    return f" ({', '.join(bits)})" if bits else ""
 
 
 def _lines(table: pd.DataFrame, mask: Any) -> str:
     rows = first_rows(mask)
     if "line" in table.columns:
-        return f"line(s) {[_raw(table['line'].iloc[i]) for i in rows]}"
+        return f"line(s) {[_raw(v) for v in table['line'].iloc[rows] if not pd.isna(v)]}"
     return f"row(s) {rows}"
 
 

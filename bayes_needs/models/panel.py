@@ -12,8 +12,13 @@ For service ``s``, LA ``l`` and year ``t``, counts are Poisson with log rate per
 * ``z_i`` are the LSOA needs indicators (standardised), ``w_i`` the LSOA's share of the
   LA's children and ``zbar_l`` their LA means, so a return at LSOA level would enter through
   the same ``z_i . beta_s`` as the area model's;
-* ``u_ls ~ N(0, sigma_la_s)``; ``d_lts = rho_s d_l(t-1)s + N(0, sigma_ar_s)``;
-* the overdispersion of counts beyond Poisson lives in ``u`` and ``d``.
+* ``u_ls ~ N(0, sigma_la_s)``, correlated across services through an LKJ prior
+  (``la_correlation``) with ``correlated_services = true``; ``d_lts = rho_s d_l(t-1)s +
+  N(0, sigma_ar_s)``;
+* the overdispersion of counts beyond Poisson lives in ``u`` and ``d``; with
+  ``la_volatility`` (default) each LA and service has its own innovation sd
+  ``sigma_ar_s exp(volatility_sd_s z_ls)``, which gives the pooled forecast errors the heavy
+  tails LAs' differing volatility produces.
 
 **Indicators and collinearity.** IoD domains are strongly collinear (IDACI and income
 correlate above 0.9), so per-service coefficients are poorly identified and flip sign
@@ -56,10 +61,12 @@ from bayes_needs.config.priors import priors_to_config, resolve_priors
 from bayes_needs.core import dims
 from bayes_needs.core.errors import ConfigError, PriorConfigError
 from bayes_needs.data.panel import PanelData
+from bayes_needs.data.panel_returns import PanelReturns, panel_data_hash
 from bayes_needs.models.base import FittableModel
 from bayes_needs.models.kernels import segment_sum
 from bayes_needs.models.panel_inputs import PanelInputs, panel_inputs
 from bayes_needs.models.panel_likelihood import marginal_log_likelihood
+from bayes_needs.models.panel_returns import returns_likelihood
 
 KIND = "panel"
 PRIOR_NAMES = PANEL_PRIOR_NAMES
@@ -68,7 +75,8 @@ EVIDENCE_PRIORS: tuple[str, ...] = ("within_log_rr_per_sd", "within_log_decile_r
 #: Hyperparameters whose convergence gates a fit.
 HYPERPARAMETERS: tuple[str, ...] = ("log_loading", "within_ratio", "tau_between", "beta",
                                     "beta_contextual", "sigma_la", "sigma_year",
-                                    "national_level", "rho", "sigma_ar")
+                                    "national_level", "rho", "sigma_ar", "la_correlation",
+                                    "volatility_sd", "returns_dispersion")
 
 
 class PanelDemandModel(FittableModel):
@@ -84,13 +92,17 @@ class PanelDemandModel(FittableModel):
     priors
         Prior overrides by variable name: a prior file path, a config mapping, or a mapping of
         name -> :class:`pymc_extras.prior.Prior`/prior dict. Defaults: ``priors/panel.toml``.
+    returns
+        Optional LSOA/MSOA returns (validated against ``data``): their within-LA splits
+        inform ``beta`` (:mod:`bayes_needs.models.panel_returns`); those of the fitted years
+        and services enter, and they join the data hash.
     """
 
     KIND: ClassVar[str] = KIND
     MONITORED: ClassVar[tuple[str, ...]] = HYPERPARAMETERS
 
     def __init__(self, data: PanelData, config: PanelModelConfig | dict | None = None,
-                 priors: str | Path | dict | None = None):
+                 priors: str | Path | dict | None = None, returns: PanelReturns | None = None):
         self.data = data
         self.config = config if isinstance(config, PanelModelConfig) else \
             PanelModelConfig.from_dict(config)
@@ -113,6 +125,7 @@ class PanelDemandModel(FittableModel):
         self.inputs: PanelInputs = panel_inputs(data, self.indicator_names, self.services)
         self.years: tuple[int, ...] = self.inputs.years
         self.model: pm.Model | None = None
+        self.returns = None if returns is None else returns.checked_for(data)
 
     @property
     def covariate_names(self) -> tuple[str, ...]:
@@ -122,7 +135,10 @@ class PanelDemandModel(FittableModel):
     @property
     def coords(self) -> dict[str, Any]:
         """Model coordinates."""
-        return {dims.SERVICE: list(self.services), dims.COVARIATE: list(self.indicator_names),
+        upper = zip(*np.triu_indices(len(self.services), 1), strict=True)
+        return {dims.SERVICE: list(self.services), dims.SERVICE_B: list(self.services),
+                dims.SERVICE_PAIR: [f"{self.services[i]}~{self.services[j]}" for i, j in upper],
+                dims.COVARIATE: list(self.indicator_names),
                 dims.LA: list(self.data.la_codes), dims.YEAR: list(self.years)}
 
     # ------------------------------------------------------------------ model
@@ -132,24 +148,61 @@ class PanelDemandModel(FittableModel):
         with pm.Model(coords=self.coords) as model:
             self.model = model
             needs = self._needs_terms(n_services)                   # (la, service)
+            if self.returns is not None:  # LSOA/MSOA returns: within-LA splits of totals
+                returns_likelihood(self.returns, self.data, inp.z, model.named_vars.get("beta"),
+                                   services=self.services, years=self.years,
+                                   family=self.config.returns_family, priors=self.priors)
             level = self._national_level(n_services)                 # (service, year)
-            sigma_la = self.priors["sigma_la"].create_variable("sigma_la")
+            omega = self._la_effect_covariance(n_services)
             rho = self.priors["rho"].create_variable("rho")
-            sigma_ar = self.priors["sigma_ar"].create_variable("sigma_ar")
+            sigma_ar = self._innovation_sd(n_services)                # (la, service)
             mean = needs[:, :, None] + level[None, :, :]             # (la, service, year)
             resid = (pt.as_tensor(inp.log_rate) - mean) * (inp.precision > 0)
-            loglik = marginal_log_likelihood(resid, inp.precision, rho, sigma_ar, sigma_la,
-                                             inp.log_var_sum, inp.n_obs)
+            loglik = marginal_log_likelihood(resid, inp.precision, rho, sigma_ar, omega)
             pm.Potential("panel_log_likelihood", pt.sum(loglik))
         self.model = model
         return model
 
+    def _innovation_sd(self, n_services: int):
+        """Innovation sds ``(la, service)`` of the LA deviations.
+
+        LAs differ in how much their counts move from year to year (the spread of LAs'
+        year-on-year sds is about twice what sampling alone gives, while each LA's
+        standardised changes are close to Gaussian). With ``la_volatility``, each LA and
+        service has its own sd, log-normal around the service's ``sigma_ar``.
+        """
+        sigma_ar = self.priors["sigma_ar"].create_variable("sigma_ar")
+        n_la = self.data.geography.n_la
+        if not self.config.la_volatility:
+            return pt.broadcast_to(sigma_ar[None, :], (n_la, n_services))
+        spread = self.priors["volatility_sd"].create_variable("volatility_sd")
+        raw = pm.Normal("volatility_raw", 0.0, 1.0, dims=(dims.LA, dims.SERVICE))
+        return pm.Deterministic("sigma_ar_la", sigma_ar[None, :] * pt.exp(spread * raw),
+                                dims=(dims.LA, dims.SERVICE))
+
+    def _la_effect_covariance(self, n_services: int):
+        """Covariance ``(service, service)`` of the persistent LA effects."""
+        sigma_la = self.priors["sigma_la"].create_variable("sigma_la")
+        if not self.config.correlated_services or n_services == 1:
+            return pt.diag(pt.sqr(sigma_la))
+        prior = self.priors["la_correlation"]
+        # Sampled as the upper triangle (one value per service pair), kept as a matrix too.
+        pairs = getattr(pm, prior.distribution)("la_correlation", n=n_services,
+                                                **prior.parameters, dims=dims.SERVICE_PAIR)
+        corr = pm.Deterministic("la_correlation_matrix",
+                                pm.LKJCorr.vec_to_corr_mat(pairs, n_services),
+                                dims=(dims.SERVICE, dims.SERVICE_B))
+        return sigma_la[:, None] * corr * sigma_la[None, :]
+
     def _national_level(self, n_services: int):
-        """National log rates: the last year's level and centred yearly increments.
+        """National log rates: the last year's level and yearly increments.
 
         Anchoring the walk at the last year (not the first) and sampling its increments
         keeps the sampler's coordinates nearly uncorrelated: the common level is known to
-        about ``sigma_la / sqrt(n_la)``, the yearly changes far better.
+        about ``sigma_la / sqrt(n_la)``, the yearly changes far better. An increment between
+        two years with counts is sampled centred (the data pin it down); one touching a year
+        without counts (CLA before 2019) is sampled non-centred, since only its prior
+        informs it and a centred one would form a funnel with ``sigma_year``.
         """
         sigma_year = self.priors["sigma_year"].create_variable("sigma_year")
         start = self.priors["intercept"]
@@ -159,12 +212,20 @@ class PanelDemandModel(FittableModel):
         if n_years == 1:
             level = last[:, None]
         else:
-            step = pm.Normal("national_step", 0.0, sigma_year[:, None],
+            informed = self._informed_steps()
+            free = pm.Normal("national_step_free", 0.0,
+                             pt.where(informed, sigma_year[:, None], 1.0),
                              shape=(n_services, n_years - 1))
+            step = pt.where(informed, free, sigma_year[:, None] * free)
             # level_t = last - sum of the steps after t
             after = pt.cumsum(step[:, ::-1], axis=1)[:, ::-1]
             level = pt.concatenate([last[:, None] - after, last[:, None]], axis=1)
         return pm.Deterministic("national_level", level, dims=(dims.SERVICE, dims.YEAR))
+
+    def _informed_steps(self) -> np.ndarray:
+        """``(service, year - 1)``: whether both years of an increment have counts."""
+        counted = np.asarray((self.inputs.precision > 0).any(axis=0))   # (service, year)
+        return counted[:, 1:] & counted[:, :-1]
 
     def _needs_terms(self, n_services: int):
         """Add the indicator coefficients; return the ``(la, service)`` needs terms."""
@@ -181,18 +242,21 @@ class PanelDemandModel(FittableModel):
         ratio = self.priors["within_ratio"].create_variable("within_ratio") \
             if self.config.contextual else pt.as_tensor(1.0)
         within = ratio * between
-        beta = pm.Deterministic("beta", loading[:, None] * within[None, :],
-                                dims=(dims.SERVICE, dims.COVARIATE))
+        pm.Deterministic("beta", loading[:, None] * within[None, :],
+                         dims=(dims.SERVICE, dims.COVARIATE))
         # LSOA-level term: LA mean index plus the within-LA spread (pooled LSOA clusters).
-        index = pt.dot(pt.as_tensor(inp.point_z), within)
-        spread = pt.stack([segment_sum(pt.exp(loading[j] * index) * inp.point_share,
-                                       inp.point_la, n_la) for j in range(n_services)], axis=1)
-        terms = pt.log(spread) + pt.dot(pt.as_tensor(inp.la_mean), beta.T)
+        # Products as elementwise sums: without a BLAS, pytensor's dot falls back to Python.
+        index = pt.sum(pt.as_tensor(inp.point_z) * within[None, :], axis=1)
+        spread = segment_sum(pt.exp(index[:, None] * loading[None, :])
+                             * inp.point_share[:, None], inp.point_la, n_la)   # (la, service)
         if self.config.contextual:
-            gamma = pm.Deterministic("beta_contextual",
-                                     loading[:, None] * ((1.0 - ratio) * between)[None, :],
-                                     dims=(dims.SERVICE, dims.COVARIATE))
-            terms = terms + pt.dot(pt.as_tensor(inp.la_mean), gamma.T)
+            pm.Deterministic("beta_contextual",
+                             loading[:, None] * ((1.0 - ratio) * between)[None, :],
+                             dims=(dims.SERVICE, dims.COVARIATE))
+        # LA means: within + contextual = the whole between-LA gradient, loading x between.
+        la_index = pt.sum(pt.as_tensor(inp.la_mean) * (between if self.config.contextual
+                                                       else within)[None, :], axis=1)
+        terms = pt.log(spread) + la_index[:, None] * loading[None, :]
         if self.config.evidence:
             self._evidence(loading, within)
         return terms
@@ -217,23 +281,25 @@ class PanelDemandModel(FittableModel):
     def initial_values(self) -> dict[str, np.ndarray]:
         """Return NUTS start values: national levels at the observed mean log rates."""
         crude = self.inputs.crude_log_rate()
-        return {"national_level_last": crude[:, -1],
-                "national_step": np.diff(crude, axis=1)} if crude.shape[1] > 1 else \
-            {"national_level_last": crude[:, -1]}
+        if crude.shape[1] == 1:
+            return {"national_level_last": crude[:, -1]}
+        steps = np.where(self._informed_steps(), np.diff(crude, axis=1), 0.0)
+        return {"national_level_last": crude[:, -1], "national_step_free": steps}
 
     def data_hash(self) -> str:
-        """Return the hash of the panel data (:meth:`PanelData.data_hash`)."""
-        return self.data.data_hash()
+        """Return the hash of the panel data and its returns (:func:`panel_data_hash`)."""
+        return panel_data_hash(self.data, self.returns)
 
     def stored_config(self) -> dict[str, Any]:
         """Return model options, priors, services and indicators (stored with fits)."""
         return {"model": self.config.to_dict(), "priors": priors_to_config(self.priors),
-                "services": list(self.services), "covariates": list(self.indicator_names)}
+                "services": list(self.services), "covariates": list(self.indicator_names),
+                "returns": None if self.returns is None else self.returns.summary()}
 
     @classmethod
-    def load(cls, path: str | Path, data: PanelData) -> tuple[PanelDemandModel,
-                                                              az.InferenceData]:
-        """Load a saved fit, checking it was made on ``data``.
+    def load(cls, path: str | Path, data: PanelData, returns: PanelReturns | None = None
+             ) -> tuple[PanelDemandModel, az.InferenceData]:
+        """Load a saved fit, checking it was made on ``data`` (and ``returns``).
 
         Parameters
         ----------
@@ -241,6 +307,8 @@ class PanelDemandModel(FittableModel):
             A file written by :meth:`save`.
         data
             The panel the fit was made on.
+        returns
+            The LSOA/MSOA returns the fit was made with (``None`` if none).
 
         Returns
         -------
@@ -250,9 +318,11 @@ class PanelDemandModel(FittableModel):
         Raises
         ------
         DataHashMismatchError
-            If ``data`` differs from the data the fit was made on.
+            If ``data`` or ``returns`` differ from those the fit was made on (a fit made with
+            returns needs them passed back in).
         """
-        idata, config, priors = cls.read_fit(path, data.data_hash())
+        idata, config, priors = cls.read_fit(path, panel_data_hash(data, returns))
         model = cls(data.subset_services(config["services"]),
-                    PanelModelConfig.from_dict(config["model"]), priors=priors)
+                    PanelModelConfig.from_dict(config["model"]), priors=priors,
+                    returns=returns)
         return model, idata

@@ -1,98 +1,271 @@
-"""The panel model's likelihood with the LA-year log rates integrated out exactly.
+"""The panel model's likelihood with the LA effects and LA-year states integrated out.
 
-For one service and LA, the log rates over the ``T`` fitted years are
-``theta = m + u 1 + d`` (see :mod:`bayes_needs.models.panel`): ``m`` the needs and national
-terms, ``u ~ N(0, sigma_u^2)`` the persistent LA effect and ``d`` a stationary AR(1) with
-innovation sd ``sigma`` and autocorrelation ``rho``. The observed log rate of a year is
-``y_hat = log((y + 1/2) / E) ~ N(theta, 1 / (y + 1/2))``: the Gaussian approximation of the
-Poisson count on the log scale, accurate for the tens to thousands of children an LA counts
-in a year. Missing years carry no observation.
+For LA ``l``, the observed log rates of service ``s`` over the ``T`` fitted years are::
 
-Everything is then Gaussian and the ``T + 1`` latent values of each LA and service integrate
-out in closed form. With ``r = y_hat - m`` (0 where missing), ``H`` the diagonal observation
-precision (0 where missing), ``Q`` the tridiagonal AR(1) precision and ``g = Q 1``::
+    y_hat_ls = m_ls + u_ls 1 + d_ls + e_ls
 
-    Q_u = Q - c_u g g',  c_u = sigma_u^2 / (1 + sigma_u^2 1'Q1)     (u integrated out)
-    P   = Q + H          (tridiagonal; Thomas algorithm, vectorised over LAs and services)
-    log L = -1/2 r'Hr + 1/2 b'P_u^{-1} b - 1/2 log det P_u + 1/2 log det Q_u
-            - 1/2 sum log v - n/2 log 2 pi,   b = H r,  P_u = P - c_u g g'
+``m`` the needs and national terms, ``u_l ~ N(0, Omega)`` the persistent LA effects (``Omega``
+diagonal unless services are correlated), ``d_ls`` a stationary AR(1) with variance
+``gamma_s`` and autocorrelation ``rho_s``, and ``e`` the Gaussian approximation of the
+Poisson count on the log scale: ``y_hat = log((y + 1/2) / E)`` with variance
+``1 / (y + 1/2)``, accurate for the tens to thousands of children an LA counts in a year.
+Missing years carry no observation.
 
-and ``P_u`` is handled with the Sherman-Morrison formula on top of two tridiagonal solves.
-So the sampler sees only the ~100 hyperparameters and national terms, never the 600 LA
-effects and 7,000 LA-year states; :mod:`bayes_needs.need.panel` draws those afterwards from
-their exact Gaussian conditional.
+So ``y_hat_l`` is Gaussian with covariance ``A + U Omega U'``: ``A`` block-diagonal over
+services and ``U`` the service indicator. Each block ``A_s`` (the AR(1) plus noise) is
+handled in precision form, ``M_s = Q_s + H_s`` with ``Q_s`` the tridiagonal AR(1) precision
+and ``H_s`` the diagonal observation precision (0 where missing), by one ``O(T)`` LDL' pass.
+With ``K = diag(1' A_s^-1 1)``, ``q = U'A^-1 r`` and ``S = I + K^1/2 Omega K^1/2``, Woodbury's
+identity integrates the LA effects out with ``service x service`` algebra only::
+
+    log L = -1/2 (r'A^-1 r - q'C q) - 1/2 (sum_s log det A_s + log det S) - n/2 log 2 pi
+    C = (Omega^-1 + K)^-1,  log det A_s = log det M_s - log det Q_s - sum log h
+
+``C`` and ``C q`` are the posterior covariance and mean of ``u_l``
+(:mod:`bayes_needs.models.panel_states` draws the states back from them afterwards).
+
+The gradient is analytic. In the residuals it is ``-H (r - E[u|y] - E[d|y])``; in ``Omega``
+``(p p' - K + K C K) / 2`` with ``p = U' Sigma^-1 r``; in the AR(1) parameters, Fisher's
+identity ``dL/dQ = (Q^-1 - E[d d'|y]) / 2`` needs only the band of the posterior second moment
+of ``d``, which Takahashi's recursion gives from the same LDL' pass. One compiled pass (numba)
+gives the per-LA log-likelihoods and every gradient piece in ``O(LA x service x year)``, so
+NUTS sees only the ~100 hyperparameters and national terms, never the 600 LA effects and
+7,000 LA-year states. The per-LA values are the pointwise log-likelihood (one LA's whole
+series is the unit).
 """
 
 from __future__ import annotations
 
+from typing import cast
+
+import numba
 import numpy as np
 import pytensor.tensor as pt
+from pytensor.gradient import DisconnectedType, grad_not_implemented
+from pytensor.graph.basic import Apply
+from pytensor.graph.op import Op
+from pytensor.link.numba.dispatch.basic import register_funcify_default_op_cache_key
+
+from bayes_needs.models.panel_states import FAST_MATH, la_effect_posterior
 
 LOG_2PI = float(np.log(2.0 * np.pi))
 
 
-def ar1_precision(rho, sigma, n_years: int) -> tuple:
-    """Diagonal and off-diagonal of the stationary AR(1) precision over ``n_years``.
+# ---------------------------------------------------------------------- likelihood kernel
+@numba.njit(cache=True, error_model="numpy", fastmath=FAST_MATH)
+def _ar1_series(r, h, rho, sigma, xhat, zeta, band_d, band_o, pivots, mult):
+    """Tridiagonal pass over one series with ``M = Q + H``.
+
+    Fills ``xhat = M^-1 H r``, ``zeta = M^-1 h`` and the band of ``M^-1`` (``band_d``
+    diagonal, ``band_o`` first off-diagonal); ``pivots`` and ``mult`` are scratch. Returns
+    ``(log det M - sum log h, r'Hr - (Hr)'xhat, 1'A^-1 1, 1'A^-1 r, observed years)``.
+    """
+    n = r.shape[0]
+    s2 = sigma * sigma
+    off = -rho / s2
+    # LDL' of M; logs of products, not sums of logs (a log costs more than the pass).
+    det_m, det_h, rhr, seen = 1.0, 1.0, 0.0, 0
+    for t in range(n):
+        if n == 1:
+            q_tt = (1.0 - rho * rho) / s2
+        elif t == 0 or t == n - 1:
+            q_tt = 1.0 / s2
+        else:
+            q_tt = (1.0 + rho * rho) / s2
+        m_tt = q_tt + h[t]
+        if t > 0:
+            mult[t] = off / pivots[t - 1]
+            m_tt -= mult[t] * off
+        pivots[t] = m_tt
+        det_m *= m_tt
+        if h[t] > 0.0:
+            seen += 1
+            det_h *= h[t]
+            rhr += h[t] * r[t] * r[t]
+    # Forward then backward substitution for both right-hand sides.
+    for t in range(n):
+        xhat[t] = h[t] * r[t]
+        zeta[t] = h[t]
+        if t > 0:
+            xhat[t] -= mult[t] * xhat[t - 1]
+            zeta[t] -= mult[t] * zeta[t - 1]
+    xhat[n - 1] /= pivots[n - 1]
+    zeta[n - 1] /= pivots[n - 1]
+    for t in range(n - 2, -1, -1):
+        xhat[t] = xhat[t] / pivots[t] - mult[t + 1] * xhat[t + 1]
+        zeta[t] = zeta[t] / pivots[t] - mult[t + 1] * zeta[t + 1]
+    # Band of M^-1 (Takahashi's recursion).
+    band_d[n - 1] = 1.0 / pivots[n - 1]
+    for t in range(n - 2, -1, -1):
+        band_o[t] = -mult[t + 1] * band_d[t + 1]
+        band_d[t] = 1.0 / pivots[t] - mult[t + 1] * band_o[t]
+    bx, k, q = 0.0, 0.0, 0.0
+    for t in range(n):
+        bx += h[t] * r[t] * xhat[t]
+        k += h[t] * (1.0 - zeta[t])
+        q += h[t] * (r[t] - xhat[t])
+    return np.log(det_m / det_h), rhr - bx, k, q, seen
+
+
+@numba.njit(cache=True, error_model="numpy", fastmath=FAST_MATH)
+def panel_kernel(resid, precision, rho, sigma, omega):
+    """Per-LA marginal log-likelihoods and the per-LA gradient pieces.
 
     Parameters
     ----------
-    rho, sigma
-        Tensors ``(service,)``: autocorrelation and innovation sd.
-    n_years
-        Number of years.
+    resid, precision
+        ``(la, service, year)``: ``y_hat - m`` and ``y + 1/2`` (0 where missing).
+    rho
+        ``(service,)``: autocorrelation of the AR(1) deviations.
+    sigma
+        ``(la, service)``: their innovation sd (LAs differ in volatility).
+    omega
+        ``(service, service)``: covariance of the persistent LA effects.
 
     Returns
     -------
-    diag, off
-        ``diag`` ``(service, year)`` and ``off`` ``(service,)`` (constant off-diagonal).
+    loglik, d_resid, d_rho, d_sigma, d_omega
+        ``(la,)`` log-likelihoods and their gradients per LA: ``(la, service, year)``,
+        ``(la, service)``, ``(la, service)`` and ``(la, service, service)``.
     """
-    s2 = pt.sqr(sigma)
-    inner = (1.0 + pt.sqr(rho)) / s2
-    ends = 1.0 / s2
-    if n_years == 1:
-        return ((1.0 - pt.sqr(rho)) / s2)[:, None], -rho / s2
-    cols = [ends] + [inner] * (n_years - 2) + [ends]
-    return pt.stack(cols, axis=-1), -rho / s2
+    n_la, n_s, n_t = resid.shape
+    loglik = np.empty(n_la)
+    d_resid = np.zeros((n_la, n_s, n_t))
+    d_rho = np.zeros((n_la, n_s))
+    d_sigma = np.zeros((n_la, n_s))
+    d_omega = np.zeros((n_la, n_s, n_s))
+    xhat = np.empty((n_s, n_t))
+    zeta = np.empty((n_s, n_t))
+    band_d = np.empty((n_s, n_t))
+    band_o = np.zeros((n_s, n_t))
+    k = np.empty(n_s)
+    q = np.empty(n_s)
+    cov = np.empty((n_s, n_s))
+    scratch = np.empty((2, n_s, n_s))
+    pivots = np.empty(n_t)
+    mult = np.empty(n_t)
+    mean_u = np.empty(n_s)
+    for la in range(n_la):
+        logdet, quad, seen = 0.0, 0.0, 0
+        for s in range(n_s):
+            ld, qd, k[s], q[s], n_seen = _ar1_series(
+                resid[la, s], precision[la, s], rho[s], sigma[la, s], xhat[s], zeta[s],
+                band_d[s], band_o[s], pivots, mult)
+            logdet += ld + 2.0 * n_t * np.log(sigma[la, s]) - np.log(1.0 - rho[s] * rho[s])
+            quad += qd
+            seen += n_seen
+        logdet += la_effect_posterior(k, omega, cov, scratch)
+        for i in range(n_s):
+            mean_u[i] = 0.0
+            for j in range(n_s):
+                mean_u[i] += cov[i, j] * q[j]
+            quad -= q[i] * mean_u[i]
+        loglik[la] = -0.5 * quad - 0.5 * logdet - 0.5 * seen * LOG_2PI
+        if not np.isfinite(loglik[la]):
+            loglik[la] = -np.inf
+            continue
+        p = q - k * mean_u
+        for i in range(n_s):
+            for j in range(n_s):
+                kck = k[i] * cov[i, j] * k[j] - (k[i] if i == j else 0.0)
+                d_omega[la, i, j] = 0.5 * (p[i] * p[j] + kck)
+        for s in range(n_s):
+            d_rho[la, s], d_sigma[la, s] = _ar1_gradient(
+                resid[la, s], precision[la, s], rho[s], sigma[la, s], mean_u[s], cov[s, s],
+                xhat[s], zeta[s], band_d[s], band_o[s], d_resid[la, s])
+    return loglik, d_resid, d_rho, d_sigma, d_omega
 
 
-def tridiagonal_solve(diag, off, rhs, n_years: int) -> tuple:
-    """Solve ``P x = rhs`` for symmetric positive-definite tridiagonal ``P`` (Thomas).
+@numba.njit(cache=True, error_model="numpy", fastmath=FAST_MATH)
+def _ar1_gradient(r, h, rho, sigma, mean_u, var_u, xhat, zeta, band_d, band_o, d_r):
+    """Gradient of one series: fill ``d_r``; return ``(dL/drho, dL/dsigma)``.
 
-    Parameters
-    ----------
-    diag
-        Tensor ``(..., year)``: the diagonal.
-    off
-        Tensor broadcasting against ``diag[..., 0]``: the constant off-diagonal.
-    rhs
-        Tensor ``(..., k, year)``: ``k`` right-hand sides.
-    n_years
-        Length of the last axis.
-
-    Returns
-    -------
-    x, logdet
-        The solutions (like ``rhs``) and ``log det P`` (like ``diag[..., 0]``).
+    By Fisher's identity ``dL/dQ = (Q^-1 - E[d d' | y]) / 2``, and ``Q`` is tridiagonal, so
+    only the band of the posterior second moment of ``d`` is needed: ``E[d | y] = xhat -
+    mean_u zeta`` and ``Cov[d | y] = M^-1 + var_u zeta zeta'``.
     """
-    pivots, ratios, partial = [], [], []
-    pivot = diag[..., 0]
-    pivots.append(pivot)
-    partial.append(rhs[..., 0] / pivot[..., None])
-    for t in range(1, n_years):
-        ratio = off / pivot
-        ratios.append(ratio)
-        pivot = diag[..., t] - off * ratio
-        pivots.append(pivot)
-        partial.append((rhs[..., t] - off[..., None] * partial[-1]) / pivot[..., None])
-    x = [partial[-1]]
-    for t in range(n_years - 2, -1, -1):
-        x.append(partial[t] - ratios[t][..., None] * x[-1])
-    logdet = pt.sum(pt.log(pt.stack(pivots, axis=-1)), axis=-1)
-    return pt.stack(x[::-1], axis=-1), logdet
+    n = r.shape[0]
+    s2 = sigma * sigma
+    gamma = s2 / (1.0 - rho * rho)
+    g_sigma, g_rho = 0.0, 0.0
+    for t in range(n):
+        m_t = xhat[t] - mean_u * zeta[t]
+        d_r[t] = -h[t] * (r[t] - mean_u - m_t)
+        g_diag = 0.5 * (gamma - (m_t * m_t + band_d[t] + var_u * zeta[t] * zeta[t]))
+        if n == 1:
+            q_tt, dq_rho = (1.0 - rho * rho) / s2, -2.0 * rho / s2
+        elif t == 0 or t == n - 1:
+            q_tt, dq_rho = 1.0 / s2, 0.0
+        else:
+            q_tt, dq_rho = (1.0 + rho * rho) / s2, 2.0 * rho / s2
+        g_sigma += g_diag * q_tt
+        g_rho += g_diag * dq_rho
+        if t < n - 1:
+            m_next = xhat[t + 1] - mean_u * zeta[t + 1]
+            g_off = 0.5 * (rho * gamma - (m_t * m_next + band_o[t]
+                                          + var_u * zeta[t] * zeta[t + 1]))
+            # Both off-diagonals: Q_{t,t+1} = Q_{t+1,t} = -rho / sigma^2.
+            g_sigma += 2.0 * g_off * (-rho / s2)
+            g_rho += 2.0 * g_off * (-1.0 / s2)
+    return g_rho, -2.0 / sigma * g_sigma
 
 
-def marginal_log_likelihood(resid, precision, rho, sigma, sigma_u, log_var_sum, n_obs):
-    """Log-likelihood of each LA and service with its latent log rates integrated out.
+# ---------------------------------------------------------------------- pytensor Op
+class PanelMarginal(Op):
+    """Per-LA marginal log-likelihoods of the panel (see the module docstring).
+
+    Outputs the log-likelihoods and, from the same pass, their gradient pieces, which
+    :meth:`L_op` contracts with the output gradient (first derivatives only).
+    """
+
+    __props__ = ()
+
+    def make_node(self, resid, precision, rho, sigma, omega):
+        """Check the inputs and describe the outputs."""
+        ins = [pt.as_tensor_variable(x).astype("float64")
+               for x in (resid, precision, rho, sigma, omega)]
+        if [x.ndim for x in ins] != [3, 3, 1, 2, 2]:
+            raise TypeError("PanelMarginal needs (la, service, year) residuals and precisions, "
+                            "(service,) rho, (la, service) sigma and a (service, service) "
+                            "omega")
+        f64 = "float64"
+        outs = [pt.tensor(dtype=f64, shape=(None,)), pt.tensor(dtype=f64, shape=(None,) * 3),
+                pt.tensor(dtype=f64, shape=(None, None)), pt.tensor(dtype=f64, shape=(None, None)),
+                pt.tensor(dtype=f64, shape=(None,) * 3)]
+        return Apply(self, ins, outs)
+
+    def perform(self, node, inputs, output_storage):
+        """Run the compiled kernel."""
+        resid, precision, rho, sigma, omega = (np.ascontiguousarray(x) for x in inputs)
+        if precision.shape != resid.shape:  # the compiled loop does not check bounds
+            raise ValueError(f"precision has shape {precision.shape}, resid {resid.shape}")
+        for store, value in zip(output_storage,
+                                panel_kernel(resid, precision, rho, sigma, omega), strict=True):
+            store[0] = value
+
+    def infer_shape(self, fgraph, node, input_shapes):
+        """Return the output shapes."""
+        la, s, _t = input_shapes[0]
+        return [(la,), input_shapes[0], (la, s), (la, s), (la, s, s)]
+
+    def connection_pattern(self, node):
+        """Declare every output differentiable in all inputs but the data precision."""
+        return [[True] * 5, [False] * 5, [True] * 5, [True] * 5, [True] * 5]
+
+    def L_op(self, inputs, outputs, output_grads):
+        """Contract the per-LA gradient pieces with the log-likelihoods' output gradient."""
+        if not all(isinstance(g.type, DisconnectedType) for g in output_grads[1:]):
+            return [grad_not_implemented(self, i, x, "second derivatives of the panel "
+                                         "likelihood") for i, x in enumerate(inputs)]
+        g = output_grads[0]
+        _, d_resid, d_rho, d_sigma, d_omega = outputs
+        return [g[:, None, None] * d_resid, DisconnectedType()(),
+                pt.sum(g[:, None] * d_rho, axis=0), g[:, None] * d_sigma,
+                pt.sum(g[:, None, None] * d_omega, axis=0)]
+
+
+def marginal_log_likelihood(resid, precision: np.ndarray, rho, sigma, omega):
+    """Per-LA log-likelihood tensor ``(la,)`` with the latent log rates integrated out.
 
     Parameters
     ----------
@@ -100,44 +273,27 @@ def marginal_log_likelihood(resid, precision, rho, sigma, sigma_u, log_var_sum, 
         Tensor ``(la, service, year)``: ``y_hat - m``, 0 where missing.
     precision
         Array ``(la, service, year)``: observation precision ``y + 1/2``, 0 where missing.
-    rho, sigma, sigma_u
-        Tensors ``(service,)``.
-    log_var_sum
-        Array ``(la, service)``: sum of the log observation variances.
-    n_obs
-        Array ``(la, service)``: number of observed years.
+    rho
+        Tensor ``(service,)``: autocorrelation of the deviations.
+    sigma
+        Tensor ``(la, service)``: innovation sd of the deviations.
+    omega
+        Tensor ``(service, service)``: covariance of the persistent LA effects.
 
     Returns
     -------
     Tensor
-        ``(la, service)`` log-likelihoods.
+        ``(la,)`` log-likelihoods.
     """
-    n_years = int(np.shape(precision)[-1])
-    q_diag, q_off = ar1_precision(rho, sigma, n_years)              # (s, t), (s,)
-    one = pt.ones((n_years,))
-    # g = Q 1 and 1'Q1, per service.
-    if n_years == 1:
-        g = q_diag
-    else:
-        shifted = pt.concatenate([q_off[:, None] * pt.ones((1, n_years - 1)),
-                                  pt.zeros_like(q_off)[:, None]], axis=1)
-        g = q_diag + shifted + pt.concatenate([pt.zeros_like(q_off)[:, None],
-                                               q_off[:, None] * pt.ones((1, n_years - 1))],
-                                              axis=1)
-    one_q_one = pt.dot(g, one)                                       # (s,)
-    q_logdet = n_years * pt.log(pt.sqr(sigma)) * -1.0 + pt.log(1.0 - pt.sqr(rho))
-    c_u = pt.sqr(sigma_u) / (1.0 + pt.sqr(sigma_u) * one_q_one)       # (s,)
-    b = precision * resid                                            # (l, s, t)
-    p_diag = q_diag[None] + precision                                # (l, s, t)
-    rhs = pt.stack([b, pt.broadcast_to(g[None], b.shape)], axis=2)   # (l, s, 2, t)
-    sol, p_logdet = tridiagonal_solve(p_diag, q_off[None, :], rhs, n_years)
-    pb, pg = sol[:, :, 0], sol[:, :, 1]
-    g_pb = pt.sum(g[None] * pb, axis=-1)                             # (l, s)
-    g_pg = pt.sum(g[None] * pg, axis=-1)
-    denom = 1.0 - c_u[None] * g_pg
-    quad = pt.sum(b * pb, axis=-1) + c_u[None] * pt.sqr(g_pb) / denom
-    logdet_pu = p_logdet + pt.log(denom)
-    logdet_qu = q_logdet - pt.log(1.0 + pt.sqr(sigma_u) * one_q_one)
-    data_quad = pt.sum(precision * pt.sqr(resid), axis=-1)
-    return (-0.5 * data_quad + 0.5 * quad - 0.5 * logdet_pu + 0.5 * logdet_qu[None]
-            - 0.5 * log_var_sum - 0.5 * n_obs * LOG_2PI)
+    outputs = cast(list, PanelMarginal()(resid, pt.as_tensor(np.asarray(precision, float)),
+                                         rho, sigma, omega))
+    return outputs[0]
+
+
+@register_funcify_default_op_cache_key(PanelMarginal)
+def _numba_panel_marginal(op, node, **kwargs):
+    @numba.njit
+    def panel_marginal_numba(resid, precision, rho, sigma, omega):
+        return panel_kernel(resid, precision, rho, sigma, omega)
+
+    return panel_marginal_numba

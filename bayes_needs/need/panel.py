@@ -27,6 +27,7 @@ from bayes_needs.core import dims
 from bayes_needs.core import idata as idata_io
 from bayes_needs.core.errors import ConfigError
 from bayes_needs.models.panel import PanelDemandModel
+from bayes_needs.models.panel_states import conditional_draws
 from bayes_needs.simulate.panel import ar1_forward, needs_terms, random_walk_forward
 
 #: Standardisations the panel model accepts.
@@ -39,6 +40,14 @@ COMPONENTS: tuple[str, ...] = ("needs_indicators", "contextual", "la_residual_ke
 def _flat(post: xr.Dataset, name: str, trailing: list[str]) -> np.ndarray:
     return post[name].transpose(dims.CHAIN, dims.DRAW, *trailing).values.reshape(
         -1, *[post.sizes[d] for d in trailing])
+
+
+def innovation_sd(post: xr.Dataset, n_la: int) -> np.ndarray:
+    """``(sample, la, service)`` innovation sds of the LA deviations (per LA if modelled)."""
+    if "sigma_ar_la" in post:
+        return _flat(post, "sigma_ar_la", [dims.LA, dims.SERVICE])
+    common = _flat(post, "sigma_ar", [dims.SERVICE])
+    return np.repeat(common[:, None, :], n_la, axis=1)
 
 
 def latent_states(model: PanelDemandModel, idata: az.InferenceData, *, random_seed: int
@@ -75,33 +84,21 @@ def latent_states(model: PanelDemandModel, idata: az.InferenceData, *, random_se
         indicators = context = np.zeros((n_sample, n_la, n_services))
     level = _flat(post, "national_level", [dims.SERVICE, dims.YEAR])
     rho = _flat(post, "rho", [dims.SERVICE])
-    sigma = _flat(post, "sigma_ar", [dims.SERVICE])
+    gamma = innovation_sd(post, n_la) ** 2 / (1.0 - rho[:, None, :] ** 2)
     sigma_u = _flat(post, "sigma_la", [dims.SERVICE])
+    corr = _flat(post, "la_correlation_matrix", [dims.SERVICE, dims.SERVICE_B]) \
+        if "la_correlation_matrix" in post else np.eye(n_services)[None]
+    omega = sigma_u[:, :, None] * corr * sigma_u[:, None, :]
+    h = inp.precision                                              # (la, s, t)
+    mean = (indicators + context)[:, :, :, None] + level[:, None]  # (b, la, s, t)
+    resid = np.where(h[None] > 0, inp.log_rate[None] - mean, 0.0)
     rng = np.random.default_rng(random_seed)
-    la_effect = np.empty((n_sample, n_la, n_services))
-    deviation = np.empty((n_sample, n_la, n_years, n_services))
-    h = inp.precision                                            # (la, s, t)
-    eye = np.eye(n_years)
-    lag = np.abs(np.subtract.outer(np.arange(n_years), np.arange(n_years)))
-    for b in range(n_sample):
-        mean = (indicators[b] + context[b])[:, :, None] + level[b][None]   # (la, s, t)
-        resid = np.where(h > 0, inp.log_rate - mean, 0.0)
-        for j in range(n_services):
-            cov = sigma[b, j] ** 2 / (1 - rho[b, j] ** 2) * rho[b, j] ** lag
-            prior_prec = np.zeros((n_years + 1, n_years + 1))
-            prior_prec[:n_years, :n_years] = np.linalg.inv(cov)
-            prior_prec[n_years, n_years] = 1.0 / sigma_u[b, j] ** 2
-            hj = h[:, j]                                          # (la, t)
-            design = np.concatenate([eye, np.ones((n_years, 1))], axis=1)
-            prec = prior_prec[None] + np.einsum("ti,lt,tk->lik", design, hj, design)
-            rhs = np.einsum("ti,lt->li", design, hj * resid[:, j])
-            chol = np.linalg.cholesky(prec)
-            centre = np.linalg.solve(prec, rhs[..., None])[..., 0]
-            noise = np.linalg.solve(np.swapaxes(chol, -1, -2),
-                                    rng.standard_normal((n_la, n_years + 1, 1)))[..., 0]
-            state = centre + noise
-            deviation[b, :, :, j] = state[:, :n_years]
-            la_effect[b, :, j] = state[:, n_years]
+    la_effect, deviation = conditional_draws(
+        np.ascontiguousarray(resid), np.ascontiguousarray(h), np.ascontiguousarray(gamma),
+        np.ascontiguousarray(rho), np.ascontiguousarray(omega),
+        rng.standard_normal((n_sample, n_la, n_services)),
+        rng.standard_normal((n_sample, n_la, n_services, n_years)))
+    deviation = np.swapaxes(deviation, 2, 3)                       # (b, la, t, s)
     return indicators, context, la_effect, deviation
 
 
@@ -171,7 +168,7 @@ def expected_need(model: PanelDemandModel, idata: az.InferenceData, *, random_se
                                        horizon, rng)                        # (b, h, s)
     future_dev = ar1_forward(deviation[:, :, -1, :],
                              _flat(post, "rho", [dims.SERVICE])[:, None, :],
-                             _flat(post, "sigma_ar", [dims.SERVICE])[:, None, :], horizon,
+                             innovation_sd(post, model.data.geography.n_la), horizon,
                              rng)                                           # (b, la, h, s)
     share = policy_share_draws(model, standardise, n_sample,
                                int(seeds[2].generate_state(1)[0]))

@@ -9,13 +9,14 @@ Gaussian random walk, and counts are Poisson around ``exposure * exp(log rate)``
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
 from bayes_needs.core import dims
+from bayes_needs.core.errors import ConfigError
 from bayes_needs.data.covariates import standardise
 from bayes_needs.data.panel import PanelData
 from bayes_needs.simulate.area import generate_area
@@ -115,6 +116,7 @@ class PanelTruth:
     la_effect: np.ndarray      # (la, service)
     deviation: np.ndarray      # (la, year, service)
     log_rate: np.ndarray       # (la, year, service)
+    sigma_ar_la: np.ndarray    # (la, service) each LA's innovation sd
 
 
 def simulate_panel_counts(truth_params: dict[str, np.ndarray], *, point_z: np.ndarray,
@@ -127,7 +129,10 @@ def simulate_panel_counts(truth_params: dict[str, np.ndarray], *, point_z: np.nd
     ----------
     truth_params
         ``level0`` (service,), ``sigma_year``, ``beta``, ``contextual``, ``sigma_la``,
-        ``rho``, ``sigma_ar``.
+        ``rho``, ``sigma_ar``; optionally ``volatility_sd`` (the spread of LAs' log
+        innovation sds around ``sigma_ar``; absent, every LA has ``sigma_ar``) and ``level``
+        (service, k): the national log rates of the first ``k`` years, replacing ``level0``
+        and the walk there (later years continue the walk from the last given year).
     point_z, point_share, point_la, la_mean
         The indicator layout (as in :func:`needs_terms`).
     exposure
@@ -144,30 +149,65 @@ def simulate_panel_counts(truth_params: dict[str, np.ndarray], *, point_z: np.nd
     p = truth_params
     n_services = len(p["rho"])
     steps = p["sigma_year"][None, :] * rng.standard_normal((n_years - 1, n_services))
-    level = (p["level0"][None, :] + np.concatenate([np.zeros((1, n_services)),
-                                                    np.cumsum(steps, axis=0)])).T
+    walk = np.concatenate([np.zeros((1, n_services)), np.cumsum(steps, axis=0)])
+    if "level" in p:
+        given = np.asarray(p["level"], dtype=float)
+        k = given.shape[1]
+        level = np.concatenate([given, given[:, -1:] + (walk[k:] - walk[k - 1]).T], axis=1)
+    else:
+        level = (p["level0"][None, :] + walk).T
     indicators, context = needs_terms(p["beta"], p["contextual"], point_z, point_share,
                                       point_la, la_mean, n_la)
     la_effect = p["sigma_la"] * rng.standard_normal((n_la, n_services))
-    deviation = stationary_ar1((n_la,), n_years, p["rho"], p["sigma_ar"], rng)
+    sigma_ar_la = p["sigma_ar"] * np.exp(p["volatility_sd"] * rng.standard_normal(
+        (n_la, n_services))) if "volatility_sd" in p else np.broadcast_to(
+        p["sigma_ar"], (n_la, n_services))
+    deviation = stationary_ar1((n_la,), n_years, p["rho"], sigma_ar_la, rng)
     log_rate = (level.T[None] + (indicators + context + la_effect)[:, None, :] + deviation)
     counts = rng.poisson(exposure[:, :, None] * np.exp(log_rate)).astype(float)
     truth = PanelTruth(level=level, beta=p["beta"], contextual=p["contextual"],
                        sigma_la=p["sigma_la"], rho=p["rho"], sigma_ar=p["sigma_ar"],
                        sigma_year=p["sigma_year"], la_effect=la_effect, deviation=deviation,
-                       log_rate=log_rate)
+                       log_rate=log_rate, sigma_ar_la=np.asarray(sigma_ar_la))
     return counts, truth
+
+
+def _replaced(values: dict[str, np.ndarray], given: Mapping[str, np.ndarray],
+              n_years: int) -> dict[str, np.ndarray]:
+    """Return ``values`` with ``given`` replacing them, checking names and shapes."""
+    problems = []
+    out = dict(values)
+    for name, value in given.items():
+        array = np.asarray(value, dtype=float)
+        if name == "level":
+            ok = array.ndim == 2 and array.shape[0] == len(values["rho"]) \
+                and 1 <= array.shape[1] <= n_years
+            expected = f"(service, 1..{n_years} years)"
+        elif name in values:
+            ok = array.shape == values[name].shape
+            expected = str(values[name].shape)
+        else:
+            problems.append(f"unknown parameter {name!r}; known: {[*values, 'level']}")
+            continue
+        if not ok:
+            problems.append(f"parameter {name!r} has shape {array.shape}, expected {expected}")
+        out[name] = array
+    if problems:
+        raise ConfigError("generate_panel params: " + "; ".join(problems))
+    return out
 
 
 #: Parameters of :func:`generate_panel` unless given (per service, in the order given).
 DEFAULT_PANEL_PARAMS: dict[str, float] = {
     "level0": -4.0, "sigma_year": 0.03, "sigma_la": 0.2, "rho": 0.7, "sigma_ar": 0.12,
-    "beta": 0.3, "contextual": 0.1}
+    "volatility_sd": 0.3, "beta": 0.3, "contextual": 0.1}
 
 
 def generate_panel(scale: Scale = "tiny", *, n_years: int = 8, first_year: int = 2015,
                    services: Sequence[str] = (dims.CIN, dims.CLA), random_seed: int,
-                   extra_years: int = 1) -> tuple[PanelData, PanelTruth]:
+                   extra_years: int = 1,
+                   params: Mapping[str, np.ndarray] | None = None
+                   ) -> tuple[PanelData, PanelTruth]:
     """Generate a synthetic LA x year panel from the panel model's generative process.
 
     Parameters
@@ -185,12 +225,22 @@ def generate_panel(scale: Scale = "tiny", *, n_years: int = 8, first_year: int =
     extra_years
         Years after the last count year with an exposure only (to be forecast); their true
         log rates are in the returned truth.
+    params
+        Parameters replacing those derived from :data:`DEFAULT_PANEL_PARAMS`, by the names
+        of :func:`simulate_panel_counts` (arrays per service; ``beta`` and ``contextual``
+        per service and indicator; ``level`` for given national log rates). The geography,
+        exposure and random streams do not depend on them.
 
     Returns
     -------
     panel, truth
         The panel (counts NaN after the count years) and the :class:`PanelTruth` over every
         year.
+
+    Raises
+    ------
+    ConfigError
+        If ``params`` has unknown names or arrays of the wrong shape.
     """
     streams = np.random.SeedSequence(random_seed).spawn(3)
     area = generate_area(scale, random_seed=int(streams[0].generate_state(1)[0]),
@@ -210,13 +260,16 @@ def generate_panel(scale: Scale = "tiny", *, n_years: int = 8, first_year: int =
     n_s, n_k = len(services), zv.shape[1]
     p = DEFAULT_PANEL_PARAMS
     loading = np.exp(np.linspace(-0.3, 0.3, n_s))
-    params = {"level0": np.full(n_s, p["level0"]), "sigma_year": np.full(n_s, p["sigma_year"]),
+    values = {"level0": np.full(n_s, p["level0"]), "sigma_year": np.full(n_s, p["sigma_year"]),
               "sigma_la": np.full(n_s, p["sigma_la"]), "rho": np.full(n_s, p["rho"]),
               "sigma_ar": np.full(n_s, p["sigma_ar"]),
+              "volatility_sd": np.full(n_s, p["volatility_sd"]),
               "beta": loading[:, None] * np.full((n_s, n_k), p["beta"]),
               "contextual": loading[:, None] * np.full((n_s, n_k), p["contextual"])}
+    if params is not None:
+        values = _replaced(values, params, total_years)
     counts, truth = simulate_panel_counts(
-        params, point_z=zv - la_mean[geo.lsoa_to_la], point_share=share,
+        values, point_z=zv - la_mean[geo.lsoa_to_la], point_share=share,
         point_la=geo.lsoa_to_la, la_mean=la_mean, exposure=exposure,
         rng=np.random.default_rng(streams[2]))
     years = np.arange(first_year, first_year + total_years)

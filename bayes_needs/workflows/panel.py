@@ -5,7 +5,10 @@ forecasts ``T+1 .. T+H``; the allocation is for ``T+H``. The run directory holds
 files (``fit.nc``, ``run.json``, ``allocation.nc``, ``allocations.csv``, ``summary.txt``),
 ``demand.csv`` with a ``year`` column over the forecast years, and
 ``need_decomposition.csv`` (needs indicators, contextual term, LA residual kept and removed,
-per LA and service, on the log-rate scale), written as one set.
+per LA and service, on the log-rate scale) and ``need_gradient.csv`` (per service, the
+Spearman correlation of the needs-standardised rate with the LA deprivation score and the
+most/least deprived quintile rate ratio; :mod:`bayes_needs.checks.need_gradient`), written
+as one set.
 """
 
 from __future__ import annotations
@@ -19,14 +22,17 @@ import pandas as pd
 import xarray as xr
 
 from bayes_needs.allocation import Allocation, allocate
+from bayes_needs.checks import need_gradient as gradient
 from bayes_needs.config.run import RunConfig
 from bayes_needs.core import defaults, dims
 from bayes_needs.core.errors import ConfigError
 from bayes_needs.core.intervals import credible_interval, describe_interval
 from bayes_needs.core.outputs import output_set, write_csv, write_text
 from bayes_needs.data.panel import PanelData
+from bayes_needs.data.panel_returns import PanelReturns
 from bayes_needs.data.readers.england import DEFAULT_SERVICES
 from bayes_needs.data.readers.england_panel import DEFAULT_INDICATORS, england_panel_data
+from bayes_needs.data.readers.iod_scores import IMD_SCORE, read_la_imd_scores
 from bayes_needs.models.panel import PanelDemandModel
 from bayes_needs.need import panel as panel_need
 from bayes_needs.simulate.panel import generate_panel
@@ -34,6 +40,7 @@ from bayes_needs.workflows.fits import FitResult, stage_fit
 
 DEMAND_CSV = "demand.csv"
 DECOMPOSITION_CSV = "need_decomposition.csv"
+GRADIENT_CSV = "need_gradient.csv"
 PANEL_SOURCES: tuple[str, ...] = ("england_panel", "synthetic_panel")
 #: First reporting year of the England panel unless ``data.first_year`` says otherwise.
 ENGLAND_FIRST_YEAR = 2013
@@ -66,12 +73,13 @@ def load_panel_data(config: RunConfig) -> tuple[PanelData, dict[str, Any]]:
         panel, report = england_panel_data(
             Path(spec.data_dir), years=None if spec.year is None and first ==
             ENGLAND_FIRST_YEAR else range(first, 2026),
-            services=tuple(spec.services) if spec.services else DEFAULT_SERVICES,
-            indicators=tuple(spec.covariates) if spec.covariates else DEFAULT_INDICATORS)
+            services=tuple(spec.services) if spec.services is not None else DEFAULT_SERVICES,
+            indicators=tuple(spec.covariates) if spec.covariates is not None
+            else DEFAULT_INDICATORS)
         info: dict[str, Any] = {"report": report.to_dict()}
     elif spec.source == "synthetic_panel":
         panel, _ = generate_panel(spec.scale, random_seed=spec.data_seed,
-                                  services=tuple(spec.services) if spec.services
+                                  services=tuple(spec.services) if spec.services is not None
                                   else (dims.CIN, dims.CLA), extra_years=3)
         info = {"synthetic_panel": {"scale": spec.scale, "seed": spec.data_seed}}
     else:
@@ -85,8 +93,28 @@ def load_panel_data(config: RunConfig) -> tuple[PanelData, dict[str, Any]]:
     return panel, info
 
 
+def load_panel_returns(config: RunConfig, panel: PanelData) -> PanelReturns | None:
+    """Read the LSOA/MSOA returns ``data.lsoa_returns`` names, validated against ``panel``.
+
+    Parameters
+    ----------
+    config
+        The run config.
+    panel
+        The panel the returns belong to.
+
+    Returns
+    -------
+    PanelReturns or None
+        The returns, or ``None`` when the config names none.
+    """
+    path = config.data.lsoa_returns
+    return None if path is None else PanelReturns.from_csv(path, panel)
+
+
 def fit_panel(config: RunConfig, data: PanelData | None = None,
-              data_info: dict[str, Any] | None = None) -> FitResult[Any]:
+              data_info: dict[str, Any] | None = None, *,
+              returns: PanelReturns | None = None) -> FitResult[Any]:
     """Load the panel (unless given), build the panel model and sample it.
 
     Parameters
@@ -97,6 +125,9 @@ def fit_panel(config: RunConfig, data: PanelData | None = None,
         The panel; by default loaded with :func:`load_panel_data`.
     data_info
         How ``data`` were obtained.
+    returns
+        LSOA/MSOA returns; by default read with :func:`load_panel_returns` (only those of
+        the fitted years enter, so a fit of ``data.up_to(year)`` sees no later returns).
 
     Returns
     -------
@@ -105,7 +136,11 @@ def fit_panel(config: RunConfig, data: PanelData | None = None,
     """
     if data is None:
         data, data_info = load_panel_data(config)
-    model = PanelDemandModel(data, config.model, priors=config.priors)
+    if returns is None:
+        returns = load_panel_returns(config, data)
+    if returns is not None:
+        data_info = {**(data_info or {}), "lsoa_returns": returns.summary()}
+    model = PanelDemandModel(data, config.model, priors=config.priors, returns=returns)
     s = config.sampling
     start = time.perf_counter()
     idata = model.fit(random_seed=s.random_seed, draws=s.draws, tune=s.tune, chains=s.chains,
@@ -183,11 +218,61 @@ def decomposition_table(need: xr.Dataset, *, interval_prob: float, interval_kind
     return frame.rename(columns={dims.LA: "la_code"})
 
 
+def la_deprivation_score(fit: FitResult[Any]) -> tuple[pd.Series, str]:
+    """Return the LA deprivation score the need gradient of a panel run is checked against.
+
+    Parameters
+    ----------
+    fit
+        A panel fit.
+
+    Returns
+    -------
+    score, name
+        Per LA code, higher = more deprived: the IMD 2019 score (child-weighted mean over
+        the LA's LSOAs) for the England panel, else the composite of the panel's needs
+        indicators (:func:`bayes_needs.checks.need_gradient.indicator_composite`); and what
+        the score is, for the summary.
+    """
+    spec = fit.config.data
+    if spec.source == "england_panel" and spec.data_dir is not None:
+        scores = read_la_imd_scores(Path(spec.data_dir))
+        return scores[IMD_SCORE], "IMD 2019 score (child-weighted LSOA mean)"
+    return (gradient.indicator_composite(fit.model.data.la_indicator_means()),
+            "needs-indicator composite")
+
+
+def gradient_table(fit: FitResult[Any], need: xr.Dataset) -> tuple[pd.DataFrame, str]:
+    """Check the deprivation gradient of need in the allocation year.
+
+    Parameters
+    ----------
+    fit
+        A panel fit.
+    need
+        Its need draws (:func:`bayes_needs.need.panel.expected_need`).
+
+    Returns
+    -------
+    table, score_name
+        The table of :func:`bayes_needs.checks.need_gradient.need_gradient` and what the
+        LA score is.
+    """
+    a = fit.config.allocation
+    year = int(need.attrs["allocation_year"])
+    score, name = la_deprivation_score(fit)
+    table = gradient.need_gradient(need, fit.model.data.exposure[year], score, year=year,
+                                   interval_prob=a.interval_prob,
+                                   interval_kind=a.interval_kind)
+    return table, name
+
+
 def write_panel_run(fit: FitResult[Any], need: xr.Dataset, allocation: Allocation,
                     out_dir: Path, *, la_end_width: float, extra: list[str]) -> None:
-    """Write the fit, allocation, demand, decomposition and summary as one set."""
+    """Write the fit, allocation, demand, decomposition, need gradient and summary as one set."""
     a = fit.config.allocation
     interval = describe_interval(a.interval_prob, a.interval_kind)
+    gradient_rows, score_name = gradient_table(fit, need)
     with output_set(out_dir) as staging:
         stage_fit(fit, staging)
         allocation.to_netcdf(staging / "allocation.nc")
@@ -202,6 +287,10 @@ def write_panel_run(fit: FitResult[Any], need: xr.Dataset, allocation: Allocatio
                                       interval_kind=a.interval_kind),
                   comment="log-rate terms of need in the allocation year "
                           f"{need.attrs['allocation_year']}; interval: {interval}")
+        write_csv(staging / GRADIENT_CSV, gradient_rows,
+                  comment=f"deprivation gradient of the needs-standardised rate per child in "
+                          f"{need.attrs['allocation_year']} (need / exposure); LA score: "
+                          f"{score_name}\n{gradient_rows.attrs['comment']}")
         width = median_relative_width(allocation)
         lines = ["bayes_needs panel run summary", "=============================",
                  f"data: {fit.model.data.source}; fitted years {fit.model.years[0]}-"
@@ -211,5 +300,6 @@ def write_panel_run(fit: FitResult[Any], need: xr.Dataset, allocation: Allocatio
                  f"fit wall time: {fit.seconds:.1f} s",
                  f"median relative width of the {interval} share intervals: {width:.4f} "
                  f"(standardise = {need.attrs['standardise']}); {la_end_width:.4f} at the "
-                 f"'la' end (policy_share = 1)", *extra]
+                 f"'la' end (policy_share = 1)",
+                 *gradient.summary_lines(gradient_rows, score_name=score_name), *extra]
         write_text(staging / "summary.txt", "\n".join(lines) + "\n")

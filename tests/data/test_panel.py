@@ -225,6 +225,21 @@ def test_file_column_is_named_in_messages(geo):
         panel(geo, counts=counts)
 
 
+def test_a_row_without_a_line_names_its_file_not_a_row_of_the_table(geo):
+    # A reader's value built from several file rows (a predecessor's) has no line of its own.
+    counts = counts_frame().assign(file="dfe_b1.csv")
+    counts["line"] = pd.array(counts["line"], dtype="Int64")
+    counts.loc[1, "line"] = pd.NA
+    counts.loc[1, "count"] = -1
+    counts.loc[[0, 1], "la_code"] = "E99"
+    with pytest.raises(DataValidationError) as excinfo:
+        panel(geo, counts=counts)
+    text = problems_of(excinfo)
+    assert "service 'cin', LA E99, year 2020 (file dfe_b1.csv): count must be" in text
+    assert "line(s) [2]" in text
+    assert "<NA>" not in text and "row 1" not in text
+
+
 def test_unknown_la_codes_are_named(geo):
     counts = counts_frame()
     counts.loc[0, "la_code"] = "E99"

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
+
+import numpy as np
+import pymc as pm
 import pytest
 
 from bayes_needs.core.errors import ConfigError, DataHashMismatchError, PriorConfigError
 from bayes_needs.models.panel import PanelDemandModel
-from bayes_needs.simulate.panel import generate_panel
+from bayes_needs.simulate.panel import generate_panel, needs_terms
 
 
 @pytest.fixture
@@ -21,6 +25,30 @@ def test_model_has_named_dims_and_fits_only_the_count_years(panel):
     assert model.years[-1] == panel.last_count_year
     assert pm_model.named_vars_to_dims["national_level"] == ("service", "year")
     assert pm_model.named_vars_to_dims["beta"] == ("service", "covariate")
+
+
+def test_increments_without_counts_at_both_ends_are_sampled_non_centred():
+    panel = generate_panel(random_seed=7, n_years=6)[0]
+    counts = panel.counts["cla"].copy()
+    counts.iloc[:, :2] = np.nan                   # CLA has no counts in the first two years
+    panel = dataclasses.replace(panel, counts={**panel.counts, "cla": counts})
+    model = PanelDemandModel(panel)
+    informed = model._informed_steps()
+    cla = model.services.index("cla")
+    assert not informed[cla, :2].any() and informed[cla, 2:].all() and informed[1 - cla].all()
+    pm_model = model.build_model()
+    free = pm_model["national_step_free"]
+    sd = pm.draw(free, draws=4000, random_seed=1).std(axis=0)
+    # The prior of an uninformed increment is N(0, 1) (non-centred); informed ones N(0, sigma_year).
+    assert np.allclose(sd[cla, :2], 1.0, atol=0.06)
+    assert (sd[cla, 2:] < 0.5).all()
+
+
+def test_la_volatility_is_the_default_and_can_be_switched_off(panel):
+    with_volatility = PanelDemandModel(panel).build_model()
+    assert with_volatility.named_vars_to_dims["sigma_ar_la"] == ("la", "service")
+    common = PanelDemandModel(panel, {"la_volatility": False}).build_model()
+    assert "volatility_raw" not in common.named_vars and "sigma_ar_la" not in common.named_vars
 
 
 def test_unknown_indicator_and_missing_evidence_priors_are_named(panel):
@@ -42,3 +70,22 @@ def test_mocked_fit_saves_and_reloads_with_its_data_hash(panel, tmp_path, mocked
     other = generate_panel(random_seed=8, n_years=6)[0]
     with pytest.raises(DataHashMismatchError):
         PanelDemandModel.load(path, other)
+
+
+def test_needs_terms_of_the_graph_equal_the_generative_model(panel):
+    # The graph and simulate.panel.needs_terms (used by need draws) must agree exactly.
+    model = PanelDemandModel(panel)
+    with pm.Model(coords=model.coords) as graph:
+        model.model = graph
+        terms = model._needs_terms(len(model.services))
+    rng = np.random.default_rng(0)
+    point = {k: v + 0.3 * rng.standard_normal(v.shape) for k, v in graph.initial_point().items()}
+    evaluate = graph.compile_fn([terms, graph["beta"], graph["beta_contextual"]],
+                                inputs=graph.value_vars, point_fn=True,
+                                on_unused_input="ignore")
+    got, beta, contextual = evaluate(point)
+    inp = model.inputs
+    indicators, context = needs_terms(beta[None], contextual[None], inp.point_z,
+                                      inp.point_share, inp.point_la, inp.la_mean,
+                                      panel.geography.n_la)
+    np.testing.assert_allclose(got, (indicators + context)[0], atol=1e-12)

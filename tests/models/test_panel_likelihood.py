@@ -3,55 +3,117 @@
 from __future__ import annotations
 
 import numpy as np
+import pytensor
 import pytensor.tensor as pt
 import pytest
 from scipy.stats import multivariate_normal
 
-from bayes_needs.models.panel_likelihood import marginal_log_likelihood, tridiagonal_solve
+from bayes_needs.models.panel_likelihood import marginal_log_likelihood
+from bayes_needs.models.panel_states import conditional_draws
 
 
-def _dense(resid, precision, rho, sigma, sigma_u):
-    n_la, n_s, n_t = resid.shape
+def _dense_cov(precision_la, gamma, rho, omega):
+    """Covariance of one LA's stacked (service, year) log rates, and the observed mask.
+
+    ``gamma`` is that LA's ``(service,)`` stationary variances.
+    """
+    n_s, n_t = precision_la.shape
     lag = np.abs(np.subtract.outer(np.arange(n_t), np.arange(n_t)))
-    out = np.zeros((n_la, n_s))
-    for la in range(n_la):
-        for s in range(n_s):
-            cov = sigma[s] ** 2 / (1 - rho[s] ** 2) * rho[s] ** lag + sigma_u[s] ** 2
-            seen = precision[la, s] > 0
-            if not seen.any():
-                continue  # no data: likelihood 1
-            cov = cov[np.ix_(seen, seen)] + np.diag(1 / precision[la, s][seen])
-            out[la, s] = multivariate_normal(np.zeros(seen.sum()), cov).logpdf(
-                resid[la, s][seen])
+    cov = np.kron(omega, np.ones((n_t, n_t)))
+    for s in range(n_s):
+        block = slice(s * n_t, (s + 1) * n_t)
+        cov[block, block] += gamma[s] * rho[s] ** lag
+    seen = precision_la.ravel() > 0
+    noise = np.where(seen, 1 / np.where(seen, precision_la.ravel(), 1), 0)
+    return cov + np.diag(noise), seen
+
+
+def _dense(resid, precision, gamma, rho, omega):
+    out = np.zeros(resid.shape[0])
+    for la in range(resid.shape[0]):
+        cov, seen = _dense_cov(precision[la], gamma[la], rho, omega)
+        if seen.any():
+            out[la] = multivariate_normal(np.zeros(seen.sum()), cov[np.ix_(seen, seen)]
+                                          ).logpdf(resid[la].ravel()[seen])
     return out
 
 
-@pytest.mark.parametrize("n_years", [1, 2, 7])
-def test_marginal_log_likelihood_matches_dense_gaussian(n_years):
-    rng = np.random.default_rng(11)
+def _case(n_years, correlated, seed=11):
+    rng = np.random.default_rng(seed)
     n_la, n_s = 4, 3
-    rho, sigma, sigma_u = np.array([0.2, 0.7, 0.95]), np.array([0.3, 0.1, 0.05]), \
-        np.array([0.4, 0.2, 0.01])
+    rho = np.array([0.2, 0.7, 0.95])
+    # LAs differ in volatility: (la, service) innovation sds.
+    sigma = np.array([0.3, 0.1, 0.05]) * np.exp(0.3 * rng.standard_normal((n_la, n_s)))
+    gamma = sigma ** 2 / (1 - rho ** 2)
+    sd = np.array([0.4, 0.2, 0.01])
+    corr = np.array([[1, 0.6, -0.3], [0.6, 1, 0.2], [-0.3, 0.2, 1]]) if correlated \
+        else np.eye(n_s)
+    omega = sd[:, None] * corr * sd[None, :]
     precision = rng.uniform(5, 500, size=(n_la, n_s, n_years))
     precision[rng.random(precision.shape) < 0.25] = 0.0   # missing years
     precision[0, 0] = 0.0                                 # a series with no data
     precision[1, 1, 0] = 3.0
     resid = rng.normal(0, 0.4, size=precision.shape) * (precision > 0)
-    log_var = np.where(precision > 0, -np.log(np.where(precision > 0, precision, 1)), 0).sum(-1)
+    return resid, precision, gamma, rho, sigma, omega
+
+
+@pytest.mark.parametrize("correlated", [False, True])
+@pytest.mark.parametrize("n_years", [1, 2, 7])
+def test_marginal_log_likelihood_matches_dense_gaussian(n_years, correlated):
+    resid, precision, gamma, rho, sigma, omega = _case(n_years, correlated)
     got = marginal_log_likelihood(pt.as_tensor(resid), precision, pt.as_tensor(rho),
-                                  pt.as_tensor(sigma), pt.as_tensor(sigma_u), log_var,
-                                  (precision > 0).sum(-1)).eval()
-    np.testing.assert_allclose(got, _dense(resid, precision, rho, sigma, sigma_u), atol=1e-9)
+                                  pt.as_tensor(sigma), pt.as_tensor(omega)).eval()
+    np.testing.assert_allclose(got, _dense(resid, precision, gamma, rho, omega), atol=1e-9)
 
 
-def test_tridiagonal_solve_matches_numpy():
-    rng = np.random.default_rng(2)
-    n = 6
-    diag = rng.uniform(3, 5, size=(2, n))
-    off = np.array([-1.0, 0.5])
-    rhs = rng.normal(size=(2, 3, n))
-    x, logdet = tridiagonal_solve(pt.as_tensor(diag), pt.as_tensor(off), pt.as_tensor(rhs), n)
-    for b in range(2):
-        dense = np.diag(diag[b]) + off[b] * (np.eye(n, k=1) + np.eye(n, k=-1))
-        np.testing.assert_allclose(x.eval()[b], np.linalg.solve(dense, rhs[b].T).T)
-        np.testing.assert_allclose(logdet.eval()[b], np.linalg.slogdet(dense)[1])
+@pytest.mark.parametrize("correlated", [False, True])
+def test_gradient_matches_finite_differences(correlated):
+    resid, precision, _gamma, rho, sigma, omega = _case(5, correlated, seed=3)
+    rng = np.random.default_rng(5)
+    weights = rng.uniform(0.5, 2.0, size=resid.shape[0])
+    r, g, p, o = pt.dtensor3(), pt.dmatrix(), pt.dvector(), pt.dmatrix()
+    total = pt.sum(pt.as_tensor(weights) * marginal_log_likelihood(r, precision, p, g, o))
+    value = pytensor.function([r, g, p, o], total)
+    grads = pytensor.function([r, g, p, o], pytensor.grad(total, [r, g, p, o]))
+    point = [resid, sigma, rho, omega]
+    analytic = grads(*point)
+    for i, x in enumerate(point):
+        numeric = np.zeros_like(x)
+        for idx in np.ndindex(x.shape):
+            up, down = [v.copy() for v in point], [v.copy() for v in point]
+            up[i][idx] += 1e-6
+            down[i][idx] -= 1e-6
+            numeric[idx] = (value(*up) - value(*down)) / 2e-6
+        if i == 3:  # the kernel reads omega as symmetric: compare the symmetric part
+            numeric = (numeric + numeric.T) / 2
+        np.testing.assert_allclose(analytic[i], numeric, rtol=1e-5, atol=1e-6)
+
+
+def test_conditional_draws_match_the_dense_gaussian_conditional():
+    resid, precision, gamma, rho, _sigma, omega = _case(4, True, seed=8)
+    n_la, n_s, n_t = resid.shape
+    n_b = 4000
+    rng = np.random.default_rng(0)
+    u, d = conditional_draws(np.broadcast_to(resid, (n_b, *resid.shape)).copy(), precision,
+                             np.tile(gamma, (n_b, 1, 1)), np.tile(rho, (n_b, 1)),
+                             np.tile(omega, (n_b, 1, 1)), rng.standard_normal((n_b, n_la, n_s)),
+                             rng.standard_normal((n_b, n_la, n_s, n_t)))
+    la = 1
+    # Dense joint of latent z = (u, d) and the observed log rates.
+    lag = np.abs(np.subtract.outer(np.arange(n_t), np.arange(n_t)))
+    prior = np.zeros((n_s + n_s * n_t, n_s + n_s * n_t))
+    prior[:n_s, :n_s] = omega
+    for s in range(n_s):
+        block = slice(n_s + s * n_t, n_s + (s + 1) * n_t)
+        prior[block, block] = gamma[la, s] * rho[s] ** lag
+    design = np.concatenate([np.kron(np.eye(n_s), np.ones((n_t, 1))), np.eye(n_s * n_t)], axis=1)
+    obs_cov, seen = _dense_cov(precision[la], gamma[la], rho, omega)
+    cross = (prior @ design.T)[:, seen]
+    gain = cross @ np.linalg.inv(obs_cov[np.ix_(seen, seen)])
+    mean = gain @ resid[la].ravel()[seen]
+    cov = prior - gain @ cross.T
+    draws = np.concatenate([u[:, la], d[:, la].reshape(n_b, -1)], axis=1)
+    se = np.sqrt(np.diag(cov) / n_b)
+    assert np.all(np.abs(draws.mean(0) - mean) < 4.5 * se + 1e-12)
+    np.testing.assert_allclose(np.cov(draws.T), cov, atol=0.1 * np.sqrt(np.outer(
+        np.diag(cov), np.diag(cov))).max() + 1e-12)

@@ -43,3 +43,17 @@ def test_forecast_years_follow_the_last_count_year_and_need_exposure(fitted):
         expected_need(model, idata, random_seed=1, horizon=3)
     with pytest.raises(ConfigError, match="standardise"):
         expected_need(model, idata, random_seed=1, standardise="all")
+
+
+def test_correlated_services_fit_and_draw_correlated_la_effects(mocked_sampler):
+    panel = generate_panel(random_seed=4, n_years=4, extra_years=1)[0]
+    model = PanelDemandModel(panel, {"correlated_services": True})
+    idata = model.fit(random_seed=2, draws=10, tune=5, chains=2)
+    assert idata.posterior["la_correlation"].dims[-1] == "service_pair"
+    corr = idata.posterior["la_correlation_matrix"]
+    assert corr.dims[-2:] == ("service", "service_b")
+    np.testing.assert_allclose(np.diagonal(corr.values, axis1=-2, axis2=-1), 1.0)
+    need = expected_need(model, idata, random_seed=5, standardise="none")
+    assert np.isfinite(need["need"].values).all()
+    # Uncorrelated fits have no correlation variable at all.
+    assert "la_correlation" not in PanelDemandModel(panel).build_model().named_vars

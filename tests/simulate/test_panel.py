@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
+from bayes_needs.core.errors import ConfigError
 from bayes_needs.simulate.panel import (
     ar1_forward,
     generate_panel,
@@ -42,3 +44,29 @@ def test_generate_panel_is_reproducible_and_leaves_forecast_years_empty():
     assert truth.log_rate.shape == (a.geography.n_la, 7, len(a.services))
     c, _ = generate_panel(random_seed=5, n_years=5, extra_years=2)
     assert c.data_hash() != a.data_hash()
+
+
+def test_generate_panel_params_replace_the_defaults_and_keep_the_layout():
+    default, truth = generate_panel(random_seed=4, n_years=5, extra_years=2)
+    same, _ = generate_panel(random_seed=4, n_years=5, extra_years=2,
+                             params={"rho": np.full(2, 0.7)})
+    assert same.data_hash() == default.data_hash()
+    # Given national levels for the first 3 years: the walk continues from them.
+    level = truth.level[:, :3] + np.array([[1.0], [-1.0]])
+    _, moved = generate_panel(random_seed=4, n_years=5, extra_years=2,
+                              params={"level": level, "sigma_la": np.zeros(2)})
+    np.testing.assert_allclose(moved.level, truth.level + np.array([[1.0], [-1.0]]))
+    assert (moved.la_effect == 0).all()
+    other, _ = generate_panel(random_seed=4, n_years=5, extra_years=2,
+                              params={"beta": np.zeros((2, 2))})
+    np.testing.assert_array_equal(other.exposure.to_numpy(), default.exposure.to_numpy())
+    assert other.data_hash() != default.data_hash()
+
+
+def test_generate_panel_reports_every_bad_param_at_once():
+    with pytest.raises(ConfigError, match="unknown parameter 'gamma'") as info:
+        generate_panel(random_seed=4, n_years=5,
+                       params={"gamma": np.ones(2), "rho": np.ones(3),
+                               "level": np.zeros((2, 7))})
+    message = str(info.value)
+    assert "'rho' has shape (3,)" in message and "'level' has shape (2, 7)" in message

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pandas as pd
 
+from bayes_needs.checks.need_gradient import STATISTICS
 from bayes_needs.config.run import parse_run_config
-from bayes_needs.workflows.panel import DECOMPOSITION_CSV, DEMAND_CSV
+from bayes_needs.workflows.panel import DECOMPOSITION_CSV, DEMAND_CSV, GRADIENT_CSV
 from bayes_needs.workflows.runs import fit_run
 
 
@@ -19,7 +20,7 @@ def test_panel_run_writes_forecast_demand_decomposition_and_both_widths(tmp_path
     outcome = fit_run(config, tmp_path / "run", with_allocation=True, allow_unconverged=True)
     run = tmp_path / "run"
     for name in ("fit.nc", "run.json", "allocation.nc", "allocations.csv", DEMAND_CSV,
-                 DECOMPOSITION_CSV, "summary.txt"):
+                 DECOMPOSITION_CSV, GRADIENT_CSV, "summary.txt"):
         assert (run / name).is_file(), name
     demand = pd.read_csv(run / DEMAND_CSV, comment="#")
     last = outcome.fit.model.years[-1]
@@ -30,3 +31,12 @@ def test_panel_run_writes_forecast_demand_decomposition_and_both_widths(tmp_path
     summary = (run / "summary.txt").read_text()
     assert "at the 'la' end" in summary and f"allocation year {last + 2}" in summary
     assert (demand["needs_lower"] <= demand["needs_upper"]).all()
+    gradient = pd.read_csv(run / GRADIENT_CSV, comment="#")
+    services = list(outcome.fit.model.services)
+    assert len(gradient) == len(services) * len(STATISTICS)
+    assert set(zip(gradient["service"], gradient["statistic"], strict=True)) == {
+        (s, stat) for s in services for stat in STATISTICS}
+    assert (gradient["lower"] <= gradient["median"]).all()
+    assert (gradient["median"] <= gradient["upper"]).all()
+    assert "needs-indicator composite" in (run / GRADIENT_CSV).read_text()
+    assert summary.count("need gradient, ") == 2 * len(services)

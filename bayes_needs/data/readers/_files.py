@@ -28,6 +28,8 @@ SUPPRESSION_CODES: dict[str, str] = {
     "(blank)": "cell left empty",
 }
 BLANK = "(blank)"
+#: Columns that name a row's LA and year in problem messages, with their labels.
+ROW_LABELS: dict[str, str] = {"new_la_code": "LA", "time_period": "year"}
 MAX_SHOWN = 5
 
 
@@ -180,8 +182,13 @@ def duplicate_problems(frame: pd.DataFrame, keys: list[str], what: str) -> list[
 
 
 def _examples(frame: pd.DataFrame, mask: np.ndarray, column: str) -> str:
-    rows = frame.loc[mask, ["line", column]].head(MAX_SHOWN)
-    shown = ", ".join(f"line {line}: {value!r}" if value != "" else f"line {line}: {BLANK}"
-                      for line, value in zip(rows["line"], rows[column], strict=True))
+    # The LA and year of a row (EES files) make the line easy to check against the source.
+    labels = {c: n for c, n in ROW_LABELS.items() if c in frame.columns and c != column}
+    rows = frame.loc[mask, ["line", column, *labels]].head(MAX_SHOWN)
+    where = [" (" + ", ".join(f"{n} {row[c]}" for c, n in labels.items()) + ")" if labels
+             else "" for _, row in rows.iterrows()]
+    shown = ", ".join(f"line {line}{at}: {value!r}" if value != "" else
+                      f"line {line}{at}: {BLANK}"
+                      for line, at, value in zip(rows["line"], where, rows[column], strict=True))
     more = int(mask.sum()) - len(rows)
     return shown + (f" (+{more} more)" if more > 0 else "")

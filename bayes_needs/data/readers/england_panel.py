@@ -11,10 +11,12 @@
   only in the files from 2019, so earlier CLA years are missing;
 * exposure: DfE's ONS mid-year T-1 population aged 0-17 per LA, DfE's denominator for 31 March
   T, harmonised the same way (split proportionally, not in whole numbers). Reporting year T
-  is available when the mid-year T-1 estimate is. Where neither an LA nor its predecessors
-  have an estimate (Bournemouth, Christchurch and Poole, and Dorset, before mid-2019), the
-  LA's nearest published estimate is scaled by the change over the same years in the total of
-  the LAs published in both years; the report lists these as ``imputed``;
+  is available when the mid-year T-1 estimate is. Where an LA not yet existing that year
+  (no row under its own code) has rows for its predecessors but no estimate from them
+  (Bournemouth, Christchurch and Poole, and Dorset, before mid-2019), the LA's nearest
+  published estimate is scaled by the change over the same years in the total of the LAs
+  published in both years; the report lists these as ``imputed``. Any other LA-year without
+  an estimate is an error naming the file, line, LA and year;
 * LSOA weights: ONS mid-2019 LSOA population aged 0-17, used only for within-LA shares;
 * indicators: IoD2019 LSOA measures (:mod:`bayes_needs.data.readers.iod`), transformed to
   rank-based inverse normal scores (Blom), ``z = Phi^-1((r - 3/8) / (n + 1/4))`` with ``r``
@@ -38,10 +40,16 @@ import numpy as np
 import pandas as pd
 
 from bayes_needs.core import dims
-from bayes_needs.core.errors import ConfigError
 from bayes_needs.data.covariates import normal_scores
 from bayes_needs.data.panel import EXPOSURE, ORIGIN_COLUMNS, PanelData
 from bayes_needs.data.readers._files import require_files
+from bayes_needs.data.readers._panel_inputs import (
+    check_codes,
+    exposure_problems,
+    new_las,
+    own_lines,
+    panel_years,
+)
 from bayes_needs.data.readers.dfe import DFE_SERVICES, SERVICE_SOURCES, read_dfe_service
 from bayes_needs.data.readers.england import (
     DEFAULT_SERVICES,
@@ -70,6 +78,7 @@ from bayes_needs.data.readers.population import (
     read_la_child_population,
     read_lsoa_child_population,
 )
+from bayes_needs.data.validation import raise_if
 
 #: IoD2019 domains whose ranks become indicators (``education`` is Education, Skills and
 #: Training; ``living_env`` is Living Environment).
@@ -178,8 +187,9 @@ def england_panel_data(
     MissingDataError
         Naming every required file that is missing.
     DataValidationError
-        Naming the file, column, line or code of any malformed input, including DfE rows
-        under LA codes unknown to the crosswalk.
+        Naming the file, column, line, LA code and year of any malformed input, including
+        rows under LA codes unknown to the crosswalk and LA-years without a child population
+        (other than those of a new LA the module docstring says are imputed).
     """
     services = check_choice(services, DFE_SERVICES, "service")
     indicators = check_choice(indicators, INDICATORS, "indicator")
@@ -187,14 +197,16 @@ def england_panel_data(
     root = Path(data_dir)
     tables = {s: read_dfe_service(root, s) for s in services}
     population = read_la_child_population(root)
-    chosen = _panel_years(years, tables, population)
+    chosen = panel_years(root, years, tables, population)
 
     lookup = read_lookup(root)
     geography = geography_from_lookup(lookup, source=str(root / LOOKUP_FILE))
     names = la_table(lookup, source=str(root / LOOKUP_FILE)).set_index("la_code")["la_name"]
     crosswalk = read_predecessor_crosswalk(root, la_codes=geography.la_codes)
+    check_codes(root, tables, population, chosen, crosswalk, geography.la_codes)
+    exposure = _harmonised_exposure(root, population, chosen, crosswalk, geography.la_codes,
+                                    names)
     counts = _harmonised_counts(root, tables, chosen, crosswalk, geography.la_codes)
-    exposure = _harmonised_exposure(root, population, chosen, crosswalk, geography.la_codes)
 
     iod = align_lsoas(read_iod2019(root), geography.lsoa_codes, str(root / IOD_FILE))
     children = align_lsoas(read_lsoa_child_population(root), geography.lsoa_codes,
@@ -259,37 +271,9 @@ def indicator_frame(iod: pd.DataFrame, indicators: Iterable[str]) -> pd.DataFram
 
 
 # ---------------------------------------------------------------------- helpers
-def _panel_years(years: Any, tables: dict[str, pd.DataFrame],
-                 population: pd.DataFrame) -> list[int]:
-    """Check the reporting years wanted against those with a mid-year T-1 population."""
-    available = sorted({int(y) + 1 for y in population["year"]})
-    with_counts = sorted(set().union(*({int(y) for y in t["year"]} for t in tables.values())))
-    span = f"{available[0]}-{available[-1]}"
-    if years is None:
-        return [y for y in available if y >= with_counts[0]]
-    raw = [years] if isinstance(years, (int, np.integer)) else list(years)
-    if not raw or any(isinstance(y, bool) or not isinstance(y, (int, np.integer))
-                      for y in raw):
-        raise ConfigError(f"years must be whole reporting years like range(2013, 2026), got "
-                          f"{years!r}")
-    chosen = sorted({int(y) for y in raw})
-    if chosen != list(range(chosen[0], chosen[-1] + 1)):
-        raise ConfigError(f"years must be consecutive, got {chosen}")
-    outside = [y for y in chosen if y not in available]
-    if outside:
-        raise ConfigError(f"year(s) {outside} are outside the data: reporting years with a "
-                          f"mid-year T-1 child population run {span} (the mid-years in "
-                          f"{LA_POPULATION_SOURCE.path}); to forecast later years, load the "
-                          f"panel and call PanelData.extend_exposure")
-    if not set(chosen) & set(with_counts):
-        raise ConfigError(f"no counts of {list(tables)} in years {chosen[0]}-{chosen[-1]}; "
-                          f"counts cover {with_counts[0]}-{with_counts[-1]}")
-    return chosen
-
-
 def _harmonised_counts(root: Path, tables: dict[str, pd.DataFrame], years: list[int],
                        crosswalk: pd.DataFrame, la_codes: np.ndarray) -> pd.DataFrame:
-    """Long ``service, la_code, year, count, code, origin, detail, file`` over ``years``."""
+    """Long ``service, la_code, year, count, code, origin, detail, file, line``."""
     frames = []
     for service, table in tables.items():
         path = SERVICE_SOURCES[service].path
@@ -298,8 +282,10 @@ def _harmonised_counts(root: Path, tables: dict[str, pd.DataFrame], years: list[
         covered = f"{published.min()}-{published.max()}"
         for year in years:
             if year in published:
-                one = harmonise_to_utla23(table[published == year], crosswalk, la_codes,
-                                          source=source, value="count")
+                rows = table[published == year]
+                one = harmonise_to_utla23(rows, crosswalk, la_codes, source=source,
+                                          value="count")
+                one["line"] = own_lines(rows, one["la_code"])
             else:
                 one = pd.DataFrame({"la_code": la_codes, "count": np.nan, "code": ABSENT,
                                     "origin": MISSING,
@@ -310,19 +296,39 @@ def _harmonised_counts(root: Path, tables: dict[str, pd.DataFrame], years: list[
 
 
 def _harmonised_exposure(root: Path, population: pd.DataFrame, years: list[int],
-                         crosswalk: pd.DataFrame, la_codes: np.ndarray) -> pd.DataFrame:
-    """Long ``la_code, year, exposure, code, origin, detail``: mid-year T-1 for year T."""
+                         crosswalk: pd.DataFrame, la_codes: np.ndarray,
+                         names: pd.Series) -> pd.DataFrame:
+    """Long ``la_code, year, exposure, code, origin, detail, file, line``: mid-year T-1 for T.
+
+    Raises
+    ------
+    DataValidationError
+        Naming the line (where there is one), LA and year of every exposure missing, other
+        than those of a new LA (see :func:`_impute_exposure`), or not > 0.
+    """
     source = str(root / LA_POPULATION_SOURCE.path)
     by_year = dict(tuple(population.groupby("year")))
-    frames = [harmonise_to_utla23(by_year[year - 1], crosswalk, la_codes, source=source,
-                                  value="population_0_17", whole=False).assign(year=year)
-              for year in years]
+    frames = []
+    for year in years:
+        table = by_year[year - 1]
+        one = harmonise_to_utla23(table, crosswalk, la_codes, source=source,
+                                  value="population_0_17", whole=False)
+        new, absent = new_las(table, one["la_code"], crosswalk)
+        frames.append(one.assign(year=year, file=source, line=own_lines(table, one["la_code"]),
+                                 new=new, absent=absent))
     long = pd.concat(frames, ignore_index=True).rename(columns={"population_0_17": EXPOSURE})
-    return _impute_exposure(long)
+    long = _impute_exposure(long)
+    raise_if(exposure_problems(long, names, EXPOSURE), source)
+    return long.drop(columns=["new", "absent"])
 
 
 def _impute_exposure(long: pd.DataFrame) -> pd.DataFrame:
-    """Fill LA-years without an estimate from the LA's nearest year (see the module doc)."""
+    """Fill a new LA's years without an estimate from its nearest year (see the module doc).
+
+    A new LA has no row of its own that year and a row for each predecessor (Bournemouth,
+    Christchurch and Poole, and Dorset, whose predecessors' rows say ``x`` before mid-2019).
+    Any other LA-year without an estimate is a hole in the file, reported by the caller.
+    """
     wide = long.pivot(index="la_code", columns=dims.YEAR, values=EXPOSURE)
     values = long[EXPOSURE].to_numpy(dtype=float, copy=True)
     origin = long["origin"].to_numpy(dtype=object, copy=True)
@@ -330,7 +336,7 @@ def _impute_exposure(long: pd.DataFrame) -> pd.DataFrame:
     la_codes = long["la_code"].to_numpy(dtype=str)
     years = long[dims.YEAR].to_numpy(dtype=int)
     codes = long["code"].to_numpy(dtype=object)
-    for row in np.flatnonzero(np.isnan(values)):
+    for row in np.flatnonzero(np.isnan(values) & long["new"].to_numpy(dtype=bool)):
         la, year = la_codes[row], int(years[row])
         have = wide.loc[la].dropna()
         if have.empty:

@@ -4,12 +4,15 @@ with plain pandas."""
 from __future__ import annotations
 
 import json
+import shutil
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from bayes_needs.core.errors import ConfigError, MissingDataError
+from bayes_needs.core.errors import ConfigError, DataValidationError, MissingDataError
+from bayes_needs.data.readers.england import england_files
 from bayes_needs.data.readers.england_panel import DEFAULT_INDICATORS, england_panel_data
 
 pytestmark = pytest.mark.realdata
@@ -169,6 +172,7 @@ def test_year_range_and_raw_indicator(data_dir):
     ({"years": range(2024, 2028)}, r"\[2026, 2027\].*2013-2025.*extend_exposure"),
     ({"years": [2015, 2017]}, "consecutive"),
     ({"years": range(2013, 2016), "services": ["cla"]}, "no counts"),
+    ({"years": range(2030, 2026)}, r"no reporting years asked for.*2013-2025"),
 ])
 def test_bad_options_raise_config_errors(data_dir, kwargs, pattern):
     with pytest.raises(ConfigError, match=pattern):
@@ -178,3 +182,37 @@ def test_bad_options_raise_config_errors(data_dir, kwargs, pattern):
 def test_missing_data_dir(tmp_path):
     with pytest.raises(MissingDataError, match="required data file"):
         england_panel_data(tmp_path)
+
+
+def damaged_population(data_dir, tmp_path, drop) -> Path:
+    """A copy of the files a CIN panel reads, minus the population rows ``drop`` selects."""
+    for relative in england_files(["cin"]):
+        (tmp_path / relative).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(data_dir / relative, tmp_path / relative)
+    raw = pd.read_csv(tmp_path / POPULATION, dtype=str, keep_default_na=False)
+    raw[~drop(raw)].to_csv(tmp_path / POPULATION, index=False)
+    return tmp_path
+
+
+def test_a_missing_mid_year_names_the_file_by_default(data_dir, tmp_path):
+    root = damaged_population(data_dir, tmp_path, lambda f: f["time_period"] == "2016")
+    with pytest.raises(DataValidationError) as excinfo:
+        england_panel_data(root, services=["cin"], indicators=["idaci"])
+    assert excinfo.value.source == str(root / POPULATION)
+    assert "time_period (mid-year) [2016]" in str(excinfo.value)
+    assert "reporting year(s) [2017]" in str(excinfo.value)
+
+
+def test_only_a_new_la_is_imputed_not_one_whose_predecessor_row_is_gone(data_dir, tmp_path):
+    # Bournemouth, Christchurch and Poole before 2019 is rebuilt from its predecessors' rows
+    # (all 'x'); with Bournemouth's mid-2015 row dropped that year is a hole, not imputed.
+    root = damaged_population(data_dir, tmp_path, lambda f: (f["new_la_code"] == "E06000028")
+                              & (f["time_period"] == "2015"))
+    with pytest.raises(DataValidationError) as excinfo:
+        england_panel_data(root, years=range(2015, 2021), services=["cin"],
+                           indicators=["idaci"])
+    problems = excinfo.value.problems
+    assert len(problems) == 1, problems
+    assert "LA E06000058 (Bournemouth, Christchurch and Poole) in time_period 2015" in \
+        problems[0]
+    assert "reporting year 2016" in problems[0] and "predecessor(s) E06000028" in problems[0]
