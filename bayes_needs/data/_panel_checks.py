@@ -296,13 +296,7 @@ def _keyed(geography: Geography, frame: pd.DataFrame,
         problems.append(f"{source}: column '{LA_CODE}' has {len(unknown)} LA code(s) not in "
                         f"the geography: {[str(c) for c in unknown[:8]]} (at "
                         f"{_lines(table, la < 0)})")
-    years = pd.to_numeric(frame[dims.YEAR], errors="coerce").to_numpy(dtype=float)
-    with np.errstate(invalid="ignore"):
-        whole = np.isfinite(years) & (np.floor(years) == years)
-    if not whole.all():
-        problems.append(f"{source}: column '{dims.YEAR}' must hold whole years; found "
-                        f"{[_raw(v) for v in frame[dims.YEAR][~whole].head(MAX_SHOWN)]} (at "
-                        f"{_lines(table, ~whole)})")
+    years, whole = whole_years(frame[dims.YEAR], table, source, problems)
     table[dims.YEAR] = pd.array(np.where(whole, years, np.nan), dtype="Int64")
     table["ok"] = (la >= 0) & whole
     return table, problems
@@ -345,6 +339,23 @@ def _origin(table: pd.DataFrame, i: int) -> str:
     elif not pd.isna(table["line"].iloc[i]):  # no line: a value built from several rows
         bits.append(f"line {table['line'].iloc[i]}")
     return f" ({', '.join(bits)})" if bits else ""
+
+
+def whole_years(column: Any, table: pd.DataFrame, source: str, problems: list[str]
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """Parse a year column; note its non-whole entries (with ``table``'s lines) in ``problems``.
+
+    Returns the years as floats and the mask of the rows holding a whole year.
+    """
+    column = pd.Series(column)
+    years = pd.to_numeric(column, errors="coerce").to_numpy(dtype=float)
+    with np.errstate(invalid="ignore"):
+        whole = np.isfinite(years) & (np.floor(years) == years)
+    if not whole.all():
+        problems.append(f"{source}: column '{dims.YEAR}' must hold whole years; found "
+                        f"{[_raw(v) for v in column[~whole].head(MAX_SHOWN)]} (at "
+                        f"{_lines(table, ~whole)})")
+    return years, whole
 
 
 def _lines(table: pd.DataFrame, mask: Any) -> str:

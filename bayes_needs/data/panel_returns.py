@@ -36,6 +36,7 @@ from bayes_needs.data._panel_checks import (
     _missing_columns,
     _raw,
     _shown,
+    whole_years,
 )
 from bayes_needs.data.panel import PanelData
 from bayes_needs.data.readers._files import read_text_csv
@@ -307,13 +308,7 @@ def _check_names(t: pd.DataFrame, column: str, allowed: Iterable[str], source: s
 def _check_years(t: pd.DataFrame, years: tuple[int, ...], source: str,
                  problems: list[str]) -> np.ndarray:
     """Parse whole years in the panel's years into ``t``; return which rows have one."""
-    raw = pd.to_numeric(pd.Series(t["_year"]), errors="coerce").to_numpy(dtype=float)
-    with np.errstate(invalid="ignore"):
-        whole = np.isfinite(raw) & (np.floor(raw) == raw)
-    if not whole.all():
-        problems.append(f"{source}: column '{dims.YEAR}' must hold whole years; found "
-                        f"{[_raw(v) for v in t['_year'][~whole][:MAX_SHOWN]]} (at "
-                        f"{_lines(t, ~whole)})")
+    raw, whole = whole_years(t["_year"], t, source, problems)
     t[dims.YEAR] = pd.array(np.where(whole, raw, np.nan), dtype="Int64")
     inside = whole & np.isin(np.where(whole, raw, -1), years)
     for year in pd.unique(raw[whole & ~inside]):
