@@ -86,6 +86,27 @@ def fit_area(config: RunConfig, data: AreaData | None = None,
     if data is None:
         data, data_info = load_area_data(config.data)
     model = AreaDemandModel(data, config.model, priors=config.priors)
+    return sample_model(model, config, data_info)
+
+
+def sample_model(model: Any, config: RunConfig, data_info: dict[str, Any] | None = None
+                 ) -> FitResult[Any]:
+    """Sample ``model`` with the config's sampling settings and time it.
+
+    Parameters
+    ----------
+    model
+        A built or unbuilt model (any :class:`~bayes_needs.models.base.FittableModel`).
+    config
+        The run config (its ``sampling`` section is used).
+    data_info
+        How the model's data were obtained (stored with the fit).
+
+    Returns
+    -------
+    FitResult
+        The fit, with its wall time.
+    """
     s = config.sampling
     start = time.perf_counter()
     idata = model.fit(random_seed=s.random_seed, draws=s.draws, tune=s.tune, chains=s.chains,

@@ -13,7 +13,6 @@ as one set.
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +35,7 @@ from bayes_needs.data.readers.iod_scores import IMD_SCORE, read_la_imd_scores
 from bayes_needs.models.panel import PanelDemandModel
 from bayes_needs.need import panel as panel_need
 from bayes_needs.simulate.panel import generate_panel
-from bayes_needs.workflows.fits import FitResult, stage_fit
+from bayes_needs.workflows.fits import FitResult, sample_model, stage_fit
 
 DEMAND_CSV = "demand.csv"
 DECOMPOSITION_CSV = "need_decomposition.csv"
@@ -141,12 +140,7 @@ def fit_panel(config: RunConfig, data: PanelData | None = None,
     if returns is not None:
         data_info = {**(data_info or {}), "lsoa_returns": returns.summary()}
     model = PanelDemandModel(data, config.model, priors=config.priors, returns=returns)
-    s = config.sampling
-    start = time.perf_counter()
-    idata = model.fit(random_seed=s.random_seed, draws=s.draws, tune=s.tune, chains=s.chains,
-                      sampler=s.sampler, target_accept=s.target_accept,
-                      progressbar=s.progressbar, cores=s.cores)
-    return FitResult(model, idata, config, data_info or {}, time.perf_counter() - start)
+    return sample_model(model, config, data_info)
 
 
 def panel_need_and_allocation(fit: FitResult[Any], cost_weights: dict[str, float]
