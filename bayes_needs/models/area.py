@@ -40,7 +40,6 @@ from pymc_extras.prior import Prior
 from bayes_needs.config.models import AREA_PRIOR_NAMES, AreaModelConfig
 from bayes_needs.config.priors import priors_to_config, resolve_priors
 from bayes_needs.core import dims
-from bayes_needs.core.errors import ConfigError
 from bayes_needs.data.area import AreaData
 from bayes_needs.data.covariates import standardise
 from bayes_needs.data.geography import Level
@@ -51,7 +50,7 @@ from bayes_needs.models.area_observations import (
     la_data_summaries,
     service_observations,
 )
-from bayes_needs.models.base import FittableModel
+from bayes_needs.models.base import FittableModel, chosen_covariates
 from bayes_needs.models.kernels import segment_sum
 from bayes_needs.models.la_effects import partially_centred_la_effects
 
@@ -86,14 +85,8 @@ class AreaDemandModel(FittableModel):
         self.config = config if isinstance(config, AreaModelConfig) else \
             AreaModelConfig.from_dict(config)
         self.priors: dict[str, Prior] = resolve_priors("area", priors, PRIOR_NAMES)
-        covs = self.config.covariates
-        if covs is None:
-            covs = data.covariate_names
-        unknown = sorted(set(covs) - set(data.covariate_names))
-        if unknown:
-            raise ConfigError(f"covariate(s) {unknown} are not in the data; available: "
-                              f"{list(data.covariate_names)}")
-        self.covariate_names = tuple(covs)
+        self.covariate_names = chosen_covariates(self.config.covariates, data.covariate_names,
+                                                 "covariate")
         if self.covariate_names:
             z, self.covariate_mean, self.covariate_std = standardise(
                 data.covariates[list(self.covariate_names)])

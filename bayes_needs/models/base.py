@@ -23,10 +23,28 @@ from pymc_extras.prior import Prior
 from bayes_needs.config.priors import parse_priors
 from bayes_needs.core import defaults
 from bayes_needs.core import idata as idata_io
+from bayes_needs.core.errors import ConfigError
 from bayes_needs.models.sampling import sample_nuts
 
 #: Posterior attribute holding the JSON convergence summary of a fit.
 CONVERGENCE_ATTR = "bayes_needs_convergence"
+
+
+def chosen_covariates(wanted: tuple[str, ...] | list[str] | None,
+                      available: tuple[str, ...], what: str) -> tuple[str, ...]:
+    """Return the covariates a model config asks for (all ``available`` if ``None``).
+
+    Raises
+    ------
+    ConfigError
+        If a wanted covariate is not in the data, naming it and listing the available ones.
+    """
+    chosen = tuple(available if wanted is None else wanted)
+    unknown = sorted(set(chosen) - set(available))
+    if unknown:
+        raise ConfigError(f"{what}(s) {unknown} are not in the data; available: "
+                          f"{list(available)}")
+    return chosen
 
 
 class FittableModel(ABC):

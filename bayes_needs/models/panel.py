@@ -59,10 +59,10 @@ from pymc_extras.prior import Prior
 from bayes_needs.config.models import PANEL_PRIOR_NAMES, PanelModelConfig
 from bayes_needs.config.priors import priors_to_config, resolve_priors
 from bayes_needs.core import dims
-from bayes_needs.core.errors import ConfigError, PriorConfigError
+from bayes_needs.core.errors import PriorConfigError
 from bayes_needs.data.panel import PanelData
 from bayes_needs.data.panel_returns import PanelReturns, panel_data_hash
-from bayes_needs.models.base import FittableModel
+from bayes_needs.models.base import FittableModel, chosen_covariates
 from bayes_needs.models.kernels import segment_sum
 from bayes_needs.models.panel_inputs import PanelInputs, panel_inputs
 from bayes_needs.models.panel_likelihood import marginal_log_likelihood
@@ -113,14 +113,8 @@ class PanelDemandModel(FittableModel):
                 raise PriorConfigError("panel priors", [
                     f"evidence = true needs priors for {missing} (for example "
                     f"priors/panel_literature.toml)"])
-        wanted = self.config.indicators
-        if wanted is None:
-            wanted = data.covariate_names
-        unknown = sorted(set(wanted) - set(data.covariate_names))
-        if unknown:
-            raise ConfigError(f"indicator(s) {unknown} are not in the panel data; available: "
-                              f"{list(data.covariate_names)}")
-        self.indicator_names: tuple[str, ...] = tuple(wanted)
+        self.indicator_names: tuple[str, ...] = chosen_covariates(
+            self.config.indicators, data.covariate_names, "indicator")
         self.services: tuple[str, ...] = data.services
         self.inputs: PanelInputs = panel_inputs(data, self.indicator_names, self.services)
         self.years: tuple[int, ...] = self.inputs.years
