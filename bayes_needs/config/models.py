@@ -34,7 +34,8 @@ AREA_PRIOR_NAMES: tuple[str, ...] = ("intercept", "beta", "sigma_la", "msoa_cv",
 #: is used by the need step, not the fit).
 PANEL_PRIOR_NAMES: tuple[str, ...] = (
     "intercept", "log_loading", "within_ratio", "tau_between", "sigma_la", "la_correlation",
-    "sigma_year", "rho", "sigma_ar", "volatility_sd", "policy_share", "within_log_rr_per_sd",
+    "sigma_year", "rho", "sigma_ar", "volatility_sd", "volatility_trend", "policy_share",
+    "within_log_rr_per_sd",
     "within_log_decile_rr", "returns_dispersion")
 PANEL_DYNAMICS: tuple[str, ...] = ("ar1",)
 #: Likelihoods of LSOA/MSOA returns (:mod:`bayes_needs.models.panel_returns`).
@@ -266,6 +267,12 @@ class PanelModelConfig(ModelConfig):
     la_volatility
         Give each LA and service its own innovation sd of the year-to-year deviations
         (log-normal around the service's, prior ``volatility_sd``); off, all LAs share one.
+    volatility_trend
+        Let the innovation sds change log-linearly over the years (prior
+        ``volatility_trend``, per service and year); ``sigma_ar`` is then that of the last
+        fitted year, and forecasts continue the trend. LA counts moved less from year to year
+        after 2017 than before, and a constant sd fitted to all years makes next year's
+        intervals too wide.
     correlated_services
         Let the persistent LA effects of the services correlate (an LKJ prior
         ``la_correlation``), so an LA's residual in one service informs the others.
@@ -281,6 +288,7 @@ class PanelModelConfig(ModelConfig):
     contextual: bool = True
     evidence: bool = False
     la_volatility: bool = True
+    volatility_trend: bool = True
     correlated_services: bool = False
     returns_family: Literal["multinomial", "dirichlet_multinomial"] = "multinomial"
 
@@ -290,7 +298,8 @@ class PanelModelConfig(ModelConfig):
         if not isinstance(values, dict):
             return values
         v = cls._filled(values)
-        _check_booleans(v, ("contextual", "evidence", "la_volatility", "correlated_services"))
+        _check_booleans(v, ("contextual", "evidence", "la_volatility", "volatility_trend",
+                            "correlated_services"))
         if v["returns_family"] not in RETURNS_FAMILIES:
             raise ConfigError(f"returns_family must be one of {list(RETURNS_FAMILIES)}, got "
                               f"{v['returns_family']!r}")

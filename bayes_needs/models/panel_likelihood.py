@@ -5,8 +5,9 @@ For LA ``l``, the observed log rates of service ``s`` over the ``T`` fitted year
     y_hat_ls = m_ls + u_ls 1 + d_ls + e_ls
 
 ``m`` the needs and national terms, ``u_l ~ N(0, Omega)`` the persistent LA effects (``Omega``
-diagonal unless services are correlated), ``d_ls`` a stationary AR(1) with variance
-``gamma_s`` and autocorrelation ``rho_s``, and ``e`` the Gaussian approximation of the
+diagonal unless services are correlated), ``d_ls`` an AR(1) with autocorrelation ``rho_s``,
+started at stationarity, whose innovation sd ``sigma_lst`` may differ by year (a volatility
+trend), and ``e`` the Gaussian approximation of the
 Poisson count on the log scale: ``y_hat = log((y + 1/2) / E)`` with variance
 ``1 / (y + 1/2)``, accurate for the tens to thousands of children an LA counts in a year.
 Missing years carry no observation.
@@ -53,29 +54,41 @@ LOG_2PI = float(np.log(2.0 * np.pi))
 
 # ---------------------------------------------------------------------- likelihood kernel
 @numba.njit(cache=True, error_model="numpy", fastmath=FAST_MATH)
+def _ar1_precision(rho, sigma, t):
+    """Diagonal ``Q_tt`` and super-diagonal ``Q_t,t+1`` of the AR(1) precision at year ``t``.
+
+    ``sigma[0]`` sets the stationary start, ``d_0 ~ N(0, sigma_0^2 / (1 - rho^2))``, and
+    ``sigma[t]`` the innovation into year ``t``: ``d_t = rho d_t-1 + sigma_t e_t``.
+    """
+    n = sigma.shape[0]
+    q_tt = (1.0 - rho * rho) / (sigma[0] * sigma[0]) if t == 0 \
+        else 1.0 / (sigma[t] * sigma[t])
+    if t < n - 1:
+        a_next = 1.0 / (sigma[t + 1] * sigma[t + 1])
+        return q_tt + rho * rho * a_next, -rho * a_next
+    return q_tt, 0.0
+
+
+@numba.njit(cache=True, error_model="numpy", fastmath=FAST_MATH)
 def _ar1_series(r, h, rho, sigma, xhat, zeta, band_d, band_o, pivots, mult):
     """Tridiagonal pass over one series with ``M = Q + H``.
 
-    Fills ``xhat = M^-1 H r``, ``zeta = M^-1 h`` and the band of ``M^-1`` (``band_d``
-    diagonal, ``band_o`` first off-diagonal); ``pivots`` and ``mult`` are scratch. Returns
+    ``sigma`` holds the innovation sd of every year (see :func:`_ar1_precision`). Fills
+    ``xhat = M^-1 H r``, ``zeta = M^-1 h`` and the band of ``M^-1`` (``band_d`` diagonal,
+    ``band_o`` first off-diagonal); ``pivots`` and ``mult`` are scratch. Returns
     ``(log det M - sum log h, r'Hr - (Hr)'xhat, 1'A^-1 1, 1'A^-1 r, observed years)``.
     """
     n = r.shape[0]
-    s2 = sigma * sigma
-    off = -rho / s2
     # LDL' of M; logs of products, not sums of logs (a log costs more than the pass).
     det_m, det_h, rhr, seen = 1.0, 1.0, 0.0, 0
+    off = 0.0
     for t in range(n):
-        if n == 1:
-            q_tt = (1.0 - rho * rho) / s2
-        elif t == 0 or t == n - 1:
-            q_tt = 1.0 / s2
-        else:
-            q_tt = (1.0 + rho * rho) / s2
+        q_tt, q_next = _ar1_precision(rho, sigma, t)
         m_tt = q_tt + h[t]
         if t > 0:
             mult[t] = off / pivots[t - 1]
             m_tt -= mult[t] * off
+        off = q_next
         pivots[t] = m_tt
         det_m *= m_tt
         if h[t] > 0.0:
@@ -118,7 +131,8 @@ def panel_kernel(resid, precision, rho, sigma, omega):
     rho
         ``(service,)``: autocorrelation of the AR(1) deviations.
     sigma
-        ``(la, service)``: their innovation sd (LAs differ in volatility).
+        ``(la, service, year)``: their innovation sd into each year, the first year's
+        setting the stationary start (LAs differ in volatility, which may trend over years).
     omega
         ``(service, service)``: covariance of the persistent LA effects.
 
@@ -126,13 +140,13 @@ def panel_kernel(resid, precision, rho, sigma, omega):
     -------
     loglik, d_resid, d_rho, d_sigma, d_omega
         ``(la,)`` log-likelihoods and their gradients per LA: ``(la, service, year)``,
-        ``(la, service)``, ``(la, service)`` and ``(la, service, service)``.
+        ``(la, service)``, ``(la, service, year)`` and ``(la, service, service)``.
     """
     n_la, n_s, n_t = resid.shape
     loglik = np.empty(n_la)
     d_resid = np.zeros((n_la, n_s, n_t))
     d_rho = np.zeros((n_la, n_s))
-    d_sigma = np.zeros((n_la, n_s))
+    d_sigma = np.zeros((n_la, n_s, n_t))
     d_omega = np.zeros((n_la, n_s, n_s))
     xhat = np.empty((n_s, n_t))
     zeta = np.empty((n_s, n_t))
@@ -151,7 +165,10 @@ def panel_kernel(resid, precision, rho, sigma, omega):
             ld, qd, k[s], q[s], n_seen = _ar1_series(
                 resid[la, s], precision[la, s], rho[s], sigma[la, s], xhat[s], zeta[s],
                 band_d[s], band_o[s], pivots, mult)
-            logdet += ld + 2.0 * n_t * np.log(sigma[la, s]) - np.log(1.0 - rho[s] * rho[s])
+            log_sigma = 0.0
+            for t in range(n_t):
+                log_sigma += np.log(sigma[la, s, t])
+            logdet += ld + 2.0 * log_sigma - np.log(1.0 - rho[s] * rho[s])
             quad += qd
             seen += n_seen
         logdet += la_effect_posterior(k, omega, cov, scratch)
@@ -170,44 +187,51 @@ def panel_kernel(resid, precision, rho, sigma, omega):
                 kck = k[i] * cov[i, j] * k[j] - (k[i] if i == j else 0.0)
                 d_omega[la, i, j] = 0.5 * (p[i] * p[j] + kck)
         for s in range(n_s):
-            d_rho[la, s], d_sigma[la, s] = _ar1_gradient(
+            d_rho[la, s] = _ar1_gradient(
                 resid[la, s], precision[la, s], rho[s], sigma[la, s], mean_u[s], cov[s, s],
-                xhat[s], zeta[s], band_d[s], band_o[s], d_resid[la, s])
+                xhat[s], zeta[s], band_d[s], band_o[s], d_resid[la, s], d_sigma[la, s])
     return loglik, d_resid, d_rho, d_sigma, d_omega
 
 
 @numba.njit(cache=True, error_model="numpy", fastmath=FAST_MATH)
-def _ar1_gradient(r, h, rho, sigma, mean_u, var_u, xhat, zeta, band_d, band_o, d_r):
-    """Gradient of one series: fill ``d_r``; return ``(dL/drho, dL/dsigma)``.
+def _ar1_gradient(r, h, rho, sigma, mean_u, var_u, xhat, zeta, band_d, band_o, d_r, d_sigma):
+    """Gradient of one series: fill ``d_r`` and ``d_sigma`` (per year); return ``dL/drho``.
 
     By Fisher's identity ``dL/dQ = (Q^-1 - E[d d' | y]) / 2``, and ``Q`` is tridiagonal, so
     only the band of the posterior second moment of ``d`` is needed: ``E[d | y] = xhat -
-    mean_u zeta`` and ``Cov[d | y] = M^-1 + var_u zeta zeta'``.
+    mean_u zeta`` and ``Cov[d | y] = M^-1 + var_u zeta zeta'``. The band of ``Q^-1`` is the
+    prior: ``var d_t = v_t`` (``v_t = rho^2 v_t-1 + sigma_t^2``) and ``cov(d_t, d_t+1) =
+    rho v_t``.
     """
     n = r.shape[0]
-    s2 = sigma * sigma
-    gamma = s2 / (1.0 - rho * rho)
-    g_sigma, g_rho = 0.0, 0.0
+    g_rho = 0.0
+    var_t = sigma[0] * sigma[0] / (1.0 - rho * rho)
+    g_prev, g_off_prev = 0.0, 0.0
     for t in range(n):
+        if t > 0:
+            var_t = rho * rho * var_t + sigma[t] * sigma[t]
         m_t = xhat[t] - mean_u * zeta[t]
         d_r[t] = -h[t] * (r[t] - mean_u - m_t)
-        g_diag = 0.5 * (gamma - (m_t * m_t + band_d[t] + var_u * zeta[t] * zeta[t]))
-        if n == 1:
-            q_tt, dq_rho = (1.0 - rho * rho) / s2, -2.0 * rho / s2
-        elif t == 0 or t == n - 1:
-            q_tt, dq_rho = 1.0 / s2, 0.0
-        else:
-            q_tt, dq_rho = (1.0 + rho * rho) / s2, 2.0 * rho / s2
-        g_sigma += g_diag * q_tt
-        g_rho += g_diag * dq_rho
+        g_diag = 0.5 * (var_t - (m_t * m_t + band_d[t] + var_u * zeta[t] * zeta[t]))
+        g_off = 0.0
         if t < n - 1:
             m_next = xhat[t + 1] - mean_u * zeta[t + 1]
-            g_off = 0.5 * (rho * gamma - (m_t * m_next + band_o[t]
+            g_off = 0.5 * (rho * var_t - (m_t * m_next + band_o[t]
                                           + var_u * zeta[t] * zeta[t + 1]))
-            # Both off-diagonals: Q_{t,t+1} = Q_{t+1,t} = -rho / sigma^2.
-            g_sigma += 2.0 * g_off * (-rho / s2)
-            g_rho += 2.0 * g_off * (-1.0 / s2)
-    return g_rho, -2.0 / sigma * g_sigma
+            a_next = 1.0 / (sigma[t + 1] * sigma[t + 1])
+            # Q_tt gains rho^2 a_t+1; both off-diagonals are -rho a_t+1.
+            g_rho += g_diag * 2.0 * rho * a_next - 2.0 * g_off * a_next
+        if t == 0:
+            s2 = sigma[0] * sigma[0]
+            g_rho += g_diag * (-2.0 * rho / s2)
+            d_sigma[0] = -2.0 * (1.0 - rho * rho) / (s2 * sigma[0]) * g_diag
+        else:
+            # a_t = sigma_t^-2 enters Q_tt, rho^2 Q_t-1,t-1 and -rho Q_t-1,t (twice).
+            a_t = 1.0 / (sigma[t] * sigma[t])
+            d_sigma[t] = -2.0 * a_t / sigma[t] * (g_diag + rho * rho * g_prev
+                                                   - 2.0 * rho * g_off_prev)
+        g_prev, g_off_prev = g_diag, g_off
+    return g_rho
 
 
 # ---------------------------------------------------------------------- pytensor Op
@@ -224,21 +248,22 @@ class PanelMarginal(Op):
         """Check the inputs and describe the outputs."""
         ins = [pt.as_tensor_variable(x).astype("float64")
                for x in (resid, precision, rho, sigma, omega)]
-        if [x.ndim for x in ins] != [3, 3, 1, 2, 2]:
-            raise TypeError("PanelMarginal needs (la, service, year) residuals and precisions, "
-                            "(service,) rho, (la, service) sigma and a (service, service) "
-                            "omega")
+        if [x.ndim for x in ins] != [3, 3, 1, 3, 2]:
+            raise TypeError("PanelMarginal needs (la, service, year) residuals, precisions "
+                            "and sigma, (service,) rho and a (service, service) omega")
         f64 = "float64"
         outs = [pt.tensor(dtype=f64, shape=(None,)), pt.tensor(dtype=f64, shape=(None,) * 3),
-                pt.tensor(dtype=f64, shape=(None, None)), pt.tensor(dtype=f64, shape=(None, None)),
+                pt.tensor(dtype=f64, shape=(None, None)), pt.tensor(dtype=f64, shape=(None,) * 3),
                 pt.tensor(dtype=f64, shape=(None,) * 3)]
         return Apply(self, ins, outs)
 
     def perform(self, node, inputs, output_storage):
         """Run the compiled kernel."""
         resid, precision, rho, sigma, omega = (np.ascontiguousarray(x) for x in inputs)
-        if precision.shape != resid.shape:  # the compiled loop does not check bounds
-            raise ValueError(f"precision has shape {precision.shape}, resid {resid.shape}")
+        if precision.shape != resid.shape or sigma.shape != resid.shape:
+            # the compiled loop does not check bounds
+            raise ValueError(f"precision has shape {precision.shape}, sigma {sigma.shape}, "
+                             f"resid {resid.shape}")
         for store, value in zip(output_storage,
                                 panel_kernel(resid, precision, rho, sigma, omega), strict=True):
             store[0] = value
@@ -246,7 +271,7 @@ class PanelMarginal(Op):
     def infer_shape(self, fgraph, node, input_shapes):
         """Return the output shapes."""
         la, s, _t = input_shapes[0]
-        return [(la,), input_shapes[0], (la, s), (la, s), (la, s, s)]
+        return [(la,), input_shapes[0], (la, s), input_shapes[0], (la, s, s)]
 
     def connection_pattern(self, node):
         """Declare every output differentiable in all inputs but the data precision."""
@@ -260,7 +285,7 @@ class PanelMarginal(Op):
         g = output_grads[0]
         _, d_resid, d_rho, d_sigma, d_omega = outputs
         return [g[:, None, None] * d_resid, DisconnectedType()(),
-                pt.sum(g[:, None] * d_rho, axis=0), g[:, None] * d_sigma,
+                pt.sum(g[:, None] * d_rho, axis=0), g[:, None, None] * d_sigma,
                 pt.sum(g[:, None, None] * d_omega, axis=0)]
 
 
@@ -276,7 +301,8 @@ def marginal_log_likelihood(resid, precision: np.ndarray, rho, sigma, omega):
     rho
         Tensor ``(service,)``: autocorrelation of the deviations.
     sigma
-        Tensor ``(la, service)``: innovation sd of the deviations.
+        Tensor ``(la, service, year)``: innovation sd of the deviations into each year (the
+        first year's sets the stationary start).
     omega
         Tensor ``(service, service)``: covariance of the persistent LA effects.
 

@@ -86,10 +86,11 @@ def inverse_from_cholesky(chol, n, out):
 
 
 @numba.njit(cache=True, error_model="numpy", fastmath=FAST_MATH)
-def _ar1_block(r, h, gamma, power, work, ainv, a, w):
+def _ar1_block(r, h, variance, power, work, ainv, a, w):
     """Factor one series' ``A_s``; fill the masked ``A_s^-1``, ``a = A^-1 r``, ``w = A^-1 1``.
 
-    ``power`` holds ``rho^|t - u|`` (precomputed: powers dominate the cost otherwise).
+    ``variance`` holds the prior variance of the deviation in each year and ``power``
+    ``rho^|t - u|`` (precomputed: powers dominate the cost otherwise).
 
     Returns ``(log det A_s, r'a, number observed)``, or ``log det = nan`` if ``A_s`` is not
     positive definite.
@@ -98,7 +99,7 @@ def _ar1_block(r, h, gamma, power, work, ainv, a, w):
     for t in range(n):
         for u in range(n):
             if h[t] > 0.0 and h[u] > 0.0:
-                work[t, u] = gamma * power[t, u]
+                work[t, u] = variance[min(t, u)] * power[t, u]
             else:
                 work[t, u] = 0.0
         work[t, t] += 1.0 / h[t] if h[t] > 0.0 else 1.0
@@ -159,7 +160,7 @@ def la_effect_posterior(k, omega, cov, work):
 
 
 @numba.njit(cache=True, error_model="numpy", fastmath=FAST_MATH)
-def conditional_draws(resid, precision, gamma, rho, omega, normal_u, normal_d):
+def conditional_draws(resid, precision, variance, rho, omega, normal_u, normal_d):
     """Draw LA effects and deviations from their Gaussian conditional given the data.
 
     Parameters
@@ -168,8 +169,10 @@ def conditional_draws(resid, precision, gamma, rho, omega, normal_u, normal_d):
         ``(sample, la, service, year)`` ``y_hat - m`` per posterior draw (0 where missing).
     precision
         ``(la, service, year)``.
-    gamma
-        ``(sample, la, service)``: stationary variance of the deviations.
+    variance
+        ``(sample, la, service, year)``: prior variance of the deviations in each year
+        (:func:`bayes_needs.simulate.panel.ar1_variance`); the AR(1) covariance of years
+        ``t <= u`` is ``variance_t rho^(u - t)``.
     rho
         ``(sample, service)``.
     omega
@@ -205,8 +208,8 @@ def conditional_draws(resid, precision, gamma, rho, omega, normal_u, normal_d):
                     power[s, t, v] = rho[b, s] ** abs(t - v)
         for la in range(n_la):
             for s in range(n_s):
-                _ar1_block(resid[b, la, s], precision[la, s], gamma[b, la, s], power[s], work,
-                           ainv[s], a[s], w[s])
+                _ar1_block(resid[b, la, s], precision[la, s], variance[b, la, s], power[s],
+                           work, ainv[s], a[s], w[s])
                 k[s] = np.sum(w[s])
                 q[s] = np.sum(a[s])
             la_effect_posterior(k, omega[b], cov, scratch)
@@ -215,7 +218,9 @@ def conditional_draws(resid, precision, gamma, rho, omega, normal_u, normal_d):
             u = mean_u + cov @ normal_u[b, la]
             la_effect[b, la] = u
             for s in range(n_s):
-                ar_cov[:, :] = gamma[b, la, s] * power[s]
+                for t in range(n_t):
+                    for v in range(n_t):
+                        ar_cov[t, v] = variance[b, la, s, min(t, v)] * power[s, t, v]
                 gain[:, :] = ar_cov @ ainv[s]
                 centred = resid[b, la, s] - u[s] * (precision[la, s] > 0.0)
                 mean_d = gain @ centred

@@ -28,7 +28,13 @@ from bayes_needs.core import idata as idata_io
 from bayes_needs.core.errors import ConfigError
 from bayes_needs.models.panel import PanelDemandModel
 from bayes_needs.models.panel_states import conditional_draws
-from bayes_needs.simulate.panel import ar1_forward, needs_terms, random_walk_forward
+from bayes_needs.simulate.panel import (
+    ar1_forward,
+    ar1_variance,
+    needs_terms,
+    random_walk_forward,
+    volatility_path,
+)
 
 #: Standardisations the panel model accepts.
 PANEL_STANDARDISATIONS: tuple[str, ...] = ("policy_share", "la", "none")
@@ -43,11 +49,18 @@ def _flat(post: xr.Dataset, name: str, trailing: list[str]) -> np.ndarray:
 
 
 def innovation_sd(post: xr.Dataset, n_la: int) -> np.ndarray:
-    """``(sample, la, service)`` innovation sds of the LA deviations (per LA if modelled)."""
+    """``(sample, la, service)`` innovation sds of the last fitted year (per LA if modelled)."""
     if "sigma_ar_la" in post:
         return _flat(post, "sigma_ar_la", [dims.LA, dims.SERVICE])
     common = _flat(post, "sigma_ar", [dims.SERVICE])
     return np.repeat(common[:, None, :], n_la, axis=1)
+
+
+def volatility_trend(post: xr.Dataset, n_services: int) -> np.ndarray:
+    """``(sample, service)`` per-year change of the log innovation sds (0 if not modelled)."""
+    if "volatility_trend" in post:
+        return _flat(post, "volatility_trend", [dims.SERVICE])
+    return np.zeros((post.sizes[dims.CHAIN] * post.sizes[dims.DRAW], n_services))
 
 
 def latent_states(model: PanelDemandModel, idata: az.InferenceData, *, random_seed: int
@@ -84,7 +97,10 @@ def latent_states(model: PanelDemandModel, idata: az.InferenceData, *, random_se
         indicators = context = np.zeros((n_sample, n_la, n_services))
     level = _flat(post, "national_level", [dims.SERVICE, dims.YEAR])
     rho = _flat(post, "rho", [dims.SERVICE])
-    gamma = innovation_sd(post, n_la) ** 2 / (1.0 - rho[:, None, :] ** 2)
+    trend = volatility_trend(post, n_services)
+    sigma_path = volatility_path(innovation_sd(post, n_la), trend[:, None, :],
+                                 np.asarray(model.years, dtype=float) - model.years[-1])
+    variance = ar1_variance(rho[:, None, :], sigma_path)          # (b, la, s, t)
     sigma_u = _flat(post, "sigma_la", [dims.SERVICE])
     corr = _flat(post, "la_correlation_matrix", [dims.SERVICE, dims.SERVICE_B]) \
         if "la_correlation_matrix" in post else np.eye(n_services)[None]
@@ -94,7 +110,7 @@ def latent_states(model: PanelDemandModel, idata: az.InferenceData, *, random_se
     resid = np.where(h[None] > 0, inp.log_rate[None] - mean, 0.0)
     rng = np.random.default_rng(random_seed)
     la_effect, deviation = conditional_draws(
-        np.ascontiguousarray(resid), np.ascontiguousarray(h), np.ascontiguousarray(gamma),
+        np.ascontiguousarray(resid), np.ascontiguousarray(h), np.ascontiguousarray(variance),
         np.ascontiguousarray(rho), np.ascontiguousarray(omega),
         rng.standard_normal((n_sample, n_la, n_services)),
         rng.standard_normal((n_sample, n_la, n_services, n_years)))
@@ -169,7 +185,8 @@ def expected_need(model: PanelDemandModel, idata: az.InferenceData, *, random_se
     future_dev = ar1_forward(deviation[:, :, -1, :],
                              _flat(post, "rho", [dims.SERVICE])[:, None, :],
                              innovation_sd(post, model.data.geography.n_la), horizon,
-                             rng)                                           # (b, la, h, s)
+                             rng, growth=np.exp(volatility_trend(post, len(model.services))
+                                                )[:, None, :])      # (b, la, h, s)
     share = policy_share_draws(model, standardise, n_sample,
                                int(seeds[2].generate_state(1)[0]))
     exposure = model.data.exposure[years].to_numpy(dtype=float)             # (la, h)

@@ -24,7 +24,7 @@ from bayes_needs.simulate.geography import Scale
 
 
 def ar1_forward(last: np.ndarray, rho: np.ndarray, sigma: np.ndarray, horizon: int,
-                rng: np.random.Generator) -> np.ndarray:
+                rng: np.random.Generator, growth: np.ndarray | float = 1.0) -> np.ndarray:
     """Continue AR(1) deviations ``horizon`` years past their last value.
 
     Parameters
@@ -32,11 +32,14 @@ def ar1_forward(last: np.ndarray, rho: np.ndarray, sigma: np.ndarray, horizon: i
     last
         ``(..., service)`` deviations in the last year.
     rho, sigma
-        Autocorrelation and innovation sd, broadcasting against ``last``.
+        Autocorrelation and innovation sd of the last year, broadcasting against ``last``.
     horizon
         Years ahead.
     rng
         Random generator.
+    growth
+        Yearly factor of the innovation sd (``exp(volatility_trend)``): the innovation into
+        year ``h`` ahead has sd ``sigma * growth**h``.
 
     Returns
     -------
@@ -45,8 +48,9 @@ def ar1_forward(last: np.ndarray, rho: np.ndarray, sigma: np.ndarray, horizon: i
     """
     out = []
     current = last
-    for _ in range(horizon):
-        current = rho * current + sigma * rng.standard_normal(np.shape(last))
+    for step in range(1, horizon + 1):
+        current = rho * current + sigma * np.power(growth, step) * rng.standard_normal(
+            np.shape(last))
         out.append(current)
     return np.stack(out, axis=-2)
 
@@ -60,13 +64,43 @@ def random_walk_forward(last: np.ndarray, sigma: np.ndarray, horizon: int,
 
 
 def stationary_ar1(n: tuple[int, ...], n_years: int, rho: np.ndarray, sigma: np.ndarray,
-                   rng: np.random.Generator) -> np.ndarray:
-    """Draw stationary AR(1) paths ``(*n, n_years, service)`` (``rho``, ``sigma`` per service)."""
-    first = sigma / np.sqrt(1.0 - rho ** 2) * rng.standard_normal((*n, rho.shape[-1]))
+                   rng: np.random.Generator, growth: np.ndarray | float = 1.0,
+                   reference: int = 0) -> np.ndarray:
+    """Draw AR(1) paths ``(*n, n_years, service)`` started at stationarity.
+
+    ``sigma`` is the innovation sd of year ``reference`` (an index); year ``t``'s is ``sigma *
+    growth**(t - reference)``, and the first year is drawn from the stationary variance of
+    its own sd (:func:`ar1_variance` gives each year's variance).
+    """
+    first_sd = sigma * np.power(growth, -reference)
+    first = first_sd / np.sqrt(1.0 - rho ** 2) * rng.standard_normal((*n, rho.shape[-1]))
     if n_years == 1:
         return first[..., None, :]
-    rest = ar1_forward(first, rho, sigma, n_years - 1, rng)
+    rest = ar1_forward(first, rho, first_sd, n_years - 1, rng, growth)
     return np.concatenate([first[..., None, :], rest], axis=-2)
+
+
+def volatility_path(sigma: np.ndarray, trend: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+    """Innovation sds ``(..., service, year)``: ``sigma * exp(trend * offset)`` per year.
+
+    ``sigma`` is ``(..., service)`` (the sd in the reference year), ``trend`` broadcasts
+    against it, and ``offsets`` are the years' distances from the reference year.
+    """
+    return sigma[..., None] * np.exp(np.asarray(trend)[..., None] * np.asarray(offsets))
+
+
+def ar1_variance(rho: np.ndarray, sigma_path: np.ndarray) -> np.ndarray:
+    """Prior variance ``(..., year)`` of AR(1) deviations in each year.
+
+    ``sigma_path`` is ``(..., year)`` innovation sds and ``rho`` broadcasts against its
+    leading dims: ``v_0 = sigma_0^2 / (1 - rho^2)``, ``v_t = rho^2 v_t-1 + sigma_t^2``.
+    """
+    rho2 = np.asarray(rho) ** 2
+    out = np.empty(np.shape(sigma_path))
+    out[..., 0] = sigma_path[..., 0] ** 2 / (1.0 - rho2)
+    for t in range(1, out.shape[-1]):
+        out[..., t] = rho2 * out[..., t - 1] + sigma_path[..., t] ** 2
+    return out
 
 
 def needs_terms(beta: np.ndarray, contextual: np.ndarray | None, point_z: np.ndarray,
@@ -116,13 +150,14 @@ class PanelTruth:
     la_effect: np.ndarray      # (la, service)
     deviation: np.ndarray      # (la, year, service)
     log_rate: np.ndarray       # (la, year, service)
-    sigma_ar_la: np.ndarray    # (la, service) each LA's innovation sd
+    sigma_ar_la: np.ndarray    # (la, service) each LA's innovation sd in the reference year
+    volatility_trend: np.ndarray  # (service,) per-year change of the log innovation sds
 
 
 def simulate_panel_counts(truth_params: dict[str, np.ndarray], *, point_z: np.ndarray,
                           point_share: np.ndarray, point_la: np.ndarray, la_mean: np.ndarray,
-                          exposure: np.ndarray, rng: np.random.Generator
-                          ) -> tuple[np.ndarray, PanelTruth]:
+                          exposure: np.ndarray, rng: np.random.Generator,
+                          reference_year: int = -1) -> tuple[np.ndarray, PanelTruth]:
     """Draw LA effects, dynamics and Poisson counts of a panel from given parameters.
 
     Parameters
@@ -130,7 +165,9 @@ def simulate_panel_counts(truth_params: dict[str, np.ndarray], *, point_z: np.nd
     truth_params
         ``level0`` (service,), ``sigma_year``, ``beta``, ``contextual``, ``sigma_la``,
         ``rho``, ``sigma_ar``; optionally ``volatility_sd`` (the spread of LAs' log
-        innovation sds around ``sigma_ar``; absent, every LA has ``sigma_ar``) and ``level``
+        innovation sds around ``sigma_ar``; absent, every LA has ``sigma_ar``),
+        ``volatility_trend`` (per-year change of the log innovation sds; ``sigma_ar`` is
+        then the sd of year ``reference_year``) and ``level``
         (service, k): the national log rates of the first ``k`` years, replacing ``level0``
         and the walk there (later years continue the walk from the last given year).
     point_z, point_share, point_la, la_mean
@@ -139,6 +176,9 @@ def simulate_panel_counts(truth_params: dict[str, np.ndarray], *, point_z: np.nd
         ``(la, year)`` child populations; every year is simulated.
     rng
         Random generator.
+    reference_year
+        Index of the year whose innovation sd is ``sigma_ar`` (default the last; a fit's
+        ``sigma_ar`` is that of its last year).
 
     Returns
     -------
@@ -162,13 +202,17 @@ def simulate_panel_counts(truth_params: dict[str, np.ndarray], *, point_z: np.nd
     sigma_ar_la = p["sigma_ar"] * np.exp(p["volatility_sd"] * rng.standard_normal(
         (n_la, n_services))) if "volatility_sd" in p else np.broadcast_to(
         p["sigma_ar"], (n_la, n_services))
-    deviation = stationary_ar1((n_la,), n_years, p["rho"], sigma_ar_la, rng)
+    trend = np.asarray(p.get("volatility_trend", np.zeros(n_services)), dtype=float)
+    reference = reference_year % n_years
+    deviation = stationary_ar1((n_la,), n_years, p["rho"], sigma_ar_la, rng,
+                               growth=np.exp(trend), reference=reference)
     log_rate = (level.T[None] + (indicators + context + la_effect)[:, None, :] + deviation)
     counts = rng.poisson(exposure[:, :, None] * np.exp(log_rate)).astype(float)
     truth = PanelTruth(level=level, beta=p["beta"], contextual=p["contextual"],
                        sigma_la=p["sigma_la"], rho=p["rho"], sigma_ar=p["sigma_ar"],
                        sigma_year=p["sigma_year"], la_effect=la_effect, deviation=deviation,
-                       log_rate=log_rate, sigma_ar_la=np.asarray(sigma_ar_la))
+                       log_rate=log_rate, sigma_ar_la=np.asarray(sigma_ar_la),
+                       volatility_trend=trend)
     return counts, truth
 
 
@@ -200,7 +244,7 @@ def _replaced(values: dict[str, np.ndarray], given: Mapping[str, np.ndarray],
 #: Parameters of :func:`generate_panel` unless given (per service, in the order given).
 DEFAULT_PANEL_PARAMS: dict[str, float] = {
     "level0": -4.0, "sigma_year": 0.03, "sigma_la": 0.2, "rho": 0.7, "sigma_ar": 0.12,
-    "volatility_sd": 0.3, "beta": 0.3, "contextual": 0.1}
+    "volatility_sd": 0.3, "volatility_trend": -0.03, "beta": 0.3, "contextual": 0.1}
 
 
 def generate_panel(scale: Scale = "tiny", *, n_years: int = 8, first_year: int = 2015,
@@ -264,6 +308,7 @@ def generate_panel(scale: Scale = "tiny", *, n_years: int = 8, first_year: int =
               "sigma_la": np.full(n_s, p["sigma_la"]), "rho": np.full(n_s, p["rho"]),
               "sigma_ar": np.full(n_s, p["sigma_ar"]),
               "volatility_sd": np.full(n_s, p["volatility_sd"]),
+              "volatility_trend": np.full(n_s, p["volatility_trend"]),
               "beta": loading[:, None] * np.full((n_s, n_k), p["beta"]),
               "contextual": loading[:, None] * np.full((n_s, n_k), p["contextual"])}
     if params is not None:
@@ -271,7 +316,7 @@ def generate_panel(scale: Scale = "tiny", *, n_years: int = 8, first_year: int =
     counts, truth = simulate_panel_counts(
         values, point_z=zv - la_mean[geo.lsoa_to_la], point_share=share,
         point_la=geo.lsoa_to_la, la_mean=la_mean, exposure=exposure,
-        rng=np.random.default_rng(streams[2]))
+        rng=np.random.default_rng(streams[2]), reference_year=n_years - 1)
     years = np.arange(first_year, first_year + total_years)
     codes = geo.la_codes
     exposure_frame = pd.DataFrame({"la_code": np.repeat(codes, total_years),

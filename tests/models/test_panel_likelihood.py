@@ -10,19 +10,27 @@ from scipy.stats import multivariate_normal
 
 from bayes_needs.models.panel_likelihood import marginal_log_likelihood
 from bayes_needs.models.panel_states import conditional_draws
+from bayes_needs.simulate.panel import ar1_variance, volatility_path
 
 
-def _dense_cov(precision_la, gamma, rho, omega):
+def _ar_cov(variance, rho):
+    """AR(1) covariance over years from each year's variance: ``v_min(t,u) rho^|t-u|``."""
+    n_t = variance.shape[0]
+    years = np.arange(n_t)
+    lag = np.abs(np.subtract.outer(years, years))
+    return variance[np.minimum.outer(years, years)] * rho ** lag
+
+
+def _dense_cov(precision_la, variance, rho, omega):
     """Covariance of one LA's stacked (service, year) log rates, and the observed mask.
 
-    ``gamma`` is that LA's ``(service,)`` stationary variances.
+    ``variance`` is that LA's ``(service, year)`` prior variances of the deviations.
     """
     n_s, n_t = precision_la.shape
-    lag = np.abs(np.subtract.outer(np.arange(n_t), np.arange(n_t)))
     cov = np.kron(omega, np.ones((n_t, n_t)))
     for s in range(n_s):
         block = slice(s * n_t, (s + 1) * n_t)
-        cov[block, block] += gamma[s] * rho[s] ** lag
+        cov[block, block] += _ar_cov(variance[s], rho[s])
     seen = precision_la.ravel() > 0
     noise = np.where(seen, 1 / np.where(seen, precision_la.ravel(), 1), 0)
     return cov + np.diag(noise), seen
@@ -42,9 +50,11 @@ def _case(n_years, correlated, seed=11):
     rng = np.random.default_rng(seed)
     n_la, n_s = 4, 3
     rho = np.array([0.2, 0.7, 0.95])
-    # LAs differ in volatility: (la, service) innovation sds.
-    sigma = np.array([0.3, 0.1, 0.05]) * np.exp(0.3 * rng.standard_normal((n_la, n_s)))
-    gamma = sigma ** 2 / (1 - rho ** 2)
+    # LAs differ in volatility, which trends over the years: (la, service, year) sds.
+    current = np.array([0.3, 0.1, 0.05]) * np.exp(0.3 * rng.standard_normal((n_la, n_s)))
+    sigma = volatility_path(current, np.array([-0.1, 0.0, 0.08]),
+                            np.arange(n_years) - (n_years - 1.0))
+    gamma = ar1_variance(rho, sigma)
     sd = np.array([0.4, 0.2, 0.01])
     corr = np.array([[1, 0.6, -0.3], [0.6, 1, 0.2], [-0.3, 0.2, 1]]) if correlated \
         else np.eye(n_s)
@@ -71,7 +81,7 @@ def test_gradient_matches_finite_differences(correlated):
     resid, precision, _gamma, rho, sigma, omega = _case(5, correlated, seed=3)
     rng = np.random.default_rng(5)
     weights = rng.uniform(0.5, 2.0, size=resid.shape[0])
-    r, g, p, o = pt.dtensor3(), pt.dmatrix(), pt.dvector(), pt.dmatrix()
+    r, g, p, o = pt.dtensor3(), pt.dtensor3(), pt.dvector(), pt.dmatrix()
     total = pt.sum(pt.as_tensor(weights) * marginal_log_likelihood(r, precision, p, g, o))
     value = pytensor.function([r, g, p, o], total)
     grads = pytensor.function([r, g, p, o], pytensor.grad(total, [r, g, p, o]))
@@ -95,17 +105,16 @@ def test_conditional_draws_match_the_dense_gaussian_conditional():
     n_b = 4000
     rng = np.random.default_rng(0)
     u, d = conditional_draws(np.broadcast_to(resid, (n_b, *resid.shape)).copy(), precision,
-                             np.tile(gamma, (n_b, 1, 1)), np.tile(rho, (n_b, 1)),
+                             np.tile(gamma, (n_b, 1, 1, 1)), np.tile(rho, (n_b, 1)),
                              np.tile(omega, (n_b, 1, 1)), rng.standard_normal((n_b, n_la, n_s)),
                              rng.standard_normal((n_b, n_la, n_s, n_t)))
     la = 1
     # Dense joint of latent z = (u, d) and the observed log rates.
-    lag = np.abs(np.subtract.outer(np.arange(n_t), np.arange(n_t)))
     prior = np.zeros((n_s + n_s * n_t, n_s + n_s * n_t))
     prior[:n_s, :n_s] = omega
     for s in range(n_s):
         block = slice(n_s + s * n_t, n_s + (s + 1) * n_t)
-        prior[block, block] = gamma[la, s] * rho[s] ** lag
+        prior[block, block] = _ar_cov(gamma[la, s], rho[s])
     design = np.concatenate([np.kron(np.eye(n_s), np.ones((n_t, 1))), np.eye(n_s * n_t)], axis=1)
     obs_cov, seen = _dense_cov(precision[la], gamma[la], rho, omega)
     cross = (prior @ design.T)[:, seen]
