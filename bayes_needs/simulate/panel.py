@@ -96,9 +96,10 @@ def ar1_variance(rho: np.ndarray, sigma_path: np.ndarray) -> np.ndarray:
     leading dims: ``v_0 = sigma_0^2 / (1 - rho^2)``, ``v_t = rho^2 v_t-1 + sigma_t^2``.
     """
     rho2 = np.asarray(rho) ** 2
-    out = np.empty(np.shape(sigma_path))
-    out[..., 0] = sigma_path[..., 0] ** 2 / (1.0 - rho2)
-    for t in range(1, out.shape[-1]):
+    out = np.array(sigma_path, dtype=float)
+    n_years = out.shape[-1]
+    out[..., 0] = out[..., 0] ** 2 / (1.0 - rho2)
+    for t in range(1, n_years):
         out[..., t] = rho2 * out[..., t - 1] + sigma_path[..., t] ** 2
     return out
 

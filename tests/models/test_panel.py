@@ -51,6 +51,15 @@ def test_la_volatility_is_the_default_and_can_be_switched_off(panel):
     assert "volatility_raw" not in common.named_vars and "sigma_ar_la" not in common.named_vars
 
 
+def test_volatility_trend_is_the_default_and_can_be_switched_off(panel):
+    trending = PanelDemandModel(panel).build_model()
+    assert trending.named_vars_to_dims["volatility_trend"] == ("service",)
+    constant = PanelDemandModel(panel, {"volatility_trend": False}).build_model()
+    assert "volatility_trend" not in constant.named_vars
+    with pytest.raises(ConfigError, match="volatility_trend"):
+        PanelDemandModel(panel, {"volatility_trend": "yes"})
+
+
 def test_unknown_indicator_and_missing_evidence_priors_are_named(panel):
     with pytest.raises(ConfigError, match="nope"):
         PanelDemandModel(panel, {"indicators": ["nope"]})

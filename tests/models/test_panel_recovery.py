@@ -16,7 +16,9 @@ counts below 10 (rates of e^-9 per child in LAs of ~10,000 children), where the 
 Gaussian approximation of the Poisson count on the log scale is not meant to hold; with
 Normal(-4, 0.5) over 99% of LA-year counts are 10 or more (median ~250). The model's other
 options keep their defaults; with ``la_volatility`` each LA's innovation sd is drawn around
-``sigma_ar`` with the drawn ``volatility_sd`` (without it the truth has none either).
+``sigma_ar`` with the drawn ``volatility_sd`` (without it the truth has none either), and
+with ``volatility_trend`` the sds trend by the drawn ``volatility_trend`` (``sigma_ar`` being
+the last fitted year's, as in the fit).
 
 Need shares: each LA's share of its service's total expected need in the first forecast
 year, from :func:`bayes_needs.need.panel.expected_need`, against the truth's shares from its
@@ -58,11 +60,12 @@ from bayes_needs.simulate.panel import PanelTruth, generate_panel
 INTERVAL_PROB = 0.9
 #: Allowed distance of the pooled coverage from INTERVAL_PROB (issue #15's acceptance point).
 TOLERANCE = 0.05
-#: Replicates. Each gives 33 parameter elements (national levels 2 x 7; 2 each of sigma_la,
-#: rho, sigma_ar, sigma_year, volatility_sd; 2 x 2 each of beta and beta_contextual;
-#: within_ratio) and 8 LAs x 2 services = 16 need shares per standardisation. With R = 40
-#: the binomial sd of a pooled coverage of 90%, sqrt(0.9 * 0.1 / n), is 0.8 pp for the 1,320
-#: parameter elements and 1.2 pp for the 640 shares. Elements of one replicate are
+#: Replicates. Each gives 35 parameter elements (national levels 2 x 7; 2 each of sigma_la,
+#: rho, sigma_ar, sigma_year, volatility_sd, volatility_trend; 2 x 2 each of beta and
+#: beta_contextual; within_ratio) and 8 LAs x 2 services = 16 need shares per
+#: standardisation. With R = 40 the binomial sd of a pooled coverage of 90%,
+#: sqrt(0.9 * 0.1 / n), is 0.8 pp for the 1,400 parameter elements and 1.2 pp for the 640
+#: shares. Elements of one replicate are
 #: correlated (the 7 national levels of a service above all: they miss together), so the
 #: honest Monte Carlo sd is the sd of the per-replicate coverage / sqrt(R), which the test
 #: prints. 24-replicate pilots gave 2.0-3.3 pp for parameters and 1.2-2.7 pp for shares,
@@ -73,10 +76,11 @@ SERVICES = (dims.CIN, dims.CLA)
 TRUTH_PRIORS = {"intercept": {"dist": "Normal", "kwargs": {"mu": -4.0, "sigma": 0.5},
                               "dims": [dims.SERVICE]}}
 #: The issue's parameters, by model variable name, then those only some model options have
-#: (tracked when the model has them: ``volatility_sd`` with ``la_volatility``).
+#: (tracked when the model has them: ``volatility_sd`` with ``la_volatility``,
+#: ``volatility_trend`` with ``volatility_trend``).
 PARAMETERS = ("national_level", "sigma_la", "rho", "sigma_ar", "sigma_year", "beta",
               "beta_contextual", "within_ratio")
-OPTIONAL_PARAMETERS = ("volatility_sd",)
+OPTIONAL_PARAMETERS = ("volatility_sd", "volatility_trend")
 STANDARDISATIONS = ("la", "none")
 PRIOR_SEED, DATA_SEED = 20_150, 15_000
 SAMPLING = {"draws": 300, "tune": 300, "chains": 2}
@@ -106,10 +110,11 @@ def simulator_params(draw: dict[str, xr.DataArray]) -> dict[str, np.ndarray]:
     out = {"level": draw["national_level"].transpose(dims.SERVICE, dims.YEAR).values,
            "beta": draw["beta"].transpose(dims.SERVICE, dims.COVARIATE).values,
            "contextual": draw["beta_contextual"].transpose(dims.SERVICE, dims.COVARIATE).values}
-    same = ("sigma_year", "sigma_la", "rho", "sigma_ar", "volatility_sd")
+    same = ("sigma_year", "sigma_la", "rho", "sigma_ar", "volatility_sd", "volatility_trend")
     out.update({name: draw[name].values for name in same if name in draw})
     # A model without LA volatility has every LA at sigma_ar: so has the truth then.
     out.setdefault("volatility_sd", np.zeros_like(out["sigma_ar"]))
+    out.setdefault("volatility_trend", np.zeros_like(out["sigma_ar"]))
     return out
 
 

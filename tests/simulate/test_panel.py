@@ -8,9 +8,11 @@ import pytest
 from bayes_needs.core.errors import ConfigError
 from bayes_needs.simulate.panel import (
     ar1_forward,
+    ar1_variance,
     generate_panel,
     random_walk_forward,
     stationary_ar1,
+    volatility_path,
 )
 
 
@@ -32,6 +34,31 @@ def test_forward_steps_have_the_right_conditional_spread():
     np.testing.assert_allclose(ahead.std(axis=0)[:, 0], [0.2, 0.2 * np.sqrt(1.25)], rtol=0.03)
     walk = random_walk_forward(np.zeros((50_000, 1)), np.full((50_000, 1), 0.1), 3, rng)
     np.testing.assert_allclose(walk.std(axis=0)[:, 0], 0.1 * np.sqrt([1, 2, 3]), rtol=0.03)
+
+
+def test_trending_volatility_paths_have_the_variance_ar1_variance_gives():
+    rng = np.random.default_rng(7)
+    rho, sigma = np.array([0.3, 0.9]), np.array([0.2, 0.1])
+    trend = np.array([-0.2, 0.15])
+    n_years, reference = 5, 4
+    paths = stationary_ar1((40_000,), n_years, rho, sigma, rng, growth=np.exp(trend),
+                           reference=reference)
+    path = volatility_path(sigma, trend, np.arange(n_years) - reference)   # (service, year)
+    np.testing.assert_allclose(path[:, reference], sigma)
+    expected = ar1_variance(rho, path)
+    np.testing.assert_allclose(paths.var(axis=0).T, expected, rtol=0.04)
+    # Without a trend every year has the stationary variance.
+    flat = ar1_variance(rho, volatility_path(sigma, np.zeros(2), np.arange(n_years)))
+    np.testing.assert_allclose(flat, np.broadcast_to((sigma ** 2 / (1 - rho ** 2))[:, None],
+                                                     flat.shape))
+
+
+def test_forward_steps_continue_the_volatility_trend():
+    rng = np.random.default_rng(8)
+    ahead = ar1_forward(np.zeros((50_000, 1)), np.array([0.0]), np.array([0.2]), 3, rng,
+                        growth=np.array([0.5]))
+    np.testing.assert_allclose(ahead.std(axis=0)[:, 0], 0.2 * 0.5 ** np.arange(1, 4),
+                               rtol=0.03)
 
 
 def test_generate_panel_is_reproducible_and_leaves_forecast_years_empty():
