@@ -34,7 +34,8 @@ AREA_PRIOR_NAMES: tuple[str, ...] = ("intercept", "beta", "sigma_la", "msoa_cv",
 #: is used by the need step, not the fit).
 PANEL_PRIOR_NAMES: tuple[str, ...] = (
     "intercept", "log_loading", "within_ratio", "tau_between", "sigma_la", "la_correlation",
-    "sigma_year", "rho", "sigma_ar", "volatility_sd", "volatility_trend", "policy_share",
+    "sigma_year", "rho", "sigma_ar", "volatility_sd", "volatility_trend", "count_dispersion",
+    "count_innovation", "policy_share",
     "within_log_rr_per_sd",
     "within_log_decile_rr", "returns_dispersion")
 PANEL_DYNAMICS: tuple[str, ...] = ("ar1",)
@@ -273,6 +274,14 @@ class PanelModelConfig(ModelConfig):
         fitted year, and forecasts continue the trend. LA counts moved less from year to year
         after 2017 than before, and a constant sd fitted to all years makes next year's
         intervals too wide.
+    count_noise
+        Split each count's Poisson-sized noise, per service, into a part measured afresh every
+        year (observation variance ``count_dispersion / y``; 1 is Poisson) and a part that
+        persists (innovation variance ``count_innovation / n`` on top of ``sigma_ar``, with
+        ``n`` the count expected from the national level and needs indicators). Stocks
+        counted on a day (CLA on 31 March) carry almost no fresh noise: their changes are
+        the year's flows in and out, which persist. Off (default), every count is Poisson
+        around the latent rate. Opt-in until NUTS samples it cleanly on the England panel.
     correlated_services
         Let the persistent LA effects of the services correlate (an LKJ prior
         ``la_correlation``), so an LA's residual in one service informs the others.
@@ -289,6 +298,7 @@ class PanelModelConfig(ModelConfig):
     evidence: bool = False
     la_volatility: bool = True
     volatility_trend: bool = True
+    count_noise: bool = False
     correlated_services: bool = False
     returns_family: Literal["multinomial", "dirichlet_multinomial"] = "multinomial"
 

@@ -21,7 +21,14 @@ For service ``s``, LA ``l`` and year ``t``, counts are Poisson with log rate per
   tails LAs' differing volatility produces; with ``volatility_trend`` (default) the sds
   change by ``exp(volatility_trend_s)`` a year (``sigma_ar`` is the last year's), because LA
   counts moved less from year to year after 2017 and a constant sd made next year's
-  intervals too wide (50% intervals covering 66% for CIN in a rolling-origin check).
+  intervals too wide (50% intervals covering 66% for CIN in a rolling-origin check);
+* with ``count_noise`` (opt-in), the Poisson-sized noise of a count is split per service:
+  the observation variance is ``count_dispersion_s / y`` (1 is Poisson) and the innovation
+  variance gains ``count_innovation_s / n_lts``, ``n`` the count expected from the national
+  level and needs indicators. CLA is a stock counted on 31 March: its year-on-year changes
+  are about Poisson-sized but persist (their lag-1 autocorrelation is +0.07, where fresh
+  noise each year gives about -0.5), so treating them as fresh Poisson noise made the model
+  discount each LA's latest count and widened next year's intervals.
 
 **Indicators and collinearity.** IoD domains are strongly collinear (IDACI and income
 correlate above 0.9), so per-service coefficients are poorly identified and flip sign
@@ -79,7 +86,8 @@ EVIDENCE_PRIORS: tuple[str, ...] = ("within_log_rr_per_sd", "within_log_decile_r
 HYPERPARAMETERS: tuple[str, ...] = ("log_loading", "within_ratio", "tau_between", "beta",
                                     "beta_contextual", "sigma_la", "sigma_year",
                                     "national_level", "rho", "sigma_ar", "la_correlation",
-                                    "volatility_sd", "volatility_trend", "returns_dispersion")
+                                    "volatility_sd", "volatility_trend", "count_dispersion",
+                                    "count_innovation", "returns_dispersion")
 
 
 class PanelDemandModel(FittableModel):
@@ -152,15 +160,24 @@ class PanelDemandModel(FittableModel):
             level = self._national_level(n_services)                 # (service, year)
             omega = self._la_effect_covariance(n_services)
             rho = self.priors["rho"].create_variable("rho")
-            sigma_ar = self._innovation_sd(n_services)           # (la, service, year)
             mean = needs[:, :, None] + level[None, :, :]             # (la, service, year)
+            sigma_ar = self._innovation_sd(n_services, mean)         # (la, service, year)
             resid = (pt.as_tensor(inp.log_rate) - mean) * (inp.precision > 0)
-            loglik = marginal_log_likelihood(resid, inp.precision, rho, sigma_ar, omega)
+            loglik = marginal_log_likelihood(resid, self._observation_precision(), rho,
+                                             sigma_ar, omega)
             pm.Potential("panel_log_likelihood", pt.sum(loglik))
         self.model = model
         return model
 
-    def _innovation_sd(self, n_services: int):
+    def _observation_precision(self):
+        """Precisions ``(la, service, year)`` of the observed log rates (0 where missing)."""
+        precision = pt.as_tensor(np.asarray(self.inputs.precision, dtype=float))
+        if not self.config.count_noise:
+            return precision
+        dispersion = self.priors["count_dispersion"].create_variable("count_dispersion")
+        return precision / dispersion[None, :, None]
+
+    def _innovation_sd(self, n_services: int, mean):
         """Innovation sds ``(la, service, year)`` of the LA deviations.
 
         LAs differ in how much their counts move from year to year (the spread of LAs'
@@ -168,7 +185,10 @@ class PanelDemandModel(FittableModel):
         standardised changes are close to Gaussian). With ``la_volatility``, each LA and
         service has its own sd, log-normal around the service's ``sigma_ar``. With
         ``volatility_trend``, the sds change by ``exp(volatility_trend)`` a year, and
-        ``sigma_ar`` (and ``sigma_ar_la``) are those of the last fitted year.
+        ``sigma_ar`` (and ``sigma_ar_la``) are those of the last fitted year. With
+        ``count_noise``, the variance gains ``count_innovation / n`` with ``n = exposure *
+        exp(mean)``, the count expected from the log-rate ``mean`` (la, service, year) of the
+        national level and needs indicators.
         """
         sigma_ar = self.priors["sigma_ar"].create_variable("sigma_ar")
         n_la = self.data.geography.n_la
@@ -181,9 +201,15 @@ class PanelDemandModel(FittableModel):
             current = pt.broadcast_to(sigma_ar[None, :], (n_la, n_services))
         offsets = np.asarray(self.years, dtype=float) - self.years[-1]
         if not self.config.volatility_trend or len(self.years) == 1:
-            return pt.broadcast_to(current[:, :, None], (n_la, n_services, len(self.years)))
-        trend = self.priors["volatility_trend"].create_variable("volatility_trend")
-        return current[:, :, None] * pt.exp(trend[None, :, None] * offsets[None, None, :])
+            path = pt.broadcast_to(current[:, :, None], (n_la, n_services, len(self.years)))
+        else:
+            trend = self.priors["volatility_trend"].create_variable("volatility_trend")
+            path = current[:, :, None] * pt.exp(trend[None, :, None] * offsets[None, None, :])
+        if not self.config.count_noise:
+            return path
+        per_count = self.priors["count_innovation"].create_variable("count_innovation")
+        log_expected = pt.as_tensor(self.inputs.log_exposure)[:, None, :] + mean
+        return pt.sqrt(pt.sqr(path) + per_count[None, :, None] * pt.exp(-log_expected))
 
     def _la_effect_covariance(self, n_services: int):
         """Covariance ``(service, service)`` of the persistent LA effects."""

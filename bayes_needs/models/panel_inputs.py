@@ -41,6 +41,8 @@ class PanelInputs:
         ``(la, service, year)`` observed ``log((y + 1/2) / E)``, 0 where missing.
     precision
         ``(la, service, year)`` ``y + 1/2``, 0 where missing.
+    log_exposure
+        ``(la, year)`` log child population.
     log_var_sum, n_obs
         ``(la, service)`` sum of ``log(1 / precision)`` and number of observed years.
     z, z_mean, z_sd
@@ -58,6 +60,7 @@ class PanelInputs:
     years: tuple[int, ...]
     log_rate: np.ndarray
     precision: np.ndarray
+    log_exposure: np.ndarray
     log_var_sum: np.ndarray
     n_obs: np.ndarray
     z: np.ndarray
@@ -120,7 +123,7 @@ def panel_inputs(data: PanelData, indicators: tuple[str, ...], services: tuple[s
                                               clusters_per_la)
     slope, gap = _deprivation_contrasts(z, data.lsoa_weight)
     return PanelInputs(years=years, log_rate=log_rate.transpose(to_lss),
-                       precision=precision.transpose(to_lss),
+                       precision=precision.transpose(to_lss), log_exposure=np.log(exposure),
                        log_var_sum=log_var.sum(axis=1), n_obs=observed.sum(axis=1),
                        z=z, z_mean=z_mean, z_sd=z_sd, la_mean=la_mean, point_z=point_z,
                        point_share=point_share, point_la=point_la,

@@ -138,13 +138,14 @@ def panel_kernel(resid, precision, rho, sigma, omega):
 
     Returns
     -------
-    loglik, d_resid, d_rho, d_sigma, d_omega
-        ``(la,)`` log-likelihoods and their gradients per LA: ``(la, service, year)``,
+    loglik, d_resid, d_precision, d_rho, d_sigma, d_omega
+        ``(la,)`` log-likelihoods and their gradients per LA: ``(la, service, year)`` (twice),
         ``(la, service)``, ``(la, service, year)`` and ``(la, service, service)``.
     """
     n_la, n_s, n_t = resid.shape
     loglik = np.empty(n_la)
     d_resid = np.zeros((n_la, n_s, n_t))
+    d_precision = np.zeros((n_la, n_s, n_t))
     d_rho = np.zeros((n_la, n_s))
     d_sigma = np.zeros((n_la, n_s, n_t))
     d_omega = np.zeros((n_la, n_s, n_s))
@@ -189,19 +190,23 @@ def panel_kernel(resid, precision, rho, sigma, omega):
         for s in range(n_s):
             d_rho[la, s] = _ar1_gradient(
                 resid[la, s], precision[la, s], rho[s], sigma[la, s], mean_u[s], cov[s, s],
-                xhat[s], zeta[s], band_d[s], band_o[s], d_resid[la, s], d_sigma[la, s])
-    return loglik, d_resid, d_rho, d_sigma, d_omega
+                xhat[s], zeta[s], band_d[s], band_o[s], d_resid[la, s], d_precision[la, s],
+                d_sigma[la, s])
+    return loglik, d_resid, d_precision, d_rho, d_sigma, d_omega
 
 
 @numba.njit(cache=True, error_model="numpy", fastmath=FAST_MATH)
-def _ar1_gradient(r, h, rho, sigma, mean_u, var_u, xhat, zeta, band_d, band_o, d_r, d_sigma):
-    """Gradient of one series: fill ``d_r`` and ``d_sigma`` (per year); return ``dL/drho``.
+def _ar1_gradient(r, h, rho, sigma, mean_u, var_u, xhat, zeta, band_d, band_o, d_r, d_h,
+                  d_sigma):
+    """Gradient of one series: fill ``d_r``, ``d_h``, ``d_sigma`` (per year); return ``dL/drho``.
 
     By Fisher's identity ``dL/dQ = (Q^-1 - E[d d' | y]) / 2``, and ``Q`` is tridiagonal, so
     only the band of the posterior second moment of ``d`` is needed: ``E[d | y] = xhat -
     mean_u zeta`` and ``Cov[d | y] = M^-1 + var_u zeta zeta'``. The band of ``Q^-1`` is the
     prior: ``var d_t = v_t`` (``v_t = rho^2 v_t-1 + sigma_t^2``) and ``cov(d_t, d_t+1) =
-    rho v_t``.
+    rho v_t``. In the observation precision ``h_t``, likewise ``(1/h_t - E[e_t^2 | y]) / 2``
+    with the noise ``e_t = r_t - u - d_t``: ``u + d_t`` has mean ``mean_u + m_t`` and variance
+    ``M^-1_tt + var_u (1 - zeta_t)^2`` given ``y``.
     """
     n = r.shape[0]
     g_rho = 0.0
@@ -211,7 +216,11 @@ def _ar1_gradient(r, h, rho, sigma, mean_u, var_u, xhat, zeta, band_d, band_o, d
         if t > 0:
             var_t = rho * rho * var_t + sigma[t] * sigma[t]
         m_t = xhat[t] - mean_u * zeta[t]
-        d_r[t] = -h[t] * (r[t] - mean_u - m_t)
+        e_t = r[t] - mean_u - m_t
+        d_r[t] = -h[t] * e_t
+        if h[t] > 0.0:
+            spread = 1.0 - zeta[t]
+            d_h[t] = 0.5 * (1.0 / h[t] - e_t * e_t - band_d[t] - var_u * spread * spread)
         g_diag = 0.5 * (var_t - (m_t * m_t + band_d[t] + var_u * zeta[t] * zeta[t]))
         g_off = 0.0
         if t < n - 1:
@@ -252,9 +261,10 @@ class PanelMarginal(Op):
             raise TypeError("PanelMarginal needs (la, service, year) residuals, precisions "
                             "and sigma, (service,) rho and a (service, service) omega")
         f64 = "float64"
-        outs = [pt.tensor(dtype=f64, shape=(None,)), pt.tensor(dtype=f64, shape=(None,) * 3),
-                pt.tensor(dtype=f64, shape=(None, None)), pt.tensor(dtype=f64, shape=(None,) * 3),
-                pt.tensor(dtype=f64, shape=(None,) * 3)]
+        cube = (None,) * 3
+        outs = [pt.tensor(dtype=f64, shape=(None,)), pt.tensor(dtype=f64, shape=cube),
+                pt.tensor(dtype=f64, shape=cube), pt.tensor(dtype=f64, shape=(None, None)),
+                pt.tensor(dtype=f64, shape=cube), pt.tensor(dtype=f64, shape=cube)]
         return Apply(self, ins, outs)
 
     def perform(self, node, inputs, output_storage):
@@ -271,11 +281,7 @@ class PanelMarginal(Op):
     def infer_shape(self, fgraph, node, input_shapes):
         """Return the output shapes."""
         la, s, _t = input_shapes[0]
-        return [(la,), input_shapes[0], (la, s), input_shapes[0], (la, s, s)]
-
-    def connection_pattern(self, node):
-        """Declare every output differentiable in all inputs but the data precision."""
-        return [[True] * 5, [False] * 5, [True] * 5, [True] * 5, [True] * 5]
+        return [(la,), input_shapes[0], input_shapes[0], (la, s), input_shapes[0], (la, s, s)]
 
     def L_op(self, inputs, outputs, output_grads):
         """Contract the per-LA gradient pieces with the log-likelihoods' output gradient."""
@@ -283,13 +289,13 @@ class PanelMarginal(Op):
             return [grad_not_implemented(self, i, x, "second derivatives of the panel "
                                          "likelihood") for i, x in enumerate(inputs)]
         g = output_grads[0]
-        _, d_resid, d_rho, d_sigma, d_omega = outputs
-        return [g[:, None, None] * d_resid, DisconnectedType()(),
+        _, d_resid, d_precision, d_rho, d_sigma, d_omega = outputs
+        return [g[:, None, None] * d_resid, g[:, None, None] * d_precision,
                 pt.sum(g[:, None] * d_rho, axis=0), g[:, None, None] * d_sigma,
                 pt.sum(g[:, None, None] * d_omega, axis=0)]
 
 
-def marginal_log_likelihood(resid, precision: np.ndarray, rho, sigma, omega):
+def marginal_log_likelihood(resid, precision, rho, sigma, omega):
     """Per-LA log-likelihood tensor ``(la,)`` with the latent log rates integrated out.
 
     Parameters
@@ -297,7 +303,8 @@ def marginal_log_likelihood(resid, precision: np.ndarray, rho, sigma, omega):
     resid
         Tensor ``(la, service, year)``: ``y_hat - m``, 0 where missing.
     precision
-        Array ``(la, service, year)``: observation precision ``y + 1/2``, 0 where missing.
+        Tensor ``(la, service, year)``: observation precision (``(y + 1/2) /
+        count_dispersion``), 0 where missing.
     rho
         Tensor ``(service,)``: autocorrelation of the deviations.
     sigma
@@ -311,8 +318,7 @@ def marginal_log_likelihood(resid, precision: np.ndarray, rho, sigma, omega):
     Tensor
         ``(la,)`` log-likelihoods.
     """
-    outputs = cast(list, PanelMarginal()(resid, pt.as_tensor(np.asarray(precision, float)),
-                                         rho, sigma, omega))
+    outputs = cast(list, PanelMarginal()(resid, precision, rho, sigma, omega))
     return outputs[0]
 
 

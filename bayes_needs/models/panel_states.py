@@ -160,7 +160,7 @@ def la_effect_posterior(k, omega, cov, work):
 
 
 @numba.njit(cache=True, error_model="numpy", fastmath=FAST_MATH)
-def conditional_draws(resid, precision, variance, rho, omega, normal_u, normal_d):
+def conditional_draws(resid, precision, dispersion, variance, rho, omega, normal_u, normal_d):
     """Draw LA effects and deviations from their Gaussian conditional given the data.
 
     Parameters
@@ -168,7 +168,9 @@ def conditional_draws(resid, precision, variance, rho, omega, normal_u, normal_d
     resid
         ``(sample, la, service, year)`` ``y_hat - m`` per posterior draw (0 where missing).
     precision
-        ``(la, service, year)``.
+        ``(la, service, year)`` ``y + 1/2`` (0 where missing).
+    dispersion
+        ``(sample, service)``: the observation variance is ``dispersion / precision``.
     variance
         ``(sample, la, service, year)``: prior variance of the deviations in each year
         (:func:`bayes_needs.simulate.panel.ar1_variance`); the AR(1) covariance of years
@@ -201,6 +203,7 @@ def conditional_draws(resid, precision, variance, rho, omega, normal_u, normal_d
     ar_cov = np.empty((n_t, n_t))
     gain = np.empty((n_t, n_t))
     power = np.empty((n_s, n_t, n_t))
+    h = np.empty(n_t)
     for b in range(n_b):
         for s in range(n_s):
             for t in range(n_t):
@@ -208,7 +211,9 @@ def conditional_draws(resid, precision, variance, rho, omega, normal_u, normal_d
                     power[s, t, v] = rho[b, s] ** abs(t - v)
         for la in range(n_la):
             for s in range(n_s):
-                _ar1_block(resid[b, la, s], precision[la, s], variance[b, la, s], power[s],
+                for t in range(n_t):
+                    h[t] = precision[la, s, t] / dispersion[b, s]
+                _ar1_block(resid[b, la, s], h, variance[b, la, s], power[s],
                            work, ainv[s], a[s], w[s])
                 k[s] = np.sum(w[s])
                 q[s] = np.sum(a[s])

@@ -3,7 +3,8 @@
 For each posterior draw, the persistent LA effects ``u`` and the LA-year deviations ``d``
 that :mod:`bayes_needs.models.panel_likelihood` integrated out are drawn from their exact
 Gaussian conditional given the observed log rates. Forecasts continue ``d`` (AR(1)) and the
-national levels (random walk) with :mod:`bayes_needs.simulate.panel`; counts are Poisson.
+national levels (random walk) with :mod:`bayes_needs.simulate.panel`; counts scatter with the
+fitted count dispersion (Poisson without ``count_noise``).
 
 **Need versus policy.** Expected need in a forecast year is the forecast rate with the
 policy part of the persistent LA effect removed::
@@ -31,6 +32,7 @@ from bayes_needs.models.panel_states import conditional_draws
 from bayes_needs.simulate.panel import (
     ar1_forward,
     ar1_variance,
+    dispersed_counts,
     needs_terms,
     random_walk_forward,
     volatility_path,
@@ -61,6 +63,16 @@ def volatility_trend(post: xr.Dataset, n_services: int) -> np.ndarray:
     if "volatility_trend" in post:
         return _flat(post, "volatility_trend", [dims.SERVICE])
     return np.zeros((post.sizes[dims.CHAIN] * post.sizes[dims.DRAW], n_services))
+
+
+def count_noise(post: xr.Dataset, n_services: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(sample, service)`` count dispersion and innovation per count (1 and 0 if not modelled)."""
+    n_sample = post.sizes[dims.CHAIN] * post.sizes[dims.DRAW]
+    dispersion = _flat(post, "count_dispersion", [dims.SERVICE]) \
+        if "count_dispersion" in post else np.ones((n_sample, n_services))
+    per_count = _flat(post, "count_innovation", [dims.SERVICE]) \
+        if "count_innovation" in post else np.zeros((n_sample, n_services))
+    return dispersion, per_count
 
 
 def latent_states(model: PanelDemandModel, idata: az.InferenceData, *, random_seed: int
@@ -98,19 +110,23 @@ def latent_states(model: PanelDemandModel, idata: az.InferenceData, *, random_se
     level = _flat(post, "national_level", [dims.SERVICE, dims.YEAR])
     rho = _flat(post, "rho", [dims.SERVICE])
     trend = volatility_trend(post, n_services)
+    dispersion, per_count = count_noise(post, n_services)
+    mean = (indicators + context)[:, :, :, None] + level[:, None]  # (b, la, s, t)
+    extra = per_count[:, None, :, None] * np.exp(-(inp.log_exposure[None, :, None] + mean))
     sigma_path = volatility_path(innovation_sd(post, n_la), trend[:, None, :],
-                                 np.asarray(model.years, dtype=float) - model.years[-1])
+                                 np.asarray(model.years, dtype=float) - model.years[-1],
+                                 extra if "count_innovation" in post else None)
     variance = ar1_variance(rho[:, None, :], sigma_path)          # (b, la, s, t)
     sigma_u = _flat(post, "sigma_la", [dims.SERVICE])
     corr = _flat(post, "la_correlation_matrix", [dims.SERVICE, dims.SERVICE_B]) \
         if "la_correlation_matrix" in post else np.eye(n_services)[None]
     omega = sigma_u[:, :, None] * corr * sigma_u[:, None, :]
     h = inp.precision                                              # (la, s, t)
-    mean = (indicators + context)[:, :, :, None] + level[:, None]  # (b, la, s, t)
     resid = np.where(h[None] > 0, inp.log_rate[None] - mean, 0.0)
     rng = np.random.default_rng(random_seed)
     la_effect, deviation = conditional_draws(
-        np.ascontiguousarray(resid), np.ascontiguousarray(h), np.ascontiguousarray(variance),
+        np.ascontiguousarray(resid), np.ascontiguousarray(h),
+        np.ascontiguousarray(dispersion), np.ascontiguousarray(variance),
         np.ascontiguousarray(rho), np.ascontiguousarray(omega),
         rng.standard_normal((n_sample, n_la, n_services)),
         rng.standard_normal((n_sample, n_la, n_services, n_years)))
@@ -182,19 +198,26 @@ def expected_need(model: PanelDemandModel, idata: az.InferenceData, *, random_se
     level = _flat(post, "national_level", [dims.SERVICE, dims.YEAR])[:, :, -1]
     future_level = random_walk_forward(level, _flat(post, "sigma_year", [dims.SERVICE]),
                                        horizon, rng)                        # (b, h, s)
+    exposure = model.data.exposure[years].to_numpy(dtype=float)             # (la, h)
+    expected = (indicators + context)[:, :, None, :] + future_level[:, None]  # (b, la, h, s)
+    dispersion, per_count = count_noise(post, len(model.services))
     future_dev = ar1_forward(deviation[:, :, -1, :],
                              _flat(post, "rho", [dims.SERVICE])[:, None, :],
                              innovation_sd(post, model.data.geography.n_la), horizon,
                              rng, growth=np.exp(volatility_trend(post, len(model.services))
-                                                )[:, None, :])      # (b, la, h, s)
+                                                )[:, None, :],
+                             extra_var=per_count[:, None, None, :] / (
+                                 exposure[None, :, :, None] * np.exp(expected))
+                             if "count_innovation" in post else None)  # (b, la, h, s)
     share = policy_share_draws(model, standardise, n_sample,
                                int(seeds[2].generate_state(1)[0]))
-    exposure = model.data.exposure[years].to_numpy(dtype=float)             # (la, h)
-    base = (indicators + context)[:, :, None, :] + future_level[:, None] + future_dev
+    base = expected + future_dev
     log_rate = base + la_effect[:, :, None, :]
     need_rate = base + ((1.0 - share)[:, None, None] * la_effect)[:, :, None, :]
     need = exposure[None, :, :, None] * np.exp(need_rate)
-    fitted = rng.poisson(exposure[None, :, :, None] * np.exp(log_rate)).astype(float)
+    fitted = dispersed_counts(rng, exposure[None, :, :, None] * np.exp(log_rate),
+                              dispersion[:, None, None, :] if "count_dispersion" in post
+                              else None)
 
     def frame(values: np.ndarray, trailing: tuple[str, ...]) -> xr.DataArray:
         return xr.DataArray(values.reshape(n_chain, n_draw, *values.shape[1:]),

@@ -3,7 +3,8 @@
 One implementation serves the synthetic panels (:func:`simulate_panel_counts`, used by the
 recovery and calibration tests), and the forecasts and need draws of
 :mod:`bayes_needs.need.panel`: LA deviations follow a stationary AR(1), national levels a
-Gaussian random walk, and counts are Poisson around ``exposure * exp(log rate)``. See
+Gaussian random walk, and counts scatter around ``exposure * exp(log rate)`` with variance
+``count_dispersion`` times the mean (:func:`dispersed_counts`; Poisson at 1). See
 :mod:`bayes_needs.models.panel` for the model.
 """
 
@@ -24,7 +25,8 @@ from bayes_needs.simulate.geography import Scale
 
 
 def ar1_forward(last: np.ndarray, rho: np.ndarray, sigma: np.ndarray, horizon: int,
-                rng: np.random.Generator, growth: np.ndarray | float = 1.0) -> np.ndarray:
+                rng: np.random.Generator, growth: np.ndarray | float = 1.0,
+                extra_var: np.ndarray | None = None) -> np.ndarray:
     """Continue AR(1) deviations ``horizon`` years past their last value.
 
     Parameters
@@ -40,6 +42,9 @@ def ar1_forward(last: np.ndarray, rho: np.ndarray, sigma: np.ndarray, horizon: i
     growth
         Yearly factor of the innovation sd (``exp(volatility_trend)``): the innovation into
         year ``h`` ahead has sd ``sigma * growth**h``.
+    extra_var
+        ``(..., horizon, service)`` innovation variance added in each year ahead (the
+        count-scaled part, ``count_innovation / n``); ``None`` adds none.
 
     Returns
     -------
@@ -49,8 +54,10 @@ def ar1_forward(last: np.ndarray, rho: np.ndarray, sigma: np.ndarray, horizon: i
     out = []
     current = last
     for step in range(1, horizon + 1):
-        current = rho * current + sigma * np.power(growth, step) * rng.standard_normal(
-            np.shape(last))
+        sd = sigma * np.power(growth, step)
+        if extra_var is not None:  # hypot(x, 0) is exactly x
+            sd = np.hypot(sd, np.sqrt(extra_var[..., step - 1, :]))
+        current = rho * current + sd * rng.standard_normal(np.shape(last))
         out.append(current)
     return np.stack(out, axis=-2)
 
@@ -65,28 +72,62 @@ def random_walk_forward(last: np.ndarray, sigma: np.ndarray, horizon: int,
 
 def stationary_ar1(n: tuple[int, ...], n_years: int, rho: np.ndarray, sigma: np.ndarray,
                    rng: np.random.Generator, growth: np.ndarray | float = 1.0,
-                   reference: int = 0) -> np.ndarray:
+                   reference: int = 0, extra_var: np.ndarray | None = None) -> np.ndarray:
     """Draw AR(1) paths ``(*n, n_years, service)`` started at stationarity.
 
     ``sigma`` is the innovation sd of year ``reference`` (an index); year ``t``'s is ``sigma *
-    growth**(t - reference)``, and the first year is drawn from the stationary variance of
-    its own sd (:func:`ar1_variance` gives each year's variance).
+    growth**(t - reference)``, with ``extra_var[..., t, :]`` added to its variance if given,
+    and the first year is drawn from the stationary variance of its own sd
+    (:func:`ar1_variance` gives each year's variance).
     """
     first_sd = sigma * np.power(growth, -reference)
-    first = first_sd / np.sqrt(1.0 - rho ** 2) * rng.standard_normal((*n, rho.shape[-1]))
+    start_sd = first_sd if extra_var is None else np.hypot(first_sd,
+                                                            np.sqrt(extra_var[..., 0, :]))
+    first = start_sd / np.sqrt(1.0 - rho ** 2) * rng.standard_normal((*n, rho.shape[-1]))
     if n_years == 1:
         return first[..., None, :]
-    rest = ar1_forward(first, rho, first_sd, n_years - 1, rng, growth)
+    rest = ar1_forward(first, rho, first_sd, n_years - 1, rng, growth,
+                       None if extra_var is None else extra_var[..., 1:, :])
     return np.concatenate([first[..., None, :], rest], axis=-2)
 
 
-def volatility_path(sigma: np.ndarray, trend: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+def volatility_path(sigma: np.ndarray, trend: np.ndarray, offsets: np.ndarray,
+                    extra_var: np.ndarray | None = None) -> np.ndarray:
     """Innovation sds ``(..., service, year)``: ``sigma * exp(trend * offset)`` per year.
 
     ``sigma`` is ``(..., service)`` (the sd in the reference year), ``trend`` broadcasts
     against it, and ``offsets`` are the years' distances from the reference year.
+    ``extra_var`` (broadcasting to the result) is added to each year's variance.
     """
-    return sigma[..., None] * np.exp(np.asarray(trend)[..., None] * np.asarray(offsets))
+    path = sigma[..., None] * np.exp(np.asarray(trend)[..., None] * np.asarray(offsets))
+    return path if extra_var is None else np.hypot(path, np.sqrt(extra_var))
+
+
+def dispersed_counts(rng: np.random.Generator, mean: np.ndarray,
+                     dispersion: np.ndarray | float | None = None) -> np.ndarray:
+    """Draw counts with the given ``mean`` and variance ``dispersion * mean``.
+
+    Poisson where ``dispersion`` is 1 (or ``None``: Poisson throughout); above 1 a
+    gamma-Poisson mixture (NB1); below 1 a binomial with success probability ``1 -
+    dispersion`` and ``mean / (1 - dispersion)`` trials (rounded), so 0 gives the mean
+    itself, rounded: a stock counted on a day, with no fresh noise.
+    """
+    mean = np.asarray(mean, dtype=float)
+    if dispersion is None:
+        return rng.poisson(mean).astype(float)
+    phi = np.broadcast_to(np.asarray(dispersion, dtype=float), mean.shape)
+    out = np.empty(mean.shape)
+    over, under = phi > 1.0 + 1e-9, phi < 1.0 - 1e-9
+    plain = ~(over | under)
+    out[plain] = rng.poisson(mean[plain])
+    if over.any():
+        excess = phi[over] - 1.0
+        shape = np.maximum(mean[over], 1e-12) / excess
+        out[over] = rng.poisson(rng.gamma(shape, excess))
+    if under.any():
+        success = 1.0 - phi[under]
+        out[under] = rng.binomial(np.rint(mean[under] / success).astype(np.int64), success)
+    return out
 
 
 def ar1_variance(rho: np.ndarray, sigma_path: np.ndarray) -> np.ndarray:
@@ -153,6 +194,8 @@ class PanelTruth:
     log_rate: np.ndarray       # (la, year, service)
     sigma_ar_la: np.ndarray    # (la, service) each LA's innovation sd in the reference year
     volatility_trend: np.ndarray  # (service,) per-year change of the log innovation sds
+    count_dispersion: np.ndarray  # (service,) fresh noise of a count, as a multiple of Poisson
+    count_innovation: np.ndarray  # (service,) innovation variance per expected child counted
 
 
 def simulate_panel_counts(truth_params: dict[str, np.ndarray], *, point_z: np.ndarray,
@@ -168,7 +211,9 @@ def simulate_panel_counts(truth_params: dict[str, np.ndarray], *, point_z: np.nd
         ``rho``, ``sigma_ar``; optionally ``volatility_sd`` (the spread of LAs' log
         innovation sds around ``sigma_ar``; absent, every LA has ``sigma_ar``),
         ``volatility_trend`` (per-year change of the log innovation sds; ``sigma_ar`` is
-        then the sd of year ``reference_year``) and ``level``
+        then the sd of year ``reference_year``), ``count_dispersion`` and
+        ``count_innovation`` (the count-scaled noise; absent, Poisson counts and none) and
+        ``level``
         (service, k): the national log rates of the first ``k`` years, replacing ``level0``
         and the walk there (later years continue the walk from the last given year).
     point_z, point_share, point_la, la_mean
@@ -205,15 +250,22 @@ def simulate_panel_counts(truth_params: dict[str, np.ndarray], *, point_z: np.nd
         p["sigma_ar"], (n_la, n_services))
     trend = np.asarray(p.get("volatility_trend", np.zeros(n_services)), dtype=float)
     reference = reference_year % n_years
+    zeros = np.zeros(n_services)
+    dispersion = np.asarray(p.get("count_dispersion", zeros + 1.0), dtype=float)
+    per_count = np.asarray(p.get("count_innovation", zeros), dtype=float)
+    expected = exposure[:, :, None] * np.exp(level.T[None] + (indicators + context)[:, None])
     deviation = stationary_ar1((n_la,), n_years, p["rho"], sigma_ar_la, rng,
-                               growth=np.exp(trend), reference=reference)
+                               growth=np.exp(trend), reference=reference,
+                               extra_var=per_count / expected if per_count.any() else None)
     log_rate = (level.T[None] + (indicators + context + la_effect)[:, None, :] + deviation)
-    counts = rng.poisson(exposure[:, :, None] * np.exp(log_rate)).astype(float)
+    counts = dispersed_counts(rng, exposure[:, :, None] * np.exp(log_rate),
+                              None if np.all(dispersion == 1.0) else dispersion)
     truth = PanelTruth(level=level, beta=p["beta"], contextual=p["contextual"],
                        sigma_la=p["sigma_la"], rho=p["rho"], sigma_ar=p["sigma_ar"],
                        sigma_year=p["sigma_year"], la_effect=la_effect, deviation=deviation,
                        log_rate=log_rate, sigma_ar_la=np.asarray(sigma_ar_la),
-                       volatility_trend=trend)
+                       volatility_trend=trend, count_dispersion=dispersion,
+                       count_innovation=per_count)
     return counts, truth
 
 
@@ -245,7 +297,8 @@ def _replaced(values: dict[str, np.ndarray], given: Mapping[str, np.ndarray],
 #: Parameters of :func:`generate_panel` unless given (per service, in the order given).
 DEFAULT_PANEL_PARAMS: dict[str, float] = {
     "level0": -4.0, "sigma_year": 0.03, "sigma_la": 0.2, "rho": 0.7, "sigma_ar": 0.12,
-    "volatility_sd": 0.3, "volatility_trend": -0.03, "beta": 0.3, "contextual": 0.1}
+    "volatility_sd": 0.3, "volatility_trend": -0.03, "count_dispersion": 1.0,
+    "count_innovation": 0.0, "beta": 0.3, "contextual": 0.1}
 
 
 def generate_panel(scale: Scale = "tiny", *, n_years: int = 8, first_year: int = 2015,
@@ -310,6 +363,8 @@ def generate_panel(scale: Scale = "tiny", *, n_years: int = 8, first_year: int =
               "sigma_ar": np.full(n_s, p["sigma_ar"]),
               "volatility_sd": np.full(n_s, p["volatility_sd"]),
               "volatility_trend": np.full(n_s, p["volatility_trend"]),
+              "count_dispersion": np.full(n_s, p["count_dispersion"]),
+              "count_innovation": np.full(n_s, p["count_innovation"]),
               "beta": loading[:, None] * np.full((n_s, n_k), p["beta"]),
               "contextual": loading[:, None] * np.full((n_s, n_k), p["contextual"])}
     if params is not None:

@@ -6,6 +6,7 @@ import dataclasses
 
 import numpy as np
 import pymc as pm
+import pytensor
 import pytest
 
 from bayes_needs.core.errors import ConfigError, DataHashMismatchError, PriorConfigError
@@ -58,6 +59,30 @@ def test_volatility_trend_is_the_default_and_can_be_switched_off(panel):
     assert "volatility_trend" not in constant.named_vars
     with pytest.raises(ConfigError, match="volatility_trend"):
         PanelDemandModel(panel, {"volatility_trend": "yes"})
+
+
+def test_count_noise_reduces_to_poisson_at_dispersion_one_and_no_innovation(panel):
+    noisy = PanelDemandModel(panel, {"count_noise": True}).build_model()
+    for name in ("count_dispersion", "count_innovation"):
+        assert noisy.named_vars_to_dims[name] == ("service",)
+    poisson = PanelDemandModel(panel).build_model()     # off by default
+    assert "count_dispersion" not in poisson.named_vars
+    point = poisson.initial_point(random_seed=3)
+    n_s = len(panel.services)
+    # Dispersion 1 and no count-scaled innovation is the Poisson model.
+    at_poisson = {**point, "count_dispersion_log__": np.zeros(n_s),
+                  "count_innovation_log__": np.full(n_s, -50.0)}
+
+    def potential(model):
+        graph = model.replace_rvs_by_values([model["panel_log_likelihood"]])
+        fn = pytensor.function(model.value_vars, graph, on_unused_input="ignore")
+        return lambda values: fn(*[values[v.name] for v in model.value_vars])[0]
+
+    expected = potential(poisson)(point)
+    value = potential(noisy)
+    np.testing.assert_allclose(value(at_poisson), expected, rtol=1e-9)
+    assert value({**at_poisson, "count_dispersion_log__": np.full(n_s, -1.0)}) != expected
+    assert value({**at_poisson, "count_innovation_log__": np.zeros(n_s)}) != expected
 
 
 def test_unknown_indicator_and_missing_evidence_priors_are_named(panel):

@@ -18,7 +18,8 @@ Normal(-4, 0.5) over 99% of LA-year counts are 10 or more (median ~250). The mod
 options keep their defaults; with ``la_volatility`` each LA's innovation sd is drawn around
 ``sigma_ar`` with the drawn ``volatility_sd`` (without it the truth has none either), and
 with ``volatility_trend`` the sds trend by the drawn ``volatility_trend`` (``sigma_ar`` being
-the last fitted year's, as in the fit).
+the last fitted year's, as in the fit); with ``count_noise`` counts scatter with the drawn
+``count_dispersion`` and innovations gain the drawn ``count_innovation`` per expected count.
 
 Need shares: each LA's share of its service's total expected need in the first forecast
 year, from :func:`bayes_needs.need.panel.expected_need`, against the truth's shares from its
@@ -77,10 +78,11 @@ TRUTH_PRIORS = {"intercept": {"dist": "Normal", "kwargs": {"mu": -4.0, "sigma": 
                               "dims": [dims.SERVICE]}}
 #: The issue's parameters, by model variable name, then those only some model options have
 #: (tracked when the model has them: ``volatility_sd`` with ``la_volatility``,
-#: ``volatility_trend`` with ``volatility_trend``).
+#: ``volatility_trend`` with ``volatility_trend``, the ``count_*`` with ``count_noise``).
 PARAMETERS = ("national_level", "sigma_la", "rho", "sigma_ar", "sigma_year", "beta",
               "beta_contextual", "within_ratio")
-OPTIONAL_PARAMETERS = ("volatility_sd", "volatility_trend")
+OPTIONAL_PARAMETERS = ("volatility_sd", "volatility_trend", "count_dispersion",
+                       "count_innovation")
 STANDARDISATIONS = ("la", "none")
 PRIOR_SEED, DATA_SEED = 20_150, 15_000
 SAMPLING = {"draws": 300, "tune": 300, "chains": 2}
@@ -110,11 +112,13 @@ def simulator_params(draw: dict[str, xr.DataArray]) -> dict[str, np.ndarray]:
     out = {"level": draw["national_level"].transpose(dims.SERVICE, dims.YEAR).values,
            "beta": draw["beta"].transpose(dims.SERVICE, dims.COVARIATE).values,
            "contextual": draw["beta_contextual"].transpose(dims.SERVICE, dims.COVARIATE).values}
-    same = ("sigma_year", "sigma_la", "rho", "sigma_ar", "volatility_sd", "volatility_trend")
+    same = ("sigma_year", "sigma_la", "rho", "sigma_ar", *OPTIONAL_PARAMETERS)
     out.update({name: draw[name].values for name in same if name in draw})
     # A model without LA volatility has every LA at sigma_ar: so has the truth then.
     out.setdefault("volatility_sd", np.zeros_like(out["sigma_ar"]))
     out.setdefault("volatility_trend", np.zeros_like(out["sigma_ar"]))
+    out.setdefault("count_dispersion", np.ones_like(out["sigma_ar"]))
+    out.setdefault("count_innovation", np.zeros_like(out["sigma_ar"]))
     return out
 
 

@@ -57,3 +57,17 @@ def test_correlated_services_fit_and_draw_correlated_la_effects(mocked_sampler):
     assert np.isfinite(need["need"].values).all()
     # Uncorrelated fits have no correlation variable at all.
     assert "la_correlation" not in PanelDemandModel(panel).build_model().named_vars
+
+
+def test_count_noise_draws_forecast_counts_with_the_fitted_dispersion(mocked_sampler):
+    panel = generate_panel(random_seed=6, n_years=4, extra_years=1)[0]
+    model = PanelDemandModel(panel, {"count_noise": True})
+    idata = model.fit(random_seed=2, draws=10, tune=5, chains=2)
+    need = expected_need(model, idata, random_seed=5, standardise="none")
+    assert np.isfinite(need["need"].values).all()
+    # No fresh noise: each forecast count is its expected count, rounded.
+    idata.posterior["count_dispersion"] = idata.posterior["count_dispersion"] * 0 + 1e-12
+    still = forecast(model, idata, random_seed=5)
+    expected = np.rint(panel.exposure[[model.years[-1] + 1]].to_numpy()[None, None, :, :, None]
+                       * np.exp(still["log_rate"].values))
+    np.testing.assert_array_equal(still["count"].values, expected)

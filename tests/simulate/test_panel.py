@@ -9,6 +9,7 @@ from bayes_needs.core.errors import ConfigError
 from bayes_needs.simulate.panel import (
     ar1_forward,
     ar1_variance,
+    dispersed_counts,
     generate_panel,
     random_walk_forward,
     stationary_ar1,
@@ -58,6 +59,34 @@ def test_forward_steps_continue_the_volatility_trend():
     ahead = ar1_forward(np.zeros((50_000, 1)), np.array([0.0]), np.array([0.2]), 3, rng,
                         growth=np.array([0.5]))
     np.testing.assert_allclose(ahead.std(axis=0)[:, 0], 0.2 * 0.5 ** np.arange(1, 4),
+                               rtol=0.03)
+
+
+@pytest.mark.parametrize("dispersion", [0.0, 0.3, 1.0, 2.5])
+def test_dispersed_counts_have_the_mean_and_variance_asked(dispersion):
+    rng = np.random.default_rng(9)
+    mean = np.array([40.0, 400.0])
+    counts = dispersed_counts(rng, np.broadcast_to(mean, (40_000, 2)), dispersion)
+    assert np.all(counts == np.rint(counts)) and np.all(counts >= 0)
+    np.testing.assert_allclose(counts.mean(axis=0), mean, rtol=0.01)
+    if dispersion == 0.0:
+        np.testing.assert_array_equal(counts, np.broadcast_to(mean, counts.shape))
+    else:
+        np.testing.assert_allclose(counts.var(axis=0), dispersion * mean, rtol=0.04)
+
+
+def test_count_scaled_innovations_add_their_variance_every_year():
+    rng = np.random.default_rng(10)
+    rho, sigma = np.array([0.5, 0.95]), np.array([0.1, 0.05])
+    n_years = 4
+    extra = np.array([[0.01, 0.002], [0.02, 0.002], [0.0, 0.004], [0.01, 0.001]])  # (year, s)
+    paths = stationary_ar1((40_000,), n_years, rho, sigma, rng, growth=np.exp([0.1, -0.1]),
+                           reference=n_years - 1, extra_var=extra)
+    path = volatility_path(sigma, np.array([0.1, -0.1]), np.arange(n_years) - (n_years - 1),
+                           extra.T)
+    np.testing.assert_allclose(paths.var(axis=0).T, ar1_variance(rho, path), rtol=0.04)
+    ahead = ar1_forward(np.zeros((50_000, 2)), rho, sigma, 2, rng, extra_var=extra[:2])
+    np.testing.assert_allclose(ahead[:, 0].std(axis=0), np.sqrt(sigma ** 2 + extra[0]),
                                rtol=0.03)
 
 
