@@ -53,6 +53,17 @@ LOG_2PI = float(np.log(2.0 * np.pi))
 
 
 # ---------------------------------------------------------------------- likelihood kernel
+@numba.njit(cache=True, error_model="numpy")
+def _finite(x, scratch):
+    """Whether ``x`` is finite, from its exponent bits (``scratch``: a length-1 array).
+
+    Inlined into the fast-math kernels, ``np.isfinite`` was folded to True for infinities,
+    so the test reads the IEEE 754 exponent as an integer, which no float flag touches.
+    """
+    scratch[0] = x
+    return (scratch.view(np.int64)[0] >> 52) & 0x7FF != 0x7FF
+
+
 @numba.njit(cache=True, error_model="numpy", fastmath=FAST_MATH)
 def _ar1_precision(rho, sigma, t):
     """Diagonal ``Q_tt`` and super-diagonal ``Q_t,t+1`` of the AR(1) precision at year ``t``.
@@ -160,6 +171,7 @@ def panel_kernel(resid, precision, rho, sigma, omega):
     pivots = np.empty(n_t)
     mult = np.empty(n_t)
     mean_u = np.empty(n_s)
+    bits = np.empty(1)
     for la in range(n_la):
         logdet, quad, seen = 0.0, 0.0, 0
         for s in range(n_s):
@@ -179,7 +191,7 @@ def panel_kernel(resid, precision, rho, sigma, omega):
                 mean_u[i] += cov[i, j] * q[j]
             quad -= q[i] * mean_u[i]
         loglik[la] = -0.5 * quad - 0.5 * logdet - 0.5 * seen * LOG_2PI
-        if not np.isfinite(loglik[la]):
+        if not _finite(loglik[la], bits):  # overflow far out (NUTS's first steps): -inf
             loglik[la] = -np.inf
             continue
         p = q - k * mean_u
