@@ -42,6 +42,10 @@ from bayes_needs.report.backtest_plots import backtest_figure
 from bayes_needs.report.figures import figure_png
 from bayes_needs.workflows.backtest_models import LABELS, MODELS, CaseResult, run_case
 
+#: Column of the summary saying which cases a row scores: every case the model forecast
+#: (``all``) or only those every compared model forecast (``common``, a fair comparison).
+CASES, ALL_CASES, COMMON_CASES = "cases", "all", "common"
+
 __all__ = ["BACKTEST_CSV", "BACKTEST_PNG", "CASES_CSV", "LABELS", "MODELS", "OUTPUT_FILES",
            "SUMMARY_TXT", "BacktestResult", "CaseResult", "Progress", "check_models",
            "check_origins", "run_backtest", "run_case", "write_backtest"]
@@ -69,7 +73,9 @@ class BacktestResult:
         bounds, coverage, widths and interval scores, then ``crps``.
     summary
         :func:`summarise_scores` by model, service and horizon (at least
-        :data:`~bayes_needs.checks.forecast_scores.BACKTEST_COLUMNS`).
+        :data:`~bayes_needs.checks.forecast_scores.BACKTEST_COLUMNS`), with :data:`CASES`
+        ``"all"`` over every case a model forecast and, when models are compared,
+        ``"common"`` over the cases all of them forecast.
     timings
         One row per origin and model: :data:`TIMING_COLUMNS`.
     origins, horizon, models, n_draws, random_seed
@@ -242,6 +248,29 @@ def run_backtest(config: RunConfig, panel: PanelData, origins: Sequence[int], *,
     return _collect(done, panel, chosen, horizon, models, n_draws, random_seed)
 
 
+def common_cases(cases: pd.DataFrame, models: Sequence[str]) -> pd.DataFrame:
+    """Return the cases all ``models`` forecast (same service, origin, horizon, LA, year).
+
+    Models do not all forecast the same cases (persistence needs two earlier counts), and a
+    mean score over different cases does not compare models; over these it does.
+    """
+    keys = [k for k in LABELS if k != MODEL]
+    present = cases.groupby(keys, observed=True)[MODEL].nunique()
+    shared = present[present == len(models)].index
+    return cases[pd.MultiIndex.from_frame(cases[keys]).isin(shared)]
+
+
+def _summaries(cases: pd.DataFrame, models: Sequence[str]) -> pd.DataFrame:
+    """Scores by model, service and horizon over every case (``all``) and the common ones."""
+    by = [MODEL, dims.SERVICE, dims.HORIZON]
+    parts = [summarise_scores(cases, by=by).assign(**{CASES: ALL_CASES})]
+    if len(models) > 1:
+        parts.append(summarise_scores(common_cases(cases, models), by=by).assign(
+            **{CASES: COMMON_CASES}))
+    table = pd.concat(parts, ignore_index=True)
+    return table[[*by, CASES, *[c for c in table.columns if c not in (*by, CASES)]]]
+
+
 def _collect(done: list[CaseResult], panel: PanelData, origins: tuple[int, ...],
              horizon: int, models: tuple[str, ...], n_draws: int,
              random_seed: int) -> BacktestResult:
@@ -251,8 +280,8 @@ def _collect(done: list[CaseResult], panel: PanelData, origins: tuple[int, ...],
         if any(len(r.cases) for r in done) else pd.DataFrame(columns=list(LABELS))
     order = {MODEL: list(models), dims.SERVICE: list(panel.services)}
     keyed = cases.astype({k: pd.CategoricalDtype(v, ordered=True) for k, v in order.items()})
-    summary = summarise_scores(keyed, by=[MODEL, dims.SERVICE, dims.HORIZON]) \
-        if len(cases) else pd.DataFrame(columns=[MODEL, dims.SERVICE, dims.HORIZON])
+    summary = _summaries(keyed, models) if len(cases) else pd.DataFrame(
+        columns=[MODEL, dims.SERVICE, dims.HORIZON, CASES])
     summary = summary.astype({MODEL: str, dims.SERVICE: str})
     timings = pd.DataFrame([{dims.ORIGIN: r.origin, MODEL: r.model, "seconds": r.seconds,
                              "fit_seconds": r.fit_seconds, "n_cases": len(r.cases),
@@ -294,7 +323,7 @@ def summary_text(result: BacktestResult, *, command: str | None = None,
         The text of ``summary.txt``.
     """
     note = interval_prob_note or default_interval_note()
-    columns = [c for c in (MODEL, dims.SERVICE, dims.HORIZON, "n", "coverage_50",
+    columns = [c for c in (MODEL, dims.SERVICE, dims.HORIZON, CASES, "n", "coverage_50",
                            "coverage_90", "rel_width_90", "interval_score_90", "crps")
                if c in result.summary.columns]
     lines = ["bayes-needs backtest: rolling-origin forecasts scored against later counts",
@@ -307,7 +336,9 @@ def summary_text(result: BacktestResult, *, command: str | None = None,
         lines += ["", "command:", f"  {command}"]
     table = result.summary[columns].to_string(index=False, float_format=lambda v: f"{v:.3f}")
     lines += ["", "scores by model, service and horizon (means over cases; lower interval "
-              "score and CRPS are better):", table, "", "seconds per origin and model:",
+              "score and CRPS are better; cases 'all' = every case the model forecast, "
+              "'common' = those every model forecast, the fair comparison):", table, "",
+              "seconds per origin and model:",
               result.timings.to_string(index=False, float_format=lambda v: f"{v:.2f}")]
     if result.notes:
         lines += ["", "notes:", *(f"- {n}" for n in result.notes)]
@@ -341,7 +372,10 @@ def write_backtest(result: BacktestResult, out_dir: str | Path, *,
     comment = (f"{note}\norigins {', '.join(map(str, result.origins))}, horizon 1-"
                f"{result.horizon}, models {', '.join(result.models)}, seed "
                f"{result.random_seed}; data: {result.source}")
-    png = figure_png(backtest_figure(result.summary))
+    every = result.summary
+    if CASES in every.columns:
+        every = every[every[CASES] == ALL_CASES]
+    png = figure_png(backtest_figure(every))
     text = summary_text(result, command=command, interval_prob_note=note)
     with output_set(out) as staging:
         write_csv(staging / BACKTEST_CSV, result.summary, comment=comment)

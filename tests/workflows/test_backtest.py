@@ -13,7 +13,7 @@ from bayes_needs.core.errors import ConfigError
 from bayes_needs.data.panel import PanelData
 from bayes_needs.simulate.area import generate_area
 from bayes_needs.workflows import backtest
-from bayes_needs.workflows.backtest_models import area_model_options, model_seeds
+from bayes_needs.workflows.backtest_models import LABELS, area_model_options, model_seeds
 
 FIRST, LAST = 2015, 2021
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -140,7 +140,7 @@ def test_persistence_cases_match_the_later_counts(panel, config):
     for row in cases.sample(10, random_state=0).itertuples():
         assert row.observed == panel.counts[row.service].loc[row.la_code, row.year]
     assert len(cases) == 3 * 2 * len(panel.la_codes)  # every count observed after 2015
-    assert list(result.summary.columns[:4]) == ["model", "service", "horizon", "n"]
+    assert list(result.summary.columns[:5]) == ["model", "service", "horizon", "cases", "n"]
     assert set(BACKTEST_COLUMNS) <= set(result.summary.columns)
     assert result.summary["n"].tolist() == [16, 8, 16, 8]
     # Counts of a steady Poisson panel: the 90% intervals cover most counts.
@@ -197,7 +197,14 @@ def test_every_model_end_to_end(panel, config, mocked_sampler, tmp_path):
     assert [p.name for p in paths] == list(backtest.OUTPUT_FILES)
     assert (out / backtest.BACKTEST_PNG).read_bytes()[:8] == PNG_SIGNATURE
     summary = pd.read_csv(out / backtest.BACKTEST_CSV, comment="#")
-    assert set(BACKTEST_COLUMNS) <= set(summary.columns) and len(summary) == 12
+    assert set(BACKTEST_COLUMNS) <= set(summary.columns) and len(summary) == 24
+    # Common cases: each model scored on the same cases, the ones persistence forecast too.
+    common = summary[summary["cases"] == "common"]
+    assert (common.groupby(["service", "horizon"])["n"].nunique() == 1).all()
+    every = summary[summary["cases"] == "all"].set_index(["model", "service", "horizon"])
+    shared = common.set_index(["model", "service", "horizon"])["n"]
+    assert (shared <= every["n"]).all()
+    assert (shared.xs("persistence") == every["n"].xs("persistence")).all()
     cases = pd.read_csv(out / backtest.CASES_CSV, comment="#")
     assert len(cases) == len(result.cases)
     assert (out / backtest.BACKTEST_CSV).read_text().startswith("# intervals: 50% and 90%")
@@ -218,3 +225,13 @@ def test_a_failed_write_leaves_earlier_outputs_alone(panel, config, tmp_path):
     with pytest.raises(ConfigError, match="coverage_50"):
         backtest.write_backtest(broken, out)
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+
+
+def test_common_cases_are_those_every_model_forecast():
+    rows = [(m, "cla", origin, 1, la, origin + 1)
+            for m in ("panel", "persistence") for origin in (2019, 2020) for la in ("A", "B")
+            if not (m == "persistence" and origin == 2019)]
+    cases = pd.DataFrame(rows, columns=list(LABELS)).assign(crps=1.0)
+    common = backtest.common_cases(cases, ["panel", "persistence"])
+    assert len(common) == 4 and set(common["origin"]) == {2020}
+    assert common.groupby("model").size().to_dict() == {"panel": 2, "persistence": 2}
