@@ -32,6 +32,7 @@ from bayes_needs.models.panel_states import conditional_draws
 from bayes_needs.simulate.panel import (
     ar1_forward,
     ar1_variance,
+    count_innovation_variance,
     dispersed_counts,
     needs_terms,
     random_walk_forward,
@@ -112,7 +113,8 @@ def latent_states(model: PanelDemandModel, idata: az.InferenceData, *, random_se
     trend = volatility_trend(post, n_services)
     dispersion, per_count = count_noise(post, n_services)
     mean = (indicators + context)[:, :, :, None] + level[:, None]  # (b, la, s, t)
-    extra = per_count[:, None, :, None] * np.exp(-(inp.log_exposure[None, :, None] + mean))
+    extra = count_innovation_variance(per_count[:, None, :, None],
+                                      inp.log_exposure[None, :, None] + mean)
     sigma_path = volatility_path(innovation_sd(post, n_la), trend[:, None, :],
                                  np.asarray(model.years, dtype=float) - model.years[-1],
                                  extra if "count_innovation" in post else None)
@@ -206,8 +208,9 @@ def expected_need(model: PanelDemandModel, idata: az.InferenceData, *, random_se
                              innovation_sd(post, model.data.geography.n_la), horizon,
                              rng, growth=np.exp(volatility_trend(post, len(model.services))
                                                 )[:, None, :],
-                             extra_var=per_count[:, None, None, :] / (
-                                 exposure[None, :, :, None] * np.exp(expected))
+                             extra_var=count_innovation_variance(
+                                 per_count[:, None, None, :],
+                                 np.log(exposure)[None, :, :, None] + expected)
                              if "count_innovation" in post else None)  # (b, la, h, s)
     share = policy_share_draws(model, standardise, n_sample,
                                int(seeds[2].generate_state(1)[0]))

@@ -103,6 +103,15 @@ def volatility_path(sigma: np.ndarray, trend: np.ndarray, offsets: np.ndarray,
     return path if extra_var is None else np.hypot(path, np.sqrt(extra_var))
 
 
+def count_innovation_variance(per_count: np.ndarray, log_expected: np.ndarray) -> np.ndarray:
+    """Count-scaled innovation variance ``count_innovation / n``, ``n = exp(log_expected)``.
+
+    ``log_expected`` is the log count expected from exposure, national level and needs
+    terms; ``per_count`` broadcasts against it.
+    """
+    return per_count * np.exp(-log_expected)
+
+
 def dispersed_counts(rng: np.random.Generator, mean: np.ndarray,
                      dispersion: np.ndarray | float | None = None) -> np.ndarray:
     """Draw counts with the given ``mean`` and variance ``dispersion * mean``.
@@ -253,10 +262,11 @@ def simulate_panel_counts(truth_params: dict[str, np.ndarray], *, point_z: np.nd
     zeros = np.zeros(n_services)
     dispersion = np.asarray(p.get("count_dispersion", zeros + 1.0), dtype=float)
     per_count = np.asarray(p.get("count_innovation", zeros), dtype=float)
-    expected = exposure[:, :, None] * np.exp(level.T[None] + (indicators + context)[:, None])
+    log_expected = np.log(exposure)[:, :, None] + level.T[None] + (indicators + context)[:, None]
     deviation = stationary_ar1((n_la,), n_years, p["rho"], sigma_ar_la, rng,
                                growth=np.exp(trend), reference=reference,
-                               extra_var=per_count / expected if per_count.any() else None)
+                               extra_var=count_innovation_variance(per_count, log_expected)
+                               if per_count.any() else None)
     log_rate = (level.T[None] + (indicators + context + la_effect)[:, None, :] + deviation)
     counts = dispersed_counts(rng, exposure[:, :, None] * np.exp(log_rate),
                               None if np.all(dispersion == 1.0) else dispersion)
