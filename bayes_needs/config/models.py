@@ -280,8 +280,8 @@ class PanelModelConfig(ModelConfig):
         persists (innovation variance ``count_innovation / n`` on top of ``sigma_ar``, with
         ``n`` the count expected from the national level and needs indicators). Stocks
         counted on a day (CLA on 31 March) carry almost no fresh noise: their changes are
-        the year's flows in and out, which persist. Off (default), every count is Poisson
-        around the latent rate. Opt-in until NUTS samples it cleanly on the England panel.
+        the year's flows in and out, which persist. On by default; off, every count is
+        Poisson around the latent rate.
     correlated_services
         Let the persistent LA effects of the services correlate (an LKJ prior
         ``la_correlation``), so an LA's residual in one service informs the others.
@@ -298,7 +298,7 @@ class PanelModelConfig(ModelConfig):
     evidence: bool = False
     la_volatility: bool = True
     volatility_trend: bool = True
-    count_noise: bool = False
+    count_noise: bool = True
     correlated_services: bool = False
     returns_family: Literal["multinomial", "dirichlet_multinomial"] = "multinomial"
 

@@ -8,7 +8,9 @@ For service ``s``, LA ``l`` and year ``t``, counts are Poisson with log rate per
               + u_ls                                       persistent LA effect
               + d_lts                                      LA dynamics: stationary AR(1)
 
-* ``level_ts`` is a Gaussian random walk with sd ``sigma_year_s`` from ``intercept_s``;
+* ``level_ts`` is a Gaussian random walk with sd ``sigma_year_s`` from ``intercept_s``; the
+  default prior pools ``log sigma_year`` across services, so a service with few years of
+  counts (CLA from 2019) borrows the others' scale of national change;
 * ``z_i`` are the LSOA needs indicators (standardised), ``w_i`` the LSOA's share of the
   LA's children and ``zbar_l`` their LA means, so a return at LSOA level would enter through
   the same ``z_i . beta_s`` as the area model's;
@@ -22,7 +24,7 @@ For service ``s``, LA ``l`` and year ``t``, counts are Poisson with log rate per
   change by ``exp(volatility_trend_s)`` a year (``sigma_ar`` is the last year's), because LA
   counts moved less from year to year after 2017 and a constant sd made next year's
   intervals too wide (50% intervals covering 66% for CIN in a rolling-origin check);
-* with ``count_noise`` (opt-in), the Poisson-sized noise of a count is split per service:
+* with ``count_noise`` (default), the Poisson-sized noise of a count is split per service:
   the observation variance is ``count_dispersion_s / y`` (1 is Poisson) and the innovation
   variance gains ``count_innovation_s / n_lts``, ``n`` the count expected from the national
   level and needs indicators. CLA is a stock counted on 31 March: its year-on-year changes

@@ -45,6 +45,15 @@ def test_increments_without_counts_at_both_ends_are_sampled_non_centred():
     assert (sd[cla, 2:] < 0.5).all()
 
 
+def test_default_sigma_year_prior_pools_the_services_scales(panel):
+    graph = PanelDemandModel(panel).build_model()
+    log_sd = np.log(pm.draw(graph["sigma_year"], draws=4000, random_seed=2))
+    assert log_sd.shape == (4000, len(panel.services))
+    # A shared (estimated) centre: the services' log scales move together a priori.
+    assert np.corrcoef(log_sd.T)[0, 1] > 0.5
+    assert 0.01 < np.exp(np.median(log_sd)) < 0.1
+
+
 def test_la_volatility_is_the_default_and_can_be_switched_off(panel):
     with_volatility = PanelDemandModel(panel).build_model()
     assert with_volatility.named_vars_to_dims["sigma_ar_la"] == ("la", "service")
@@ -62,10 +71,10 @@ def test_volatility_trend_is_the_default_and_can_be_switched_off(panel):
 
 
 def test_count_noise_reduces_to_poisson_at_dispersion_one_and_no_innovation(panel):
-    noisy = PanelDemandModel(panel, {"count_noise": True}).build_model()
+    noisy = PanelDemandModel(panel).build_model()       # on by default
     for name in ("count_dispersion", "count_innovation"):
         assert noisy.named_vars_to_dims[name] == ("service",)
-    poisson = PanelDemandModel(panel).build_model()     # off by default
+    poisson = PanelDemandModel(panel, {"count_noise": False}).build_model()
     assert "count_dispersion" not in poisson.named_vars
     point = poisson.initial_point(random_seed=3)
     n_s = len(panel.services)
