@@ -103,13 +103,20 @@ def volatility_path(sigma: np.ndarray, trend: np.ndarray, offsets: np.ndarray,
     return path if extra_var is None else np.hypot(path, np.sqrt(extra_var))
 
 
-def count_innovation_variance(per_count: np.ndarray, log_expected: np.ndarray) -> np.ndarray:
-    """Count-scaled innovation variance ``count_innovation / n``, ``n = exp(log_expected)``.
+#: Expected count below which the count-scaled innovation variance stops growing. A
+#: log-normal change of variance ``count_innovation / n`` describes a stock's flows only
+#: while ``n`` is more than a handful; at the Isles of Scilly's ~2 CLA children it gave a
+#: stationary log-sd near 1.8, and need draws 80 times the median.
+MIN_EXPECTED_COUNT: float = 10.0
 
-    ``log_expected`` is the log count expected from exposure, national level and needs
+
+def count_innovation_variance(per_count: np.ndarray, log_expected: np.ndarray) -> np.ndarray:
+    """Count-scaled innovation variance ``count_innovation / max(n, MIN_EXPECTED_COUNT)``.
+
+    ``n = exp(log_expected)`` is the count expected from exposure, national level and needs
     terms; ``per_count`` broadcasts against it.
     """
-    return per_count * np.exp(-log_expected)
+    return per_count * np.exp(-np.maximum(log_expected, np.log(MIN_EXPECTED_COUNT)))
 
 
 def dispersed_counts(rng: np.random.Generator, mean: np.ndarray,
