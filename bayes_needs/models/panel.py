@@ -79,6 +79,7 @@ from bayes_needs.models.kernels import segment_sum
 from bayes_needs.models.panel_inputs import PanelInputs, panel_inputs
 from bayes_needs.models.panel_likelihood import marginal_log_likelihood
 from bayes_needs.models.panel_returns import returns_likelihood
+from bayes_needs.simulate.panel import count_innovation_variance
 
 KIND = "panel"
 PRIOR_NAMES = PANEL_PRIOR_NAMES
@@ -211,7 +212,8 @@ class PanelDemandModel(FittableModel):
             return path
         per_count = self.priors["count_innovation"].create_variable("count_innovation")
         log_expected = pt.as_tensor(self.inputs.log_exposure)[:, None, :] + mean
-        return pt.sqrt(pt.sqr(path) + per_count[None, :, None] * pt.exp(-log_expected))
+        extra = count_innovation_variance(per_count[None, :, None], log_expected, xp=pt)
+        return pt.sqrt(pt.sqr(path) + extra)
 
     def _la_effect_covariance(self, n_services: int):
         """Covariance ``(service, service)`` of the persistent LA effects."""

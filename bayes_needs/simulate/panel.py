@@ -10,8 +10,10 @@ Gaussian random walk, and counts scatter around ``exposure * exp(log rate)`` wit
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -103,13 +105,21 @@ def volatility_path(sigma: np.ndarray, trend: np.ndarray, offsets: np.ndarray,
     return path if extra_var is None else np.hypot(path, np.sqrt(extra_var))
 
 
-def count_innovation_variance(per_count: np.ndarray, log_expected: np.ndarray) -> np.ndarray:
-    """Count-scaled innovation variance ``count_innovation / n``, ``n = exp(log_expected)``.
+#: Expected count below which the count-scaled innovation variance stops growing. A
+#: log-normal change of variance ``count_innovation / n`` describes a stock's flows only
+#: while ``n`` is more than a handful; at the Isles of Scilly's ~2 CLA children it gave a
+#: stationary log-sd near 1.8, and need draws 80 times the median.
+MIN_EXPECTED_COUNT: float = 10.0
 
-    ``log_expected`` is the log count expected from exposure, national level and needs
-    terms; ``per_count`` broadcasts against it.
+
+def count_innovation_variance(per_count: Any, log_expected: Any, xp: Any = np) -> Any:
+    """Count-scaled innovation variance ``count_innovation / max(n, MIN_EXPECTED_COUNT)``.
+
+    ``n = exp(log_expected)`` is the count expected from exposure, national level and needs
+    terms; ``per_count`` broadcasts against it. ``xp`` is the array module: numpy here and
+    in need draws, ``pytensor.tensor`` in the model graph, so both use this one formula.
     """
-    return per_count * np.exp(-log_expected)
+    return per_count * xp.exp(-xp.maximum(log_expected, math.log(MIN_EXPECTED_COUNT)))
 
 
 def dispersed_counts(rng: np.random.Generator, mean: np.ndarray,

@@ -7,8 +7,10 @@ import pytest
 
 from bayes_needs.core.errors import ConfigError
 from bayes_needs.simulate.panel import (
+    MIN_EXPECTED_COUNT,
     ar1_forward,
     ar1_variance,
+    count_innovation_variance,
     dispersed_counts,
     generate_panel,
     random_walk_forward,
@@ -88,6 +90,15 @@ def test_count_scaled_innovations_add_their_variance_every_year():
     ahead = ar1_forward(np.zeros((50_000, 2)), rho, sigma, 2, rng, extra_var=extra[:2])
     np.testing.assert_allclose(ahead[:, 0].std(axis=0), np.sqrt(sigma ** 2 + extra[0]),
                                rtol=0.03)
+
+
+def test_count_scaled_innovation_variance_stops_growing_below_the_minimum_count():
+    per_count = np.array([1.0, 2.0])
+    counts = np.array([1.0, 5.0, MIN_EXPECTED_COUNT, 400.0])
+    variance = count_innovation_variance(per_count[:, None], np.log(counts)[None, :])
+    np.testing.assert_allclose(variance[:, 2:], per_count[:, None] / counts[None, 2:])
+    np.testing.assert_allclose(variance[:, :2], np.repeat(per_count[:, None], 2, axis=1)
+                               / MIN_EXPECTED_COUNT)
 
 
 def test_generate_panel_is_reproducible_and_leaves_forecast_years_empty():
