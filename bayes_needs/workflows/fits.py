@@ -14,7 +14,7 @@ import json
 import logging
 import time
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Generic, TypeVar
@@ -189,7 +189,9 @@ def read_run_config(run_dir: Path) -> RunConfig:
     return config
 
 
-def load_fit(run_dir: Path, config: RunConfig | None = None) -> FitResult[AreaDemandModel]:
+def load_fit(run_dir: Path, config: RunConfig | None = None, *,
+             rebuild: Callable[[RunConfig, Path], tuple[Any, Any, dict[str, Any]]] | None = None
+             ) -> FitResult[Any]:
     """Reload a fit written by :func:`write_fit`, rebuilding and hash-checking its data.
 
     Parameters
@@ -200,6 +202,10 @@ def load_fit(run_dir: Path, config: RunConfig | None = None) -> FitResult[AreaDe
         The config the reloaded fit carries (its need and allocation settings are used from
         then on); by default the stored one (:func:`read_run_config`). Its data must be the
         stored data.
+    rebuild
+        ``rebuild(config, fit_path) -> (model, idata, data_info)``: reloads the data the
+        config describes and the model saved at ``fit_path`` (checking its data hash). By
+        default the area model's; panel runs pass their own.
 
     Returns
     -------
@@ -208,9 +214,16 @@ def load_fit(run_dir: Path, config: RunConfig | None = None) -> FitResult[AreaDe
     """
     run, stored = _read_run_file(run_dir)
     config = stored if config is None else config
-    data, data_info = load_area_data(config.data)
-    model, idata = AreaDemandModel.load(run_dir / FIT_FILE, data)
+    model, idata, data_info = (rebuild or _rebuild_area)(config, run_dir / FIT_FILE)
     return FitResult(model, idata, config, data_info, float(run.get("fit_seconds", np.nan)))
+
+
+def _rebuild_area(config: RunConfig, fit_path: Path
+                  ) -> tuple[AreaDemandModel, Any, dict[str, Any]]:
+    """Reload the area data of ``config`` and the area model saved at ``fit_path``."""
+    data, data_info = load_area_data(config.data)
+    model, idata = AreaDemandModel.load(fit_path, data)
+    return model, idata, data_info
 
 
 def _read_run_file(run_dir: Path) -> tuple[dict[str, Any], RunConfig]:

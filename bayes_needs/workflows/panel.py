@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from bayes_needs.allocation import Allocation, allocate
+from bayes_needs.allocation import Allocation, CostWeights, allocate
 from bayes_needs.checks import need_gradient as gradient
 from bayes_needs.config.run import RunConfig
 from bayes_needs.core import defaults, dims
@@ -35,7 +35,8 @@ from bayes_needs.data.readers.iod_scores import IMD_SCORE, read_la_imd_scores
 from bayes_needs.models.panel import PanelDemandModel
 from bayes_needs.need import panel as panel_need
 from bayes_needs.simulate.panel import generate_panel
-from bayes_needs.workflows.fits import FitResult, sample_model, stage_fit
+from bayes_needs.workflows.decomposition import write_decomposition
+from bayes_needs.workflows.fits import FitResult, load_fit, sample_model, stage_fit
 
 DEMAND_CSV = "demand.csv"
 DECOMPOSITION_CSV = "need_decomposition.csv"
@@ -143,7 +144,30 @@ def fit_panel(config: RunConfig, data: PanelData | None = None,
     return sample_model(model, config, data_info)
 
 
-def panel_need_and_allocation(fit: FitResult[Any], cost_weights: dict[str, float]
+def load_panel_fit(run_dir: Path, config: RunConfig) -> FitResult[Any]:
+    """Reload a panel fit written by a panel run, rebuilding and hash-checking its data.
+
+    Parameters
+    ----------
+    run_dir
+        The run directory.
+    config
+        The config the reloaded fit carries (see :func:`bayes_needs.workflows.fits.load_fit`).
+
+    Returns
+    -------
+    FitResult
+        The fit.
+    """
+    def rebuild(cfg: RunConfig, fit_path: Path) -> tuple[Any, Any, dict[str, Any]]:
+        data, data_info = load_panel_data(cfg)
+        model, idata = PanelDemandModel.load(fit_path, data, load_panel_returns(cfg, data))
+        return model, idata, data_info
+
+    return load_fit(run_dir, config, rebuild=rebuild)
+
+
+def panel_need_and_allocation(fit: FitResult[Any], cost_weights: CostWeights
                               ) -> tuple[xr.Dataset, Allocation, Allocation]:
     """Forecast need and allocate the pot for the last forecast year, and at the ``"la"`` end.
 
@@ -152,7 +176,8 @@ def panel_need_and_allocation(fit: FitResult[Any], cost_weights: dict[str, float
     fit
         A panel fit; its config gives the need and allocation settings.
     cost_weights
-        Relative cost per unit of each service.
+        Relative cost per unit of each service: fixed, or draws (as
+        :func:`bayes_needs.allocation.allocate` takes them).
 
     Returns
     -------
@@ -262,13 +287,21 @@ def gradient_table(fit: FitResult[Any], need: xr.Dataset) -> tuple[pd.DataFrame,
 
 
 def write_panel_run(fit: FitResult[Any], need: xr.Dataset, allocation: Allocation,
-                    out_dir: Path, *, la_end_width: float, extra: list[str]) -> None:
-    """Write the fit, allocation, demand, decomposition, need gradient and summary as one set."""
+                    out_dir: Path, *, la_end_width: float, extra: list[str],
+                    cost_decomposition: pd.DataFrame | None = None,
+                    include_fit: bool = True) -> None:
+    """Write the fit, allocation, demand, decomposition, need gradient and summary as one set.
+
+    ``cost_decomposition`` (an allocation with cost-weight draws) goes to
+    ``decomposition.csv`` in the same set. ``include_fit=False`` (allocating from a saved
+    fit) leaves ``fit.nc`` and ``run.json`` as they are, as the area runs do.
+    """
     a = fit.config.allocation
     interval = describe_interval(a.interval_prob, a.interval_kind)
     gradient_rows, score_name = gradient_table(fit, need)
     with output_set(out_dir) as staging:
-        stage_fit(fit, staging)
+        if include_fit:
+            stage_fit(fit, staging)
         allocation.to_netcdf(staging / "allocation.nc")
         allocation.to_csv(staging / "allocations.csv")
         write_csv(staging / DEMAND_CSV,
@@ -297,3 +330,5 @@ def write_panel_run(fit: FitResult[Any], need: xr.Dataset, allocation: Allocatio
                  f"'la' end (policy_share = 1)",
                  *gradient.summary_lines(gradient_rows, score_name=score_name), *extra]
         write_text(staging / "summary.txt", "\n".join(lines) + "\n")
+        if cost_decomposition is not None:
+            write_decomposition(cost_decomposition, staging)

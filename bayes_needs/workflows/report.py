@@ -19,11 +19,12 @@ from pathlib import Path
 from bayes_needs.allocation import Allocation
 from bayes_needs.checks import diagnostics
 from bayes_needs.core import idata as idata_io
+from bayes_needs.core.errors import ConfigError
 from bayes_needs.core.outputs import output_set, write_atomic, write_csv, write_text
 from bayes_needs.report.diagnostic_plots import render_plots
 from bayes_needs.report.html import render_html
 from bayes_needs.report.inputs import PLOTS, ReportInputs
-from bayes_needs.workflows import pipeline
+from bayes_needs.workflows import panel, pipeline
 
 __all__ = ["OUTPUT_FILES", "PARETO_CSV", "PLOTS", "PLOTS_DIR", "PSENS_CSV", "REPORT_FILE",
            "build_report", "collect"]
@@ -99,6 +100,11 @@ def collect(run_dir: Path, *, random_seed: int | None, max_draws: int,
     ReportInputs
         What the plots and the page are drawn from.
     """
+    if panel.is_panel(pipeline.read_run_config(run_dir)):
+        raise ConfigError(f"{run_dir} is a panel run: 'bayes-needs report' draws the area and "
+                          "person models' diagnostics only. A panel run's checks are in its "
+                          "summary.txt, need_gradient.csv and need_decomposition.csv, and "
+                          "'bayes-needs backtest' scores its forecasts")
     fit = pipeline.load_fit(run_dir)
     seed = fit.config.need.random_seed if random_seed is None else int(random_seed)
     saved = (run_dir / pipeline.ALLOCATION_FILE).is_file()

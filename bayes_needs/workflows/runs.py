@@ -1,4 +1,4 @@
-"""The area runs of ``bayes-needs fit`` and ``bayes-needs allocate``.
+"""The runs of ``bayes-needs fit`` and ``bayes-needs allocate`` (area and panel).
 
 :func:`fit_run` fits the area model and writes the fit, optionally allocating too;
 :func:`allocate_run` reloads a fit and allocates from it. Both refuse to allocate from a fit
@@ -14,9 +14,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
+import xarray as xr
 
 from bayes_needs.checks.gate import GateResult, enforce, record_in_allocation
 from bayes_needs.config.run import RunConfig
+from bayes_needs.core import dims
 from bayes_needs.core.errors import ConvergenceError
 from bayes_needs.models.area import AreaDemandModel
 from bayes_needs.workflows import panel, pipeline
@@ -119,24 +121,49 @@ def allocate_run(run_dir: Path, config: RunConfig, *, out_dir: Path | None = Non
     ConvergenceError
         If the fit is unconverged and ``allow_unconverged`` is false.
     """
-    fit = pipeline.load_fit(run_dir, config)
+    panel_run = panel.is_panel(config)
+    fit = panel.load_panel_fit(run_dir, config) if panel_run else \
+        pipeline.load_fit(run_dir, config)
     gate = enforce(pipeline.convergence(fit.idata), allow_unconverged=allow_unconverged,
                    source=str(run_dir / pipeline.FIT_FILE))
     weights = None if cost_weights_file is None else \
         load_service_weights(cost_weights_file, fit.model.services)
+    out = out_dir or run_dir
+    if panel_run:
+        return _allocate_panel_run(fit, gate, out, weights)
     need, allocation = pipeline.need_and_allocation(fit, cost_weights=weights)
     record_in_allocation(allocation, gate)
-    decomposition = None
-    if weights is not None:
-        a = fit.config.allocation
-        decomposition = decomposition_table(need["need"], weights,
-                                            interval_prob=a.interval_prob,
-                                            interval_kind=a.interval_kind,
-                                            random_seed=fit.config.need.random_seed)
-    out = out_dir or run_dir
+    decomposition = _cost_decomposition(fit, need["need"], weights)
     pipeline.write_allocation(fit, need, allocation, out, extra=gate.summary_lines(),
                               decomposition=decomposition)
     return RunOutcome(fit, out, gate, decomposition)
+
+
+def _cost_decomposition(fit: pipeline.FitResult, need: xr.DataArray,
+                        weights: xr.DataArray | None) -> pd.DataFrame | None:
+    """Decompose the interval widths of an allocation with cost-weight draws (if any)."""
+    if weights is None:
+        return None
+    a = fit.config.allocation
+    return decomposition_table(need, weights, interval_prob=a.interval_prob,
+                               interval_kind=a.interval_kind,
+                               random_seed=fit.config.need.random_seed)
+
+
+def _allocate_panel_run(fit: pipeline.FitResult, gate: GateResult, out_dir: Path,
+                        weights: xr.DataArray | None) -> RunOutcome:
+    """Allocate from a reloaded panel fit and write the allocation's files as one set."""
+    chosen = weights if weights is not None else \
+        pipeline.cost_weights_for(fit.config, fit.data_info, fit.model.services)
+    need, allocation, la_end = panel.panel_need_and_allocation(fit, chosen)
+    record_in_allocation(allocation, gate)
+    year = {dims.YEAR: int(need.attrs["allocation_year"])}
+    decomposition = _cost_decomposition(fit, need["need"].sel(year, drop=True), weights)
+    panel.write_panel_run(fit, need, allocation, out_dir,
+                          la_end_width=panel.median_relative_width(la_end),
+                          extra=[f"{k}: {v}" for k, v in gate.summary_lines().items()],
+                          cost_decomposition=decomposition, include_fit=False)
+    return RunOutcome(fit, out_dir, gate, decomposition)
 
 
 def _fit_panel_run(config: RunConfig, out_dir: Path, *, with_allocation: bool,
