@@ -48,7 +48,9 @@ class DataSpec(_Strict):
     panel model (:mod:`bayes_needs.models.panel`). A panel source may add ``lsoa_returns``,
     a CSV of counts per LSOA or MSOA (``service, level, area_code, year, count``, optional
     ``la_code``; :class:`~bayes_needs.data.panel_returns.PanelReturns`) that informs the
-    model's within-LA needs gradient.
+    model's within-LA needs gradient. ``cla_from_flows`` rebuilds the England panel's
+    missing CLA stocks (31 March 2018 above all) from the next year's stock, starts and
+    ceases (:mod:`bayes_needs.data.readers.cla_flows`).
     """
 
     source: Literal["england", "synthetic", "files", "england_panel",
@@ -66,6 +68,7 @@ class DataSpec(_Strict):
     counts: str | None = None
     exposure: str = "children"
     lsoa_returns: str | None = None
+    cla_from_flows: bool = defaults.CLA_FROM_FLOWS
 
     @model_validator(mode="after")
     def _returns_for_panels(self) -> DataSpec:

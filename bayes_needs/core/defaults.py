@@ -24,6 +24,8 @@ COST_WEIGHTS_RANDOM_SEED: Final = 20250331
 TARGET_ACCEPT: Final = 0.9
 #: Years a panel fit forecasts beyond its last data year (``fit --horizon``).
 FORECAST_HORIZON: Final = 1
+#: Rebuild the England panel's missing CLA stocks from the next year's stock and flows.
+CLA_FROM_FLOWS: Final = True
 #: National pot shared out when the user names none.
 POT: Final = 1.0e9
 

@@ -35,13 +35,16 @@ from bayes_needs.data._panel_checks import (
 from bayes_needs.data.area import AreaData
 from bayes_needs.data.geography import Geography
 
-__all__ = ["CARRIED_FORWARD", "EXPOSURE", "LA_CODE", "LONG_COLUMNS", "ORIGIN_COLUMNS",
+__all__ = ["CARRIED_FORWARD", "EXPOSURE", "KNOWN_IN", "LA_CODE", "LONG_COLUMNS", "ORIGIN_COLUMNS",
            "PanelData"]
 
 #: ``service`` of the rows of :attr:`PanelData.origins` that describe the exposure.
 EXPOSURE = "exposure"
 #: ``origin`` of an exposure carried forward by :meth:`PanelData.extend_exposure`.
 CARRIED_FORWARD = "carried_forward"
+#: Optional ``origins`` column: the last year whose data a value uses (NaN: its own year),
+#: e.g. a stock rebuilt from the next year's flows; :meth:`PanelData.up_to` holds it out.
+KNOWN_IN = "known_in"
 #: Columns of :meth:`PanelData.to_long`.
 LONG_COLUMNS: tuple[str, ...] = (dims.SERVICE, LA_CODE, dims.YEAR, "count", EXPOSURE)
 
@@ -300,6 +303,9 @@ class PanelData:
     def up_to(self, year: int) -> PanelData:
         """Hold out the counts after ``year`` (set NaN), keeping later exposures for forecasts.
 
+        Counts that use a later year's data (``origins`` column :data:`KNOWN_IN`) are held
+        out too, so a fit up to ``year`` sees nothing published after it.
+
         Parameters
         ----------
         year
@@ -326,7 +332,11 @@ class PanelData:
             counts[service] = pd.DataFrame(values, index=frame.index, columns=frame.columns)
         origins = self.origins
         if origins is not None:
-            later = origins["service"].isin(self.services) & (origins[dims.YEAR] > year)
+            known = origins[dims.YEAR] if KNOWN_IN not in origins else \
+                origins[KNOWN_IN].fillna(origins[dims.YEAR])
+            later = origins["service"].isin(self.services) & (known > year)
+            for _, row in origins[later & (origins[dims.YEAR] <= year)].iterrows():
+                counts[row["service"]].loc[row[LA_CODE], row[dims.YEAR]] = np.nan
             origins = origins[~later].reset_index(drop=True)
         return replace(self, counts=counts, origins=origins,
                        notes=(*self.notes, f"counts after {year} held out"))

@@ -75,7 +75,7 @@ def load_panel_data(config: RunConfig) -> tuple[PanelData, dict[str, Any]]:
             ENGLAND_FIRST_YEAR else range(first, 2026),
             services=tuple(spec.services) if spec.services is not None else DEFAULT_SERVICES,
             indicators=tuple(spec.covariates) if spec.covariates is not None
-            else DEFAULT_INDICATORS)
+            else DEFAULT_INDICATORS, cla_from_flows=spec.cla_from_flows)
         info: dict[str, Any] = {"report": report.to_dict()}
     elif spec.source == "synthetic_panel":
         panel, _ = generate_panel(spec.scale, random_seed=spec.data_seed,

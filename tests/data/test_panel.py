@@ -10,7 +10,7 @@ from scipy.stats import norm
 from bayes_needs.core.errors import BayesNeedsError, ConfigError, DataValidationError
 from bayes_needs.data.covariates import normal_scores
 from bayes_needs.data.geography import Geography
-from bayes_needs.data.panel import PanelData
+from bayes_needs.data.panel import KNOWN_IN, PanelData
 
 # E1: 2 MSOAs x 2 LSOAs; E2: 1 MSOA x 3 LSOAs; E3: 1 MSOA x 1 LSOA.
 NESTING = {"E1": {"M1": ["L1", "L2"], "M2": ["L3", "L4"]},
@@ -135,6 +135,21 @@ def test_up_to_holds_out_later_counts_and_keeps_exposure(geo):
     for bad in (2018, 2022):
         with pytest.raises(ConfigError, match=rf"year {bad}.*2019-2021"):
             data.up_to(bad)
+
+
+def test_up_to_also_holds_out_values_built_from_a_later_years_data(geo):
+    # E2's 2019 CIN count was rebuilt from 2020's figures (known in 2020).
+    origins = pd.DataFrame({"service": ["cin", "cin"], "la_code": ["E2", "E1"],
+                            "year": [2019, 2019], "origin": ["reconstructed", "published"],
+                            "detail": ["", ""], KNOWN_IN: [2020.0, np.nan]})
+    data = panel(geo, origins=origins)
+    assert not np.isnan(data.counts["cin"].loc["E2", 2019])
+    early = data.up_to(2019)
+    assert np.isnan(early.counts["cin"].loc["E2", 2019])
+    assert early.counts["cin"].loc["E1", 2019] == data.counts["cin"].loc["E1", 2019]
+    assert early.origins is not None and list(early.origins["la_code"]) == ["E1"]
+    later = data.up_to(2020)
+    assert later.counts["cin"].loc["E2", 2019] == data.counts["cin"].loc["E2", 2019]
 
 
 def test_extend_exposure_carries_last_year_forward(geo):

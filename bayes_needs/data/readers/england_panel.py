@@ -8,7 +8,10 @@
   year harmonised to UTLA23 (:func:`~bayes_needs.data.readers.harmonise.harmonise_to_utla23`):
   predecessors summed, split councils (Dorset county, Northamptonshire, Cumbria) apportioned
   by the crosswalk's child share. Suppressed or absent cells stay missing (NaN). CLA by LA is
-  only in the files from 2019, so earlier CLA years are missing;
+  only in the files from 2019; with ``cla_from_flows`` the stock on 31 March 2018 (and any
+  other missing CLA year followed by a year with stock and flows) is rebuilt from the next
+  year's stock, starts and ceases (:mod:`bayes_needs.data.readers.cla_flows`), earlier CLA
+  years stay missing;
 * exposure: DfE's ONS mid-year T-1 population aged 0-17 per LA, DfE's denominator for 31 March
   T, harmonised the same way (split proportionally, not in whole numbers). Reporting year T
   is available when the mid-year T-1 estimate is. Where an LA not yet existing that year
@@ -39,9 +42,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from bayes_needs.core import dims
+from bayes_needs.core import defaults, dims
 from bayes_needs.data.covariates import normal_scores
-from bayes_needs.data.panel import EXPOSURE, ORIGIN_COLUMNS, PanelData
+from bayes_needs.data.panel import EXPOSURE, KNOWN_IN, ORIGIN_COLUMNS, PanelData
 from bayes_needs.data.readers._files import require_files
 from bayes_needs.data.readers._panel_inputs import (
     check_codes,
@@ -50,6 +53,7 @@ from bayes_needs.data.readers._panel_inputs import (
     own_lines,
     panel_years,
 )
+from bayes_needs.data.readers.cla_flows import RECONSTRUCTED, reconstruct_cla_stocks
 from bayes_needs.data.readers.dfe import DFE_SERVICES, SERVICE_SOURCES, read_dfe_service
 from bayes_needs.data.readers.england import (
     DEFAULT_SERVICES,
@@ -159,6 +163,7 @@ def england_panel_data(
     years: Iterable[int] | int | None = None,
     services: Iterable[str] = DEFAULT_SERVICES,
     indicators: Iterable[str] = DEFAULT_INDICATORS,
+    cla_from_flows: bool = defaults.CLA_FROM_FLOWS,
 ) -> tuple[PanelData, PanelReport]:
     """England panel of DfE LA counts per reporting year, with LSOA IoD2019 indicators.
 
@@ -173,6 +178,8 @@ def england_panel_data(
         Services to load, from ``referrals``, ``cin``, ``cpp``, ``cla``.
     indicators
         LSOA indicators (see the module docstring and :data:`INDICATORS`).
+    cla_from_flows
+        Rebuild missing CLA stocks from the next year's stock and flows (module docstring).
 
     Returns
     -------
@@ -207,14 +214,21 @@ def england_panel_data(
     exposure = _harmonised_exposure(root, population, chosen, crosswalk, geography.la_codes,
                                     names)
     counts = _harmonised_counts(root, tables, chosen, crosswalk, geography.la_codes)
+    if cla_from_flows:
+        counts = reconstruct_cla_stocks(root, counts, crosswalk, geography.la_codes)
 
     iod = align_lsoas(read_iod2019(root), geography.lsoa_codes, str(root / IOD_FILE))
     children = align_lsoas(read_lsoa_child_population(root), geography.lsoa_codes,
                            str(root / LSOA_POPULATION_FILE))["population_0_17"]
     lsoa_frame = indicator_frame(iod, indicators).assign(**{WEIGHT: children})
-    origins = pd.concat([counts, exposure.assign(service=EXPOSURE)], ignore_index=True)[
-        [*ORIGIN_COLUMNS, "code"]]
+    origins = pd.concat([counts, exposure.assign(service=EXPOSURE)], ignore_index=True)
+    origins = origins[[*ORIGIN_COLUMNS, "code", *([KNOWN_IN] if KNOWN_IN in origins else [])]]
     notes = _notes(root, tables, chosen, exposure, names)
+    rebuilt = counts[counts["origin"] == RECONSTRUCTED]
+    if len(rebuilt):
+        notes.append(f"cla: {len(rebuilt)} LA stocks on 31 March of "
+                     f"{sorted(set(rebuilt[dims.YEAR].astype(int)))} rebuilt as the next year's "
+                     f"stock - started + ceased in that year (origin '{RECONSTRUCTED}')")
     panel = PanelData.from_frames(
         geography, lsoa_frame.reset_index(), exposure, counts, covariates=indicators,
         weight=WEIGHT, services=services, origins=origins, notes=notes,
@@ -367,8 +381,8 @@ def _notes(root: Path, tables: dict[str, pd.DataFrame], years: list[int],
         first = int(table["year"].min())
         if first > years[0]:
             notes.append(f"{service}: LA figures start in {first} "
-                         f"({SERVICE_SOURCES[service].path}); {years[0]}-{first - 1} are "
-                         f"missing, so the {service} panel starts in {first}")
+                         f"({SERVICE_SOURCES[service].path}); {years[0]}-{first - 1} have "
+                         f"none")
     imputed = exposure[exposure["origin"] == IMPUTED]
     for la in pd.unique(imputed["la_code"]):
         imputed_years = imputed.loc[imputed["la_code"] == la, dims.YEAR].to_numpy(dtype=int)

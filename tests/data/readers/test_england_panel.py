@@ -54,16 +54,54 @@ def test_shape_years_and_services(england):
     assert panel.counts_array().shape == (153, 13, 4)
 
 
-def test_cla_missing_before_2019(england):
+def test_cla_missing_before_2018_and_2018_rebuilt_from_2019s_flows(england, data_dir):
     panel, report = england
     cla = panel.counts["cla"]
-    assert cla.loc[:, 2013:2018].isna().all().all()
+    assert cla.loc[:, 2013:2017].isna().all().all()
     assert cla.loc[:, 2019:].notna().sum().min() >= 145
-    assert report.service_years["cla"] == tuple(range(2019, 2026))
-    assert any("cla panel starts in 2019" in n for n in panel.notes)
+    assert report.service_years["cla"] == tuple(range(2018, 2026))
+    assert any("cla: LA figures start in 2019" in n for n in panel.notes)
+    assert any("rebuilt as the next year's stock - started + ceased" in n for n in panel.notes)
     absent = report.missing[(report.missing["service"] == "cla")
-                            & (report.missing["year"] < 2019)]
-    assert len(absent) == 153 * 6 and set(absent["code"]) == {"absent"}
+                            & (report.missing["year"] < 2018)]
+    assert len(absent) == 153 * 5 and set(absent["code"]) == {"absent"}
+    # 2018 = 2019's stock - started + ceased, from the raw file (LAs unchanged since 2019).
+    path = "dfe_csc/cla_number_and_rate_per_10k_children_2019_2025_combined.csv"
+    raw = {kind: raw_la_values(data_dir, path, "children_count", population_type=label)
+           .query("year == 2019").set_index("la_code")["value"]
+           for kind, label in [("stock", "Children looked after on 31 March each year"),
+                               ("started", "Children starting to be looked after each year"),
+                               ("ceased", "Children ceasing to be looked after each year")]}
+    expected = (raw["stock"] - raw["started"] + raw["ceased"]).dropna()
+    common = expected.index.intersection(cla.index)
+    assert len(common) >= 140
+    np.testing.assert_array_equal(cla.loc[common, 2018], expected[common])
+    rebuilt = report.harmonisation.query("service == 'cla' and origin == 'reconstructed'")
+    assert len(rebuilt) == cla[2018].notna().sum() and set(rebuilt["year"]) == {2018}
+
+
+def test_the_flow_identity_reproduces_published_cla_stocks(data_dir):
+    """Where both stocks are published, the identity the 2018 stock rests on holds closely."""
+    panel, _ = england_panel_data(data_dir, services=("cla",), cla_from_flows=False)
+    path = "dfe_csc/cla_number_and_rate_per_10k_children_2019_2025_combined.csv"
+    flows = {kind: raw_la_values(data_dir, path, "children_count", population_type=label)
+             .pivot(index="la_code", columns="year", values="value")
+             for kind, label in [("started", "Children starting to be looked after each year"),
+                                 ("ceased", "Children ceasing to be looked after each year")]}
+    stock = panel.counts["cla"]
+    errors = []
+    for year in range(2020, 2026):
+        rebuilt = stock[year] - flows["started"][year] + flows["ceased"][year]
+        errors.append(np.log(rebuilt / stock[year - 1]).dropna())
+    error = pd.concat(errors)
+    assert len(error) > 800
+    assert error.abs().median() < 0.01 and error.std() < 0.02
+
+
+def test_a_fit_before_the_flows_year_does_not_see_the_rebuilt_stock(england):
+    panel, _ = england
+    assert panel.up_to(2018).counts["cla"].notna().sum().sum() == 0
+    assert panel.up_to(2019).counts["cla"][2018].notna().sum() == 153
 
 
 def test_published_counts_and_suppression_kept_missing(england, data_dir):
@@ -107,7 +145,7 @@ def test_harmonisation_table_shows_every_reorganisation(england):
         assert name in names
     yorkshire = table[(table["la_code"] == "E06000065") & (table["service"] == "cin")]
     assert set(yorkshire["origin"]) == {"predecessor"}
-    assert set(table["origin"]) <= {"predecessor", "apportioned", "imputed"}
+    assert set(table["origin"]) <= {"predecessor", "apportioned", "imputed", "reconstructed"}
 
 
 def test_exposure_present_for_every_la_year_and_matches_dfe(england, data_dir):
@@ -147,7 +185,7 @@ def test_report_is_json_ready_and_panel_hash_stable(england):
     panel, report = england
     text = json.dumps(report.to_dict())
     back = json.loads(text)
-    assert back["service_years"]["cla"][0] == 2019
+    assert back["service_years"]["cla"][0] == 2018
     assert back["observed_la_years"]["cin"] == int(report.observed.loc["cin"].sum())
     assert len(panel.data_hash()) == 16
     assert panel.up_to(2022).data_hash() != panel.data_hash()
