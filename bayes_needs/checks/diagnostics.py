@@ -39,6 +39,9 @@ from bayes_needs.models.area import HYPERPARAMETERS, AreaDemandModel
 
 #: priorsense's threshold on the power-scaling sensitivity.
 PSENS_THRESHOLD = 0.05
+#: Fewest posterior draws (chains x draws) PSIS can smooth: it fits the tail of the
+#: importance weights beyond the largest one, so one draw leaves nothing to fit.
+MIN_PSIS_DRAWS = 2
 #: Free variables whose prior is power-scaled (``la_chol`` carries ``sigma_la`` and the
 #: correlations when LA effects are correlated).
 PRIOR_VARIABLES: tuple[str, ...] = ("intercept", "beta", "sigma_la", "msoa_cv",

@@ -78,7 +78,11 @@ def positive_float(value: str) -> float:
 
 
 def output_dir(value: str) -> Path:
-    """Parse an output directory (created when written; must not be a file)."""
+    """Parse an output directory (created when written; must not be a file nor empty)."""
+    if not value:
+        # Path("") is the current directory: outputs would land among the user's own files.
+        raise argparse.ArgumentTypeError("empty path; name the output directory (use '.' "
+                                         "for the current directory)")
     path = Path(value)
     if path.exists() and not path.is_dir():
         raise argparse.ArgumentTypeError(f"output path exists and is not a directory: {value}")

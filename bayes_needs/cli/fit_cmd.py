@@ -11,6 +11,7 @@ from bayes_needs.cli.common import existing_dir, existing_file, output_dir, whol
 from bayes_needs.cli.gate_option import add_gate_option, warn_if_failed
 from bayes_needs.cli.run_options import add_allocation_options, add_sampling_options, configure
 from bayes_needs.config.run import RunConfig, load_run_config
+from bayes_needs.core.errors import ConfigError
 from bayes_needs.workflows import pipeline
 from bayes_needs.workflows.runs import fit_run
 
@@ -38,6 +39,15 @@ def add_data_options(parser: argparse.ArgumentParser) -> None:
                        help="CSV service,level,area_code,count (source 'files')")
 
 
+#: Data options and the data sources that read them: given for another source, an option
+#: would be ignored, so it is refused.
+SOURCES_READING: dict[str, tuple[str, ...]] = {
+    "data_dir": ("england", "england_panel"),
+    "year": ("england", "files", "england_panel", "synthetic_panel"),
+}
+FILE_OPTIONS = {"geography": "--geography", "lsoa_table": "--lsoa-table", "counts": "--counts"}
+
+
 def config_from_args(args: argparse.Namespace) -> RunConfig:
     """Read ``--config`` (or take the defaults) and apply the command-line options once.
 
@@ -50,6 +60,12 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
     -------
     RunConfig
         The validated config the fit runs with.
+
+    Raises
+    ------
+    ConfigError
+        If ``--data-dir`` or ``--year`` is given for a data source that does not read it,
+        naming the option and what chose the source.
     """
     config = load_run_config(args.config) if args.config else RunConfig()
     data: dict[str, Any] = {
@@ -59,7 +75,17 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
     if any(files.values()):
         data.update({k: str(Path(v).resolve()) if v else None for k, v in files.items()})
         data["source"] = "files"
-    return configure(config, args, data=data)
+    config = configure(config, args, data=data)
+    source = config.data.source
+    for option, sources in SOURCES_READING.items():
+        if getattr(args, option) is not None and source not in sources:
+            given = [FILE_OPTIONS[k] for k, v in files.items() if v]
+            chosen = f"the file inputs {'/'.join(given)}" if given else \
+                f"data source '{source}' (from {args.config or 'the defaults'})"
+            raise ConfigError(f"--{option.replace('_', '-')} cannot be used with {chosen}: "
+                              f"it is read only for data source(s) {list(sources)}, so it "
+                              f"would be ignored; give one or the other")
+    return config
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

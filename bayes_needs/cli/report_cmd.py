@@ -5,8 +5,18 @@ from __future__ import annotations
 import argparse
 import sys
 
-from bayes_needs.cli.common import existing_dir, non_negative_int, positive_int
+from bayes_needs.checks.diagnostics import MIN_PSIS_DRAWS
+from bayes_needs.cli.common import existing_dir, non_negative_int, whole_number
 from bayes_needs.workflows.report import build_report
+
+
+def draw_count(value: str) -> int:
+    """Parse a number of posterior draws the report may thin to (an argparse type)."""
+    parsed = whole_number(value)
+    if parsed < MIN_PSIS_DRAWS:
+        raise argparse.ArgumentTypeError(f"must be >= {MIN_PSIS_DRAWS} (PSIS-LOO needs at "
+                                         f"least {MIN_PSIS_DRAWS} draws), got {parsed}")
+    return parsed
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -30,10 +40,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--seed", type=non_negative_int, default=None,
                         help="seed of the posterior predictive draws and LOO-PIT "
                              "randomisation (default: the run's need.random_seed)")
-    parser.add_argument("--max-draws", type=positive_int, default=1000,
+    parser.add_argument("--max-draws", type=draw_count, default=1000,
                         help="posterior draws used for LOO and power-scaling, thinned evenly "
                              "(default 1000)")
-    parser.add_argument("--predictive-draws", type=positive_int, default=200,
+    parser.add_argument("--predictive-draws", type=draw_count, default=200,
                         help="posterior draws used for the predictive checks (default 200)")
     parser.set_defaults(func=run)
 

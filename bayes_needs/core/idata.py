@@ -280,7 +280,8 @@ def load(path: str | Path, *, expected_kind: str | None = None) -> az.InferenceD
     MissingDataError
         If the file does not exist.
     BayesNeedsError
-        If it is not a readable bayes_needs file, or not of ``expected_kind``.
+        If it is not a readable bayes_needs file, or not of ``expected_kind``, or (when
+        ``expected_kind`` is given) its stored config or data hash is missing or malformed.
     """
     path = Path(path)
     if not path.is_file():
@@ -296,7 +297,24 @@ def load(path: str | Path, *, expected_kind: str | None = None) -> az.InferenceD
     kind = get_kind(idata)
     if expected_kind is not None and kind != expected_kind:
         raise BayesNeedsError(f"{path}: holds a '{kind}' result, expected '{expected_kind}'")
+    if expected_kind is not None:
+        _check_metadata(posterior(idata).attrs, path)
     return idata
+
+
+def _check_metadata(attrs: dict[str, Any], path: Path) -> None:
+    """Check the stored config is a JSON object and the data hash a string, naming the file."""
+    if not isinstance(attrs.get(DATA_HASH_ATTR), str):
+        raise BayesNeedsError(f"{path}: attribute '{DATA_HASH_ATTR}' is missing or not text; "
+                              f"the file was altered or damaged")
+    raw = attrs.get(CONFIG_ATTR)
+    try:
+        config = json.loads(raw) if isinstance(raw, str) else None
+    except (ValueError, RecursionError):  # invalid or too deeply nested JSON
+        config = None
+    if not isinstance(config, dict):
+        raise BayesNeedsError(f"{path}: attribute '{CONFIG_ATTR}' is missing or not a JSON "
+                              f"object; the file was altered or damaged")
 
 
 def convergence_summary(idata: az.InferenceData, var_names: list[str] | None = None

@@ -160,6 +160,7 @@ class AreaData:
         cov = table[covariates].astype(float)
         cov.index.name = dims.LSOA
         expo = table[exposure].to_numpy(dtype=float)
+        raise_if(_check_la_exposure(geography, expo, exposure), lsoa_source)
 
         obs = validate_frame(_COUNTS_SCHEMA, counts, counts_source, min_rows=1)
         present = [s for s in dims.SERVICES if s in set(obs["service"])]
@@ -308,6 +309,16 @@ class AreaData:
             drop=True)
         return AreaData(self.geography, self.covariates, self.exposure, obs, services,
                         self.year, self.source)
+
+
+def _check_la_exposure(geo: Geography, exposure: np.ndarray, column: str) -> list[str]:
+    """Check every LA has a child population (rates are per child; 0 leaves them undefined)."""
+    empty = [str(c) for c in np.asarray(geo.la_codes)[geo.aggregate(exposure) <= 0]]
+    if not empty:
+        return []
+    which = "every LA" if len(empty) == geo.n_la else f"{len(empty)} LA(s) {empty[:8]}"
+    return [f"column '{column}' is 0 in every LSOA of {which}; each LA needs a child "
+            f"population, since demand is modelled per child"]
 
 
 def _check_observation_levels(geo: Geography, obs: pd.DataFrame,

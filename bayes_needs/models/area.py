@@ -235,7 +235,6 @@ class AreaDemandModel(FittableModel):
         DataHashMismatchError
             If ``data`` differs from the data the fit was made on.
         """
-        idata, config, priors = cls.read_fit(path, data.data_hash())
-        model = cls(data.subset_services(config["services"]),
-                    AreaModelConfig.from_dict(config["model"]), priors=priors)
-        return model, idata
+        return cls.read_fit(path, data.data_hash(), lambda config, priors: cls(
+            data.subset_services(config["services"]),
+            AreaModelConfig.from_dict(config["model"]), priors=priors))

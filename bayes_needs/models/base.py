@@ -5,15 +5,17 @@ models and the cost-weight model), never of :class:`pymc.Model`: a subclass buil
 graph in :meth:`~FittableModel.build_model` and says what a fit stores; this class samples it
 with :func:`~bayes_needs.models.sampling.sample_nuts`, writes the metadata every fit carries
 and reads fits back. The netCDF attributes (kind, stored config, data hash, package version
-and the convergence summary) are written through :mod:`bayes_needs.core.idata`.
+and the convergence summary) are written through :mod:`bayes_needs.core.idata`. A fit read
+back is checked against the model its stored config rebuilds, and its convergence summary is
+recomputed rather than read (:mod:`bayes_needs.models.fit_checks`).
 """
 
 from __future__ import annotations
 
-import json
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 import arviz as az
 import numpy as np
@@ -23,11 +25,19 @@ from pymc_extras.prior import Prior
 from bayes_needs.config.priors import parse_priors
 from bayes_needs.core import defaults
 from bayes_needs.core import idata as idata_io
-from bayes_needs.core.errors import ConfigError
+from bayes_needs.core.errors import BayesNeedsError, ConfigError
+from bayes_needs.models.fit_checks import (
+    CONVERGENCE_ATTR,
+    check_posterior,
+    record_json,
+    verified_convergence,
+)
 from bayes_needs.models.sampling import sample_nuts
 
-#: Posterior attribute holding the JSON convergence summary of a fit.
-CONVERGENCE_ATTR = "bayes_needs_convergence"
+__all__ = ["CONVERGENCE_ATTR", "FittableModel", "chosen_covariates"]
+
+#: A model class's own type, for :meth:`FittableModel.read_fit`.
+Model = TypeVar("Model", bound="FittableModel")
 
 
 def chosen_covariates(wanted: tuple[str, ...] | list[str] | None,
@@ -146,7 +156,7 @@ class FittableModel(ABC):
                               data_hash=self.data_hash())
         post = idata_io.posterior(idata)
         summary = idata_io.convergence_summary(idata, [v for v in self.MONITORED if v in post])
-        post.attrs[CONVERGENCE_ATTR] = json.dumps(summary, default=float)
+        post.attrs[CONVERGENCE_ATTR] = record_json(summary)
 
     def save(self, idata: az.InferenceData, path: str | Path) -> Path:
         """Write the fit to netCDF atomically (config and data hash in its attributes).
@@ -166,9 +176,15 @@ class FittableModel(ABC):
         return idata_io.save(idata, path)
 
     @classmethod
-    def read_fit(cls, path: str | Path, data_hash: str
-                 ) -> tuple[az.InferenceData, dict[str, Any], dict[str, Prior]]:
-        """Read a saved fit of this kind made on data hashing to ``data_hash``.
+    def read_fit(cls: type[Model], path: str | Path, data_hash: str,
+                 build: Callable[[dict[str, Any], dict[str, Prior]], Model]
+                 ) -> tuple[Model, az.InferenceData]:
+        """Read a saved fit of this kind made on data hashing to ``data_hash``, and check it.
+
+        The model is rebuilt from the stored config with ``build``; the posterior must hold
+        every variable of that model, shaped as it and finite, and the stored convergence
+        record must agree with the one recomputed from the posterior, which replaces it
+        (:mod:`bayes_needs.models.fit_checks`).
 
         Parameters
         ----------
@@ -176,19 +192,35 @@ class FittableModel(ABC):
             A file written by :meth:`save`.
         data_hash
             Hash of the data the caller will rebuild the model on.
+        build
+            ``build(stored_config, stored_priors)`` returns the model the fit belongs to.
 
         Returns
         -------
         tuple
-            The fit, its stored config and its stored priors.
+            The rebuilt model and the checked fit.
 
         Raises
         ------
         DataHashMismatchError
             If the fit was made on other data.
+        BayesNeedsError
+            If the file's stored config cannot rebuild the model, a posterior variable is
+            missing, misshapen or not finite, or its convergence record disagrees with the
+            posterior; each names the file.
         """
+        source = str(path)
         idata = idata_io.load(path, expected_kind=cls.KIND)
-        idata_io.check_data_hash(idata, data_hash, source=str(path))
+        idata_io.check_data_hash(idata, data_hash, source=source)
         config = idata_io.get_config(idata)
-        priors = parse_priors(config["priors"], source=f"{path} (stored priors)")
-        return idata, config, priors
+        try:
+            priors = parse_priors(config["priors"], source=f"{path} (stored priors)")
+            model = build(config, priors)
+        except (KeyError, TypeError, ValueError, AttributeError, BayesNeedsError) as exc:
+            # A stored config is written by save(); anything it lacks was altered or damaged.
+            detail = f"missing entry {exc}" if isinstance(exc, KeyError) else str(exc)
+            raise BayesNeedsError(f"{path}: the stored config cannot rebuild the "
+                                  f"{cls.KIND} model ({detail})") from None
+        check_posterior(idata, model.built_model(), source)
+        verified_convergence(idata, cls.MONITORED, source)
+        return model, idata

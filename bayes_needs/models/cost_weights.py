@@ -255,9 +255,9 @@ class CostWeightModel(FittableModel):
         DataHashMismatchError
             If ``spend`` differs from the data the fit was made on.
         """
-        idata, config, priors = cls.read_fit(path, spend_hash(spend))
-        unit_costs = parse_unit_costs(config["unit_costs"], source=config["unit_costs_source"])
-        return cls(spend, unit_costs, CostDesign.from_dict(config["design"]), priors), idata
+        return cls.read_fit(path, spend_hash(spend), lambda config, priors: cls(
+            spend, parse_unit_costs(config["unit_costs"], source=config["unit_costs_source"]),
+            CostDesign.from_dict(config["design"]), priors))
 
     def without_las(self, la_codes: Sequence[str]) -> CostWeightModel:
         """Return the same model on the data without the LAs ``la_codes`` (exact LOO refits).

@@ -356,8 +356,6 @@ class PanelDemandModel(FittableModel):
             If ``data`` or ``returns`` differ from those the fit was made on (a fit made with
             returns needs them passed back in).
         """
-        idata, config, priors = cls.read_fit(path, panel_data_hash(data, returns))
-        model = cls(data.subset_services(config["services"]),
-                    PanelModelConfig.from_dict(config["model"]), priors=priors,
-                    returns=returns)
-        return model, idata
+        return cls.read_fit(path, panel_data_hash(data, returns), lambda config, priors: cls(
+            data.subset_services(config["services"]),
+            PanelModelConfig.from_dict(config["model"]), priors=priors, returns=returns))

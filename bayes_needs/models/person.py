@@ -378,7 +378,6 @@ class PersonDemandModel(FittableModel):
         DataHashMismatchError
             If ``data`` differs from the data the fit was made on.
         """
-        idata, config, priors = cls.read_fit(path, data.data_hash())
-        model = cls(data, PersonModelConfig.from_dict(config["model"]), priors=priors,
-                    holdout_las=config.get("holdout_las", ()))
-        return model, idata
+        return cls.read_fit(path, data.data_hash(), lambda config, priors: cls(
+            data, PersonModelConfig.from_dict(config["model"]), priors=priors,
+            holdout_las=config.get("holdout_las", ())))

@@ -56,6 +56,13 @@ def configured_cost_weights(spec: AllocationSpec, services: Sequence[str], *,
     DataValidationError, MissingDataError, ConfigError
         If a file is missing or invalid, or does not cover every service.
     """
+    for key, value, what in (("cost_weights_file", spec.cost_weights_file,
+                              "a cost_weights.nc written by 'bayes-needs costs'"),
+                             ("unit_costs", spec.unit_costs,
+                              f"'{DEFAULT_UNIT_COSTS}' or a unit-cost table")):
+        if value is not None and value != DEFAULT_UNIT_COSTS and not Path(value).is_file():
+            raise MissingDataError(f"allocation.{key}: file {value} does not exist (give "
+                                   f"{what})")
     if spec.cost_weights_file is not None:
         return load_service_weights(spec.cost_weights_file, services)
     if spec.unit_costs is not None:

@@ -32,6 +32,7 @@ import xarray as xr
 from bayes_needs.checks.influence import la_influence
 from bayes_needs.core import defaults, dims
 from bayes_needs.core import idata as idata_io
+from bayes_needs.core.errors import BayesNeedsError, DataValidationError
 from bayes_needs.core.intervals import (
     IntervalKind,
     check_interval,
@@ -310,6 +311,26 @@ def load_service_weights(path: str | Path, services: Sequence[str]) -> xr.DataAr
     -------
     xarray.DataArray
         The weight draws.
+
+    Raises
+    ------
+    BayesNeedsError
+        Naming the file, if it is not a cost-weight fit covering ``services`` with finite
+        weights >= 0.
     """
     idata = idata_io.load(path, expected_kind=KIND)
-    return service_weights(idata, services)
+    try:
+        weights = service_weights(idata, services)
+    except BayesNeedsError as exc:
+        raise BayesNeedsError(f"{path}: {exc}") from None
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        # The file was written by 'bayes-needs costs'; what it lacks was altered or damaged.
+        detail = f"missing entry {exc}" if isinstance(exc, KeyError) else str(exc)
+        raise BayesNeedsError(f"{path}: not a usable cost-weight fit ({detail})") from None
+    values = weights.to_numpy()
+    bad = ~np.isfinite(values) | (values < 0)
+    if bad.any():
+        raise DataValidationError(str(path), [
+            f"{int(bad.sum())} service weight draw(s) are negative, NaN or infinite; "
+            f"weights must be finite and >= 0"])
+    return weights

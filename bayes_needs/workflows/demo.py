@@ -28,6 +28,7 @@ from bayes_needs.workflows.person_pipeline import (
     synthetic_person_data,
     write_person_outputs,
 )
+from bayes_needs.workflows.preflight import check_allocation_inputs
 
 #: Receives one progress line at a time (the CLI prints them on stderr).
 Log = Callable[[str], None]
@@ -129,8 +130,10 @@ def run_area_demo(config: RunConfig, synthetic: SyntheticArea, out_dir: Path, *,
     DemoRun
         What was written, with the convergence gate.
     """
+    info = {"synthetic": synthetic}
+    check_allocation_inputs(config, synthetic.data, info, synthetic.data.services)
     log("  fitting the area demand model ...")
-    fit = pipeline.fit_area(config, synthetic.data, {"synthetic": synthetic})
+    fit = pipeline.fit_area(config, synthetic.data, info)
     # The demo records the convergence gate rather than refusing (see checks.gate).
     gate = evaluate(pipeline.convergence(fit.idata))
     need, allocation = pipeline.need_and_allocation(fit)
@@ -169,8 +172,10 @@ def run_person_demo(config: RunConfig, synthetic: SyntheticArea, out_dir: Path, 
     log(f"  person records collapsed in {time.perf_counter() - t0:.1f} s: "
         f"{lines['child records']} children -> {lines['distinct cells']}; "
         f"{lines['record coverage']}")
+    info = {"synthetic": synthetic}
+    check_allocation_inputs(config, data, info, data.services)
     log("  fitting the person demand model ...")
-    fit = fit_person(config, data, {"synthetic": synthetic})
+    fit = fit_person(config, data, info)
     need, allocation = pipeline.need_and_allocation(fit)
     write_person_outputs(fit, need, allocation, out_dir,
                          extra=_truth_lines(allocation, synthetic, start))

@@ -24,11 +24,11 @@ import numpy as np
 
 from bayes_needs.config.run import RunConfig, parse_run_config
 from bayes_needs.core import idata as idata_io
-from bayes_needs.core.errors import BayesNeedsError, MissingDataError
+from bayes_needs.core.errors import ConfigFileError, MissingDataError
 from bayes_needs.core.outputs import output_set, write_text
 from bayes_needs.data.area import AreaData
 from bayes_needs.models.area import AreaDemandModel
-from bayes_needs.models.base import CONVERGENCE_ATTR
+from bayes_needs.models.fit_checks import stored_record
 from bayes_needs.models.person import PersonDemandModel
 from bayes_needs.workflows.inputs import load_area_data
 
@@ -116,12 +116,15 @@ def sample_model(model: Any, config: RunConfig, data_info: dict[str, Any] | None
 
 
 def convergence(idata: az.InferenceData) -> dict[str, Any]:
-    """Return the convergence summary stored with a fit (computed if it has none).
+    """Return the convergence summary of a fit (computed if it has none).
+
+    A fit read back from a file carries the summary recomputed from its posterior when it
+    was loaded (:mod:`bayes_needs.models.fit_checks`), never the stored one.
 
     Parameters
     ----------
     idata
-        A fit of a demand model.
+        A fit of a demand model, sampled in this process or loaded with a model's ``load``.
 
     Returns
     -------
@@ -129,8 +132,8 @@ def convergence(idata: az.InferenceData) -> dict[str, Any]:
         Max R-hat, min bulk and tail ESS, divergences, min BFMI, chains and draws (see
         :func:`bayes_needs.core.idata.convergence_summary`).
     """
-    raw = idata_io.posterior(idata).attrs.get(CONVERGENCE_ATTR)
-    return json.loads(raw) if raw else idata_io.convergence_summary(idata)
+    record = stored_record(idata, "the fit")
+    return record if record is not None else idata_io.convergence_summary(idata)
 
 
 def stage_fit(fit: FitResult[DemandModel], directory: Path) -> None:
@@ -215,7 +218,9 @@ def load_fit(run_dir: Path, config: RunConfig | None = None, *,
     run, stored = _read_run_file(run_dir)
     config = stored if config is None else config
     model, idata, data_info = (rebuild or _rebuild_area)(config, run_dir / FIT_FILE)
-    return FitResult(model, idata, config, data_info, float(run.get("fit_seconds", np.nan)))
+    seconds = run.get("fit_seconds")
+    return FitResult(model, idata, config, data_info,
+                     np.nan if seconds is None else float(seconds))
 
 
 def _rebuild_area(config: RunConfig, fit_path: Path
@@ -227,18 +232,57 @@ def _rebuild_area(config: RunConfig, fit_path: Path
 
 
 def _read_run_file(run_dir: Path) -> tuple[dict[str, Any], RunConfig]:
-    """Check a run directory has both files; return ``run.json`` and its parsed config."""
+    """Check a run directory has both files; return ``run.json`` and its parsed config.
+
+    Raises
+    ------
+    MissingDataError
+        If either file does not exist.
+    ConfigFileError
+        If ``run.json`` is not UTF-8 JSON of the run-file shape, naming what is wrong.
+    """
     run_file, fit_file = run_dir / RUN_FILE, run_dir / FIT_FILE
     for path in (run_file, fit_file):
         if not path.is_file():
             raise MissingDataError(f"{path} does not exist; run 'bayes-needs fit --out "
                                    f"{run_dir}' first")
+    run = _run_file_json(run_file)
+    problems = [f"'{key}' must be {kind}, got {type(run[key]).__name__}"
+                for key, (kind, ok) in _RUN_FILE_ENTRIES.items()
+                if key in run and not ok(run[key])]
+    if "config" not in run:
+        problems.insert(0, "'config' is missing")
+    if problems:
+        raise ConfigFileError(f"{run_file} (not a bayes_needs run file)", problems)
+    return run, parse_run_config(run["config"], source=str(run_file))
+
+
+#: Entries of ``run.json`` that are read back: what each must be, and its check.
+_RUN_FILE_ENTRIES: dict[str, tuple[str, Callable[[Any], bool]]] = {
+    "config": ("a JSON object", lambda v: isinstance(v, dict)),
+    "data_info": ("a JSON object", lambda v: isinstance(v, dict)),
+    "data_hash": ("text", lambda v: isinstance(v, str)),
+    "fit_seconds": ("a number", lambda v: v is None or (isinstance(v, int | float)
+                                                         and not isinstance(v, bool))),
+}
+
+
+def _run_file_json(run_file: Path) -> dict[str, Any]:
+    """Read ``run.json`` as a JSON object, naming what is wrong with the file if it is not."""
+    problem = ""
     try:
-        run = json.loads(run_file.read_text(encoding="utf-8"))
-        config = parse_run_config(run["config"], source=str(run_file))
-    except (json.JSONDecodeError, KeyError, TypeError) as exc:
-        raise BayesNeedsError(f"{run_file}: not a bayes_needs run file ({exc})") from None
-    return run, config
+        run = json.loads(run_file.read_bytes().decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        problem = f"not valid UTF-8 (byte {exc.start + 1} of the file)"
+    except json.JSONDecodeError as exc:
+        problem = f"invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}"
+    except RecursionError:
+        problem = "invalid JSON: nested too deeply"
+    if not problem and not isinstance(run, dict):
+        problem = f"the top level must be a JSON object, got {type(run).__name__}"
+    if problem:
+        raise ConfigFileError(f"{run_file} (not a bayes_needs run file)", [problem])
+    return run
 
 
 @contextlib.contextmanager

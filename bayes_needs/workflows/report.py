@@ -16,8 +16,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import arviz as az
+
 from bayes_needs.allocation import Allocation
 from bayes_needs.checks import diagnostics
+from bayes_needs.core import dims
 from bayes_needs.core import idata as idata_io
 from bayes_needs.core.errors import ConfigError
 from bayes_needs.core.outputs import output_set, write_atomic, write_csv, write_text
@@ -63,8 +66,20 @@ def build_report(run_dir: str | Path, *, random_seed: int | None = None,
     -------
     pathlib.Path
         The written ``report.html``.
+
+    Raises
+    ------
+    ConfigError
+        If the fit, ``max_draws`` or ``predictive_draws`` has fewer draws than PSIS-LOO can
+        use (:data:`bayes_needs.checks.diagnostics.MIN_PSIS_DRAWS`).
     """
     run_dir = Path(run_dir)
+    low = {k: v for k, v in (("max_draws (--max-draws)", max_draws),
+                             ("predictive_draws (--predictive-draws)", predictive_draws))
+           if v < diagnostics.MIN_PSIS_DRAWS}
+    if low:
+        raise ConfigError(f"{', '.join(f'{k} {v}' for k, v in low.items())}: the report's "
+                          f"PSIS-LOO needs at least {diagnostics.MIN_PSIS_DRAWS} draws")
     inputs = collect(run_dir, random_seed=random_seed, max_draws=max_draws,
                      predictive_draws=predictive_draws)
     images = render_plots(inputs)
@@ -106,6 +121,7 @@ def collect(run_dir: Path, *, random_seed: int | None, max_draws: int,
                           "summary.txt, need_gradient.csv and need_decomposition.csv, and "
                           "'bayes-needs backtest' scores its forecasts")
     fit = pipeline.load_fit(run_dir)
+    _check_enough_draws(fit.idata, run_dir / pipeline.FIT_FILE)
     seed = fit.config.need.random_seed if random_seed is None else int(random_seed)
     saved = (run_dir / pipeline.ALLOCATION_FILE).is_file()
     if saved:
@@ -127,6 +143,17 @@ def collect(run_dir: Path, *, random_seed: int | None, max_draws: int,
                         diagnostics_idata=with_logs, predictive=predictive, loo=loo, pit=pit,
                         psens=psens, convergence=pipeline.convergence(fit.idata),
                         random_seed=seed, notes=notes)
+
+
+def _check_enough_draws(idata: az.InferenceData, source: Path) -> None:
+    """Refuse a fit with fewer draws than PSIS-LOO and LOO-PIT can use, saying how many."""
+    post = idata_io.posterior(idata)
+    chains, draws = post.sizes.get(dims.CHAIN, 0), post.sizes.get(dims.DRAW, 0)
+    if chains * draws < diagnostics.MIN_PSIS_DRAWS:
+        raise ConfigError(f"{source} has {chains} chain(s) x {draws} draw(s): the report's "
+                          f"PSIS-LOO and LOO-PIT need at least {diagnostics.MIN_PSIS_DRAWS} "
+                          f"posterior draws in all; refit with more --draws or --chains "
+                          f"(the run's allocations do not need a report)")
 
 
 def _write_png(target: Path, png: bytes) -> Path:

@@ -24,6 +24,8 @@ from bayes_needs.models.area import AreaDemandModel
 from bayes_needs.workflows import panel, pipeline
 from bayes_needs.workflows.costs import load_service_weights
 from bayes_needs.workflows.decomposition import decomposition_table
+from bayes_needs.workflows.inputs import load_area_data
+from bayes_needs.workflows.preflight import check_allocation_inputs
 
 
 @dataclass(frozen=True)
@@ -75,11 +77,18 @@ def fit_run(config: RunConfig, out_dir: Path, *, with_allocation: bool = False,
     ConvergenceError
         If allocating from an unconverged fit without ``allow_unconverged``; the fit is
         written first, so it can be inspected or allocated later without refitting.
+    BayesNeedsError
+        If an allocation input is missing or invalid: found before sampling
+        (:func:`bayes_needs.workflows.preflight.check_allocation_inputs`).
     """
     if panel.is_panel(config):
         return _fit_panel_run(config, out_dir, with_allocation=with_allocation,
                               allow_unconverged=allow_unconverged)
-    fit = pipeline.fit_area(config)
+    data, data_info = load_area_data(config.data)
+    # Found now rather than after sampling, so a bad allocation input costs no fit.
+    check_allocation_inputs(config, data, data_info, data.services,
+                            cost_weights=with_allocation)
+    fit = pipeline.fit_area(config, data, data_info)
     gate = _gate_or_write_fit(fit, out_dir, with_allocation=with_allocation,
                               allow_unconverged=allow_unconverged)
     if gate is None:
@@ -169,7 +178,10 @@ def _allocate_panel_run(fit: pipeline.FitResult, gate: GateResult, out_dir: Path
 def _fit_panel_run(config: RunConfig, out_dir: Path, *, with_allocation: bool,
                    allow_unconverged: bool) -> RunOutcome:
     """Run the panel branch of :func:`fit_run` (see :mod:`bayes_needs.workflows.panel`)."""
-    fit = panel.fit_panel(config)
+    data, data_info = panel.load_panel_data(config)
+    check_allocation_inputs(config, None, data_info, data.services,
+                            cost_weights=with_allocation)
+    fit = panel.fit_panel(config, data, data_info)
     gate = _gate_or_write_fit(fit, out_dir, with_allocation=with_allocation,
                               allow_unconverged=allow_unconverged)
     if gate is None:

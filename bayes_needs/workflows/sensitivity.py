@@ -63,6 +63,8 @@ from bayes_needs.report.figures import figure_png
 from bayes_needs.report.sensitivity_plots import TORNADO_TOP, tornado_figure
 from bayes_needs.workflows import pipeline
 from bayes_needs.workflows.fits import quiet
+from bayes_needs.workflows.inputs import load_area_data
+from bayes_needs.workflows.preflight import check_allocation_inputs
 
 # The comparison and the figure are re-exported: scripts use ``sensitivity.compare`` etc.
 __all__ = ["CONVERGENCE_VARS", "OUTPUT_FILES", "PARAMETER", "Comparison", "Progress", "combine",
@@ -145,7 +147,9 @@ def _run_group(scenarios: list[Scenario], power_scaling: bool) -> list[xr.Datase
     """Fit the group's shared posterior once, then allocate for each scenario."""
     first = scenarios[0]
     config = first.config.with_overrides(sampling={"cores": 1, "progressbar": False})
-    fit = pipeline.fit_area(config)
+    data, data_info = load_area_data(config.data)
+    check_before_fitting(scenarios, {_data_key(config): (data, data_info)})
+    fit = pipeline.fit_area(config, data, data_info)
     conv = pipeline.convergence(fit.idata)
     gate = evaluate(conv)
     common = xr.Dataset()
@@ -227,6 +231,7 @@ def run(scenarios: ScenarioSet | str | Path | Sequence[Scenario], executor: Any 
     if not isinstance(executor, Executor):
         raise ConfigError(f"executor must be a concurrent.futures.Executor or a dask "
                           f"distributed Client, got {type(executor).__name__}")
+    check_before_fitting(items)
     groups: dict[str, list[Scenario]] = {}
     for scenario in items:
         key = fit_key(scenario.config) if share_fits else scenario.name
@@ -252,6 +257,45 @@ def run(scenarios: ScenarioSet | str | Path | Sequence[Scenario], executor: Any 
             if progress is not None:
                 progress(len(done), len(items), scenario.name, result)
     return combine([done[s.name] for s in items], items, scenario_set.source)
+
+
+def check_before_fitting(scenarios: Sequence[Scenario],
+                         loaded: dict[str, tuple[Any, dict[str, Any]]] | None = None) -> None:
+    """Load each scenario's data and check its allocation inputs before anything is fitted.
+
+    Data are loaded once per distinct data section. A scenario whose data or allocation
+    inputs are bad (a missing baseline file, a service without a cost weight, ...) is
+    reported before any fit starts, so no other scenario's fit is lost to it.
+
+    Parameters
+    ----------
+    scenarios
+        The scenarios to run.
+    loaded
+        Data already loaded, by :func:`_data_key` (added to as data are loaded).
+
+    Raises
+    ------
+    BayesNeedsError
+        Naming the first scenario at fault and what is wrong.
+    """
+    loaded = {} if loaded is None else loaded
+    for scenario in scenarios:
+        config = scenario.config
+        try:
+            key = _data_key(config)
+            if key not in loaded:
+                loaded[key] = load_area_data(config.data)
+            data, data_info = loaded[key]
+            check_allocation_inputs(config, data, data_info, data.services)
+        except BayesNeedsError as exc:
+            raise BayesNeedsError(f"scenario '{scenario.name}' (found before any fit): "
+                                  f"{exc}") from None
+
+
+def _data_key(config: RunConfig) -> str:
+    """Describe a config's data section: configs with equal keys load the same data."""
+    return json.dumps(config.data.model_dump(), sort_keys=True)
 
 
 def _as_set(scenarios: ScenarioSet | str | Path | Sequence[Scenario]) -> ScenarioSet:

@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 
 import pytest
 import xarray as xr
+from fit_files import CONVERGENCE, edit_json_attr, looks_converged, rewrite_fit
 from sampling_mocks import patched_sample, write_concentrated_priors
 
 from bayes_needs.checks.gate import (
@@ -150,6 +152,23 @@ def test_allocate_refuses_an_unconverged_fit(short_run, capsys):
     assert "bulk ESS" in err and OVERRIDE_FLAG in err
     assert not (short_run / "allocations.csv").exists()
     assert not (short_run / "allocation.nc").exists()
+
+
+def test_a_record_edited_to_pass_is_refused_naming_stored_and_recomputed(short_run, capsys,
+                                                                       tmp_path):
+    run = tmp_path / "run"
+    shutil.copytree(short_run, run)
+    rewrite_fit(run / "fit.nc", edit_json_attr(CONVERGENCE, looks_converged))
+    capsys.readouterr()
+    for extra in ([], [OVERRIDE_FLAG]):  # the override allows unconverged, not altered, fits
+        code = main(["allocate", str(run), *extra])
+        err = capsys.readouterr().err
+        assert code == 2 and "Traceback" not in err
+        assert str(run / "fit.nc") in err and "disagrees" in err
+        assert "max R-hat: stored 1, recomputed 1." in err
+        assert "min bulk ESS: stored 5000, recomputed " in err
+        assert not (run / "allocations.csv").exists()
+        assert not (run / "summary.txt").exists()
 
 
 def test_allow_unconverged_allocates_and_is_recorded(short_run, capsys, tmp_path):

@@ -8,24 +8,49 @@ code 2, print one message on stderr, show no traceback, write no output files an
 nothing from a file. The Python API has its own catalogue in ``test_bad_inputs.py``; this one
 covers what reaches the API through the CLI.
 
+Run directories (``allocate RUN``, ``report RUN``) are copies of a saved run with ``fit.nc``
+or ``run.json`` edited: a loaded fit is never trusted, and the convergence gate recomputes
+what the file claims. Every input that can be checked before sampling must be: a case fails
+if the sampler was called, so no fit is thrown away, and nothing may be written into the
+current directory.
+
 A mocked sampler stands in for NUTS, so a case that wrongly passed validation would still
 finish quickly (and then fail on its exit code).
 """
 
 from __future__ import annotations
 
+import json
+import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pymc as pm
 import pytest
+from fit_files import (
+    CONFIG,
+    CONVERGENCE,
+    drop_variable,
+    edit_json_attr,
+    looks_converged,
+    nan_variable,
+    reversed_coordinate,
+    rewrite_fit,
+    set_attr,
+    without_group,
+)
+from sampling_mocks import patched_sample
 
 from bayes_needs.cli import main
 from bayes_needs.simulate.area import generate_area
 
 SAMPLING = ["--draws", "10", "--tune", "10", "--chains", "1", "--no-progress"]
+#: A saved run the run-directory cases edit: tiny synthetic England, 2 chains (R-hat defined).
+RUN_CONFIG = ('schema_version = 1\n[data]\nsource = "synthetic"\nscale = "tiny"\n'
+              'services = ["cin", "cla"]\ncovariates = ["idaci"]\n')
 PRIOR_TOML = ('schema_version = 1\n\n[priors.sigma_la]\ndist = "HalfNormal"\n'
               'kwargs = { sigma = 0.5 }\ndims = ["service"]\n')
 SCENARIO_BASE = 'schema_version = 1\n[base.data]\nsource = "synthetic"\nscale = "tiny"\n'
@@ -44,12 +69,35 @@ def valid_frames() -> dict[str, pd.DataFrame]:
             "lsoa": lsoa, "counts": data.observations.copy()}
 
 
+def saved_run(directory: Path, *sampling: str) -> Path:
+    """Fit :data:`RUN_CONFIG` under the mock sampler into ``directory / 'run'``."""
+    config = directory / "run.toml"
+    config.write_text(RUN_CONFIG, encoding="utf-8")
+    with patched_sample():
+        assert main(["fit", "--config", str(config), "--out", str(directory / "run"),
+                     "--tune", "10", "--no-progress", *sampling]) == 0
+    return directory / "run"
+
+
+@pytest.fixture(scope="module")
+def valid_run(tmp_path_factory) -> Path:
+    """A saved run (2 chains x 10 draws) for the ``allocate``/``report`` cases to edit."""
+    return saved_run(tmp_path_factory.mktemp("valid_run"), "--draws", "10", "--chains", "2")
+
+
+@pytest.fixture(scope="module")
+def one_draw_run(tmp_path_factory) -> Path:
+    """A legal saved run of a single draw (1 chain x 1 draw)."""
+    return saved_run(tmp_path_factory.mktemp("one_draw_run"), "--draws", "1", "--chains", "1")
+
+
 @dataclass
 class Ctx:
     """Where a case writes its files; ``frames`` are fresh copies of the valid inputs."""
 
     tmp: Path
     frames: dict[str, pd.DataFrame]
+    request: pytest.FixtureRequest | None = None
 
     @property
     def out(self) -> Path:
@@ -87,8 +135,30 @@ class Ctx:
     def scenarios(self, text: str | bytes, name: str = "scenarios.toml") -> list:
         return ["sensitivity", "--scenarios", self.write(name, text), "--out", self.out]
 
-    def synthetic_config(self, text: str) -> list:
-        return self.config("[data]\nsource = 'synthetic'\nscale = 'tiny'\n" + text)
+    def synthetic_config(self, text: str, *extra) -> list:
+        return self.config("[data]\nsource = 'synthetic'\nscale = 'tiny'\n" + text,
+                           "run.toml", *extra)
+
+    def run(self, fixture: str = "valid_run", *, fit=None, run_json=None) -> Path:
+        """A copy of a saved run with ``fit.nc`` edited (``fit``) or ``run.json`` replaced
+        (bytes, or a function changing the parsed file)."""
+        assert self.request is not None
+        run = self.tmp / "run"
+        shutil.copytree(self.request.getfixturevalue(fixture), run)
+        if fit is not None:
+            rewrite_fit(run / "fit.nc", fit)
+        if callable(run_json):
+            stored = json.loads((run / "run.json").read_text(encoding="utf-8"))
+            run_json(stored)
+            run_json = json.dumps(stored)
+        if run_json is not None:
+            self.write("run/run.json", run_json)
+        return run
+
+    def allocate(self, *extra, **edits) -> list:
+        """``allocate`` a copy of the saved run, gate overridden (the case is not the gate)."""
+        return ["allocate", self.run(**edits), "--out", self.out, "--allow-unconverged",
+                *extra]
 
 
 def with_row(frame: pd.DataFrame, row: dict) -> pd.DataFrame:
@@ -99,6 +169,18 @@ def edited(frame: pd.DataFrame, row: int, column: str, value) -> pd.DataFrame:
     out = frame.astype({column: object})
     out.loc[row, column] = value
     return out
+
+
+def zero_children(c: Ctx, la_codes=None) -> dict[str, Path]:
+    """``fit`` inputs with no children (and so no counts) in ``la_codes`` (default: all LAs)."""
+    geo = c.frames["geography"]
+    las = set(geo["la_code"]) if la_codes is None else set(la_codes)
+    lsoas = geo[geo["la_code"].isin(las)]
+    areas = las | set(lsoas["lsoa_code"]) | set(lsoas["msoa_code"])
+    lsoa, counts = c.frames["lsoa"].copy(), c.frames["counts"].copy()
+    lsoa.loc[lsoa["lsoa_code"].isin(areas), "children"] = 0
+    counts.loc[counts["area_code"].isin(areas), "count"] = 0
+    return {"lsoa": c.csv("lsoa", lsoa), "counts": c.csv("counts", counts)}
 
 
 def first_lsoa_count_row(c: Ctx) -> int:
@@ -382,15 +464,111 @@ CASES = [
     Case("arg_sbc_unknown_model",
          lambda c: ["validate", "sbc", "--model", "person", "--n-sims", "1", "--out", c.out],
          ("--model", "person")),
+    Case("arg_data_dir_with_file_inputs", lambda c: [*c.files(), "--data-dir", c.tmp],
+         ("--data-dir", "--geography", "would be ignored")),
+    Case("arg_year_with_synthetic_data", lambda c: c.synthetic_config("", "--year", "2024"),
+         ("--year", "'synthetic'", "would be ignored")),
+    Case("arg_out_empty", lambda c: ["demo", "--scale", "tiny", "--out", "", *SAMPLING],
+         ("--out", "empty path")),
+    Case("arg_report_max_draws_one",
+         lambda c: ["report", c.run("one_draw_run"), "--max-draws", "1"],
+         ("--max-draws", ">= 2", "got 1")),
+
+    # ------------------------------------------------------------------ run directories
+    Case("run_json_invalid_json", lambda c: c.allocate(run_json=b'{"config": {'),
+         ("run.json", "invalid JSON at line 1")),
+    Case("run_json_invalid_utf8", lambda c: c.allocate(run_json=b'{"config": "\xff\xfe"}'),
+         ("run.json", "not valid UTF-8")),
+    Case("run_json_deeply_nested", lambda c: c.allocate(run_json=b"[" * 100_000),
+         ("run.json", "nested too deeply")),
+    Case("run_json_top_level_list", lambda c: c.allocate(run_json=b"[1, 2]"),
+         ("run.json", "top level must be a JSON object", "list")),
+    Case("run_json_config_not_an_object",
+         lambda c: c.allocate(run_json=lambda run: run.update(config="tiny")),
+         ("run.json", "'config' must be a JSON object", "str")),
+    Case("run_json_fit_seconds_text",
+         lambda c: c.allocate(run_json=lambda run: run.update(fit_seconds="slow")),
+         ("run.json", "'fit_seconds' must be a number")),
+    Case("fit_nc_convergence_record_garbage",
+         lambda c: c.allocate(fit=set_attr(CONVERGENCE, "{not json")),
+         ("fit.nc", CONVERGENCE, "not a convergence record")),
+    Case("fit_nc_convergence_record_list",
+         lambda c: c.allocate(fit=set_attr(CONVERGENCE, "[1.0]")),
+         ("fit.nc", CONVERGENCE)),
+    Case("fit_nc_config_garbage", lambda c: c.allocate(fit=set_attr(CONFIG, "{not json")),
+         ("fit.nc", CONFIG, "not a JSON object")),
+    Case("fit_nc_config_without_services",
+         lambda c: c.allocate(fit=edit_json_attr(CONFIG, lambda cfg: cfg.pop("services"))),
+         ("fit.nc", "stored config", "'services'")),
+    Case("fit_nc_config_services_wrong_type",
+         lambda c: c.allocate(fit=edit_json_attr(CONFIG, lambda cfg: cfg.update(services=5))),
+         ("fit.nc", "stored config")),
+    Case("fit_nc_posterior_variable_missing", lambda c: c.allocate(fit=drop_variable("beta")),
+         ("fit.nc", "posterior variable 'beta' is missing")),
+    Case("fit_nc_posterior_variable_nan", lambda c: c.allocate(fit=nan_variable("la_effect")),
+         ("fit.nc", "posterior variable 'la_effect'", "NaN")),
+    Case("fit_nc_posterior_services_relabelled",
+         lambda c: c.allocate(fit=reversed_coordinate("service")),
+         ("fit.nc", "coordinate 'service'")),
+    Case("fit_nc_without_sample_stats",
+         lambda c: c.allocate(fit=without_group("sample_stats")),
+         ("fit.nc", "sample_stats", "divergences")),
+    # The gate: a record edited to look converged is refused, naming stored and recomputed.
+    Case("fit_nc_convergence_record_edited_to_pass",
+         lambda c: ["allocate", c.run(fit=edit_json_attr(CONVERGENCE, looks_converged)),
+                    "--out", c.out],
+         ("fit.nc", "disagrees", "max R-hat: stored 1, recomputed",
+          "min bulk ESS: stored 5000, recomputed")),
+    Case("report_one_draw_fit", lambda c: ["report", c.run("one_draw_run")],
+         ("fit.nc", "1 chain(s) x 1 draw(s)", "at least 2")),
+
+    # ------------------------------------------------------------------ found before sampling
+    Case("presample_cost_weight_missing_for_service",
+         lambda c: c.synthetic_config("services = ['cin', 'cla']\n"
+                                      "[allocation.cost_weights]\ncin = 1.0\n",
+                                      "--allocate", "--allow-unconverged"),
+         ("allocation.cost_weights", "['cla']")),
+    Case("presample_baseline_file_missing",
+         lambda c: c.synthetic_config("[allocation]\nbaseline = 'nowhere.csv'\n",
+                                      "--allocate", "--allow-unconverged"),
+         ("allocation.baseline", "nowhere.csv", "does not exist")),
+    Case("presample_cost_weights_file_missing",
+         lambda c: c.synthetic_config("[allocation]\ncost_weights_file = 'nowhere.nc'\n",
+                                      "--allocate", "--allow-unconverged"),
+         ("allocation.cost_weights_file", "nowhere.nc", "does not exist")),
+    Case("presample_all_zero_exposure",
+         lambda c: [*c.files(**zero_children(c)), "--allocate", "--allow-unconverged"],
+         ("lsoa.csv", "'children'", "every LA")),
+    Case("presample_zero_exposure_in_one_la",
+         lambda c: [*c.files(**zero_children(c, [c.frames["geography"]["la_code"].iloc[0]])),
+                    "--allocate", "--allow-unconverged"],
+         ("lsoa.csv", "'children'", "1 LA(s)")),
+    Case("presample_sensitivity_bad_baseline_in_a_variation",
+         lambda c: [*c.scenarios(SCENARIO_BASE + "[base.sampling]\ndraws = 10\ntune = 10\n"
+                                                 "chains = 1\n[variations.bad.allocation]\n"
+                                                 "baseline = 'nowhere.csv'\n"),
+                    "--workers", "1"],
+         ("scenario 'bad'", "before any fit", "nowhere.csv")),
 ]
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
-def test_bad_cli_input(case: Case, tmp_path: Path, valid_frames, mocked_sampler, capsys):
-    ctx = Ctx(tmp_path, {k: v.copy() for k, v in valid_frames.items()})
-    code = main([str(a) for a in case.args(ctx)])
+def test_bad_cli_input(case: Case, tmp_path: Path, valid_frames, mocked_sampler, monkeypatch,
+                       request, capsys):
+    ctx = Ctx(tmp_path, {k: v.copy() for k, v in valid_frames.items()}, request)
+    args = [str(a) for a in case.args(ctx)]
+    capsys.readouterr()
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    monkeypatch.chdir(cwd)
+    sampled = []
+    sample = pm.sample
+    monkeypatch.setattr(pm, "sample", lambda *a, **k: sampled.append(1) or sample(*a, **k))
+    code = main(args)
     out, err = capsys.readouterr()
     assert code == 2, f"exit code {code}\nstdout:\n{out}\nstderr:\n{err}"
+    assert not sampled, "the input was refused only after sampling"
+    assert not list(cwd.iterdir()), "files were written into the current directory"
     assert "Traceback" not in err and "Traceback" not in out
     assert "bayes-needs: error:" in err or "usage:" in err, err
     for needle in case.needles:

@@ -94,6 +94,24 @@ def test_load_errors(tmp_path, fit):
         idata_io.get_config(fit)
 
 
+@pytest.mark.parametrize(("attr", "value"), [
+    (idata_io.CONFIG_ATTR, "{not json"), (idata_io.CONFIG_ATTR, "[1, 2]"),
+    (idata_io.CONFIG_ATTR, "[" * 100_000), (idata_io.CONFIG_ATTR, None),
+    (idata_io.DATA_HASH_ATTR, None), (idata_io.DATA_HASH_ATTR, 12)])
+def test_load_names_malformed_metadata(tmp_path, fit, attr, value):
+    idata_io.set_metadata(fit, kind="area", config={"draws": 10}, data_hash="abc")
+    attrs = idata_io.posterior(fit).attrs
+    if value is None:
+        del attrs[attr]
+    else:
+        attrs[attr] = value
+    path = idata_io.save(fit, tmp_path / "fit.nc")
+    with pytest.raises(BayesNeedsError, match=rf"fit\.nc: attribute '{attr}' is missing or "
+                                              rf"not"):
+        idata_io.load(path, expected_kind="area")
+    assert idata_io.get_kind(idata_io.load(path)) == "area"  # any kind: metadata unchecked
+
+
 def test_convergence_summary_without_sampler_stats(fit):
     summary = idata_io.convergence_summary(fit)
     assert summary["n_chains"] == 2 and summary["n_draws"] == 10

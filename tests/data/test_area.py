@@ -164,6 +164,25 @@ def test_all_problems_reported_together(geo):
     assert "'count'" in str(info.value) and "'level'" in str(info.value)
 
 
+@pytest.mark.parametrize(("zero", "named"), [(["L10"], "1 LA(s) ['E4']"),
+                                             (["L8", "L9", "L10"], "2 LA(s) ['E3', 'E4']"),
+                                             ([f"L{i}" for i in range(1, 11)], "every LA")])
+def test_an_la_without_children_is_refused(geo, zero, named):
+    lsoa = lsoa_table(geo)
+    lsoa.loc[lsoa["lsoa_code"].isin(zero), "children"] = 0.0
+    counts = counts_table()
+    counts = counts[~counts["area_code"].isin(["E3", "M4", "M5", "L8", "L9"])]
+    one_lsoa = lsoa_table(geo)
+    one_lsoa.loc[one_lsoa["lsoa_code"] == "L2", "children"] = 0.0  # L2 has a count of 0
+    assert area(geo, lsoa=one_lsoa, counts=counts).exposure[1] == 0.0  # an LSOA may be empty
+    with pytest.raises(DataValidationError) as info:
+        area(geo, lsoa=lsoa, counts=counts, lsoa_source="lsoa.csv")
+    assert info.value.source == "lsoa.csv"
+    assert info.value.problems == [f"column 'children' is 0 in every LSOA of {named}; each "
+                                   f"LA needs a child population, since demand is modelled "
+                                   f"per child"]
+
+
 LOOKUP = "lookup_lsoa11_msoa11_lad19_lad23_utla23_dfe.csv.gz"
 
 

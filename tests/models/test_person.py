@@ -9,6 +9,7 @@ import numpy as np
 import pymc as pm
 import pytensor
 import pytest
+from fit_files import CONVERGENCE, edit_json_attr, looks_converged, rewrite_fit
 from person_world import SERVICES, World, linear_predictor, make_world, person_data
 from sampling_mocks import patched_sample
 from scipy import integrate, stats
@@ -17,7 +18,12 @@ from scipy.special import expit, gammaln
 from bayes_needs.config.models import PersonModelConfig
 from bayes_needs.core import dims
 from bayes_needs.core import idata as idata_io
-from bayes_needs.core.errors import ConfigError, DataHashMismatchError, DataValidationError
+from bayes_needs.core.errors import (
+    BayesNeedsError,
+    ConfigError,
+    DataHashMismatchError,
+    DataValidationError,
+)
 from bayes_needs.models.person import PersonDemandModel
 
 
@@ -221,6 +227,15 @@ def test_save_load_round_trip_and_hash_check(fitted, world, tmp_path):
     changed.loc[0, "cin"] += 1
     with pytest.raises(DataHashMismatchError):
         PersonDemandModel.load(path, person_data(world, changed))
+
+
+def test_load_recomputes_convergence_and_refuses_an_edited_record(fitted, tmp_path):
+    model, idata = fitted
+    path = model.save(idata, tmp_path / "fit.nc")
+    rewrite_fit(path, edit_json_attr(CONVERGENCE, looks_converged))
+    with pytest.raises(BayesNeedsError, match=r"fit\.nc: the convergence record .* "
+                                              r"min bulk ESS: stored 5000, recomputed"):
+        PersonDemandModel.load(path, model.data)
 
 
 @pytest.mark.parametrize(("options", "named"), [

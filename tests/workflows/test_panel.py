@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
+from fit_files import CONVERGENCE, edit_json_attr, looks_converged, rewrite_fit
 
 from bayes_needs.checks.need_gradient import STATISTICS
 from bayes_needs.config.run import parse_run_config
-from bayes_needs.core.errors import ConfigError
+from bayes_needs.core.errors import BayesNeedsError, ConfigError
 from bayes_needs.workflows.fits import read_run_config
 from bayes_needs.workflows.panel import DECOMPOSITION_CSV, DEMAND_CSV, GRADIENT_CSV
 from bayes_needs.workflows.report import build_report
@@ -62,6 +63,19 @@ def test_allocate_from_a_saved_panel_fit_repeats_the_fit_runs_allocation(tmp_pat
     for name in ("allocations.csv", DEMAND_CSV, DECOMPOSITION_CSV, GRADIENT_CSV):
         pd.testing.assert_frame_equal(pd.read_csv(reloaded / name, comment="#"),
                                       pd.read_csv(fitted / name, comment="#"), obj=name)
+
+
+def test_allocate_from_a_panel_fit_recomputes_convergence(tmp_path, mocked_sampler):
+    config = parse_run_config({
+        "data": {"source": "synthetic_panel", "scale": "tiny", "data_seed": 5},
+        "sampling": {"draws": 10, "tune": 10, "chains": 2}})
+    run = tmp_path / "run"
+    fit_run(config, run)
+    rewrite_fit(run / "fit.nc", edit_json_attr(CONVERGENCE, looks_converged))
+    with pytest.raises(BayesNeedsError, match=r"fit\.nc: the convergence record .*\(max "
+                                              r"R-hat: stored 1, recomputed"):
+        allocate_run(run, read_run_config(run))
+    assert not (run / "allocations.csv").exists()
 
 
 def test_allocate_from_a_saved_panel_fit_applies_new_allocation_settings(tmp_path,

@@ -25,6 +25,7 @@ from sampling_mocks import patched_sample, write_concentrated_priors
 from bayes_needs.checks import diagnostics
 from bayes_needs.cli import main
 from bayes_needs.core import idata as idata_io
+from bayes_needs.core.errors import ConfigError
 from bayes_needs.workflows import pipeline
 from bayes_needs.workflows import report as report_workflow
 from bayes_needs.workflows.report import OUTPUT_FILES, PLOTS, REPORT_FILE, build_report
@@ -65,6 +66,14 @@ def embedded_images(page: str) -> dict[str, tuple[str, bytes]]:
         data = re.search(r'src="data:image/png;base64,([^"]+)"', tag).group(1)
         found[plot] = (alt, base64.b64decode(data))
     return found
+
+
+@pytest.mark.parametrize("draws", [{"max_draws": 1}, {"predictive_draws": 1}])
+def test_fewer_draws_than_psis_needs_are_refused_before_loading(tmp_path, draws):
+    with pytest.raises(ConfigError, match=rf"{next(iter(draws))} .* 1: the report's "
+                                          rf"PSIS-LOO needs at least "
+                                          rf"{diagnostics.MIN_PSIS_DRAWS} draws"):
+        build_report(tmp_path, **draws)
 
 
 def test_every_plot_is_embedded_with_alt_text(report_run):

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pymc as pm
 import pytest
 import xarray as xr
 from sampling_mocks import concentrated_priors_toml
@@ -23,7 +24,12 @@ from bayes_needs.cli import main
 from bayes_needs.config.run import RunConfig, parse_run_config
 from bayes_needs.config.scenarios import Scenario, load_scenarios
 from bayes_needs.core import dims
-from bayes_needs.core.errors import ConfigFileError, DataValidationError, MissingDataError
+from bayes_needs.core.errors import (
+    BayesNeedsError,
+    ConfigFileError,
+    DataValidationError,
+    MissingDataError,
+)
 from bayes_needs.data.unit_costs import load_unit_costs
 from bayes_needs.simulate.area import generate_area
 from bayes_needs.workflows import sensitivity
@@ -245,6 +251,20 @@ def test_unit_cost_weights_follow_the_table_and_the_service_map():
     xr.testing.assert_identical(draws, again)
     with pytest.raises(DataValidationError, match="no_such_service"):
         unit_cost_weights(None, ["no_such_service"])
+
+
+def test_a_bad_variation_is_refused_before_any_fit(tmp_path, monkeypatch):
+    def sample(*args, **kwargs):
+        raise AssertionError("a scenario was fitted before every scenario was checked")
+
+    monkeypatch.setattr(pm, "sample", sample)
+    text = TINY_SCENARIOS.format(draws=5, tune=5, priors="") + \
+        "[variations.missing_baseline.allocation]\nbaseline = 'nowhere.csv'\n"
+    path = write(tmp_path / "scenarios.toml", text)
+    with pytest.raises(BayesNeedsError, match=r"scenario 'missing_baseline' \(found before "
+                                              r"any fit\): allocation\.baseline: file "
+                                              r".*nowhere\.csv does not exist"):
+        sensitivity.run(path, workers=1)
 
 
 def test_baselines(tmp_path):
