@@ -132,6 +132,8 @@ class CsvRows:
     def _columns(self, names: Sequence[str]) -> list[Sequence[str]]:
         """Return the cells of each named column, in row order."""
         at = [self.header.index(name) for name in names]
+        if not at:
+            return []
         if len(at) == 1:
             return [[row[at[0]] for row in self.rows]]
         return list(zip(*map(itemgetter(*at), self.rows), strict=True))
@@ -196,6 +198,9 @@ def _quoting_problem(exc: csv.Error, lines: _Lines) -> str:
     if "unexpected end of data" in text:
         return (f"line {start}: a quoted field is not closed before the end of the file; "
                 f"check the quotes from line {start} on")
+    if "field larger than field limit" in text:
+        return (f"line {start}: a field longer than {csv.field_size_limit()} characters, "
+                f"usually a quote that is never closed; check the quotes from line {start} on")
     where = f"line {lines.read}" if lines.read == start else \
         f"line {lines.read} (in the record starting on line {start})"
     return f"{where}: malformed CSV quoting ({text}); a quoted field must be followed by a " \

@@ -196,3 +196,39 @@ def test_any_file_gives_values_or_a_clean_error(case):
     assert not refused, f"accepted a damaged file: {frame}"
     assert "line" in frame.columns
 
+
+
+def _zip_of(*members: tuple[str, str]) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for name, text in members:
+            archive.writestr(name, text)
+    return buffer.getvalue()
+
+
+REFUSALS = {
+    "empty_zip": (_zip_of(), "zip archive with 0 files"),
+    "xlsx": (_zip_of(("[Content_Types].xml", "x"), ("xl/workbook.xml", "y")),
+             "Excel .xlsx workbook"),
+    "xls": (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(64), "Excel 97-2003 workbook"),
+    "zip_in_gzip": (gzip.compress(_zip_of(("a.csv", "a,b\n1,2\n"))),
+                    "gzip-compressed file holding a zip archive"),
+    "unclosed_quote_long_field": (('a,b\n1,2\n3,"' + "x" * 200_000 + "\n").encode(),
+                                  "line 3: a field longer than"),
+    "text_after_closing_quote": (b'a,b\n1,2\n"3"x,4\n', "line 3: malformed CSV quoting"),
+    "repeated_column": (b"a,a\n1,2\n", "column name(s) ['a'] appear more than once"),
+    "utf32": ("a,b\n1,2\n".encode("utf-32"), "UTF-32 text"),
+    "nul_byte": (b"a,b\n1,2\n3,\x004\n", "NUL byte at line 3"),
+    "latin1": ("a,b\n1,2\n3,Guíxols\n".encode("latin-1"),
+               "not valid UTF-8 text (invalid continuation byte at line 3"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(REFUSALS))
+def test_a_refused_file_is_named_with_the_reason(name, tmp_path):
+    data, needle = REFUSALS[name]
+    path = tmp_path / "table.csv"
+    path.write_bytes(data)
+    with pytest.raises(BayesNeedsError) as info:
+        read_text_csv(path, ["a"])
+    assert str(path) in str(info.value) and needle in str(info.value)
