@@ -39,3 +39,12 @@ COST_WEIGHTS: Final = MappingProxyType({
 
 #: Years ahead a rolling-origin backtest forecasts from each origin.
 BACKTEST_HORIZON: Final = 2
+
+#: Most activity an area's count may record per child of its exposure (the child population)
+#: in a year: one unit per child per week of the year. Even the most intensive measure,
+#: weeks looked after (``cla_weeks``), reaches it only if every child of the area were looked
+#: after all year, and headcounts (referrals, children in need, on a plan, looked after) stay
+#: far below one per child. A count above it is a thousands separator, a unit or a typing
+#: error; it is refused rather than warned about, because a warning would still let the
+#: wrong count drive the allocation with exit code 0.
+MAX_COUNT_PER_CHILD: Final = 53.0

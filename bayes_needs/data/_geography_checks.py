@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-import numpy as np
 import pandas as pd
 
 from bayes_needs.core.errors import GeographyError
+from bayes_needs.data._container_checks import rows_where
 
 
 def validated_table(
@@ -74,9 +74,8 @@ def validated_table(
         values = table[col]
         blank = values.isna() | (values.astype(str).str.strip() == "")
         if blank.any():
-            rows = [int(i) for i in np.flatnonzero(blank.to_numpy())[:5]]
             problems.append(f"column '{col}' ({label}) is missing in {int(blank.sum())} "
-                            f"row(s), first at row(s) {rows}")
+                            f"row(s), first at {rows_where(table, blank.to_numpy())}")
         table[col] = values.astype(str).str.strip()
     if len(set(wanted.values())) < 3:
         problems.append(f"the LSOA, MSOA and LA code columns must differ, got "
@@ -87,9 +86,9 @@ def validated_table(
     dup = table[lsoa_code].duplicated(keep=False)
     if dup.any():
         codes = sorted(set(table.loc[dup, lsoa_code]))
-        rows = [int(i) for i in np.flatnonzero(dup.to_numpy())[:6]]
         problems.append(f"duplicate LSOA code(s) in column '{lsoa_code}': {codes[:5]}"
-                        f"{' ...' if len(codes) > 5 else ''} (rows {rows})")
+                        f"{' ...' if len(codes) > 5 else ''} "
+                        f"({rows_where(table, dup.to_numpy(), limit=6)})")
     problems += _check_single_parent(table, lsoa_code, msoa_code, "LSOA", "MSOA")
     problems += _check_single_parent(table, msoa_code, la_code, "MSOA", "LA")
     for code_col, name_col, label in ((msoa_code, msoa_name, "MSOA"),
@@ -120,13 +119,13 @@ def _check_single_parent(table: pd.DataFrame, child: str, parent: str, child_lab
     for code in split.index[:5]:
         rows = (table[child] == code).to_numpy()
         parents = sorted(table.loc[rows, parent].unique())
-        where = [int(i) for i in np.flatnonzero(rows)[:6]]
+        where = rows_where(table, rows, limit=6)
         if parent_label == "name":
             problems.append(f"{child_label} '{code}' has {len(parents)} different names "
-                            f"(column '{parent}'): {parents} (rows {where})")
+                            f"(column '{parent}'): {parents} ({where})")
         else:
             problems.append(f"{child_label} '{code}' is in {len(parents)} {parent_label}s "
-                            f"(column '{parent}'): {parents} (rows {where})")
+                            f"(column '{parent}'): {parents} ({where})")
     if len(split) > 5:
         problems.append(f"... {len(split) - 5} more {child_label}s with several "
                         f"{parent_label}s")

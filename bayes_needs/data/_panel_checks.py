@@ -18,7 +18,7 @@ import pandera.pandas as pa
 
 from bayes_needs.core import dims
 from bayes_needs.core.errors import ConfigError, DataValidationError
-from bayes_needs.data._container_checks import check_names, first_rows
+from bayes_needs.data._container_checks import RESERVED_COVARIATE_NAMES, check_names, first_rows
 from bayes_needs.data.geography import Geography
 from bayes_needs.data.validation import (
     MAX_COUNT,
@@ -48,7 +48,7 @@ def assemble(geography: Geography, lsoa_frame: Any, exposure_frame: Any, counts_
         Listing every problem of every table.
     """
     covariates = [covariates] if isinstance(covariates, str) else list(covariates)
-    problems = check_names(covariates, "covariate")
+    problems = check_names(covariates, "covariate", reserved=RESERVED_COVARIATE_NAMES)
     clash = sorted({"lsoa_code", weight} & set(covariates))
     if clash:
         problems.append(f"covariate(s) {clash} clash with the LSOA code or weight column")

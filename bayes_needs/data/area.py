@@ -16,8 +16,18 @@ import pandas as pd
 import pandera.pandas as pa
 
 from bayes_needs.core import dims
+from bayes_needs.core.defaults import MAX_COUNT_PER_CHILD
 from bayes_needs.core.errors import DataValidationError
-from bayes_needs.data._container_checks import check_names, check_year, first_rows, hash_frame
+from bayes_needs.data._container_checks import (
+    RESERVED_COVARIATE_NAMES,
+    check_names,
+    check_year,
+    hash_frame,
+    implausible_counts,
+    row_at,
+    rows_at,
+    rows_where,
+)
 from bayes_needs.data.geography import Geography, as_level
 from bayes_needs.data.validation import (
     code_column,
@@ -133,7 +143,7 @@ class AreaData:
         if isinstance(covariates, str):
             covariates = [covariates]
         covariates = list(covariates)
-        problems = check_names(covariates, "covariate") if covariates else []
+        problems = check_names(covariates, "covariate", reserved=RESERVED_COVARIATE_NAMES)
         clash = sorted({"lsoa_code", exposure} & set(covariates))
         if clash:
             problems.append(f"covariate(s) {clash} clash with the LSOA code or exposure column")
@@ -151,7 +161,7 @@ class AreaData:
         missing = sorted(known - set(table["lsoa_code"]))
         if unknown:
             problems.append(f"column 'lsoa_code' has {len(unknown)} code(s) not in the "
-                            f"geography: {unknown[:8]} (row(s) {first_rows(unknown_rows)})")
+                            f"geography: {unknown[:8]} ({rows_where(table, unknown_rows)})")
         if missing:
             problems.append(f"{len(missing)} LSOA(s) of the geography have no row: "
                             f"{missing[:8]}")
@@ -171,9 +181,9 @@ class AreaData:
         problems += check_names(services, "service")
         extra = sorted(set(obs["service"]) - set(services))
         if extra:
-            rows = first_rows(~obs["service"].isin(services).to_numpy())
+            rows = rows_where(obs, ~obs["service"].isin(services).to_numpy())
             problems.append(f"column 'service' has service(s) {extra} not among the declared "
-                            f"services {list(services)} (row(s) {rows})")
+                            f"services {list(services)} ({rows})")
         if not services:
             problems.append("no services: the counts table is empty")
         problems += check_year(obs, year, counts_source)
@@ -329,11 +339,12 @@ def _check_observation_levels(geo: Geography, obs: pd.DataFrame,
     for (service_key, level_key), group in obs.groupby(["service", "level"], sort=True):
         service, level = str(service_key), as_level(level_key)
         codes = group["area_code"].to_numpy(dtype=object)
+        at = obs.index.get_indexer(group.index)  # positions of the group's rows in obs
         try:
             pos = geo.position(level, codes, what=f"service '{service}' at level '{level}'")
         except DataValidationError as exc:
-            rows = [int(i) for i in group.index[~np.isin(codes, geo.codes(level))][:5]]
-            problems += [f"service '{service}': {p} (column 'area_code', row(s) {rows})"
+            rows = rows_at(obs.index, at[~np.isin(codes, geo.codes(level))])
+            problems += [f"service '{service}': {p} (column 'area_code', {rows})"
                          for p in exc.problems]
             continue
         la = geo.parent_index(level, dims.LA)[pos]
@@ -349,12 +360,20 @@ def _check_observation_levels(geo: Geography, obs: pd.DataFrame,
             problems.append(f"service '{service}': {len(partial) - 5} more LAs partially "
                             f"observed at {level} level")
         expo = geo.aggregate(exposure, dims.LSOA, level)[pos]
-        bad = np.flatnonzero((expo <= 0) & (group["count"].to_numpy() > 0))
+        counts = group["count"].to_numpy()
+        bad = np.flatnonzero((expo <= 0) & (counts > 0))
         if len(bad):
-            rows = [int(i) for i in group.index[bad][:5]]
             problems.append(f"service '{service}': column 'count' is positive where the "
                             f"exposure is zero, at {level.upper()}(s) {list(codes[bad][:5])} "
-                            f"(row(s) {rows})")
+                            f"({rows_at(obs.index, at[bad])})")
+        for i in implausible_counts(counts, expo)[:5]:
+            unit = "" if level == dims.LA else f"{level.upper()} {codes[i]} in "
+            problems.append(
+                f"service '{service}', {unit}LA {geo.la_codes[la[i]]} "
+                f"({row_at(obs.index, at[i])}): column 'count' holds {counts[i]}, which is "
+                f"{counts[i] / expo[i]:.3g} per child of its {expo[i]:g} children (exposure); "
+                f"more than {MAX_COUNT_PER_CHILD:g} per child cannot be right (a thousands "
+                f"separator, a unit or a typing error?)")
         # Mixed levels within one LA are checked across the level groups below.
         obs.loc[group.index, "_la"] = la
     if "_la" in obs.columns:

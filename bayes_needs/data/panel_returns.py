@@ -26,8 +26,9 @@ import numpy as np
 import pandas as pd
 
 from bayes_needs.core import dims
+from bayes_needs.core.defaults import MAX_COUNT_PER_CHILD
 from bayes_needs.core.errors import ConfigError, MissingDataError
-from bayes_needs.data._container_checks import hash_frame
+from bayes_needs.data._container_checks import hash_frame, implausible_counts
 from bayes_needs.data._panel_checks import (
     LA_CODE,
     MAX_SHOWN,
@@ -116,7 +117,9 @@ class PanelReturns:
         Parameters
         ----------
         path
-            The CSV file (UTF-8, optionally gzipped); messages name it and its lines.
+            The CSV file (UTF-8, optionally compressed; see
+            :func:`~bayes_needs.data.readers._csv.read_csv_rows`); messages name it and its
+            lines.
         panel
             The panel the returns belong to.
 
@@ -270,6 +273,7 @@ def _validated(frame: Any, panel: PanelData, source: str) -> pd.DataFrame:
     usable = placed & year_ok
     problems += _mixed_levels(t[usable], source)
     problems += _empty_areas(t, placed & count_ok, panel, source)
+    problems += _implausible(t, usable & count_ok, panel, source)
     raise_if(problems, source)
     return _sorted(t, panel)
 
@@ -355,6 +359,28 @@ def _empty_areas(t: pd.DataFrame, usable: np.ndarray, panel: PanelData,
     for i in _shown(empty, problems, source, "row(s) in areas without children"):
         problems.append(f"{source}: {_where(t, i)}: count {t['count'].iloc[i]} in an area "
                         f"with no children in the panel's LSOA weights")
+    return problems
+
+
+def _implausible(t: pd.DataFrame, usable: np.ndarray, panel: PanelData,
+                 source: str) -> list[str]:
+    """Name counts above ``MAX_COUNT_PER_CHILD`` per child of their area's exposure."""
+    exposure = np.zeros(len(t))
+    for year in pd.unique(t.loc[usable, dims.YEAR]):
+        lsoa = panel.lsoa_exposure(int(year))
+        for level, values in ((dims.LSOA, lsoa),
+                              (dims.MSOA, panel.geography.aggregate(lsoa, dims.LSOA, dims.MSOA))):
+            rows = usable & (t["level"] == level).to_numpy() & (
+                t[dims.YEAR] == year).to_numpy(dtype=bool, na_value=False)
+            exposure[rows] = values[t.loc[rows, "_pos"].to_numpy(dtype=np.int64)]
+    bad = np.zeros(len(t), dtype=bool)
+    bad[implausible_counts(np.where(usable, t["count"], 0), exposure)] = True
+    problems: list[str] = []
+    for i in _shown(bad, problems, source, "row(s) with an implausible count"):
+        problems.append(f"{source}: {_where(t, i)}, LA {t[LA_CODE].iloc[i]}: count "
+                        f"{t['count'].iloc[i]} is {t['count'].iloc[i] / exposure[i]:.3g} per "
+                        f"child of the area's {exposure[i]:.3g} children (exposure); more than "
+                        f"{MAX_COUNT_PER_CHILD:g} per child cannot be right")
     return problems
 
 

@@ -14,6 +14,7 @@ import pandas as pd
 import pandera.pandas as pa
 
 from bayes_needs.core.errors import DataValidationError
+from bayes_needs.data._container_checks import LINE, rows_at, rows_where
 
 MAX_REPORTED = 5
 
@@ -105,9 +106,11 @@ def validate_frame(schema: pa.DataFrameSchema, frame: pd.DataFrame, source: str,
                    min_rows: int = 0) -> pd.DataFrame:
     """Validate ``frame`` lazily and raise one error listing every failure.
 
-    Row numbers in messages are 0-based positions in the table as given (for CSV files add 2
-    to get the spreadsheet line, counting the header). Code columns come back stripped of
-    surrounding whitespace; the caller's frame is never modified.
+    Messages name the file lines of a table read from a file (its index is named
+    :data:`~bayes_needs.data._container_checks.LINE`, and the returned table keeps that
+    index); for any other table they name 0-based row positions, and the returned table has
+    a fresh 0-based index. Code columns come back stripped of surrounding whitespace; the
+    caller's frame is never modified.
 
     Parameters
     ----------
@@ -139,17 +142,24 @@ def validate_frame(schema: pa.DataFrameSchema, frame: pd.DataFrame, source: str,
     try:
         validated = schema.validate(positional, lazy=True)
     except pa.errors.SchemaErrors as exc:
-        raise DataValidationError(source, problems + describe_failures(exc.failure_cases)
-                                  ) from None
+        raise DataValidationError(source, problems + describe_failures(
+            exc.failure_cases, index=frame.index)) from None
     except (TypeError, ValueError, OverflowError) as exc:  # failures pandera does not wrap
         raise DataValidationError(source, [*problems, f"{type(exc).__name__}: {exc}"]
                                   ) from None
     raise_if(problems, source)
+    if frame.index.name == LINE:
+        validated.index = frame.index
     return validated
 
 
-def describe_failures(cases: pd.DataFrame) -> list[str]:
-    """Turn pandera failure cases into one message per (column, check)."""
+def describe_failures(cases: pd.DataFrame, index: pd.Index | None = None) -> list[str]:
+    """Turn pandera failure cases into one message per (column, check).
+
+    ``cases["index"]`` holds 0-based row positions; ``index`` (the validated table's own
+    index) turns them into file lines when it holds them.
+    """
+    index = pd.RangeIndex(0) if index is None else index
     problems = []
     cases = cases.copy()
     cases["column"] = cases["column"].astype(object).where(cases["column"].notna(), "<table>")
@@ -163,7 +173,7 @@ def describe_failures(cases: pd.DataFrame) -> list[str]:
         rows = [int(i) for i in group["index"].dropna().tolist()[:MAX_REPORTED]]
         values = [_short(v) for v in group["failure_case"].tolist()[:MAX_REPORTED]]
         check_text = _check_text(str(check))
-        where = f" at row(s) {rows}" if rows else ""
+        where = f" at {rows_at(index, rows)}" if rows else ""
         more = f" (+{len(group) - len(values)} more)" if len(group) > len(values) else ""
         problems.append(f"column '{column}' {check_text}: {len(group)} failing value(s)"
                         f"{where}, e.g. {values}{more}")
@@ -196,10 +206,9 @@ def report_duplicates(frame: pd.DataFrame, keys: list[str], what: str) -> list[s
     dup = frame.duplicated(subset=keys, keep=False)
     if not dup.any():
         return []
-    rows = [int(i) for i in np.flatnonzero(dup.to_numpy())[:MAX_REPORTED]]
     examples = frame.loc[dup, keys].drop_duplicates().head(3).to_dict("records")
-    return [f"{int(dup.sum())} duplicate {what} row(s) on {keys} at row(s) {rows}, "
-            f"e.g. {examples}"]
+    return [f"{int(dup.sum())} duplicate {what} row(s) on {keys} at "
+            f"{rows_where(frame, dup.to_numpy(), limit=MAX_REPORTED)}, e.g. {examples}"]
 
 
 def raise_if(problems: Iterable[str], source: str) -> None:

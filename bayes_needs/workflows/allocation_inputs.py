@@ -25,8 +25,10 @@ from bayes_needs.allocation import Damping
 from bayes_needs.config.run import AllocationSpec
 from bayes_needs.core import dims
 from bayes_needs.core.errors import ConfigError, DataValidationError, MissingDataError
+from bayes_needs.data._container_checks import rows_where
 from bayes_needs.data.area import AreaData
 from bayes_needs.data.person.design import PersonModelData
+from bayes_needs.data.readers._csv import read_csv_rows
 from bayes_needs.data.readers.costs import england_cost_design
 from bayes_needs.data.unit_costs import load_unit_costs
 from bayes_needs.workflows.costs import load_service_weights
@@ -173,20 +175,25 @@ def baseline_shares(spec: AllocationSpec, data: AreaData | PersonModelData
     if not path.is_file():
         raise MissingDataError(f"allocation.baseline: file {path} does not exist (give "
                                f"'{POPULATION_BASELINE}' or a CSV la_code,share)")
-    frame = pd.read_csv(path, comment="#", encoding="utf-8-sig")
-    value = next((c for c in ("share", "amount") if c in frame.columns), None)
-    problems = []
-    if "la_code" not in frame.columns or value is None:
+    rows = read_csv_rows(path, comment="#")  # '#' lines: the comments of our own outputs
+    value = next((c for c in ("share", "amount") if c in rows.header), None)
+    if "la_code" not in rows.header or value is None:
         raise DataValidationError(str(path), [
-            f"needs columns 'la_code' and 'share' (or 'amount'); found {list(frame.columns)}"])
+            f"needs columns 'la_code' and 'share' (or 'amount'); found {rows.header} in the "
+            f"header (line {rows.header_line})"])
+    frame = rows.frame(["la_code", value])
+    problems = []
     codes = frame["la_code"].astype(str)
-    numbers = pd.to_numeric(frame[value], errors="coerce")
-    for row in np.flatnonzero(numbers.isna() | (numbers < 0)):
-        problems.append(f"row {row + 2}: {value} {frame[value].iloc[row]!r} is not a number "
-                        f">= 0")
-    repeated = sorted(codes[codes.duplicated()].unique())
-    if repeated:
-        problems.append(f"la_code(s) {repeated[:10]} appear more than once")
+    numbers = pd.to_numeric(frame[value], errors="coerce").to_numpy(dtype=float)
+    with np.errstate(invalid="ignore"):
+        bad = ~np.isfinite(numbers) | (numbers < 0)
+    for line in frame.index[bad][:10]:
+        problems.append(f"line {line}: {value} {frame.loc[line, value]!r} is not a finite "
+                        f"number >= 0")
+    repeated = codes.duplicated(keep=False).to_numpy()
+    if repeated.any():
+        problems.append(f"la_code(s) {sorted(set(codes[repeated]))[:10]} appear more than "
+                        f"once, at {rows_where(frame, repeated)}")
     missing = sorted(set(la_codes) - set(codes))
     if missing:
         problems.append(f"no baseline for LA(s) {missing[:10]}"
@@ -196,7 +203,7 @@ def baseline_shares(spec: AllocationSpec, data: AreaData | PersonModelData
         problems.append(f"LA(s) {extra[:10]} are not in the data")
     if problems:
         raise DataValidationError(str(path), problems)
-    series = pd.Series(numbers.to_numpy(dtype=float), index=codes).loc[la_codes]
+    series = pd.Series(numbers, index=codes.to_numpy()).loc[la_codes]
     if not series.sum() > 0:
         raise DataValidationError(str(path), [f"{value} values sum to 0"])
     return (series / series.sum()).rename("baseline_share")

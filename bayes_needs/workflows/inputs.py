@@ -5,14 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
-
 from bayes_needs.config.run import DataSpec
 from bayes_needs.core import dims
 from bayes_needs.core.errors import ConfigError, DataValidationError, MissingDataError
 from bayes_needs.data.area import AreaData
 from bayes_needs.data.geography import Geography
-from bayes_needs.data.readers._files import read_text_csv
+from bayes_needs.data.readers._csv import CsvRows, read_csv_rows
 from bayes_needs.data.readers.england import (
     DEFAULT_COVARIATES,
     DEFAULT_SERVICES,
@@ -74,9 +72,11 @@ def _load_files(spec: DataSpec) -> AreaData:
     for key, path in paths.items():
         if not path.is_file():
             raise MissingDataError(f"{key} file {path} does not exist")
-    geo_frame = read_text_csv(paths["geography"], ["lsoa_code", "msoa_code", "la_code"],
-                              optional=["lsoa_name", "msoa_name", "la_name"])
-    _reject_unknown_columns(paths["geography"], GEOGRAPHY_COLUMNS)
+    # Each table keeps its file lines as its index, so every message names them.
+    geo_rows = read_csv_rows(paths["geography"])
+    geo_frame = geo_rows.frame(["lsoa_code", "msoa_code", "la_code"],
+                               optional=["lsoa_name", "msoa_name", "la_name"])
+    _reject_unknown_columns(geo_rows, GEOGRAPHY_COLUMNS)
 
     def name_column(level: str) -> str | None:
         return f"{level}_name" if f"{level}_name" in geo_frame else None
@@ -84,34 +84,23 @@ def _load_files(spec: DataSpec) -> AreaData:
     geography = Geography.from_frame(geo_frame, source=str(spec.geography),
                                      lsoa_name=name_column("lsoa"),
                                      msoa_name=name_column("msoa"), la_name=name_column("la"))
-    lsoa = read_text_csv(paths["lsoa_table"], ["lsoa_code", spec.exposure],
-                         optional=spec.covariates or ())
-    if not spec.covariates:
-        header = [c for c in _header(paths["lsoa_table"])
-                  if c not in ("lsoa_code", spec.exposure, "lsoa_name")]
-        lsoa = read_text_csv(paths["lsoa_table"], ["lsoa_code", spec.exposure, *header])
-        covariates = header
-    else:
-        covariates = list(spec.covariates)
-    counts = read_text_csv(paths["counts"], ["service", "level", "area_code", "count"],
-                           optional=["year"])
-    _reject_unknown_columns(paths["counts"], COUNTS_COLUMNS)
+    lsoa_rows = read_csv_rows(paths["lsoa_table"])
+    covariates = list(spec.covariates) if spec.covariates else [
+        c for c in lsoa_rows.header if c not in ("lsoa_code", spec.exposure, "lsoa_name")]
+    lsoa = lsoa_rows.frame(["lsoa_code", spec.exposure, *covariates])
+    count_rows = read_csv_rows(paths["counts"])
+    counts = count_rows.frame(["service", "level", "area_code", "count"], optional=["year"])
+    _reject_unknown_columns(count_rows, COUNTS_COLUMNS)
     return AreaData.from_frames(
-        geography, lsoa.drop(columns="line"), counts.drop(columns="line"),
-        covariates=covariates, exposure=spec.exposure, services=spec.services, year=spec.year,
-        source="area data files", lsoa_source=str(spec.lsoa_table),
-        counts_source=str(spec.counts))
+        geography, lsoa, counts, covariates=covariates, exposure=spec.exposure,
+        services=spec.services, year=spec.year, source="area data files",
+        lsoa_source=str(spec.lsoa_table), counts_source=str(spec.counts))
 
 
-def _reject_unknown_columns(path: Path, allowed: tuple[str, ...]) -> None:
+def _reject_unknown_columns(rows: CsvRows, allowed: tuple[str, ...]) -> None:
     """Refuse a file with columns other than ``allowed``."""
-    header = _header(path)  # called after read_text_csv has read the file successfully
-    unknown = [c for c in header if c not in allowed]
+    unknown = [c for c in rows.header if c not in allowed]
     if unknown:
-        raise DataValidationError(str(path), [f"unknown column(s) {unknown}; allowed columns: "
-                                              f"{list(allowed)}"])
-
-
-def _header(path: Path) -> list[str]:
-    """Column names of a CSV file."""
-    return list(pd.read_csv(path, nrows=0, encoding="utf-8-sig").columns)
+        raise DataValidationError(rows.source, [f"unknown column(s) {unknown} in the header "
+                                                f"(line {rows.header_line}); allowed "
+                                                f"columns: {list(allowed)}"])

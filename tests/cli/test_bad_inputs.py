@@ -20,8 +20,14 @@ finish quickly (and then fail on its exit code).
 
 from __future__ import annotations
 
+import bz2
+import gzip
+import io
 import json
+import lzma
 import shutil
+import tarfile
+import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -194,6 +200,48 @@ def moved_msoa(c: Ctx) -> pd.DataFrame:
     other_la = geo.loc[geo["la_code"] != geo["la_code"].iloc[0], "la_code"].iloc[0]
     geo.loc[np.flatnonzero(first)[-1], "la_code"] = other_la
     return geo
+
+
+def csv_text(c: Ctx, kind: str) -> str:
+    return c.frames[kind].to_csv(index=False, lineterminator="\n")
+
+
+def with_line(c: Ctx, kind: str, row: int, edit: Callable[[str], str]) -> Path:
+    """The valid ``kind`` CSV with data row ``row`` (file line ``row + 2``) edited as text."""
+    lines = csv_text(c, kind).splitlines()
+    lines[row + 1] = edit(lines[row + 1])
+    return c.write(f"{kind}.csv", "\n".join(lines) + "\n")
+
+
+def thousands(line: str) -> str:
+    """A count written with an unquoted thousands separator: ``...,1,951``."""
+    return line.rsplit(",", 1)[0] + ",1,951"
+
+
+def zipped(*members: tuple[str, str]) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for name, text in members:
+            archive.writestr(name, text)
+    return buffer.getvalue()
+
+
+def tarred(name: str, text: str) -> bytes:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as archive:
+        info = tarfile.TarInfo(name)
+        info.size = len(text.encode())
+        archive.addfile(info, io.BytesIO(text.encode()))
+    return buffer.getvalue()
+
+
+#: Compressions read by content whatever the file is called (every input here ends ``.csv``).
+COMPRESSIONS: dict[str, Callable[[str], bytes]] = {
+    "gzip": lambda text: gzip.compress(text.encode()),
+    "bzip2": lambda text: bz2.compress(text.encode()),
+    "xz": lambda text: lzma.compress(text.encode()),
+    "zip_one_member": lambda text: zipped(("counts.csv", text)),
+}
 
 
 @dataclass(frozen=True)
@@ -412,6 +460,80 @@ CASES = [
              index=first_lsoa_count_row(c)))),
          ("counts.csv", "LSOAs")),
 
+    # ---------------------------------------------------- CSV rows, lines and containers
+    Case("csv_thousands_separator_count",
+         lambda c: c.files(counts=with_line(c, "counts", 3, thousands)),
+         ("counts.csv", "line 5:", "5 field(s) where the header (line 1) has 4",
+          "thousands separator")),
+    Case("csv_thousands_separator_first_row",
+         lambda c: c.files(counts=with_line(c, "counts", 0, thousands)),
+         ("counts.csv", "line 2:", "5 field(s)")),
+    Case("csv_geography_stray_field",
+         lambda c: c.files(geography=with_line(c, "geography", 5, lambda t: t + ",x")),
+         ("geography.csv", "line 7:", "4 field(s) where the header (line 1) has 3")),
+    Case("csv_geography_stray_field_first_row",
+         lambda c: c.files(geography=with_line(c, "geography", 0, lambda t: t + ",x")),
+         ("geography.csv", "line 2:", "4 field(s)")),
+    Case("csv_missing_field",
+         lambda c: c.files(lsoa=with_line(c, "lsoa", 9, lambda t: t.rsplit(",", 1)[0])),
+         ("lsoa.csv", "line 11:", "3 field(s) where the header (line 1) has 4")),
+    Case("csv_unclosed_quote",
+         lambda c: c.files(counts=with_line(c, "counts", 6, lambda t: t.replace(
+             "cin", '"cin'))),
+         ("counts.csv", "line 8:", "quoted field is not closed")),
+    Case("csv_value_problem_names_file_line",
+         lambda c: c.files(counts=c.csv("counts", edited(c.frames["counts"], 4, "count", -3))),
+         ("counts.csv", "'count'", "line(s) [6]")),
+    Case("csv_line_numbers_count_blank_lines",
+         lambda c: c.files(counts=c.write("counts.csv", csv_text(c, "counts").replace(
+             "\n", "\n\n", 1).replace(",la,SLA0004,867", ",la,SLA0004,-5"))),
+         ("counts.csv", "'count'", "line(s) [5]")),
+    Case("csv_geography_blank_code_names_line",
+         lambda c: c.files(geography=c.csv("geography", edited(c.frames["geography"], 7,
+                                                                "la_code", ""))),
+         ("geography.csv", "'la_code'", "line(s) [9]")),
+    Case("csv_unknown_area_code_names_line",
+         lambda c: c.files(counts=c.csv("counts", edited(c.frames["counts"],
+                                                          first_lsoa_count_row(c),
+                                                          "area_code", "E01999999"))),
+         ("counts.csv", "E01999999", "line(s) [7]")),
+    Case("csv_tar_archive",
+         lambda c: c.files(counts=c.write("counts.csv", tarred("counts.csv",
+                                                               csv_text(c, "counts")))),
+         ("counts.csv", "tar archive")),
+    Case("csv_gzip_holding_tar",
+         lambda c: c.files(counts=c.write("counts.csv", gzip.compress(tarred(
+             "counts.csv", csv_text(c, "counts"))))),
+         ("counts.csv", "gzip-compressed file holding a tar archive")),
+    Case("csv_zip_two_members",
+         lambda c: c.files(counts=c.write("counts.zip", zipped(
+             ("counts.csv", csv_text(c, "counts")), ("notes.txt", "x")))),
+         ("counts.zip", "zip archive with 2 files", "exactly one")),
+    Case("csv_zstd_counts",
+         lambda c: c.files(counts=c.write("counts.csv.zst", b"\x28\xb5\x2f\xfd" + bytes(40))),
+         ("counts.csv.zst", "Zstandard")),
+    Case("csv_truncated_xz",
+         lambda c: c.files(counts=c.write("counts.csv", lzma.compress(
+             csv_text(c, "counts").encode())[:60])),
+         ("counts.csv", "xz-compressed", "corrupt or truncated")),
+    Case("csv_truncated_bzip2_named_gz",
+         lambda c: c.files(counts=c.write("counts.csv.gz", bz2.compress(
+             csv_text(c, "counts").encode())[:60])),
+         ("counts.csv.gz", "bzip2-compressed", "corrupt or truncated")),
+    Case("csv_covariate_named_lsoa",
+         lambda c: c.files(lsoa=c.csv("lsoa", c.frames["lsoa"].rename(columns={"imd": "lsoa"}))),
+         ("lsoa.csv", "covariate name 'lsoa' is reserved")),
+    Case("csv_implausible_la_count",
+         lambda c: c.files(counts=c.csv("counts", edited(c.frames["counts"], 1, "count",
+                                                          10**12))),
+         ("counts.csv", "service 'cin', LA SLA0002 (line 3)", "1000000000000",
+          "per child")),
+    Case("csv_implausible_lsoa_count",
+         lambda c: c.files(counts=c.csv("counts", edited(c.frames["counts"],
+                                                          first_lsoa_count_row(c), "count",
+                                                          10**7))),
+         ("counts.csv", "LSOA SLS000220 in LA", "(line 7)", "per child")),
+
     # ------------------------------------------------------------------ arguments
     Case("arg_draws_not_a_number", lambda c: c.demo("--draws", "lots"),
          ("--draws", "expected a whole number", "'lots'")),
@@ -603,3 +725,23 @@ def test_utf8_bom_inputs_are_accepted(tmp_path, valid_frames, mocked_sampler, ca
                                   config]])
     assert code == 0, capsys.readouterr().err
     assert (ctx.out / "fit.nc").is_file()
+
+
+@pytest.mark.parametrize("compression", sorted(COMPRESSIONS))
+def test_compressed_inputs_are_read_by_content(compression, tmp_path, valid_frames,
+                                               mocked_sampler, capsys):
+    """A compressed counts file is read whatever its name says (here a plain ``.csv``)."""
+    ctx = Ctx(tmp_path, valid_frames)
+    counts = ctx.write("counts.csv", COMPRESSIONS[compression](csv_text(ctx, "counts")))
+    assert main([str(a) for a in ctx.files(counts=counts)]) == 0, capsys.readouterr().err
+    assert (ctx.out / "fit.nc").is_file()
+
+
+def test_covariate_named_like_the_line_column_is_read(tmp_path, valid_frames, mocked_sampler,
+                                                      capsys):
+    """A covariate called ``line`` is data like any other, not the reader's line numbers."""
+    ctx = Ctx(tmp_path, valid_frames)
+    lsoa = ctx.csv("lsoa", ctx.frames["lsoa"].rename(columns={"imd": "line"}))
+    assert main([str(a) for a in ctx.files(lsoa=lsoa)]) == 0, capsys.readouterr().err
+    assert (ctx.out / "fit.nc").is_file()
+

@@ -173,7 +173,7 @@ CASES = [
          GeographyError, ("MSOA 'M2' is in 2 LAs", "'la_code'")),
     Case("geo_duplicate_lsoa", lambda t: geography(add_rows(geo_frame(), geo_frame().iloc[0]
                                                             .to_dict())),
-         GeographyError, ("duplicate LSOA", "'L1'", "rows [0, 9]")),
+         GeographyError, ("duplicate LSOA", "'L1'", "row(s) [0, 9]")),
     Case("geo_missing_code", lambda t: geography(edit(geo_frame(), lsoa_code=(3, None))),
          GeographyError, ("'lsoa_code'", "row(s) [3]")),
     Case("geo_blank_code", lambda t: geography(edit(geo_frame(), msoa_code=(5, "   "))),
@@ -240,6 +240,13 @@ CASES = [
          DataValidationError, ("'count'", "more than once")),
     Case("area_undeclared_service", lambda t: area(services=["cla"]),
          DataValidationError, ("'service'", "cin", "row(s) [6]")),
+    Case("area_implausible_count", lambda t: area(cnt=edit(counts(), count=(6, 1e12))),
+         DataValidationError, ("counts.csv", "service 'cin', LA E1 (row 6)", "1000000000000",
+                               "per child")),
+    Case("area_file_lines_named",
+         lambda t: area(cnt=edit(counts(), count=(2, -1.0)).set_axis(
+             pd.Index(np.arange(7) + 4, name="line"))),
+         DataValidationError, ("counts.csv", "'count'", "line(s) [6]")),
     Case("area_bad_service_name", lambda t: area(cnt=edit(counts(), service=(6, "Child in need"))),
          DataValidationError, ("Child in need",)),
 
@@ -255,6 +262,10 @@ CASES = [
          DataValidationError, ("'idaci'", "finite", "row(s) [7]")),
     Case("area_huge_covariate", lambda t: area(lsoa=edit(lsoa_table(), idaci=(8, 1e308))),
          DataValidationError, ("'idaci'", "row(s) [8]")),
+    Case("area_covariate_named_lsoa",
+         lambda t: area(lsoa=lsoa_table().rename(columns={"idaci": "lsoa"}),
+                        covariates=["lsoa"]),
+         DataValidationError, ("lsoa.csv", "covariate name 'lsoa' is reserved")),
     Case("area_missing_covariate_column", lambda t: area(covariates=["idaci", "imd"]),
          DataValidationError, ("lsoa.csv", "'imd'")),
     Case("area_unknown_lsoa", lambda t: area(lsoa=edit(lsoa_table(), lsoa_code=(0, "X1"))),

@@ -118,6 +118,28 @@ def test_a_positive_count_in_an_area_without_children_is_named(panel):
     PanelReturns.from_frame(frame.assign(count=[3, 0]), panel)
 
 
+def test_an_implausible_count_in_a_returns_file_is_named_by_line_la_and_service(panel,
+                                                                              tmp_path):
+    path = tmp_path / "returns.csv"
+    good_rows().assign(count=[10**9, 2, 0, 7, 9, 3, 5]).to_csv(path, index=False)
+    with pytest.raises(DataValidationError) as excinfo:
+        PanelReturns.from_csv(path, panel)
+    assert excinfo.value.source == str(path)
+    assert "service 'cin', LSOA L3, year 2021 (line 2), LA E1: count 1000000000 is " \
+           in problems(excinfo)
+    assert "per child" in problems(excinfo)
+
+
+def test_a_returns_row_with_a_thousands_separator_is_refused(panel, tmp_path):
+    path = tmp_path / "returns.csv"
+    good_rows().to_csv(path, index=False)
+    lines = path.read_text().splitlines()
+    lines[3] = lines[3].rsplit(",", 1)[0] + ",1,951"
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(DataValidationError, match="line 4: 7 field"):
+        PanelReturns.from_csv(path, panel)
+
+
 def test_missing_columns_blank_counts_and_a_missing_file_are_named(panel, tmp_path):
     with pytest.raises(DataValidationError, match=r"missing required column\(s\) \['count'\]"):
         PanelReturns.from_frame(good_rows().drop(columns="count"), panel)

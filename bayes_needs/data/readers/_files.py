@@ -1,6 +1,6 @@
 """Shared helpers for the real-data readers.
 
-They locate documented files, read CSVs as text with clear errors, and turn published cells
+They locate documented files, read CSVs strictly with clear errors, and turn published cells
 (numbers or suppression codes) into numbers. Every problem is raised as a
 :class:`~bayes_needs.core.errors.BayesNeedsError` subclass naming the file and, where it
 applies, the column, the file line (the header is line 1) and the value.
@@ -8,8 +8,6 @@ applies, the column, the file line (the header is line 1) and the value.
 
 from __future__ import annotations
 
-import gzip
-import zlib
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
@@ -18,6 +16,8 @@ import pandas as pd
 from pandas.api.types import is_bool_dtype, is_numeric_dtype
 
 from bayes_needs.core.errors import DataValidationError, MissingDataError
+from bayes_needs.data._container_checks import LINE
+from bayes_needs.data.readers._csv import read_csv_rows
 
 #: Codes used in DfE (Explore Education Statistics) files in place of a number.
 SUPPRESSION_CODES: dict[str, str] = {
@@ -66,46 +66,29 @@ def require_files(data_dir: str | Path, relatives: Iterable[str]) -> dict[str, P
 
 def read_text_csv(path: Path, required: Sequence[str], *,
                   optional: Sequence[str] = ()) -> pd.DataFrame:
-    """Read a CSV (optionally gzipped), keeping only ``required`` and ``optional`` columns.
+    """Read a published CSV strictly, keeping only ``required`` and ``optional`` columns.
 
+    The file is read by :func:`~bayes_needs.data.readers._csv.read_csv_rows` (compression
+    recognised by content, UTF-8 only, every row with as many fields as the header).
     Columns whose every cell is a number are parsed as numbers; any other column is kept as
     stripped text with blank cells as ``""`` (so suppression codes survive for
-    :func:`parse_numbers`). A UTF-8 byte-order mark is accepted. A ``line`` column gives each
-    row's line in the file (the header is line 1).
+    :func:`parse_numbers`). A ``line`` column gives each row's line in the file (the header
+    is line 1).
 
     Raises
     ------
     DataValidationError
-        If the file is empty, cannot be decoded as UTF-8, cannot be parsed, lacks a required
-        column or has no data rows.
+        If the file cannot be read as a CSV (see
+        :func:`~bayes_needs.data.readers._csv.read_csv_rows`), lacks a required column, or
+        a wanted column is itself called ``line``.
     """
-    wanted = set(required) | set(optional)
-    source = str(path)
-    try:
-        frame = pd.read_csv(path, keep_default_na=False, na_filter=False, low_memory=False,
-                            encoding="utf-8-sig", usecols=lambda c: c in wanted)
-    except pd.errors.EmptyDataError:
-        raise DataValidationError(source, ["the file is empty (no header row)"]) from None
-    except UnicodeDecodeError as exc:
-        raise DataValidationError(source, [
-            f"the file is not valid UTF-8 text ({exc.reason} at byte {exc.start}); save it "
-            f"as a UTF-8 CSV"]) from None
-    except pd.errors.ParserError as exc:
-        raise DataValidationError(source, [f"the file is not a readable CSV: {exc}"]) from None
-    except (gzip.BadGzipFile, zlib.error, EOFError) as exc:
-        raise DataValidationError(source, [f"the compressed file is corrupt: {exc}"]) from None
-    missing = [c for c in required if c not in frame.columns]
-    if missing:
-        header = pd.read_csv(path, nrows=0, encoding="utf-8-sig").columns
-        raise DataValidationError(source, [f"missing required column(s) {missing}; columns "
-                                           f"present: {list(header)}"])
-    if frame.empty:
-        raise DataValidationError(source, ["the file has a header but no data rows"])
-    for column in frame.columns:
-        if not is_numeric_dtype(frame[column]):
-            frame[column] = frame[column].astype(str).str.strip()
-    frame["line"] = np.arange(2, len(frame) + 2)
-    return frame
+    rows = read_csv_rows(path)
+    clash = [c for c in (*required, *optional) if c == LINE]
+    if clash:
+        raise DataValidationError(str(path), [
+            f"column '{LINE}' cannot be read here: the reader names each row's file line "
+            f"'{LINE}'"])
+    return rows.frame(required, optional).reset_index()
 
 
 def file_lines(frame: pd.DataFrame, mask) -> list[int]:
