@@ -39,7 +39,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bayes_needs.core.errors import OutputWriteError
-from bayes_needs.core.interrupts import signals_deferred
+from bayes_needs.core.interrupts import InterruptWatch, signals_deferred
 from bayes_needs.core.locks import LOCK_FILE, directory_lock
 from bayes_needs.core.writers import (
     atomic_path,
@@ -147,7 +147,10 @@ def output_set(out_dir: str | Path, kind: str) -> Iterator[OutputSet]:
         staging = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=out_dir))
         outputs = OutputSet(out_dir, kind, staging)
         try:
-            yield outputs
+            with InterruptWatch() as watch:
+                yield outputs
+            # A library writing a file (h5py) may swallow the interrupt a signal raised in it.
+            watch.raise_if_interrupted(f"writing the outputs in {out_dir}")
             with signals_deferred():
                 outputs.removed = _commit(outputs)
         except OutputWriteError as exc:
@@ -156,8 +159,8 @@ def output_set(out_dir: str | Path, kind: str) -> Iterator[OutputSet]:
             with signals_deferred():
                 shutil.rmtree(staging, ignore_errors=True)
     if outputs.removed:
-        _log.warning("%s: removed %s, written by the previous outputs there, which the new "
-                     "%s outputs replace", out_dir, ", ".join(outputs.removed), kind)
+        _log.warning("%s: removed %s: they belonged to the previous outputs there, which the "
+                     "new %s outputs replace", out_dir, ", ".join(outputs.removed), kind)
 
 
 def same_directory(a: str | Path, b: str | Path) -> bool:

@@ -168,13 +168,18 @@ def _is_number(text: str) -> bool:
     return True
 
 
+def _is_inert(text: str) -> bool:
+    """Whether ``text`` cannot run as a formula: a number, or a lone dash (a placeholder)."""
+    return text == "-" or _is_number(text)
+
+
 def neutral_cell(value: object) -> object:
     """Return ``value`` with :data:`TEXT_MARKER` put before it if it would run as a formula.
 
     Only text starting with one of :data:`FORMULA_STARTS` changes, and not text that is a
-    number (``-0.5``). Other values are returned as they are.
+    number (``-0.5``) or a lone dash (a placeholder). Other values are returned as they are.
     """
-    if isinstance(value, str) and value.startswith(FORMULA_STARTS) and not _is_number(value):
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS) and not _is_inert(value):
         return TEXT_MARKER + value
     return value
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -16,6 +17,7 @@ import pytest
 
 from bayes_needs.core import outputs
 from bayes_needs.core.errors import OutputWriteError
+from bayes_needs.core.interrupts import RunInterrupted, terminate_as_interrupt
 from bayes_needs.core.outputs import (
     ALLOCATION,
     LOCK_FILE,
@@ -108,6 +110,27 @@ def test_a_file_in_the_way_leaves_the_previous_set_untouched(tmp_path):
     assert digest(out) == before
     assert sorted(p.name for p in out.iterdir()) == sorted([LOCK_FILE, MANIFEST_FILE, "a.txt",
                                                             "b.txt", "c.txt"])
+
+
+def test_an_interrupt_a_library_swallows_while_writing_still_stops_the_set(tmp_path):
+    out = tmp_path / "run"
+    write_set(out, RUN, {"a.txt": "old a"})
+    before = digest(out)
+
+    def library_write(path):  # as h5py may: the KeyboardInterrupt never reaches the caller
+        try:
+            signal.raise_signal(signal.SIGTERM)
+            write_text(path, "new b")
+        except KeyboardInterrupt:
+            pass
+
+    with pytest.raises(RunInterrupted) as raised, terminate_as_interrupt(), \
+            output_set(out, RUN) as staged:
+        write_text(staged.staging / "a.txt", "new a")
+        library_write(staged.staging / "b.txt")
+        write_text(staged.staging / "c.txt", "new c")
+    assert raised.value.signum == signal.SIGTERM
+    assert digest(out) == before
 
 
 class FailingReplace:
