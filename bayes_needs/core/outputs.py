@@ -50,9 +50,9 @@ from bayes_needs.core.writers import (
     write_text,
 )
 
-__all__ = ["ALLOCATION", "LOCK_FILE", "MANIFEST_FILE", "REPLACES", "REPORT", "RUN", "OutputSet",
-           "atomic_path", "locked_directory", "output_set", "same_directory", "write_atomic",
-           "write_bytes", "write_csv", "write_netcdf", "write_text"]
+__all__ = ["ALLOCATION", "LOCK_FILE", "MANIFEST_FILE", "REPLACES", "REPORT", "RUN", "SET_FILES",
+           "OutputSet", "atomic_path", "locked_directory", "output_set", "same_directory",
+           "write_atomic", "write_bytes", "write_csv", "write_netcdf", "write_text"]
 
 _log = logging.getLogger(__name__)
 
@@ -60,6 +60,8 @@ _log = logging.getLogger(__name__)
 MANIFEST_FILE = ".bayes-needs-outputs.json"
 STAGING_PREFIX = ".staging-"
 JOURNAL_PREFIX = ".commit-"
+#: The hidden files an output directory holds besides its outputs: its lock and its manifest.
+SET_FILES: tuple[str, ...] = (LOCK_FILE, MANIFEST_FILE)
 _JOURNAL = "journal.json"
 _OLD = "old"
 

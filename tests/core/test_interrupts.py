@@ -28,11 +28,11 @@ from clitools import MOCKED_DRIVER, SMALL_CONFIG, files_in, finish, start_cli
 
 from bayes_needs.checks.gate import OVERRIDE_FLAG
 from bayes_needs.core.interrupts import RunInterrupted, terminate_as_interrupt
-from bayes_needs.core.outputs import LOCK_FILE, MANIFEST_FILE
+from bayes_needs.core.outputs import SET_FILES
 from bayes_needs.workflows.pipeline import OUTPUT_FILES
 
 #: A complete run directory: the run's files, the set's manifest and the directory's lock file.
-RUN_LISTING = sorted([*OUTPUT_FILES, MANIFEST_FILE, LOCK_FILE])
+RUN_LISTING = sorted([*OUTPUT_FILES, *SET_FILES])
 DEMO = ["demo", "--scale", "tiny", "--draws", "20", "--tune", "20", "--no-progress"]
 #: Appended to the mocked driver: sends ``SIGNAL`` to this process at point ``AT``:
 #: ``fileN`` once the N-th output file has been written to its temporary path, ``commit``
