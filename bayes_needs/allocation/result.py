@@ -21,7 +21,7 @@ from bayes_needs.core.intervals import (
     credible_interval,
     describe_interval,
 )
-from bayes_needs.core.outputs import write_atomic, write_csv
+from bayes_needs.core.outputs import write_csv, write_netcdf
 
 #: Value of the ``bayes_needs_kind`` attribute of a saved allocation.
 ALLOCATION_KIND = "allocation"
@@ -179,7 +179,7 @@ class Allocation:
     # ------------------------------------------------------------------ persistence
     def to_netcdf(self, path: str | Path) -> Path:
         """Write the draws and settings to netCDF atomically and return ``path``."""
-        return write_atomic(path, lambda tmp: self.draws.to_netcdf(tmp, engine="h5netcdf"))
+        return write_netcdf(path, self.draws)
 
     @classmethod
     def from_netcdf(cls, path: str | Path) -> Allocation:

@@ -5,13 +5,19 @@ adds a sub-parser and sets ``func`` to the function that runs it. Modules are im
 per command so ``bayes-needs data`` does not pay for importing PyMC.
 
 User mistakes (:class:`~bayes_needs.core.errors.BayesNeedsError`, missing files, bad arguments)
-print one clear message to stderr and exit with code 2; they never show a traceback. SIGINT
-and SIGTERM stop a run cleanly (no partial output files) with exit code 130 or 143.
+and outputs that cannot be written (a full disk) print one clear message to stderr and exit
+with code 2; they never show a traceback. SIGINT, SIGTERM and SIGHUP stop a run cleanly (no
+partial output files) with exit code 130, 143 or 129.
+
+A command's output directory (``--out``, else the run directory it writes into) is locked
+before the command starts (:func:`bayes_needs.core.outputs.locked_directory`), so a second run
+into it stops at once instead of after its fit.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import logging
 import os
@@ -19,9 +25,11 @@ import signal
 import sys
 import warnings
 from collections.abc import Sequence
+from pathlib import Path
 
 from bayes_needs.core.errors import BayesNeedsError
 from bayes_needs.core.interrupts import terminate_as_interrupt
+from bayes_needs.core.outputs import locked_directory
 from bayes_needs.core.version import __version__
 
 #: (command name, module, one-line help). Order is the order shown by ``--help``.
@@ -43,7 +51,7 @@ COMMANDS: list[tuple[str, str, str]] = [
 ]
 
 EXIT_USER_ERROR = 2
-#: Exit code after SIGINT (Ctrl-C); SIGTERM gives 143. Both are 128 + the signal number.
+#: Exit code after SIGINT (Ctrl-C); SIGTERM gives 143, SIGHUP 129: 128 + the signal number.
 EXIT_INTERRUPTED = 130
 
 
@@ -112,7 +120,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             if not getattr(args, "command", None) or not hasattr(args, "func"):
                 parser.print_help()
                 return 0 if not argv else EXIT_USER_ERROR
-            result = args.func(args)
+            out_dir = output_directory(args)
+            with contextlib.nullcontext() if out_dir is None else locked_directory(out_dir):
+                result = args.func(args)
             return int(result or 0)
     except BayesNeedsError as exc:
         _report(str(exc))
@@ -129,9 +139,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(exc.code) if isinstance(exc.code, int) else EXIT_USER_ERROR
 
 
+def output_directory(args: argparse.Namespace) -> Path | None:
+    """Return the directory a parsed command writes: ``--out``, else its run directory."""
+    out = getattr(args, "out", None) or getattr(args, "run_dir", None)
+    return None if out is None else Path(out)
+
+
 def _report(message: str) -> None:
-    """Print a user error on stderr."""
-    print(f"bayes-needs: error: {message}", file=sys.stderr)
+    """Print a user error on stderr (not at all if stderr is gone, as after SIGHUP)."""
+    with contextlib.suppress(OSError):
+        print(f"bayes-needs: error: {message}", file=sys.stderr)
 
 
 def run() -> None:

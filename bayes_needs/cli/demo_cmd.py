@@ -11,7 +11,7 @@ from bayes_needs.cli.common import output_dir, whole_number
 from bayes_needs.cli.gate_option import warn_if_failed
 from bayes_needs.cli.run_options import add_allocation_options, add_sampling_options, configure
 from bayes_needs.config.run import RunConfig
-from bayes_needs.workflows import demo
+from bayes_needs.workflows import demo, pipeline
 
 #: ``--approach`` -> the demos run, in order, and whether each gets its own subdirectory.
 APPROACHES: dict[str, tuple[str, ...]] = {"area": ("area",), "person": ("person",),
@@ -69,14 +69,14 @@ def run(args: argparse.Namespace) -> int:
     data = synthetic.data
     print(f"  {data.geography.n_lsoa} LSOAs, {data.geography.n_msoa} MSOAs, "
           f"{data.geography.n_la} LAs; services {', '.join(data.services)}", file=sys.stderr)
-    approaches = APPROACHES[args.approach]
-    for approach in approaches:
-        out = args.out / approach if len(approaches) > 1 else args.out
-        runner = demo.run_area_demo if approach == "area" else demo.run_person_demo
-        result = runner(config, synthetic, out, start=start, log=_log)
+    runs = [(demo.area_demo if approach == "area" else demo.person_demo)(
+        config, synthetic, start=start, log=_log) for approach in APPROACHES[args.approach]]
+    # Every approach's files are written as one set, after every fit has succeeded.
+    directories = demo.write_demos(runs, args.out)
+    for result, directory in zip(runs, directories, strict=True):
         warn_if_failed(result.gate, "the demo fit")
-        print(result.summary_path.read_text(encoding="utf-8"), file=sys.stderr)
-        print(f"wrote {', '.join(result.files)} to {result.out_dir}")
+        print((directory / pipeline.SUMMARY_FILE).read_text(encoding="utf-8"), file=sys.stderr)
+        print(f"wrote {', '.join(result.files)} to {directory}")
     return 0
 
 

@@ -65,3 +65,31 @@ class ConvergenceError(BayesNeedsError):
 
 class MissingDataError(BayesNeedsError, FileNotFoundError):
     """An expected input file or directory does not exist."""
+
+
+class OutputWriteError(BayesNeedsError):
+    """Output files could not be written (e.g. a full disk); the previous files were kept.
+
+    Parameters
+    ----------
+    path
+        The file or directory that could not be written.
+    reason
+        Why (the operating system's words, e.g. "No space left on device").
+    errno
+        The operating-system error number, when there is one (``errno.ENOSPC``: disk full).
+    """
+
+    def __init__(self, path: str, reason: str, errno: int | None = None) -> None:
+        self.path = path
+        self.reason = reason
+        self.errno = errno
+        super().__init__(f"could not write {path}: {reason}")
+
+    def __reduce__(self) -> tuple[type[OutputWriteError], tuple[str, str, int | None]]:
+        """Rebuild from ``(path, reason, errno)``, so the error survives pickling."""
+        return type(self), (self.path, self.reason, self.errno)
+
+
+class OutputDirectoryLockedError(BayesNeedsError):
+    """Another bayes-needs run is writing the same output directory."""

@@ -18,8 +18,8 @@ import xarray as xr
 
 from bayes_needs.core import dims
 from bayes_needs.core.errors import BayesNeedsError, DataHashMismatchError, MissingDataError
-from bayes_needs.core.outputs import write_atomic
 from bayes_needs.core.version import __version__
+from bayes_needs.core.writers import netcdf_bytes, write_bytes
 
 #: Attribute holding the JSON settings a result was made with.
 CONFIG_ATTR = "bayes_needs_config"
@@ -256,8 +256,15 @@ def check_data_hash(idata: az.InferenceData, data_hash: str, source: str = "fit"
 
 
 def save(idata: az.InferenceData, path: str | Path) -> Path:
-    """Write ``idata`` to netCDF atomically and return ``path``."""
-    return write_atomic(path, lambda tmp: idata.to_netcdf(str(tmp), engine="h5netcdf"))
+    """Write ``idata`` to netCDF atomically and return ``path``.
+
+    The file is laid out as :meth:`arviz.InferenceData.to_netcdf` lays it out (root
+    attributes, one group per InferenceData group, numeric variables compressed), but is
+    serialised in memory first, so a full disk is a clean error rather than an HDF5 crash
+    (:mod:`bayes_needs.core.writers`).
+    """
+    groups = {name: idata[name] for name in idata.groups()}
+    return write_bytes(path, netcdf_bytes(groups, compress=True, root_attrs=idata.attrs))
 
 
 def load(path: str | Path, *, expected_kind: str | None = None) -> az.InferenceData:

@@ -1,12 +1,13 @@
-"""Interruption handling: SIGINT and SIGTERM abort a run cleanly, never half-way.
+"""Interruption handling: SIGINT, SIGTERM and SIGHUP abort a run cleanly, never half-way.
 
-* :func:`terminate_as_interrupt` makes SIGTERM raise :class:`KeyboardInterrupt` like SIGINT
-  does, so ``finally`` blocks (temporary and staging files) run on both; the CLI installs it.
+* :func:`terminate_as_interrupt` makes SIGTERM (a scheduler stopping a job) and SIGHUP (the
+  terminal or SSH session closing) raise :class:`KeyboardInterrupt` like SIGINT does, so
+  ``finally`` blocks (temporary and staging files) run on all three; the CLI installs it.
 * :class:`InterruptWatch` notices an interrupt that a library swallows. PyMC catches
   :class:`KeyboardInterrupt` during sampling and returns the draws made so far (or fails
   with "Not enough samples"); a fit wrapped in a watch re-raises the interrupt instead, so a
   truncated posterior never reaches the outputs.
-* :func:`signals_deferred` holds SIGINT and SIGTERM back for a few system calls (committing
+* :func:`signals_deferred` holds the stop signals back for a few system calls (committing
   a set of output files) and delivers them afterwards, so a set is moved into place whole.
 """
 
@@ -19,9 +20,9 @@ from collections.abc import Callable, Iterator
 from types import FrameType
 from typing import Any
 
-#: Signals treated as a request to stop.
+#: Signals treated as a request to stop (SIGHUP does not exist on Windows).
 STOP_SIGNALS: tuple[int, ...] = tuple(
-    s for s in (getattr(signal, "SIGINT", None), getattr(signal, "SIGTERM", None)) if s)
+    s for s in (getattr(signal, name, None) for name in ("SIGINT", "SIGTERM", "SIGHUP")) if s)
 
 
 class RunInterrupted(KeyboardInterrupt):
@@ -38,10 +39,11 @@ def _in_main_thread() -> bool:
 
 @contextlib.contextmanager
 def terminate_as_interrupt() -> Iterator[None]:
-    """Make SIGINT and SIGTERM raise :class:`RunInterrupted` within the block.
+    """Make every stop signal (:data:`STOP_SIGNALS`) raise :class:`RunInterrupted` in the block.
 
-    Only in the main thread (elsewhere a no-op, as Python runs signal handlers only there).
-    The previous handlers are restored on exit.
+    A signal the process was started to ignore stays ignored (``nohup`` ignores SIGHUP so a
+    run survives its terminal closing). Only in the main thread (elsewhere a no-op, as Python
+    runs signal handlers only there). The previous handlers are restored on exit.
     """
     if not _in_main_thread():
         yield
@@ -50,16 +52,35 @@ def terminate_as_interrupt() -> Iterator[None]:
     def handler(signum: int, frame: FrameType | None) -> None:
         raise RunInterrupted(signum)
 
-    previous = {s: signal.signal(s, handler) for s in STOP_SIGNALS}
+    previous: dict[int, Any] = {}
     try:
+        for s in STOP_SIGNALS:
+            if signal.getsignal(s) != signal.SIG_IGN:
+                previous[s] = signal.signal(s, handler)
         yield
     finally:
-        for s, old in previous.items():
+        _restore(previous)
+
+
+def _restore(previous: dict[int, Any]) -> None:
+    """Put every previous handler back, even if a pending signal's handler raises meanwhile.
+
+    :func:`signal.signal` runs the handlers of pending signals before it changes a handler;
+    one that raises must not leave the other signals with a handler of a block that has ended.
+    """
+    error: BaseException | None = None
+    for s, old in previous.items():
+        try:
             signal.signal(s, old)
+        except BaseException as exc:  # a pending signal's handler ran first and raised
+            error = error or exc
+            signal.signal(s, old)
+    if error is not None:
+        raise error
 
 
 class InterruptWatch:
-    """Record whether SIGINT or SIGTERM arrived inside a ``with`` block.
+    """Record whether a stop signal arrived inside a ``with`` block.
 
     Each signal is then passed on to the handler that was installed before, so behaviour is
     otherwise unchanged.
@@ -113,7 +134,7 @@ class InterruptWatch:
 
 @contextlib.contextmanager
 def signals_deferred() -> Iterator[None]:
-    """Hold SIGINT and SIGTERM back inside the block.
+    """Hold the stop signals (:data:`STOP_SIGNALS`) back inside the block.
 
     A signal that arrives is recorded and passed to the previous handler when the block ends.
     Keep the block to a few fast system calls.
@@ -130,12 +151,13 @@ def signals_deferred() -> Iterator[None]:
     def record(signum: int, frame: FrameType | None) -> None:
         received.append(signum)
 
-    previous = {s: signal.signal(s, record) for s in STOP_SIGNALS}
+    previous: dict[int, Any] = {}
     try:
+        for s in STOP_SIGNALS:
+            previous[s] = signal.signal(s, record)
         yield
     finally:
-        for s, old in previous.items():
-            signal.signal(s, old)
+        _restore(previous)
         if received:
             signum = received[0]
             handler = previous[signum]

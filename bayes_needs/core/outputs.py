@@ -1,162 +1,338 @@
-"""Atomic output writing: every file appears whole or not at all.
+"""Output sets: a directory shows the previous complete set of a command's files or the new one.
 
-Files are written to a temporary sibling and moved into place with :func:`os.replace`, which
-is atomic on POSIX and Windows filesystems; an exception or interrupt (SIGINT, or SIGTERM via
-the CLI) removes the temporary file. Files that belong together (a run directory) are written
-with :func:`output_set`: staged in a hidden directory and moved into place together at the
-end, with stop signals held back during the move, so an interrupted run leaves either the
-complete new set or nothing new. Only a hard kill (SIGKILL, power loss) can leave a hidden
-``.staging-*`` directory or ``.*.tmp`` file behind; they are never read and are safe to
-delete.
+Every command writes its files through :func:`output_set`:
+
+* **Lock.** The directory is locked first (:func:`bayes_needs.core.locks.directory_lock`): a
+  second run into it stops at once with a message naming it.
+* **Stage.** Files are written whole (:mod:`bayes_needs.core.writers`) into a hidden
+  ``.staging-*`` directory inside the output directory; nothing visible changes yet.
+* **Commit.** With stop signals held back (SIGINT, SIGTERM, SIGHUP;
+  :func:`bayes_needs.core.interrupts.signals_deferred`), the files the new set replaces are
+  moved aside into a hidden ``.commit-*`` directory holding a journal, the new files are moved
+  in, the journal is deleted and the old files with it. If any step fails (a file that cannot
+  be replaced, a full disk), the journal rolls every step back: the directory holds the
+  previous set again and the error names the file.
+* **Manifest.** The directory's :data:`MANIFEST_FILE` records which set kind wrote each file.
+  A new set replaces the files of the earlier sets it makes stale (:data:`REPLACES`): their
+  files that the new set does not write again are removed, so stale files of a previous run
+  never survive beside the new set as if they belonged to it (a new fit removes the previous
+  fit's allocations and report; a new allocation removes a ``decomposition.csv`` it does not
+  write). Files the manifest does not list (the user's own, or those written before manifests
+  existed) are never removed; files of the same name are replaced.
+
+Only a hard kill (SIGKILL, power loss) can leave a ``.staging-*`` or ``.commit-*`` directory
+behind. The next run into the directory, holding its lock and so sure that no live run is
+using them, rolls back an unfinished commit from its journal and deletes stray staging
+directories.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
+import logging
 import os
 import shutil
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
-import pandas as pd
+from bayes_needs.core.errors import OutputWriteError
+from bayes_needs.core.interrupts import InterruptWatch, signals_deferred
+from bayes_needs.core.locks import LOCK_FILE, directory_lock
+from bayes_needs.core.writers import (
+    atomic_path,
+    write_atomic,
+    write_bytes,
+    write_csv,
+    write_netcdf,
+    write_text,
+)
 
-from bayes_needs.core.interrupts import signals_deferred
+__all__ = ["ALLOCATION", "LOCK_FILE", "MANIFEST_FILE", "REPLACES", "REPORT", "RUN", "SET_FILES",
+           "OutputSet", "atomic_path", "locked_directory", "output_set", "same_directory",
+           "write_atomic", "write_bytes", "write_csv", "write_netcdf", "write_text"]
+
+_log = logging.getLogger(__name__)
+
+#: The hidden file recording which set kind wrote each file of the directory.
+MANIFEST_FILE = ".bayes-needs-outputs.json"
+STAGING_PREFIX = ".staging-"
+JOURNAL_PREFIX = ".commit-"
+#: The hidden files an output directory holds besides its outputs: its lock and its manifest.
+SET_FILES: tuple[str, ...] = (LOCK_FILE, MANIFEST_FILE)
+_JOURNAL = "journal.json"
+_OLD = "old"
+
+#: Set kinds of a run directory: a fit (with or without its allocation), an allocation from
+#: a saved fit, a diagnostic report.
+RUN, ALLOCATION, REPORT = "run", "allocation", "report"
+#: Set kind -> the kinds of earlier sets in the same directory that a new set replaces. The
+#: allocation and report of a previous fit are stale once the fit changes, and a report shows
+#: the allocation. Any other kind (costs, sbc, ...) replaces earlier sets of its own kind only.
+REPLACES: dict[str, tuple[str, ...]] = {RUN: (RUN, ALLOCATION, REPORT),
+                                        ALLOCATION: (ALLOCATION, REPORT), REPORT: (REPORT,)}
 
 
-@contextlib.contextmanager
-def atomic_path(target: str | Path) -> Iterator[Path]:
-    """Yield a temporary path next to ``target``; on success move it onto ``target``.
+@dataclass
+class OutputSet:
+    """A set of output files being written.
 
-    Parameters
+    Attributes
     ----------
-    target
-        The file to write; its parent directories are created.
-
-    Yields
-    ------
-    pathlib.Path
-        A temporary sibling of ``target``, removed if the block raises.
+    out_dir
+        The directory the set belongs in.
+    kind
+        What the set is (:data:`RUN`, :data:`ALLOCATION`, ``"costs"``, ...).
+    staging
+        The hidden directory to write the set's files into (subdirectories allowed).
+    removed
+        After the commit: files of earlier sets that the set replaced without writing them
+        again (paths relative to ``out_dir``).
     """
-    target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    os.close(fd)
-    tmp_path = Path(tmp)
-    try:
-        yield tmp_path
-        os.replace(tmp_path, target)
-    finally:
-        if tmp_path.exists():
-            tmp_path.unlink()
+
+    out_dir: Path
+    kind: str
+    staging: Path
+    removed: tuple[str, ...] = ()
 
 
 @contextlib.contextmanager
-def output_set(out_dir: str | Path) -> Iterator[Path]:
-    """Yield a staging directory that is moved into ``out_dir`` whole, or not at all.
-
-    On success every file in the staging directory moves into ``out_dir`` (replacing files of
-    the same name; staged subdirectories merge into existing ones); otherwise the staging
-    directory is deleted. The move is a few renames done with SIGINT/SIGTERM held back
-    (:func:`bayes_needs.core.interrupts.signals_deferred`), so ``out_dir`` gets all of the set
-    or none of it. An ``out_dir`` this call created is removed
-    again if nothing was committed.
+def locked_directory(out_dir: str | Path) -> Iterator[None]:
+    """Hold the lock of ``out_dir``; on first taking it, clean up after any killed run.
 
     Parameters
     ----------
     out_dir
-        The directory the set belongs in; created if missing.
+        The output directory (created if missing; removed again at the end if this call
+        created it and nothing was written).
+    """
+    with directory_lock(out_dir, unused=_unused) as first:
+        if first:
+            _recover(Path(out_dir))
+        yield
+
+
+def _unused(out_dir: Path) -> bool:
+    """Whether no output set was ever committed in ``out_dir`` (it has no manifest)."""
+    return not os.path.lexists(out_dir / MANIFEST_FILE)
+
+
+@contextlib.contextmanager
+def output_set(out_dir: str | Path, kind: str) -> Iterator[OutputSet]:
+    """Yield a set whose files move into ``out_dir`` together, or not at all.
+
+    Parameters
+    ----------
+    out_dir
+        The directory the set belongs in; created if missing (and removed again if nothing
+        was committed).
+    kind
+        What the set is; decides which earlier files it replaces (:data:`REPLACES`).
 
     Yields
     ------
-    pathlib.Path
-        A hidden ``.staging-*`` directory inside ``out_dir`` to write the set into.
+    OutputSet
+        Write the files into its ``staging`` directory.
+
+    Raises
+    ------
+    OutputWriteError
+        If a file cannot be written or the set cannot be moved into place; ``out_dir`` then
+        holds its previous files.
+    OutputDirectoryLockedError
+        If another run is writing ``out_dir``.
     """
     out_dir = Path(out_dir)
-    created = not out_dir.exists()
-    out_dir.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=out_dir))
-    committed = False
-    try:
-        yield staging
-        with signals_deferred():
-            _move_into(staging, out_dir)
-            staging.rmdir()
-            committed = True
-    finally:
-        if not committed:
+    with locked_directory(out_dir):
+        staging = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=out_dir))
+        outputs = OutputSet(out_dir, kind, staging)
+        try:
+            with InterruptWatch() as watch:
+                yield outputs
+            # A library writing a file (h5py) may swallow the interrupt a signal raised in it.
+            watch.raise_if_interrupted(f"writing the outputs in {out_dir}")
+            with signals_deferred():
+                outputs.removed = _commit(outputs)
+        except OutputWriteError as exc:
+            raise _kept(exc, outputs) from None
+        finally:
             with signals_deferred():
                 shutil.rmtree(staging, ignore_errors=True)
-                if created:
-                    with contextlib.suppress(OSError):
-                        out_dir.rmdir()  # only if still empty
+    if outputs.removed:
+        _log.warning("%s: removed %s: they belonged to the previous outputs there, which the "
+                     "new %s outputs replace", out_dir, ", ".join(outputs.removed), kind)
 
 
-def _move_into(source: Path, target: Path) -> None:
-    """Move every entry of ``source`` into ``target``, merging into existing subdirectories.
-
-    A subdirectory that already exists in ``target`` (the ``plots/`` of an earlier report)
-    keeps its other files and gets the staged ones, replacing files of the same name; a
-    directory cannot be renamed onto a non-empty one.
-    """
-    for path in sorted(source.iterdir()):
-        destination = target / path.name
-        if path.is_dir() and destination.is_dir():
-            _move_into(path, destination)
-            path.rmdir()
-        else:
-            os.replace(path, destination)
+def same_directory(a: str | Path, b: str | Path) -> bool:
+    """Whether two paths name the same directory (a missing one is compared by name)."""
+    a, b = Path(a), Path(b)
+    if a.exists() and b.exists():
+        return os.path.samefile(a, b)
+    return a.resolve() == b.resolve()
 
 
-def write_atomic(target: str | Path, writer: Callable[[Path], object]) -> Path:
-    """Call ``writer(tmp_path)``, then move the result onto ``target``.
+def _kept(exc: OutputWriteError, outputs: OutputSet) -> OutputWriteError:
+    """Restate a failed write in the staging directory as one in the output directory."""
+    try:
+        path = outputs.out_dir / Path(exc.path).relative_to(outputs.staging)
+    except ValueError:
+        return exc  # a failed commit, which says what it restored
+    return OutputWriteError(str(path), f"{exc.reason}; {outputs.out_dir} keeps its previous "
+                                       f"files", exc.errno)
 
-    Parameters
-    ----------
-    target
-        The file to write.
-    writer
-        Writes the content to the path it is given; its return value is ignored.
+
+def _files_under(directory: Path) -> list[str]:
+    """Every file under ``directory``, as sorted relative POSIX paths."""
+    found = []
+    for root, _dirs, files in os.walk(directory):
+        for name in files:
+            found.append((Path(root) / name).relative_to(directory).as_posix())
+    return sorted(found)
+
+
+def _read_manifest(out_dir: Path) -> dict[str, str]:
+    """Read the directory's manifest (file -> set kind); empty if missing or unreadable."""
+    try:
+        files = json.loads((out_dir / MANIFEST_FILE).read_text(encoding="utf-8"))["files"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return {}
+    if not isinstance(files, dict):
+        return {}
+    return {str(k): str(v) for k, v in files.items()}
+
+
+def _check_targets(out_dir: Path, paths: list[str]) -> None:
+    """Refuse, before anything moves, a target that is a directory or lies under a file."""
+    for path in paths:
+        target = out_dir / path
+        if target.is_dir() and not target.is_symlink():
+            raise OutputWriteError(str(target), "a directory is in the way of the file")
+        for parent in Path(path).parents[:-1]:
+            if (out_dir / parent).exists() and not (out_dir / parent).is_dir():
+                raise OutputWriteError(str(out_dir / parent), "a file is in the way of the "
+                                                              "directory")
+
+
+def _missing_dirs(out_dir: Path, paths: list[str]) -> list[str]:
+    """Parent directories of ``paths`` missing from ``out_dir``, parents first."""
+    missing: list[str] = []
+    for path in paths:
+        for parent in reversed(Path(path).parents[:-1]):
+            name = parent.as_posix()
+            if name not in missing and not (out_dir / parent).exists():
+                missing.append(name)
+    return missing
+
+
+def _commit(outputs: OutputSet) -> tuple[str, ...]:
+    """Move the staged set into place, replacing the files it makes stale; roll back on error.
 
     Returns
     -------
-    pathlib.Path
-        ``target``.
+    tuple of str
+        The stale files removed (not written again by the set).
     """
-    with atomic_path(target) as tmp:
-        writer(tmp)
-    return Path(target)
+    out_dir, staging = outputs.out_dir, outputs.staging
+    new = [p for p in _files_under(staging) if p != MANIFEST_FILE]
+    old = _read_manifest(out_dir)
+    replaced_kinds = REPLACES.get(outputs.kind, (outputs.kind,))
+    stale = [p for p, kind in sorted(old.items()) if kind in replaced_kinds and p not in new
+             and os.path.lexists(out_dir / p) and not (out_dir / p).is_dir()]
+    manifest = {p: kind for p, kind in old.items()
+                if p not in stale and p not in new and os.path.lexists(out_dir / p)}
+    manifest.update({p: outputs.kind for p in new})
+    write_text(staging / MANIFEST_FILE, json.dumps(
+        {"schema_version": 1, "files": dict(sorted(manifest.items()))}, indent=1) + "\n")
+    moves = [*new, MANIFEST_FILE]
+    _check_targets(out_dir, moves)
+    existing = [p for p in moves if os.path.lexists(out_dir / p)]
+    journal = {"replaced": existing + stale, "created": [p for p in moves if p not in existing],
+               "directories": _missing_dirs(out_dir, moves)}
+    journal_dir = Path(tempfile.mkdtemp(prefix=JOURNAL_PREFIX, dir=out_dir))
+    current = out_dir
+    try:
+        write_text(journal_dir / _JOURNAL, json.dumps(journal))
+        for path in journal["replaced"]:
+            current = out_dir / path
+            _move(current, journal_dir / _OLD / path)
+        for name in journal["directories"]:
+            current = out_dir / name
+            os.mkdir(current)
+        for path in moves:
+            current = out_dir / path
+            os.replace(staging / path, current)
+        os.unlink(journal_dir / _JOURNAL)  # from here on the new set stands
+    except BaseException as exc:
+        restored = _roll_back(out_dir, journal_dir)
+        if isinstance(exc, OutputWriteError | OSError):
+            reason = exc.reason if isinstance(exc, OutputWriteError) else \
+                (exc.strerror or str(exc))
+            errno = exc.errno
+            outcome = "the previous files were restored" if restored else \
+                f"the previous files are kept in {journal_dir} and will be restored by the " \
+                f"next run into {out_dir}"
+            raise OutputWriteError(str(current), f"{reason}; {outcome}", errno) from None
+        raise
+    shutil.rmtree(journal_dir, ignore_errors=True)
+    _remove_empty_parents(out_dir, stale)
+    return tuple(stale)
 
 
-def write_text(target: str | Path, text: str) -> Path:
-    """Write ``text`` (UTF-8) atomically and return ``target``."""
-    return write_atomic(target, lambda p: p.write_text(text, encoding="utf-8"))
+def _move(source: Path, target: Path) -> None:
+    """Move a file, creating the target's parent directories."""
+    os.makedirs(target.parent, exist_ok=True)
+    os.replace(source, target)
 
 
-def write_csv(target: str | Path, frame: pd.DataFrame, *, comment: str | None = None,
-              float_format: str = "%.10g") -> Path:
-    """Write a CSV atomically, with optional ``# comment`` lines before the header.
+def _roll_back(out_dir: Path, journal_dir: Path) -> bool:
+    """Undo an unfinished commit recorded in ``journal_dir``; whether it fully succeeded.
 
-    Parameters
-    ----------
-    target
-        The file to write.
-    frame
-        The table, written without its index, with Unix line endings.
-    comment
-        Text written before the header, each line prefixed with ``# ``.
-    float_format
-        A fixed format keeps output byte-identical across runs with the same inputs.
-
-    Returns
-    -------
-    pathlib.Path
-        ``target``.
+    Idempotent: an interrupted roll-back is finished by the next call. Without a journal
+    file the commit either never moved a file or completed, and only the directory goes.
     """
-    def writer(path: Path) -> None:
-        with open(path, "w", encoding="utf-8", newline="") as fh:
-            if comment:
-                for line in comment.splitlines():
-                    fh.write(f"# {line}\n")
-            frame.to_csv(fh, index=False, float_format=float_format, lineterminator="\n")
-    return write_atomic(target, writer)
+    try:
+        journal_file = journal_dir / _JOURNAL
+        if journal_file.is_file():
+            journal = json.loads(journal_file.read_text(encoding="utf-8"))
+            for path in journal["created"]:
+                if os.path.lexists(out_dir / path):
+                    os.unlink(out_dir / path)
+            for path in journal["replaced"]:
+                if os.path.lexists(journal_dir / _OLD / path):
+                    _move(journal_dir / _OLD / path, out_dir / path)
+            for name in reversed(journal["directories"]):
+                with contextlib.suppress(OSError):
+                    os.rmdir(out_dir / name)
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+    shutil.rmtree(journal_dir, ignore_errors=True)
+    return True
+
+
+def _remove_empty_parents(out_dir: Path, removed: list[str]) -> None:
+    """Remove subdirectories emptied by removing stale files (deepest first)."""
+    parents = {parent for path in removed for parent in Path(path).parents[:-1]}
+    for parent in sorted(parents, key=lambda p: len(p.parts), reverse=True):
+        with contextlib.suppress(OSError):
+            os.rmdir(out_dir / parent)
+
+
+def _recover(out_dir: Path) -> None:
+    """Roll back unfinished commits and delete staging directories of killed runs.
+
+    Called holding the directory's lock, which every writer holds while such directories
+    exist, so they belong to runs that are no longer alive.
+    """
+    with os.scandir(out_dir) as scan:
+        entries = sorted(scan, key=lambda e: e.name)
+    for entry in entries:
+        if entry.name.startswith(JOURNAL_PREFIX) and entry.is_dir(follow_symlinks=False) and \
+                not _roll_back(out_dir, Path(entry.path)):
+            raise OutputWriteError(entry.path, "an interrupted earlier commit could not be "
+                                               "rolled back; its journal and the previous "
+                                               "files are kept there")
+    for entry in entries:
+        if entry.name.startswith(STAGING_PREFIX) and entry.is_dir(follow_symlinks=False):
+            shutil.rmtree(entry.path, ignore_errors=True)

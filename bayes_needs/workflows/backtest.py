@@ -36,7 +36,7 @@ from bayes_needs.config.run import RunConfig
 from bayes_needs.core import defaults, dims
 from bayes_needs.core.errors import BayesNeedsError, ConfigError
 from bayes_needs.core.executors import SerialExecutor
-from bayes_needs.core.outputs import output_set, write_atomic, write_csv, write_text
+from bayes_needs.core.outputs import output_set, write_bytes, write_csv, write_text
 from bayes_needs.data.panel import PanelData
 from bayes_needs.report.backtest_plots import backtest_figure
 from bayes_needs.report.figures import figure_png
@@ -54,6 +54,8 @@ BACKTEST_CSV = "backtest.csv"
 CASES_CSV = "backtest_cases.csv"
 BACKTEST_PNG = "backtest.png"
 SUMMARY_TXT = "summary.txt"
+#: The kind of output set these files form (:func:`bayes_needs.core.outputs.output_set`).
+BACKTEST_SET = "backtest"
 OUTPUT_FILES = (BACKTEST_CSV, CASES_CSV, BACKTEST_PNG, SUMMARY_TXT)
 #: Years of counts an origin needs before it (persistence fits its spread on past pairs).
 MIN_HISTORY = 2
@@ -377,9 +379,10 @@ def write_backtest(result: BacktestResult, out_dir: str | Path, *,
         every = every[every[CASES] == ALL_CASES]
     png = figure_png(backtest_figure(every))
     text = summary_text(result, command=command, interval_prob_note=note)
-    with output_set(out) as staging:
+    with output_set(out, BACKTEST_SET) as outputs:
+        staging = outputs.staging
         write_csv(staging / BACKTEST_CSV, result.summary, comment=comment)
         write_csv(staging / CASES_CSV, result.cases, comment=comment)
-        write_atomic(staging / BACKTEST_PNG, lambda p: p.write_bytes(png))
+        write_bytes(staging / BACKTEST_PNG, png)
         write_text(staging / SUMMARY_TXT, text)
     return [out / name for name in OUTPUT_FILES]

@@ -57,6 +57,8 @@ from bayes_needs.workflows.person_pipeline import RECORD_COVERAGE, synthetic_per
 COMPARISON_CSV = "comparison.csv"
 POINTWISE_CSV = "cv_pointwise.csv"
 SUMMARY_TXT = "comparison.txt"
+#: The kind of output set these files form (:func:`bayes_needs.core.outputs.output_set`).
+COMPARISON_SET = "comparison"
 APPROACHES = ("area", "person")
 
 
@@ -336,7 +338,8 @@ def write_comparison(result: ComparisonResult, out_dir: Path, *,
         The files written.
     """
     settings = ", ".join(f"{k}={v}" for k, v in asdict(result.settings).items())
-    with output_set(out_dir) as staging:
+    with output_set(out_dir, COMPARISON_SET) as outputs:
+        staging = outputs.staging
         write_csv(staging / COMPARISON_CSV, result.table,
                   comment=f"approach comparison on synthetic data; {settings}")
         write_safe_csv(staging / POINTWISE_CSV, result.pointwise, count_columns=["observed"],

@@ -55,6 +55,8 @@ COST_WEIGHTS_NC = "cost_weights.nc"
 INFLUENCE_CSV = "influence.csv"
 DROPPED_CSV = "dropped_cells.csv"
 SUMMARY_TXT = "cost_summary.txt"
+#: The kind of output set these files form (:func:`bayes_needs.core.outputs.output_set`).
+COSTS_SET = "costs"
 COST_FILES = (COST_WEIGHTS_CSV, COST_WEIGHTS_NC, INFLUENCE_CSV, DROPPED_CSV, SUMMARY_TXT)
 
 #: Seed of a cost-weight fit when none is given (see :mod:`bayes_needs.core.defaults`).
@@ -230,7 +232,8 @@ def write_cost_outputs(out_dir: Path, model: CostWeightModel, idata: az.Inferenc
     """
     weights = weight_table(model, idata, interval_prob=interval_prob,
                            interval_kind=interval_kind)
-    with output_set(out_dir) as staging:
+    with output_set(out_dir, COSTS_SET) as outputs:
+        staging = outputs.staging
         model.save(idata, staging / COST_WEIGHTS_NC)
         write_csv(staging / COST_WEIGHTS_CSV, weights, comment=weights.attrs["comment"])
         if influence is not None:

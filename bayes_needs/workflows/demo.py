@@ -3,20 +3,23 @@
 The demo knows the truth, so each run also reports how often the true needs share falls inside
 its credible interval. The area demo records the convergence gate and allocates even when it
 fails (the caller warns; see :mod:`bayes_needs.checks.gate`); the person demo draws child
-records consistent with the same truth (:mod:`bayes_needs.workflows.person_pipeline`). Each
-writes its files as one set.
+records consistent with the same truth (:mod:`bayes_needs.workflows.person_pipeline`).
+:func:`area_demo` and :func:`person_demo` fit and allocate; :func:`write_demos` then writes
+every approach's files as one set, so a demo of both approaches cannot leave one approach's
+new files beside the other's old ones.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from bayes_needs.allocation import Allocation
 from bayes_needs.checks.gate import GateResult, evaluate, record_in_allocation
 from bayes_needs.config.run import RunConfig
+from bayes_needs.core.outputs import RUN, output_set
 from bayes_needs.simulate.area import SyntheticArea, generate_area
 from bayes_needs.workflows import pipeline
 from bayes_needs.workflows.person_pipeline import (
@@ -25,8 +28,8 @@ from bayes_needs.workflows.person_pipeline import (
 from bayes_needs.workflows.person_pipeline import (
     fit_person,
     person_extra,
+    stage_person_outputs,
     synthetic_person_data,
-    write_person_outputs,
 )
 from bayes_needs.workflows.preflight import check_allocation_inputs
 
@@ -36,30 +39,25 @@ Log = Callable[[str], None]
 
 @dataclass(frozen=True)
 class DemoRun:
-    """What one approach of the demo wrote.
+    """One approach of the demo, fitted and allocated, ready to be written.
 
     Attributes
     ----------
     approach
         ``"area"`` or ``"person"``.
-    out_dir
-        The directory written.
     files
-        The files written there.
+        The files it writes.
+    stage
+        Writes the files into the directory it is given (a set's staging directory).
     gate
         The convergence gate of the area fit (recorded, not enforced); ``None`` for the
         person demo.
     """
 
     approach: str
-    out_dir: Path
     files: tuple[str, ...]
+    stage: Callable[[Path], None] = field(repr=False, compare=False)
     gate: GateResult | None = None
-
-    @property
-    def summary_path(self) -> Path:
-        """The run's ``summary.txt``."""
-        return self.out_dir / pipeline.SUMMARY_FILE
 
 
 def synthetic_england(config: RunConfig) -> SyntheticArea:
@@ -108,9 +106,9 @@ def _truth_lines(allocation: Allocation, synthetic: SyntheticArea,
             "total wall time": f"{time.perf_counter() - start:.1f} s"}
 
 
-def run_area_demo(config: RunConfig, synthetic: SyntheticArea, out_dir: Path, *,
-                  start: float, log: Log) -> DemoRun:
-    """Fit the area model to synthetic England, allocate and write the run as one set.
+def area_demo(config: RunConfig, synthetic: SyntheticArea, *, start: float,
+              log: Log) -> DemoRun:
+    """Fit the area model to synthetic England and allocate.
 
     Parameters
     ----------
@@ -118,8 +116,6 @@ def run_area_demo(config: RunConfig, synthetic: SyntheticArea, out_dir: Path, *,
         The demo's run config (sampling, need, allocation).
     synthetic
         The synthetic data (:func:`synthetic_england`).
-    out_dir
-        Output directory.
     start
         ``time.perf_counter()`` at the start of the demo (for the wall time).
     log
@@ -128,7 +124,7 @@ def run_area_demo(config: RunConfig, synthetic: SyntheticArea, out_dir: Path, *,
     Returns
     -------
     DemoRun
-        What was written, with the convergence gate.
+        What to write, with the convergence gate.
     """
     info = {"synthetic": synthetic}
     check_allocation_inputs(config, synthetic.data, info, synthetic.data.services)
@@ -139,13 +135,16 @@ def run_area_demo(config: RunConfig, synthetic: SyntheticArea, out_dir: Path, *,
     need, allocation = pipeline.need_and_allocation(fit)
     record_in_allocation(allocation, gate)
     extra = {**_truth_lines(allocation, synthetic, start), **gate.summary_lines()}
-    pipeline.write_run(fit, need, allocation, out_dir, extra=extra)
-    return DemoRun("area", out_dir, pipeline.OUTPUT_FILES, gate)
+
+    def stage(directory: Path) -> None:
+        pipeline.stage_run(fit, need, allocation, directory, extra=extra)
+
+    return DemoRun("area", pipeline.OUTPUT_FILES, stage, gate)
 
 
-def run_person_demo(config: RunConfig, synthetic: SyntheticArea, out_dir: Path, *,
-                    start: float, log: Log) -> DemoRun:
-    """Draw child records, fit the person model, allocate and write the run as one set.
+def person_demo(config: RunConfig, synthetic: SyntheticArea, *, start: float,
+                log: Log) -> DemoRun:
+    """Draw child records, fit the person model and allocate.
 
     Parameters
     ----------
@@ -154,8 +153,6 @@ def run_person_demo(config: RunConfig, synthetic: SyntheticArea, out_dir: Path, 
         plus one.
     synthetic
         The synthetic area truth the records are drawn from.
-    out_dir
-        Output directory.
     start
         ``time.perf_counter()`` at the start of the demo (for the wall time).
     log
@@ -164,7 +161,7 @@ def run_person_demo(config: RunConfig, synthetic: SyntheticArea, out_dir: Path, 
     Returns
     -------
     DemoRun
-        What was written.
+        What to write.
     """
     t0 = time.perf_counter()
     data, _ = synthetic_person_data(synthetic, data_seed=config.data.data_seed)
@@ -177,6 +174,38 @@ def run_person_demo(config: RunConfig, synthetic: SyntheticArea, out_dir: Path, 
     log("  fitting the person demand model ...")
     fit = fit_person(config, data, info)
     need, allocation = pipeline.need_and_allocation(fit)
-    write_person_outputs(fit, need, allocation, out_dir,
-                         extra=_truth_lines(allocation, synthetic, start))
-    return DemoRun("person", out_dir, PERSON_OUTPUT_FILES)
+    extra = _truth_lines(allocation, synthetic, start)
+
+    def stage(directory: Path) -> None:
+        stage_person_outputs(fit, need, allocation, directory, extra=extra)
+
+    return DemoRun("person", PERSON_OUTPUT_FILES, stage)
+
+
+def demo_directories(runs: Sequence[DemoRun], out_dir: Path) -> list[Path]:
+    """Where each run goes: ``out_dir`` itself for one run, ``out_dir/<approach>`` for more."""
+    if len(runs) == 1:
+        return [out_dir]
+    return [out_dir / run.approach for run in runs]
+
+
+def write_demos(runs: Sequence[DemoRun], out_dir: Path) -> list[Path]:
+    """Write the runs' files as one set in ``out_dir`` (:func:`demo_directories`).
+
+    Parameters
+    ----------
+    runs
+        The fitted approaches (:func:`area_demo`, :func:`person_demo`).
+    out_dir
+        The output directory (created if missing).
+
+    Returns
+    -------
+    list of pathlib.Path
+        Each run's directory, in the order of ``runs``.
+    """
+    directories = demo_directories(runs, out_dir)
+    with output_set(out_dir, RUN) as outputs:
+        for run, directory in zip(runs, directories, strict=True):
+            run.stage(outputs.staging / directory.relative_to(out_dir))
+    return directories

@@ -25,7 +25,7 @@ import numpy as np
 from bayes_needs.config.run import RunConfig, parse_run_config
 from bayes_needs.core import idata as idata_io
 from bayes_needs.core.errors import ConfigFileError, MissingDataError
-from bayes_needs.core.outputs import output_set, write_text
+from bayes_needs.core.outputs import RUN, output_set, write_text
 from bayes_needs.data.area import AreaData
 from bayes_needs.models.area import AreaDemandModel
 from bayes_needs.models.fit_checks import stored_record
@@ -153,8 +153,12 @@ def stage_fit(fit: FitResult[DemandModel], directory: Path) -> None:
     write_text(directory / RUN_FILE, json.dumps(run, indent=2, sort_keys=True, default=str))
 
 
-def write_fit(fit: FitResult[AreaDemandModel], out_dir: Path) -> None:
+def write_fit(fit: FitResult[AreaDemandModel], out_dir: Path) -> tuple[str, ...]:
     """Write ``fit.nc`` and ``run.json`` as one set (both or neither).
+
+    The set is a run (:data:`bayes_needs.core.outputs.RUN`): the allocation and report
+    files of the directory's previous fit are removed with it, as they do not belong to the
+    new fit.
 
     Parameters
     ----------
@@ -163,9 +167,15 @@ def write_fit(fit: FitResult[AreaDemandModel], out_dir: Path) -> None:
     out_dir
         The run directory (created if missing); see
         :func:`bayes_needs.core.outputs.output_set`.
+
+    Returns
+    -------
+    tuple of str
+        The previous outputs removed (the previous fit's allocation files, its report).
     """
-    with output_set(out_dir) as staging:
-        stage_fit(fit, staging)
+    with output_set(out_dir, RUN) as outputs:
+        stage_fit(fit, outputs.staging)
+    return outputs.removed
 
 
 def read_run_config(run_dir: Path) -> RunConfig:
@@ -185,7 +195,7 @@ def read_run_config(run_dir: Path) -> RunConfig:
     ------
     MissingDataError
         If ``run.json`` or ``fit.nc`` does not exist.
-    BayesNeedsError
+    ConfigFileError
         If ``run.json`` is not a run file.
     """
     _run, config = _read_run_file(run_dir)

@@ -26,7 +26,7 @@ from bayes_needs.config.run import RunConfig
 from bayes_needs.core import defaults, dims
 from bayes_needs.core.errors import ConfigError
 from bayes_needs.core.intervals import credible_interval, describe_interval
-from bayes_needs.core.outputs import output_set, write_csv, write_text
+from bayes_needs.core.outputs import ALLOCATION, RUN, output_set, write_csv, write_text
 from bayes_needs.data.panel import PanelData
 from bayes_needs.data.panel_returns import PanelReturns
 from bayes_needs.data.readers.england import DEFAULT_SERVICES
@@ -294,12 +294,15 @@ def write_panel_run(fit: FitResult[Any], need: xr.Dataset, allocation: Allocatio
 
     ``cost_decomposition`` (an allocation with cost-weight draws) goes to
     ``decomposition.csv`` in the same set. ``include_fit=False`` (allocating from a saved
-    fit) leaves ``fit.nc`` and ``run.json`` as they are, as the area runs do.
+    fit into its own directory) leaves ``fit.nc`` and ``run.json`` as they are, as the area
+    runs do. As for area runs, the set replaces the previous fit's or allocation's files
+    (:data:`bayes_needs.core.outputs.REPLACES`).
     """
     a = fit.config.allocation
     interval = describe_interval(a.interval_prob, a.interval_kind)
     gradient_rows, score_name = gradient_table(fit, need)
-    with output_set(out_dir) as staging:
+    with output_set(out_dir, RUN if include_fit else ALLOCATION) as outputs:
+        staging = outputs.staging
         if include_fit:
             stage_fit(fit, staging)
         allocation.to_netcdf(staging / "allocation.nc")

@@ -4,9 +4,10 @@ Outputs mirror :mod:`bayes_needs.workflows.pipeline` (``fit.nc``, ``run.json``,
 ``allocation.nc``, ``allocations.csv``, ``demand.csv``, ``summary.txt``) plus ``coverage.csv``
 (covered children and top-up factors per LA x age band x sex), written as one set
 (:func:`bayes_needs.core.outputs.output_set`: a failed or interrupted run leaves the previous
-files as they were and nothing new). Disclosure control applies to every table: no
-person-level rows, and counts below the threshold are suppressed and marked
-(:mod:`bayes_needs.report.disclosure`). ``fit.nc`` holds parameters only, never cell data.
+files as they were and nothing new; a complete one replaces the previous run's files).
+Disclosure control applies to every table: no person-level rows, and counts below the
+threshold are suppressed and marked (:mod:`bayes_needs.report.disclosure`). ``fit.nc`` holds
+parameters only, never cell data.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import xarray as xr
 from bayes_needs.allocation import Allocation
 from bayes_needs.config.run import RunConfig
 from bayes_needs.core.intervals import describe_interval
-from bayes_needs.core.outputs import output_set, write_text
+from bayes_needs.core.outputs import RUN, output_set, write_text
 from bayes_needs.data.person.collapse import collapse_frames
 from bayes_needs.data.person.design import PersonModelData
 from bayes_needs.models.person import PersonDemandModel
@@ -131,8 +132,8 @@ def write_person_outputs(fit: pipeline.FitResult[PersonDemandModel], need: xr.Da
                          extra: dict[str, Any] | None = None) -> None:
     """Write the fit and every table of a person-based run as one set, disclosure-controlled.
 
-    Either every file of :data:`OUTPUT_FILES` is replaced or, if anything fails or the
-    process is interrupted, none is.
+    Either every file of :data:`OUTPUT_FILES` is replaced (and the previous run's other files
+    removed) or, if anything fails or the process is interrupted, none is.
 
     Parameters
     ----------
@@ -147,14 +148,15 @@ def write_person_outputs(fit: pipeline.FitResult[PersonDemandModel], need: xr.Da
     extra
         Further lines of ``summary.txt``.
     """
-    with output_set(out_dir) as staging:
-        _stage_person_outputs(fit, need, allocation, staging, threshold=threshold,
-                              extra=extra)
+    with output_set(out_dir, RUN) as outputs:
+        stage_person_outputs(fit, need, allocation, outputs.staging, threshold=threshold,
+                             extra=extra)
 
 
-def _stage_person_outputs(fit: pipeline.FitResult[PersonDemandModel], need: xr.Dataset,
-                          allocation: Allocation, out_dir: Path, *, threshold: int,
-                          extra: dict[str, Any] | None) -> None:
+def stage_person_outputs(fit: pipeline.FitResult[PersonDemandModel], need: xr.Dataset,
+                         allocation: Allocation, out_dir: Path, *,
+                         threshold: int = DEFAULT_THRESHOLD,
+                         extra: dict[str, Any] | None = None) -> None:
     """Write :data:`OUTPUT_FILES` into ``out_dir`` (a set's staging directory)."""
     pipeline.stage_fit(fit, out_dir)
     a = fit.config.allocation

@@ -11,7 +11,10 @@ in a run directory is written atomically:
 * ``summary.txt`` — convergence figures and settings.
 
 The files of one call are written as a set (:func:`bayes_needs.core.outputs.output_set`): an
-interrupted or failed run leaves all of them or none of them, never a mixture.
+interrupted or failed run leaves the directory's previous complete set or the new one, never
+a mixture. A run (:data:`~bayes_needs.core.outputs.RUN`: a fit, with or without allocation)
+removes the allocation and report files of the previous fit in its directory; an allocation
+(:data:`~bayes_needs.core.outputs.ALLOCATION`) removes those of the previous allocation.
 
 Fitting, writing and reloading a fit (:class:`FitResult`, :func:`fit_area`,
 :func:`write_fit`, :func:`load_fit`) live in :mod:`bayes_needs.workflows.fits` and are
@@ -32,7 +35,7 @@ from bayes_needs.config.run import RunConfig
 from bayes_needs.core import defaults, dims
 from bayes_needs.core.errors import ConfigError
 from bayes_needs.core.intervals import IntervalKind, credible_interval, describe_interval
-from bayes_needs.core.outputs import output_set, write_csv, write_text
+from bayes_needs.core.outputs import ALLOCATION, RUN, output_set, write_csv, write_text
 from bayes_needs.models.area import AreaDemandModel
 from bayes_needs.need import expected_need
 from bayes_needs.workflows import allocation_inputs
@@ -59,8 +62,8 @@ OUTPUT_FILES = (ALLOCATIONS_CSV, DEMAND_CSV, FIT_FILE, ALLOCATION_FILE, SUMMARY_
 __all__ = [
     "ALLOCATIONS_CSV", "ALLOCATION_FILE", "DEMAND_CSV", "FIT_FILE", "OUTPUT_FILES", "RUN_FILE",
     "SUMMARY_FILE", "FitResult", "convergence", "cost_weights_for", "demand_table", "fit_area",
-    "load_fit", "need_and_allocation", "read_run_config", "stage_fit", "summary_text",
-    "write_allocation", "write_fit", "write_run",
+    "load_fit", "need_and_allocation", "read_run_config", "stage_fit", "stage_run",
+    "summary_text", "write_allocation", "write_fit", "write_run",
 ]
 
 def cost_weights_for(config: RunConfig, data_info: dict[str, Any],
@@ -238,7 +241,8 @@ def _stage_allocation(fit: FitResult[AreaDemandModel], need: xr.Dataset, allocat
 
 def write_allocation(fit: FitResult[AreaDemandModel], need: xr.Dataset, allocation: Allocation,
                      out_dir: Path, *, extra: dict[str, Any] | None = None,
-                     decomposition: pd.DataFrame | None = None) -> None:
+                     decomposition: pd.DataFrame | None = None,
+                     include_fit: bool = False) -> tuple[str, ...]:
     """Write ``allocation.nc``, ``allocations.csv``, ``demand.csv`` and ``summary.txt`` as one set.
 
     Parameters
@@ -255,18 +259,49 @@ def write_allocation(fit: FitResult[AreaDemandModel], need: xr.Dataset, allocati
         The interval-width decomposition of an allocation with uncertain cost weights
         (:func:`bayes_needs.workflows.costs.decomposition_table`): written to
         ``decomposition.csv`` in the same set.
+    include_fit
+        Write ``fit.nc`` and ``run.json`` in the same set, making ``out_dir`` a complete run
+        directory (allocating into another directory than the fit's).
+
+    Returns
+    -------
+    tuple of str
+        Files of the directory's previous outputs that the set replaced without writing them
+        again (e.g. a ``decomposition.csv`` the new allocation has none of).
     """
-    with output_set(out_dir) as staging:
-        _stage_allocation(fit, need, allocation, staging, extra)
+    with output_set(out_dir, RUN if include_fit else ALLOCATION) as outputs:
+        if include_fit:
+            stage_fit(fit, outputs.staging)
+        _stage_allocation(fit, need, allocation, outputs.staging, extra)
         if decomposition is not None:
-            write_decomposition(decomposition, staging)
+            write_decomposition(decomposition, outputs.staging)
+    return outputs.removed
+
+
+def stage_run(fit: FitResult[AreaDemandModel], need: xr.Dataset, allocation: Allocation,
+              directory: Path, *, extra: dict[str, Any] | None = None) -> None:
+    """Write every file of a run (:data:`OUTPUT_FILES`) into ``directory`` (a set's staging).
+
+    Parameters
+    ----------
+    fit
+        The fit.
+    need, allocation
+        Output of :func:`need_and_allocation`.
+    directory
+        Where to write.
+    extra
+        Further lines of ``summary.txt``.
+    """
+    stage_fit(fit, directory)
+    _stage_allocation(fit, need, allocation, directory, extra)
 
 
 def write_run(fit: FitResult[AreaDemandModel], need: xr.Dataset, allocation: Allocation,
-              out_dir: Path, *, extra: dict[str, Any] | None = None) -> None:
+              out_dir: Path, *, extra: dict[str, Any] | None = None) -> tuple[str, ...]:
     """Write every file of a run (:data:`OUTPUT_FILES`) as one set.
 
-    An interrupted or failed run leaves all of them or none of them.
+    An interrupted or failed run leaves the previous set or the new one, never a mixture.
 
     Parameters
     ----------
@@ -278,7 +313,12 @@ def write_run(fit: FitResult[AreaDemandModel], need: xr.Dataset, allocation: All
         The run directory (created if missing).
     extra
         Further lines of ``summary.txt``.
+
+    Returns
+    -------
+    tuple of str
+        Files of the previous outputs replaced without being written again.
     """
-    with output_set(out_dir) as staging:
-        stage_fit(fit, staging)
-        _stage_allocation(fit, need, allocation, staging, extra)
+    with output_set(out_dir, RUN) as outputs:
+        stage_run(fit, need, allocation, outputs.staging, extra=extra)
+    return outputs.removed

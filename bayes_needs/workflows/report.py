@@ -4,7 +4,8 @@ Writes ``RUN_DIR/report.html`` (self-contained: every plot embedded as a base64 
 scripts, no external links), the plots as ``RUN_DIR/plots/*.png``, ``RUN_DIR/pareto_k.csv``
 and ``RUN_DIR/power_scaling.csv``. These files are written as one set
 (:func:`bayes_needs.core.outputs.output_set`): a failed or interrupted report leaves the
-previous report's files as they were and nothing new; the run's other files are not touched.
+previous report's files as they were and nothing new; a new report replaces the previous
+report's files (a plot it no longer draws goes too); the run's other files are not touched.
 
 This module loads the run and computes the diagnostics (:func:`collect`); the plots are drawn
 by :mod:`bayes_needs.report.diagnostic_plots` and the page by :mod:`bayes_needs.report.html`.
@@ -23,14 +24,14 @@ from bayes_needs.checks import diagnostics
 from bayes_needs.core import dims
 from bayes_needs.core import idata as idata_io
 from bayes_needs.core.errors import ConfigError
-from bayes_needs.core.outputs import output_set, write_atomic, write_csv, write_text
+from bayes_needs.core.outputs import REPORT, output_set, write_bytes, write_csv, write_text
 from bayes_needs.report.diagnostic_plots import render_plots
 from bayes_needs.report.html import render_html
 from bayes_needs.report.inputs import PLOTS, ReportInputs
 from bayes_needs.workflows import panel, pipeline
 
 __all__ = ["OUTPUT_FILES", "PARETO_CSV", "PLOTS", "PLOTS_DIR", "PSENS_CSV", "REPORT_FILE",
-           "build_report", "collect"]
+           "build_report", "collect", "write_report"]
 
 REPORT_FILE = "report.html"
 PLOTS_DIR = "plots"
@@ -84,9 +85,33 @@ def build_report(run_dir: str | Path, *, random_seed: int | None = None,
                      predictive_draws=predictive_draws)
     images = render_plots(inputs)
     page = render_html(inputs, images, run_dir.name)
-    with output_set(run_dir) as staging:
+    return write_report(run_dir, inputs, images, page)
+
+
+def write_report(run_dir: Path, inputs: ReportInputs, images: dict[str, bytes],
+                 page: str) -> Path:
+    """Write the report's files (:data:`OUTPUT_FILES`) into ``run_dir`` as one set.
+
+    Parameters
+    ----------
+    run_dir
+        The run directory.
+    inputs
+        The diagnostics (:func:`collect`).
+    images
+        Plot stem -> PNG bytes.
+    page
+        The HTML page.
+
+    Returns
+    -------
+    pathlib.Path
+        The written ``report.html``.
+    """
+    with output_set(run_dir, REPORT) as outputs:
+        staging = outputs.staging
         for stem, png in images.items():
-            _write_png(staging / PLOTS_DIR / f"{stem}.png", png)
+            write_bytes(staging / PLOTS_DIR / f"{stem}.png", png)
         write_csv(staging / PARETO_CSV, inputs.loo.table,
                   comment=f"PSIS-LOO with each LA's data left out as a block; flag 'high' "
                           f"above good_k = {inputs.loo.good_k:.3f} (ArviZ), 'very high' "
@@ -154,8 +179,3 @@ def _check_enough_draws(idata: az.InferenceData, source: Path) -> None:
                           f"PSIS-LOO and LOO-PIT need at least {diagnostics.MIN_PSIS_DRAWS} "
                           f"posterior draws in all; refit with more --draws or --chains "
                           f"(the run's allocations do not need a report)")
-
-
-def _write_png(target: Path, png: bytes) -> Path:
-    """Write PNG bytes atomically."""
-    return write_atomic(target, lambda path: path.write_bytes(png))

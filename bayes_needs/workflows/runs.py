@@ -20,6 +20,7 @@ from bayes_needs.checks.gate import GateResult, enforce, record_in_allocation
 from bayes_needs.config.run import RunConfig
 from bayes_needs.core import dims
 from bayes_needs.core.errors import ConvergenceError
+from bayes_needs.core.outputs import same_directory
 from bayes_needs.models.area import AreaDemandModel
 from bayes_needs.workflows import panel, pipeline
 from bayes_needs.workflows.costs import load_service_weights
@@ -113,7 +114,8 @@ def allocate_run(run_dir: Path, config: RunConfig, *, out_dir: Path | None = Non
         (:func:`bayes_needs.workflows.pipeline.read_run_config`), possibly with overridden
         need and allocation settings.
     out_dir
-        Where to write (default: ``run_dir``).
+        Where to write (default: ``run_dir``). Another directory gets the fit's ``fit.nc``
+        and ``run.json`` in the same set, so it holds one complete run.
     allow_unconverged
         Allocate even if the fit misses the convergence thresholds.
     cost_weights_file
@@ -138,13 +140,16 @@ def allocate_run(run_dir: Path, config: RunConfig, *, out_dir: Path | None = Non
     weights = None if cost_weights_file is None else \
         load_service_weights(cost_weights_file, fit.model.services)
     out = out_dir or run_dir
+    # Into another directory, the fit goes too, in the same set: OUT is then a run of its own
+    # and never mixes its previous fit with this allocation.
+    include_fit = not same_directory(out, run_dir)
     if panel_run:
-        return _allocate_panel_run(fit, gate, out, weights)
+        return _allocate_panel_run(fit, gate, out, weights, include_fit=include_fit)
     need, allocation = pipeline.need_and_allocation(fit, cost_weights=weights)
     record_in_allocation(allocation, gate)
     decomposition = _cost_decomposition(fit, need["need"], weights)
     pipeline.write_allocation(fit, need, allocation, out, extra=gate.summary_lines(),
-                              decomposition=decomposition)
+                              decomposition=decomposition, include_fit=include_fit)
     return RunOutcome(fit, out, gate, decomposition)
 
 
@@ -160,7 +165,7 @@ def _cost_decomposition(fit: pipeline.FitResult, need: xr.DataArray,
 
 
 def _allocate_panel_run(fit: pipeline.FitResult, gate: GateResult, out_dir: Path,
-                        weights: xr.DataArray | None) -> RunOutcome:
+                        weights: xr.DataArray | None, *, include_fit: bool) -> RunOutcome:
     """Allocate from a reloaded panel fit and write the allocation's files as one set."""
     chosen = weights if weights is not None else \
         pipeline.cost_weights_for(fit.config, fit.data_info, fit.model.services)
@@ -171,7 +176,7 @@ def _allocate_panel_run(fit: pipeline.FitResult, gate: GateResult, out_dir: Path
     panel.write_panel_run(fit, need, allocation, out_dir,
                           la_end_width=panel.median_relative_width(la_end),
                           extra=[f"{k}: {v}" for k, v in gate.summary_lines().items()],
-                          cost_decomposition=decomposition, include_fit=False)
+                          cost_decomposition=decomposition, include_fit=include_fit)
     return RunOutcome(fit, out_dir, gate, decomposition)
 
 
@@ -217,6 +222,8 @@ def _gate_or_write_fit(fit: pipeline.FitResult, out_dir: Path, *, with_allocatio
         return enforce(pipeline.convergence(fit.idata), allow_unconverged=allow_unconverged,
                        source=str(out_dir / pipeline.FIT_FILE))
     except ConvergenceError as exc:
-        pipeline.write_fit(fit, out_dir)
+        removed = pipeline.write_fit(fit, out_dir)
+        dropped = f"; the previous fit's {', '.join(removed)} there were removed, as they do " \
+                  f"not belong to the new fit" if removed else ""
         raise ConvergenceError(f"{exc}. The fit was written to {out_dir} (no "
-                               f"allocations)") from None
+                               f"allocations){dropped}") from None

@@ -44,10 +44,11 @@ from bayes_needs.core import dims
 from bayes_needs.core import idata as idata_io
 from bayes_needs.core.errors import ConfigError
 from bayes_needs.core.executors import SerialExecutor
-from bayes_needs.core.outputs import output_set, write_atomic, write_csv
+from bayes_needs.core.outputs import output_set, write_bytes, write_csv
 from bayes_needs.data.area import AreaData
 from bayes_needs.models.area import AreaDemandModel
 from bayes_needs.need.area import expected_need
+from bayes_needs.report.figures import figure_png
 from bayes_needs.report.sbc import plot_rank_ecdf
 
 __all__ = ["ECDF_PNG", "OUTPUT_FILES", "RANKS_CSV", "REPLICATES_CSV", "SBC_CSV",
@@ -57,6 +58,8 @@ SBC_CSV = "sbc.csv"
 RANKS_CSV = "ranks.csv"
 REPLICATES_CSV = "replicates.csv"
 ECDF_PNG = "sbc_ecdf.png"
+#: The kind of output set these files form (:func:`bayes_needs.core.outputs.output_set`).
+SBC_SET = "sbc"
 OUTPUT_FILES = (SBC_CSV, RANKS_CSV, REPLICATES_CSV, ECDF_PNG)
 #: Resolution of ``sbc_ecdf.png``.
 ECDF_DPI = 110
@@ -239,14 +242,14 @@ def write_sbc(result: SBCResult, out_dir: str | Path) -> list[Path]:
                f"p_value: chi-square test of rank uniformity "
                f"({rank_bins(n_sims, result.settings.n_rank_draws)} bins); "
                f"p_value_holm: Holm-adjusted over all {len(result.summary)} quantities")
-    with output_set(out_dir) as staging:
+    with output_set(out_dir, SBC_SET) as outputs:
+        staging = outputs.staging
         write_csv(staging / SBC_CSV, result.summary, comment=comment)
         write_csv(staging / RANKS_CSV, result.ranks)
         write_csv(staging / REPLICATES_CSV, result.replicates)
         if len(result.ranks):
             figure = plot_rank_ecdf(result.ranks, result.settings.n_rank_draws)
-            write_atomic(staging / ECDF_PNG,
-                         lambda path: figure.savefig(path, format="png", dpi=ECDF_DPI))
+            write_bytes(staging / ECDF_PNG, figure_png(figure, dpi=ECDF_DPI))
     return [out_dir / name for name in OUTPUT_FILES if (out_dir / name).exists()]
 
 

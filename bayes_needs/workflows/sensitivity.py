@@ -58,7 +58,7 @@ from bayes_needs.config.scenarios import BASE, Scenario, ScenarioSet, load_scena
 from bayes_needs.core import dims
 from bayes_needs.core.errors import BayesNeedsError, ConfigError
 from bayes_needs.core.executors import available_cpus, make_executor
-from bayes_needs.core.outputs import output_set, write_atomic, write_csv
+from bayes_needs.core.outputs import output_set, write_bytes, write_csv, write_netcdf
 from bayes_needs.report.figures import figure_png
 from bayes_needs.report.sensitivity_plots import TORNADO_TOP, tornado_figure
 from bayes_needs.workflows import pipeline
@@ -77,6 +77,8 @@ SUMMARY_CSV = "sensitivity_summary.csv"
 POWER_SCALING_CSV = "power_scaling.csv"
 TORNADO_PNG = "tornado.png"
 RESULTS_NC = "sensitivity.nc"
+#: The kind of output set these files form (:func:`bayes_needs.core.outputs.output_set`).
+SENSITIVITY_SET = "sensitivity"
 OUTPUT_FILES = (SENSITIVITY_CSV, SUMMARY_CSV, POWER_SCALING_CSV, TORNADO_PNG, RESULTS_NC)
 
 #: ``progress(done, total, scenario_name, result)`` after each scenario finishes.
@@ -367,15 +369,16 @@ def write_outputs(results: xr.Dataset, comparison: Comparison, out_dir: str | Pa
                f"prob_fall: P(share under the scenario < share under the base), posteriors "
                f"taken as independent")
     png = figure_png(tornado_figure(comparison, top=top))
-    with output_set(out) as staging:
+    with output_set(out, SENSITIVITY_SET) as outputs:
+        staging = outputs.staging
         write_csv(staging / SENSITIVITY_CSV, comparison.per_la, comment=comment)
         write_csv(staging / SUMMARY_CSV, comparison.summary, comment=comment)
         write_csv(staging / POWER_SCALING_CSV, comparison.power_scaling,
                   comment=f"power-scaling sensitivity (arviz.psens) of each "
                           f"hyperparameter; priorsense threshold "
                           f"{diagnostics.PSENS_THRESHOLD:g}")
-        write_atomic(staging / TORNADO_PNG, lambda p: p.write_bytes(png))
-        write_atomic(staging / RESULTS_NC, lambda p: results.to_netcdf(p, engine="h5netcdf"))
+        write_bytes(staging / TORNADO_PNG, png)
+        write_netcdf(staging / RESULTS_NC, results)
     return [out / name for name in OUTPUT_FILES]
 
 

@@ -8,6 +8,7 @@ import pytest
 from clitools import run_cli
 
 from bayes_needs.cli.backtest_cmd import parse_origins
+from bayes_needs.core.outputs import SET_FILES
 
 CONFIG = 'schema_version = 1\n[data]\nsource = "england"\n'
 
@@ -96,7 +97,7 @@ def test_persistence_backtest_through_the_cli(capsys, tmp_path, panel_config):
                                 "--out", out)
     assert code == 0, err
     assert sorted(p.name for p in out.iterdir()) == sorted(
-        ["backtest.csv", "backtest_cases.csv", "backtest.png", "summary.txt"])
+        ["backtest.csv", "backtest_cases.csv", "backtest.png", "summary.txt", *SET_FILES])
     for origin in (2019, 2020, 2021):
         assert f"origin {origin} persistence:" in err
     assert "persistence" in stdout and "wrote backtest.csv" in stdout

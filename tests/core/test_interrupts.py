@@ -1,6 +1,6 @@
 """Interrupted runs leave no partial outputs, and a rerun into the same directory works.
 
-The CLI runs in a separate process and gets a real SIGINT or SIGTERM:
+The CLI runs in a separate process and gets a real SIGINT, SIGTERM or SIGHUP:
 
 * during NUTS sampling (real sampler; the signal is sent once PyMC reports that sampling
   started and the chain processes exist). PyMC itself swallows the interrupt and returns a
@@ -9,9 +9,9 @@ The CLI runs in a separate process and gets a real SIGINT or SIGTERM:
   after the k-th file is staged, or while the set is being moved into place) — deterministic
   timing without sleeps.
 
-A run must exit with 128 + the signal number (130 for SIGINT, 143 for SIGTERM), print no
-traceback and leave the output directory with either the complete new file set or nothing
-new (the previous contents, if any, byte for byte).
+A run must exit with 128 + the signal number (130 for SIGINT, 143 for SIGTERM, 129 for
+SIGHUP), print no traceback and leave the output directory with either the complete new file
+set or nothing new (the previous contents, if any, byte for byte).
 """
 
 from __future__ import annotations
@@ -27,8 +27,12 @@ import pytest
 from clitools import MOCKED_DRIVER, SMALL_CONFIG, files_in, finish, start_cli
 
 from bayes_needs.checks.gate import OVERRIDE_FLAG
+from bayes_needs.core.interrupts import RunInterrupted, terminate_as_interrupt
+from bayes_needs.core.outputs import SET_FILES
 from bayes_needs.workflows.pipeline import OUTPUT_FILES
 
+#: A complete run directory: the run's files, the set's manifest and the directory's lock file.
+RUN_LISTING = sorted([*OUTPUT_FILES, *SET_FILES])
 DEMO = ["demo", "--scale", "tiny", "--draws", "20", "--tune", "20", "--no-progress"]
 #: Appended to the mocked driver: sends ``SIGNAL`` to this process at point ``AT``:
 #: ``fileN`` once the N-th output file has been written to its temporary path, ``commit``
@@ -36,9 +40,10 @@ DEMO = ["demo", "--scale", "tiny", "--draws", "20", "--tune", "20", "--no-progre
 WRITE_HOOK = """
 import contextlib, os
 import bayes_needs.core.outputs as outputs
+import bayes_needs.core.writers as writers
 SIGNAL, AT = int(sys.argv.pop(1)), sys.argv.pop(1)
 written = [0]
-real_atomic_path, real_deferred = outputs.atomic_path, outputs.signals_deferred
+real_atomic_path, real_deferred = writers.atomic_path, outputs.signals_deferred
 
 @contextlib.contextmanager
 def atomic_path(target):
@@ -55,8 +60,8 @@ def signals_deferred():
             os.kill(os.getpid(), SIGNAL)
         yield
 
-# outputs imports signals_deferred by name, so the name is replaced where outputs looks it up.
-outputs.atomic_path, outputs.signals_deferred = atomic_path, signals_deferred
+# Each module looks the name up in its own namespace, so it is replaced there.
+writers.atomic_path, outputs.signals_deferred = atomic_path, signals_deferred
 """
 WRITE_DRIVER = MOCKED_DRIVER.replace("from bayes_needs.cli import main",
                                      WRITE_HOOK + "from bayes_needs.cli import main")
@@ -83,9 +88,9 @@ def start_demo_interrupted(out: Path, sig: signal.Signals, at: str, seed: int = 
 #: place is held back until the move is done: the run still reports the interrupt, but the
 #: set is complete.
 WRITE_CASES = [(signal.SIGTERM, "file1", []), (signal.SIGINT, "file4", []),
-               (signal.SIGTERM, "file6", []),
-               (signal.SIGINT, "commit", sorted(OUTPUT_FILES)),
-               (signal.SIGTERM, "commit", sorted(OUTPUT_FILES))]
+               (signal.SIGHUP, "file6", []),
+               (signal.SIGINT, "commit", RUN_LISTING),
+               (signal.SIGHUP, "commit", RUN_LISTING)]
 
 
 def test_interrupt_while_writing_leaves_all_or_nothing(tmp_path):
@@ -107,13 +112,26 @@ def test_interrupted_rerun_keeps_the_previous_set_then_rerun_works(tmp_path):
 
     code, _, err = finish(start_demo_interrupted(out, signal.SIGTERM, "file3", seed=2))
     assert_clean_interrupt(code, err, signal.SIGTERM)
-    assert files_in(out) == sorted(OUTPUT_FILES)
+    assert files_in(out) == RUN_LISTING
     assert {name: (out / name).read_bytes() for name in OUTPUT_FILES} == before
 
     code, _, err = finish(start_cli([*DEMO, "--seed", 2, "--out", out], mocked=True))
     assert code == 0, err
-    assert files_in(out) == sorted(OUTPUT_FILES)
+    assert files_in(out) == RUN_LISTING
     assert (out / "allocations.csv").read_bytes() != before["allocations.csv"]
+
+
+def test_sighup_stops_a_run_like_sigterm_unless_ignored_as_nohup_does():
+    with pytest.raises(RunInterrupted) as raised, terminate_as_interrupt():
+        signal.raise_signal(signal.SIGHUP)
+    assert raised.value.signum == signal.SIGHUP
+    previous = signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    try:
+        with terminate_as_interrupt():
+            signal.raise_signal(signal.SIGHUP)  # ignored: the run goes on
+            assert signal.getsignal(signal.SIGHUP) == signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGHUP, previous)
 
 
 # ---------------------------------------------------------------------- while sampling
@@ -177,4 +195,4 @@ def test_interrupt_during_sampling_leaves_nothing_and_rerun_works(tmp_path, sig)
     code, _, err = finish(start_cli(["fit", "--config", config, "--out", out, "--allocate",
                                      OVERRIDE_FLAG], mocked=True))
     assert code == 0, err
-    assert files_in(out) == sorted(OUTPUT_FILES)
+    assert files_in(out) == RUN_LISTING

@@ -10,6 +10,7 @@ from bayes_needs.checks.forecast_scores import BACKTEST_COLUMNS
 from bayes_needs.config.run import RunConfig
 from bayes_needs.core import dims
 from bayes_needs.core.errors import ConfigError
+from bayes_needs.core.outputs import SET_FILES
 from bayes_needs.data.panel import PanelData
 from bayes_needs.simulate.area import generate_area
 from bayes_needs.workflows import backtest
@@ -193,7 +194,7 @@ def test_every_model_end_to_end(panel, config, mocked_sampler, tmp_path):
 
     out = tmp_path / "backtest"
     paths = backtest.write_backtest(result, out, command="bayes-needs backtest --x")
-    assert sorted(p.name for p in out.iterdir()) == sorted(backtest.OUTPUT_FILES)
+    assert sorted(p.name for p in out.iterdir()) == sorted([*backtest.OUTPUT_FILES, *SET_FILES])
     assert [p.name for p in paths] == list(backtest.OUTPUT_FILES)
     assert (out / backtest.BACKTEST_PNG).read_bytes()[:8] == PNG_SIGNATURE
     summary = pd.read_csv(out / backtest.BACKTEST_CSV, comment="#")

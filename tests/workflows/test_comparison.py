@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 
 from bayes_needs.core.errors import ConfigError
+from bayes_needs.core.outputs import SET_FILES
 from bayes_needs.workflows import comparison
 from bayes_needs.workflows.comparison import (
     ComparisonResult,
@@ -56,7 +57,7 @@ def test_write_comparison_writes_every_file_with_small_counts_suppressed(tmp_pat
     paths = write_comparison(fake_result(1), tmp_path / "out")
     assert [p.name for p in paths] == [comparison.COMPARISON_CSV, comparison.POINTWISE_CSV,
                                        comparison.SUMMARY_TXT]
-    assert sorted(snapshot(tmp_path / "out")) == sorted(p.name for p in paths)
+    assert sorted(snapshot(tmp_path / "out")) == sorted([*(p.name for p in paths), *SET_FILES])
     pointwise = pd.read_csv(tmp_path / "out" / comparison.POINTWISE_CSV, comment="#")
     assert pointwise["observed"].isna().tolist() == [False, True, False, False]
     assert "90% equal-tailed intervals" in paths[2].read_text(encoding="utf-8")

@@ -13,6 +13,7 @@ from sampling_mocks import patched_sample
 
 from bayes_needs.checks.influence import la_influence
 from bayes_needs.core.errors import ConfigError
+from bayes_needs.core.outputs import SET_FILES
 from bayes_needs.models.cost_weights import CostWeightModel
 from bayes_needs.simulate.area import generate_area
 from bayes_needs.simulate.costs import area_cost_design
@@ -49,7 +50,7 @@ def write(out: Path, cost_fit, interval_prob: float):
 
 def test_writes_every_cost_file(tmp_path, cost_fit):
     weights = write(tmp_path / "out", cost_fit, 0.9)
-    assert sorted(snapshot(tmp_path / "out")) == sorted(costs.COST_FILES)
+    assert sorted(snapshot(tmp_path / "out")) == sorted([*costs.COST_FILES, *SET_FILES])
     assert "90% equal-tailed" in weights.attrs["comment"]
 
 

@@ -8,6 +8,7 @@ import pytest
 from bayes_needs.checks.sbc import SBCSettings
 from bayes_needs.cli import main
 from bayes_needs.core.errors import ConfigError
+from bayes_needs.core.outputs import SET_FILES
 from bayes_needs.workflows import sbc as sbc_workflow
 from bayes_needs.workflows.sbc import OUTPUT_FILES, run_replicate, run_sbc, write_sbc
 
@@ -39,7 +40,8 @@ def test_run_sbc_and_write_outputs(mocked_sampler, tmp_path):
     assert summary[["coverage_50", "coverage_90"]].stack().between(0, 1).all()
     assert (summary["coverage_90"] >= summary["coverage_50"]).all()
     paths = write_sbc(result, tmp_path / "sbc")
-    assert sorted(p.name for p in (tmp_path / "sbc").iterdir()) == sorted(OUTPUT_FILES)
+    assert sorted(p.name for p in (tmp_path / "sbc").iterdir()) == sorted([*OUTPUT_FILES,
+                                                                           *SET_FILES])
     assert sorted(p.name for p in paths) == sorted(OUTPUT_FILES)
     assert all(p.stat().st_size > 0 for p in paths)
     table = pd.read_csv(tmp_path / "sbc" / "sbc.csv", comment="#")

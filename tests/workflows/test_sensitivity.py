@@ -30,6 +30,7 @@ from bayes_needs.core.errors import (
     DataValidationError,
     MissingDataError,
 )
+from bayes_needs.core.outputs import SET_FILES
 from bayes_needs.data.unit_costs import load_unit_costs
 from bayes_needs.simulate.area import generate_area
 from bayes_needs.workflows import sensitivity
@@ -335,7 +336,8 @@ def test_write_outputs_writes_every_file(tmp_path):
     out = tmp_path / "new" / "out"
     paths = sensitivity.write_outputs(results, comparison, out, top=5)
     assert [p.name for p in paths] == list(sensitivity.OUTPUT_FILES)
-    assert sorted(p.name for p in out.iterdir()) == sorted(sensitivity.OUTPUT_FILES)
+    assert sorted(p.name for p in out.iterdir()) == sorted([*sensitivity.OUTPUT_FILES,
+                                                            *SET_FILES])
     assert (out / "tornado.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     back = xr.load_dataset(out / "sensitivity.nc", engine="h5netcdf")
     np.testing.assert_array_equal(back["share"].to_numpy(), results["share"].to_numpy())
