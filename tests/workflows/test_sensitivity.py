@@ -200,6 +200,7 @@ def test_run_config_paths_are_relative_to_the_file(tmp_path):
         [priors.sigma_la]
         dist = "HalfNormal"
         kwargs = { sigma = 0.2 }
+        dims = ["service"]
         [allocation]
         baseline = "last_year.csv"
         damping_floor = -0.1
