@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from clitools import finish, start_cli
 
 from bayes_needs.cli import main
 from bayes_needs.simulate.area import generate_area
@@ -532,3 +533,28 @@ def test_utf8_bom_inputs_are_accepted(tmp_path, valid_frames, mocked_sampler, ca
                                   config]])
     assert code == 0, capsys.readouterr().err
     assert (ctx.out / "fit.nc").is_file()
+
+
+#: The CLI with its address space capped, so a memory blow-up fails fast instead of
+#: swapping the machine.
+CAPPED_DRIVER = """
+import resource, sys
+resource.setrlimit(resource.RLIMIT_AS, (6_000_000_000, 6_000_000_000))
+from bayes_needs.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_the_issue_alias_bomb_in_a_run_config_is_refused_in_bounded_memory(tmp_path):
+    """The reported case: ~1 KB of YAML aliases nested 9 deep under ``model:`` (9**9 values
+    once expanded), which merging the command-line overrides used to expand."""
+    config = tmp_path / "bomb.yaml"
+    config.write_text(alias_bomb("model", levels=9), encoding="utf-8")
+    assert config.stat().st_size < 1_000
+    process = start_cli(["fit", "--config", config, "--out", tmp_path / "out", "--draws",
+                         "10"], mocked=False, driver=CAPPED_DRIVER)
+    code, _, err = finish(process, timeout=600)
+    assert code == 2, f"exit code {code}\n{err[-2000:]}"
+    assert "Traceback" not in err
+    assert str(config) in err and "aliases are expanded" in err, err
+    assert not (tmp_path / "out").exists()

@@ -123,21 +123,34 @@ def test_every_problem_is_reported_at_once():
     assert len(info.value.problems) == 3
 
 
-@pytest.mark.parametrize("priors, declared", [
-    ({"sigma_la": prior("HalfNormal", "service", sigma=0.3)}, AREA_PRIORS),  # dims as text
-    ({"lsoa_dispersion": prior("Uniform", SERVICE, lower=0, upper=50)}, AREA_PRIORS),
-    ({"lsoa_dispersion": {**prior("Normal", SERVICE, mu=1, sigma=1), "transform": "exp"}},
-     AREA_PRIORS),
-    ({"msoa_cv": prior("Gamma", SERVICE, mu=0.3, sigma=0.1)}, AREA_PRIORS),
-    ({"sigma_year": {**prior("Normal", SERVICE, mu=prior("Normal", mu=-3.5, sigma=1.0),
-                             sigma=prior("HalfNormal", sigma=0.5)),
-                     "centered": False, "transform": "exp"}}, PANEL_PRIORS),
-    ({"rho": prior("Uniform", SERVICE, lower=-1, upper=1)}, PANEL_PRIORS),
-    ({"policy_share": prior("LogitNormal", mu=0, sigma=1)}, PANEL_PRIORS),
-    ({"log_loading": prior("ZeroSumNormal", SERVICE, sigma=0.3)}, PANEL_PRIORS),
-])
-def test_priors_on_the_declared_dims_and_support_are_accepted(priors, declared):
-    assert set(check(priors, declared)) == set(priors)
+SIGMA_YEAR = {**prior("Normal", SERVICE, mu=prior("Normal", mu=-3.5, sigma=1.0),
+                      sigma=prior("HalfNormal", sigma=0.5)), "centered": False}
+
+
+@pytest.mark.parametrize("name, good, bad, declared", [
+    ("sigma_la", prior("HalfNormal", "service", sigma=0.3),  # dims as text
+     prior("HalfNormal", "la", sigma=0.3), AREA_PRIORS),
+    ("lsoa_dispersion", prior("Uniform", SERVICE, lower=0, upper=50),
+     prior("Uniform", SERVICE, lower=-1, upper=50), AREA_PRIORS),
+    ("lsoa_dispersion", {**prior("Normal", SERVICE, mu=1, sigma=1), "transform": "exp"},
+     prior("Normal", SERVICE, mu=1, sigma=1), AREA_PRIORS),
+    ("msoa_cv", prior("Gamma", SERVICE, mu=0.3, sigma=0.1),
+     prior("Gamma", [], mu=0.3, sigma=0.1), AREA_PRIORS),
+    # panel.toml's sigma_year: positive through its transform, not its distribution.
+    ("sigma_year", {**SIGMA_YEAR, "transform": "exp"}, SIGMA_YEAR, PANEL_PRIORS),
+    ("rho", prior("Uniform", SERVICE, lower=-1, upper=1),
+     prior("Uniform", SERVICE, lower=-2, upper=1), PANEL_PRIORS),
+    ("policy_share", prior("LogitNormal", mu=0, sigma=1), prior("Normal", mu=0, sigma=1),
+     PANEL_PRIORS),
+    ("log_loading", prior("ZeroSumNormal", SERVICE, sigma=0.3),
+     prior("ZeroSumNormal", SERVICE_COVARIATE, sigma=0.3), PANEL_PRIORS),
+], ids=["dims-text", "uniform", "transform", "gamma-dims", "nested-transform", "rho",
+        "logitnormal", "zerosum"])
+def test_a_prior_on_the_declared_dims_and_support_is_accepted_and_a_near_miss_refused(
+        name, good, bad, declared):
+    assert set(check({name: good}, declared)) == {name}
+    with pytest.raises(PriorConfigError, match=rf"priors\.{name}"):
+        check({name: bad}, declared)
 
 
 def test_inline_run_config_priors_are_checked_against_the_model_of_the_data_source():
@@ -181,6 +194,8 @@ def test_parameter_lists_that_fit_or_broadcast_are_accepted():
     check_prior_shapes(priors, AREA_PRIORS, COORDS)
     # A variable over an empty dim is not created, so its lengths do not matter.
     check_prior_shapes(priors, AREA_PRIORS, {**COORDS, "covariate": []})
+    with pytest.raises(PriorConfigError, match=r"priors\.beta\.kwargs\.mu"):
+        check_prior_shapes(priors, AREA_PRIORS, {**COORDS, "covariate": ["idaci", "imd"]})
 
 
 def test_a_model_refuses_a_wrong_length_before_it_is_built():

@@ -35,12 +35,15 @@ def test_covariates_must_be_a_list_of_names(tmp_path, section, value, needles):
         assert needle in str(info.value), str(info.value)
 
 
-def test_model_covariates_may_be_an_empty_list_meaning_none(tmp_path):
+def test_an_empty_list_of_covariates_means_none_in_the_model_and_is_refused_as_data(tmp_path):
     path = tmp_path / "run.toml"
     path.write_text('schema_version = 1\n[model]\ncovariates = []\n[data]\n'
                     'covariates = ["idaci"]\nservices = ["cin"]\n')
     config = load_run_config(path)
     assert config.model["covariates"] == [] and config.data.covariates == ["idaci"]
+    path.write_text(path.read_text().replace('["idaci"]', "[]"))
+    with pytest.raises(ConfigFileError, match=r"data\.covariates: covariates is an empty list"):
+        load_run_config(path)
 
 
 def test_services_given_as_text_is_refused(tmp_path):
