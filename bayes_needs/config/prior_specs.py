@@ -158,7 +158,7 @@ COST_WEIGHT_PRIORS: Final = MappingProxyType({
 
 def distribution_support(dist: str, kwargs: Mapping[str, Any],
                          transform: str | None = None) -> Support | str:
-    """Support of ``pm.<dist>`` with ``kwargs`` (and ``transform``), or what is wrong.
+    """Return the support of ``pm.<dist>`` with ``kwargs`` (and ``transform``), or a problem.
 
     Parameters
     ----------
@@ -175,11 +175,11 @@ def distribution_support(dist: str, kwargs: Mapping[str, Any],
     Support or str
         The support, or a problem: a discrete distribution, or parameters PyMC refuses.
     """
-    params = {key: pt.dscalar(key) if isinstance(value, Mapping) else np.asarray(value, float)
-              for key, value in kwargs.items()}
     try:
+        params = {key: pt.dscalar(key) if isinstance(value, Mapping)
+                  else np.asarray(value, float) for key, value in kwargs.items()}
         rv = _build(getattr(pm, dist), params)
-    except Exception as exc:  # PyMC raises assorted types for parameters it refuses
+    except Exception as exc:  # ragged lists; PyMC raises assorted types for what it refuses
         return f"PyMC cannot build {dist} with these parameters: {exc}"
     if not str(rv.dtype).startswith("float"):
         return f"{dist} is a discrete distribution; the variable is continuous"

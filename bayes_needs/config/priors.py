@@ -26,6 +26,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pymc as pm
 from pymc_extras.prior import Prior
 
@@ -159,7 +160,11 @@ def _check_number(value: Any, *, positive: bool, depth: int = 0) -> str | None:
             problem = _check_number(item, positive=positive, depth=depth + 1)
             if problem:
                 return problem if problem.startswith("lists") else f"list entry {problem}"
-        return None if value else "must not be an empty list"
+        if not value:
+            return "must not be an empty list"
+        if depth == 0 and not _rectangular(value):
+            return "lists must be rectangular (inner lists of one length)"
+        return None
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return f"must be a number, list of numbers or nested prior, got {value!r}"
     if not math.isfinite(value):
@@ -167,6 +172,15 @@ def _check_number(value: Any, *, positive: bool, depth: int = 0) -> str | None:
     if positive and value <= 0:
         return f"must be > 0, got {value!r}"
     return None
+
+
+def _rectangular(value: Any) -> bool:
+    """Whether ``value`` (a number or nested list) has a shape numpy can give it."""
+    try:
+        np.shape(value)
+    except ValueError:  # ragged
+        return False
+    return True
 
 
 def parse_priors(config: Mapping[str, Any], *, source: str = "priors",

@@ -105,6 +105,9 @@ def test_models_build_every_prior_variable_with_its_declared_dims(make, declared
      PANEL_PRIORS, ("priors.intercept", "not supported")),
     ({"spend_sigma": prior("HalfNormal", SERVICE, sigma=1)}, COST_WEIGHT_PRIORS,
      ("priors.spend_sigma.dims", "['category']")),
+    ({"beta": prior("Normal", SERVICE_COVARIATE, mu=0,
+                    sigma=prior("HalfNormal", sigma=[[1.0], [1.0, 2.0]]))}, AREA_PRIORS,
+     ("priors.beta.kwargs.sigma.kwargs.sigma", "rectangular")),
 ])
 def test_priors_that_do_not_fit_the_model_are_refused(priors, declared, needles):
     with pytest.raises(PriorConfigError) as info:
