@@ -13,6 +13,7 @@ from typing import Any, ClassVar, Final, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
+from bayes_needs.config.prior_specs import AREA_PRIORS, PANEL_PRIORS, PERSON_PRIORS
 from bayes_needs.core.errors import ConfigError
 
 #: How the sampler sees the LA effects (:mod:`bayes_needs.models.la_effects`).
@@ -26,26 +27,23 @@ LaParameterisation = Literal["adaptive", "centred", "noncentred"]
 
 AREA_FAMILIES: tuple[str, ...] = ("negbin", "poisson")
 PERSON_FAMILIES: tuple[str, ...] = ("poisson", "negbin", "bernoulli")
-#: Variables of the area model a prior file may set.
-AREA_PRIOR_NAMES: tuple[str, ...] = ("intercept", "beta", "sigma_la", "msoa_cv",
-                                     "lsoa_dispersion", "la_corr")
+#: Variables of the area model a prior file may set (declared in :mod:`.prior_specs`).
+AREA_PRIOR_NAMES: tuple[str, ...] = tuple(AREA_PRIORS)
 #: Variables of the panel model a prior file may set (``within_*`` are optional external
 #: evidence on the within-LA gradient, see ``priors/panel_literature.toml``; ``policy_share``
 #: is used by the need step, not the fit).
-PANEL_PRIOR_NAMES: tuple[str, ...] = (
-    "intercept", "log_loading", "within_ratio", "tau_between", "sigma_la", "la_correlation",
-    "sigma_year", "rho", "sigma_ar", "volatility_sd", "volatility_trend", "count_dispersion",
-    "count_innovation", "policy_share",
-    "within_log_rr_per_sd",
-    "within_log_decile_rr", "returns_dispersion")
+PANEL_PRIOR_NAMES: tuple[str, ...] = tuple(PANEL_PRIORS)
 PANEL_DYNAMICS: tuple[str, ...] = ("ar1",)
 #: Likelihoods of LSOA/MSOA returns (:mod:`bayes_needs.models.panel_returns`).
 MULTINOMIAL: Final = "multinomial"
 DIRICHLET_MULTINOMIAL: Final = "dirichlet_multinomial"
 RETURNS_FAMILIES: tuple[str, ...] = (MULTINOMIAL, DIRICHLET_MULTINOMIAL)
 #: Variables of the person model a prior file may set.
-PERSON_PRIOR_NAMES: tuple[str, ...] = ("intercept", "beta", "gamma", "sigma_la", "msoa_cv",
-                                       "sigma_msoa", "lsoa_dispersion", "child_dispersion")
+PERSON_PRIOR_NAMES: tuple[str, ...] = tuple(PERSON_PRIORS)
+
+
+#: What an empty list of a model's covariates (or indicators) means.
+NO_COVARIATES: Final = "a model without covariates"
 
 
 def check_standardisation(standardise: str) -> None:
@@ -136,10 +134,55 @@ def _check_parameterisation(value: Any) -> None:
                           f"got {value!r}")
 
 
+def check_names(value: Any, key: str, *, empty: str | None = None,
+                hint: str = "") -> tuple[str, ...]:
+    """Return a list-of-names setting (``covariates``, ``services``, ...) as a tuple.
+
+    A setting that names columns or services is a list of distinct names. Text is refused
+    rather than read as one name (``"idaci, imd"`` would otherwise be one unknown name, and
+    iterating text splits it into letters). To use every name in the data, leave the key
+    out; an empty list is accepted only where it has a meaning of its own (a model's
+    ``covariates = []``: a model without covariates), and refused elsewhere.
+
+    Parameters
+    ----------
+    value
+        The setting's value.
+    key
+        Its name, for messages.
+    empty
+        What an empty list means (for messages elsewhere); ``None`` refuses one.
+    hint
+        Added to the message refusing an empty list.
+
+    Raises
+    ------
+    ConfigError
+        Naming the key, if ``value`` is not a non-empty list of distinct, non-blank names.
+    """
+    if isinstance(value, str):
+        raise ConfigError(f"{key} must be a list of names, got the text {value!r}; write "
+                          f"{key} = [{', '.join(repr(v.strip()) for v in value.split(','))}]")
+    if not isinstance(value, (list, tuple)):
+        raise ConfigError(f"{key} must be a list of names, got {type(value).__name__} "
+                          f"{value!r}")
+    if not value and empty is None:
+        raise ConfigError(f"{key} is an empty list; name at least one, or leave {key} out "
+                          f"to use every one in the data{hint}")
+    bad = [v for v in value if not isinstance(v, str) or not v.strip()]
+    if bad:
+        raise ConfigError(f"{key} must be a list of names (text), got entries {bad!r}")
+    repeated = sorted({v for v in value if list(value).count(v) > 1})
+    if repeated:
+        raise ConfigError(f"{key} lists {repeated} more than once")
+    return tuple(value)
+
+
 def _with_tuple_covariates(values: dict[str, Any]) -> dict[str, Any]:
-    """Return ``values`` with ``covariates`` (any iterable of names) as a tuple."""
+    """Return ``values`` with ``covariates`` checked (:func:`check_names`) as a tuple."""
     if values.get("covariates") is not None:
-        return {**values, "covariates": tuple(values["covariates"])}
+        return {**values, "covariates": check_names(values["covariates"], "covariates",
+                                                    empty=NO_COVARIATES)}
     return values
 
 
@@ -314,11 +357,8 @@ class PanelModelConfig(ModelConfig):
             raise ConfigError(f"returns_family must be one of {list(RETURNS_FAMILIES)}, got "
                               f"{v['returns_family']!r}")
         if v["indicators"] is not None:
-            if isinstance(v["indicators"], str) or not all(
-                    isinstance(i, str) for i in v["indicators"]):
-                raise ConfigError(f"indicators must be a list of names, got "
-                                  f"{v['indicators']!r}")
-            return {**values, "indicators": tuple(values["indicators"])}
+            return {**values, "indicators": check_names(values["indicators"], "indicators",
+                                                        empty=NO_COVARIATES)}
         return values
 
     def to_dict(self) -> dict[str, Any]:

@@ -9,8 +9,11 @@ A prior file (TOML or YAML) looks like::
     kwargs = { sigma = 0.5 }
     dims = ["service"]
 
-Keys under ``priors`` are model variable names. Nothing in a file is executed: TOML is read
-with :mod:`tomllib` and YAML with ``yaml.safe_load``.
+Keys under ``priors`` are model variable names. Nothing in a file is executed (files are read
+by :func:`bayes_needs.config.files.read_config_file`). Given a model's declarations
+(:mod:`bayes_needs.config.prior_specs`), every prior is also checked against the dims and
+support the model needs, and :func:`check_prior_shapes` checks parameter lists against the
+dims' lengths once the data are known.
 """
 
 from __future__ import annotations
@@ -23,10 +26,20 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pymc as pm
 from pymc_extras.prior import Prior
 
 from bayes_needs.config.files import read_config_file as _read_config_file
+from bayes_needs.config.files import schema_version_problem
+from bayes_needs.config.prior_specs import (
+    POSITIVE,
+    TRANSFORM_SUPPORTS,
+    PriorSpec,
+    declared_problems,
+    distribution_support,
+    shape_problems,
+)
 from bayes_needs.core import dims
 from bayes_needs.core.errors import PriorConfigError
 
@@ -81,7 +94,10 @@ def _check_prior_dict(name: str, spec: Any, problems: list[str], depth: int = 0)
             if depth >= 3:
                 problems.append(f"{where}.kwargs.{key}: nesting too deep")
             else:
+                before = len(problems)
                 _check_prior_dict(f"{name}.kwargs.{key}", value, problems, depth + 1)
+                if len(problems) == before and key in _POSITIVE_PARAMS:
+                    _check_positive(f"{where}.kwargs.{key}", value, problems)
         else:
             problem = _check_number(value, positive=key in _POSITIVE_PARAMS)
             if problem:
@@ -102,8 +118,21 @@ def _check_prior_dict(name: str, spec: Any, problems: list[str], depth: int = 0)
             problems.append(f"{where}.dims: dim(s) {repeated} listed more than once")
     if "centered" in spec and not isinstance(spec["centered"], bool):
         problems.append(f"{where}.centered: must be true or false, got {spec['centered']!r}")
-    if "transform" in spec and not isinstance(spec["transform"], str):
-        problems.append(f"{where}.transform: must be a function name string")
+    transform = spec.get("transform")
+    if "transform" in spec and (not isinstance(transform, str)
+                                or transform not in TRANSFORM_SUPPORTS):
+        problems.append(f"{where}.transform: unknown transform {transform!r}; known: "
+                        f"{sorted(TRANSFORM_SUPPORTS)}")
+
+
+def _check_positive(where: str, spec: Mapping, problems: list[str]) -> None:
+    """Check that a nested prior for a positive parameter (``sigma``, ...) is positive."""
+    support = distribution_support(spec["dist"], spec.get("kwargs", {}), spec.get("transform"))
+    if isinstance(support, str):
+        problems.append(f"{where}: {support}")
+    elif not POSITIVE.contains(support):
+        problems.append(f"{where}: this parameter must be positive, but {spec['dist']} gives "
+                        f"{support.description}")
 
 
 def _is_prior_distribution(name: str) -> bool:
@@ -131,7 +160,11 @@ def _check_number(value: Any, *, positive: bool, depth: int = 0) -> str | None:
             problem = _check_number(item, positive=positive, depth=depth + 1)
             if problem:
                 return problem if problem.startswith("lists") else f"list entry {problem}"
-        return None if value else "must not be an empty list"
+        if not value:
+            return "must not be an empty list"
+        if depth == 0 and not _rectangular(value):
+            return "lists must be rectangular (inner lists of one length)"
+        return None
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return f"must be a number, list of numbers or nested prior, got {value!r}"
     if not math.isfinite(value):
@@ -141,8 +174,18 @@ def _check_number(value: Any, *, positive: bool, depth: int = 0) -> str | None:
     return None
 
 
+def _rectangular(value: Any) -> bool:
+    """Whether ``value`` (a number or nested list) has a shape numpy can give it."""
+    try:
+        np.shape(value)
+    except ValueError:  # ragged
+        return False
+    return True
+
+
 def parse_priors(config: Mapping[str, Any], *, source: str = "priors",
-                 expected: Iterable[str] | None = None) -> dict[str, Prior]:
+                 expected: Iterable[str] | Mapping[str, PriorSpec] | None = None
+                 ) -> dict[str, Prior]:
     """Validate a prior config mapping and build :class:`Prior` objects.
 
     Parameters
@@ -152,7 +195,9 @@ def parse_priors(config: Mapping[str, Any], *, source: str = "priors",
     source
         Label for error messages (usually the file path).
     expected
-        Model variable names that may be configured; other names are errors.
+        The model's prior declarations (:mod:`bayes_needs.config.prior_specs`): other
+        names are errors, and each prior must have the declared dims and support. A plain
+        collection of names checks the names only.
 
     Raises
     ------
@@ -163,12 +208,9 @@ def parse_priors(config: Mapping[str, Any], *, source: str = "priors",
         raise PriorConfigError(source, [f"expected a mapping with 'schema_version' and "
                                         f"'priors', got {type(config).__name__}"])
     problems: list[str] = []
-    version = config.get("schema_version")
-    if version is None:
-        problems.append(f"missing 'schema_version' (use schema_version = {SCHEMA_VERSION})")
-    elif isinstance(version, bool) or not isinstance(version, int) or version != SCHEMA_VERSION:
-        problems.append(f"schema_version {version!r} is not supported (expected the integer "
-                        f"{SCHEMA_VERSION})")
+    version_problem = schema_version_problem(config, SCHEMA_VERSION)
+    if version_problem:
+        problems.append(version_problem)
     unknown_top = sorted(set(config) - {"schema_version", "priors", "meta"})
     if unknown_top:
         problems.append(f"unknown top-level key(s) {unknown_top}; expected 'schema_version', "
@@ -177,16 +219,20 @@ def parse_priors(config: Mapping[str, Any], *, source: str = "priors",
     if not isinstance(table, Mapping):
         problems.append("'priors' must be a table of variable name -> prior")
         table = {}
-    expected = set(expected) if expected is not None else None
+    declared = expected if isinstance(expected, Mapping) else {}
+    names = set(expected) if expected is not None else None
     for name, spec in table.items():
         if not isinstance(name, str) or not _NAME_RE.match(name):
             problems.append(f"priors.{name}: variable name {name!r} must be an identifier "
                             f"such as 'sigma_la'")
             continue
-        if expected is not None and name not in expected:
+        if names is not None and name not in names:
             problems.append(f"priors.{name}: not a variable of this model; known variables: "
-                            f"{sorted(expected)}")
+                            f"{sorted(names)}")
+        before = len(problems)
         _check_prior_dict(name, spec, problems)
+        if len(problems) == before and name in declared:
+            problems += declared_problems(name, spec, declared[name])
     built: dict[str, Prior] = {}
     if not problems:
         for name, spec in table.items():
@@ -208,7 +254,41 @@ def _to_plain(spec: Mapping) -> dict:
     return out
 
 
-def load_priors(path: str | Path, *, expected: Iterable[str] | None = None) -> dict[str, Prior]:
+def check_prior_shapes(priors: Mapping[str, Prior], declared: Mapping[str, PriorSpec],
+                       coords: Mapping[str, Any], *, source: str = "priors") -> None:
+    """Check numeric prior parameters against the dims' lengths, before a model is built.
+
+    Parameters
+    ----------
+    priors
+        The model's priors by variable name.
+    declared
+        The model's prior declarations.
+    coords
+        The model's coordinates.
+    source
+        Label for the error (the prior file, if any).
+
+    Raises
+    ------
+    PriorConfigError
+        Naming every parameter whose list of values does not fit its dims.
+    """
+    problems = shape_problems(priors, declared, coords)
+    if problems:
+        raise PriorConfigError(source, problems)
+
+
+def prior_source(defaults: str, overrides: Any) -> str:
+    """Label of a model's priors for messages: its default set and any override file."""
+    if isinstance(overrides, (str, Path)):
+        return f"{overrides} (with the default {defaults} priors)"
+    return f"{defaults} priors" + (" with overrides" if overrides else "")
+
+
+def load_priors(path: str | Path, *,
+                expected: Iterable[str] | Mapping[str, PriorSpec] | None = None
+                ) -> dict[str, Prior]:
     """Read and validate a prior file (TOML or YAML). See :func:`parse_priors`."""
     return parse_priors(read_config_file(path), source=str(path), expected=expected)
 
@@ -235,7 +315,7 @@ def default_prior_config(name: str) -> dict[str, Any]:
 
 
 def resolve_priors(defaults: str, overrides: str | Path | Mapping[str, Any] | None,
-                   expected: Iterable[str]) -> dict[str, Prior]:
+                   expected: Iterable[str] | Mapping[str, PriorSpec]) -> dict[str, Prior]:
     """Default priors for a model with any overrides applied by variable name.
 
     Parameters
@@ -246,7 +326,7 @@ def resolve_priors(defaults: str, overrides: str | Path | Mapping[str, Any] | No
         A prior file path, a config mapping (with ``schema_version``/``priors``), a plain
         mapping of variable name -> :class:`Prior` or prior dict, or ``None``.
     expected
-        The model's configurable variable names.
+        The model's prior declarations (or just its configurable variable names).
     """
     priors = parse_priors(default_prior_config(defaults), source=f"default {defaults} priors",
                           expected=expected)

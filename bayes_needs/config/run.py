@@ -16,18 +16,24 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
 
-from bayes_needs.config.files import read_config_file
-from bayes_needs.config.models import AREA_PRIOR_NAMES, Standardisation
+from bayes_needs.config.files import read_config_file, schema_version_problem
+from bayes_needs.config.models import NO_COVARIATES, Standardisation, check_names
+from bayes_needs.config.prior_specs import AREA_PRIORS, PANEL_PRIORS
 from bayes_needs.config.priors import SCHEMA_VERSION as PRIOR_SCHEMA
 from bayes_needs.config.priors import parse_priors
 from bayes_needs.core import defaults
 from bayes_needs.core.errors import ConfigError, ConfigFileError, DataValidationError
 
 SCHEMA_VERSION: Final = 1
+#: Model options that are lists of names (of covariates or needs indicators).
+NAME_LIST_OPTIONS: tuple[str, ...] = ("covariates", "indicators")
+#: Data sources that feed the panel model (the others feed the area model).
+PANEL_SOURCES: tuple[str, ...] = ("england_panel", "synthetic_panel")
 #: Largest accepted draws (and tuning steps) per chain, and number of chains.
 MAX_DRAWS = 1_000_000
 MAX_CHAINS = 64
@@ -55,8 +61,8 @@ class DataSpec(_Strict):
 
     source: Literal["england", "synthetic", "files", "england_panel",
                     "synthetic_panel"] = "england"
-    # An empty list of services is a mistake, not "the defaults": refuse it.
-    services: list[str] | None = Field(default=None, min_length=1)
+    # Lists of names (an empty list is a mistake, not "the defaults"; see check_names).
+    services: list[str] | None = None
     covariates: list[str] | None = None
     data_dir: str | None = None
     year: int | None = Field(default=None, ge=2000, le=2100)
@@ -70,10 +76,17 @@ class DataSpec(_Strict):
     lsoa_returns: str | None = None
     cla_from_flows: bool = defaults.CLA_FROM_FLOWS
 
+    @field_validator("services", "covariates", mode="before")
+    @classmethod
+    def _names(cls, value: Any, info: ValidationInfo) -> Any:
+        key = str(info.field_name)
+        hint = " (for a model without covariates, set model.covariates = [])" \
+            if key == "covariates" else ""
+        return None if value is None else list(check_names(value, key, hint=hint))
+
     @model_validator(mode="after")
     def _returns_for_panels(self) -> DataSpec:
-        if self.lsoa_returns is not None and self.source not in ("england_panel",
-                                                                 "synthetic_panel"):
+        if self.lsoa_returns is not None and self.source not in PANEL_SOURCES:
             raise ValueError(f"lsoa_returns are read only for the panel sources "
                              f"'england_panel' and 'synthetic_panel', not {self.source!r}")
         return self
@@ -168,16 +181,27 @@ class RunConfig(_Strict):
     need: NeedSpec = NeedSpec()
     allocation: AllocationSpec = AllocationSpec()
 
-    @field_validator("priors")
+    @field_validator("model")
     @classmethod
-    def _inline_priors(cls, value: str | dict[str, Any] | None):
-        if isinstance(value, dict):
+    def _model_names(cls, value: dict[str, Any]) -> dict[str, Any]:
+        # The model options are checked in full by the model's config class once the model
+        # is chosen; lists of names are checked here, so a mistake names the file.
+        for key in NAME_LIST_OPTIONS:
+            if value.get(key) is not None:
+                value = {**value, key: list(check_names(value[key], key, empty=NO_COVARIATES))}
+        return value
+
+    @model_validator(mode="after")
+    def _inline_priors(self) -> RunConfig:
+        # Checked against the declarations of the model the data source feeds.
+        if isinstance(self.priors, dict):
+            declared = PANEL_PRIORS if self.data.source in PANEL_SOURCES else AREA_PRIORS
             try:
-                parse_priors({"schema_version": PRIOR_SCHEMA, "priors": value},
-                             source="priors", expected=AREA_PRIOR_NAMES)
+                parse_priors({"schema_version": PRIOR_SCHEMA, "priors": self.priors},
+                             source="priors", expected=declared)
             except DataValidationError as exc:
                 raise ValueError("; ".join(exc.problems)) from None
-        return value
+        return self
 
     def with_overrides(self, **sections: dict[str, Any]) -> RunConfig:
         """Return a copy with keys of sections replaced (``None`` values are ignored).
@@ -204,11 +228,12 @@ def parse_run_config(values: dict[str, Any], *, source: str = "run config") -> R
     except ValidationError as exc:
         problems = []
         for err in exc.errors():
-            where = ".".join(str(p) for p in err["loc"]) or "<top level>"
+            where = ".".join(str(p) for p in err["loc"])
             message = err["msg"].removeprefix("Value error, ")
             if err["type"] == "extra_forbidden":
                 message = "unknown key"
-            problems.append(f"{where}: {message}")
+            # A whole-config check (the inline priors) names its keys in the message.
+            problems.append(f"{where}: {message}" if where else message)
         raise ConfigFileError(source, problems) from None
 
 
@@ -251,6 +276,11 @@ def load_run_config(path: str | Path) -> RunConfig:
     """Read and validate a run-config file; relative paths in it are resolved against it."""
     path = Path(path)
     values = read_config_file(path, what="run config")
+    # Required in the file (as in prior and scenario files), though a config built in code
+    # may leave it out: a file outlives the code that wrote it.
+    version_problem = schema_version_problem(values, SCHEMA_VERSION)
+    if version_problem:
+        raise ConfigFileError(str(path), [version_problem])
     config = parse_run_config(resolve_paths(values, path.parent), source=str(path))
     # Checked here rather than in the model, so a typo fails before any data are loaded
     # (a stored run.json is not checked: its fit keeps its own priors).

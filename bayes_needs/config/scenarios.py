@@ -48,7 +48,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bayes_needs.config.files import read_config_file
+from bayes_needs.config.files import read_config_file, schema_version_problem
 from bayes_needs.config.models import AreaModelConfig
 from bayes_needs.config.run import (
     RunConfig,
@@ -188,10 +188,9 @@ def parse_scenarios(values: Mapping[str, Any], *, source: str = "scenarios",
     problems: list[str] = []
     if not isinstance(values, Mapping):
         raise ConfigFileError(source, ["top level must be a mapping"])
-    version = values.get("schema_version")
-    if isinstance(version, bool) or version != SCHEMA_VERSION:
-        problems.append(f"schema_version: {version!r} is not supported (use schema_version = "
-                        f"{SCHEMA_VERSION})")
+    version_problem = schema_version_problem(values, SCHEMA_VERSION)
+    if version_problem:
+        problems.append(version_problem)
     unknown = sorted(set(values) - _TOP_KEYS)
     if unknown:
         problems.append(f"unknown top-level key(s) {unknown}; allowed: {sorted(_TOP_KEYS)}")

@@ -31,7 +31,7 @@ from typing import Any
 
 import pandas as pd
 
-from bayes_needs.config.files import read_config_file
+from bayes_needs.config.files import read_config_file, schema_version_problem
 from bayes_needs.config.priors import default_priors_path
 from bayes_needs.core.errors import PriorConfigError
 from bayes_needs.data.spend import UnitCosts
@@ -147,10 +147,9 @@ def parse_unit_costs(config: Any, *, source: str = "unit costs") -> UnitCostPrio
         raise PriorConfigError(source, [f"expected a mapping with 'schema_version', 'meta' and "
                                         f"'activities', got {type(config).__name__}"])
     problems: list[str] = []
-    version = config.get("schema_version")
-    if isinstance(version, bool) or version != SCHEMA_VERSION:
-        problems.append(f"schema_version {version!r} is not supported (expected the integer "
-                        f"{SCHEMA_VERSION})")
+    version_problem = schema_version_problem(config, SCHEMA_VERSION)
+    if version_problem:
+        problems.append(version_problem)
     unknown = sorted(set(config) - {"schema_version", "meta", "activities"})
     if unknown:
         problems.append(f"unknown top-level key(s) {unknown}; expected 'schema_version', "

@@ -37,8 +37,14 @@ import pymc as pm
 import pytensor.tensor as pt
 from pymc_extras.prior import Prior
 
-from bayes_needs.config.models import AREA_PRIOR_NAMES, AreaModelConfig
-from bayes_needs.config.priors import priors_to_config, resolve_priors
+from bayes_needs.config.models import AreaModelConfig
+from bayes_needs.config.prior_specs import AREA_PRIORS
+from bayes_needs.config.priors import (
+    check_prior_shapes,
+    prior_source,
+    priors_to_config,
+    resolve_priors,
+)
 from bayes_needs.core import dims
 from bayes_needs.data.area import AreaData
 from bayes_needs.data.covariates import standardise
@@ -55,7 +61,9 @@ from bayes_needs.models.kernels import segment_sum
 from bayes_needs.models.la_effects import partially_centred_la_effects
 
 KIND = "area"
-PRIOR_NAMES = AREA_PRIOR_NAMES
+#: The model's priors: dims and support of each (one declaration, checked on every file).
+PRIORS = AREA_PRIORS
+PRIOR_NAMES: tuple[str, ...] = tuple(PRIORS)
 #: Hyperparameters whose convergence gates a fit.
 HYPERPARAMETERS: tuple[str, ...] = ("intercept", "beta", "sigma_la", "msoa_cv",
                                     "lsoa_dispersion", "la_corr")
@@ -84,7 +92,7 @@ class AreaDemandModel(FittableModel):
         self.data = data
         self.config = config if isinstance(config, AreaModelConfig) else \
             AreaModelConfig.from_dict(config)
-        self.priors: dict[str, Prior] = resolve_priors("area", priors, PRIOR_NAMES)
+        self.priors: dict[str, Prior] = resolve_priors("area", priors, PRIORS)
         self.covariate_names = chosen_covariates(self.config.covariates, data.covariate_names,
                                                  "covariate")
         if self.covariate_names:
@@ -98,6 +106,7 @@ class AreaDemandModel(FittableModel):
         #: Observation layout per service (:mod:`bayes_needs.models.area_observations`).
         self.observations: dict[str, ServiceObservations] = {
             s: service_observations(data, s) for s in self.services}
+        check_prior_shapes(self.priors, PRIORS, self.coords, source=prior_source("area", priors))
         self.model: pm.Model | None = None
 
     @property

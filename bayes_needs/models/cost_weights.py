@@ -43,7 +43,13 @@ import pytensor.tensor as pt
 import xarray as xr
 from pymc_extras.prior import Prior
 
-from bayes_needs.config.priors import priors_to_config, resolve_priors
+from bayes_needs.config.prior_specs import COST_WEIGHT_PRIORS
+from bayes_needs.config.priors import (
+    check_prior_shapes,
+    prior_source,
+    priors_to_config,
+    resolve_priors,
+)
 from bayes_needs.core import dims
 from bayes_needs.core import idata as idata_io
 from bayes_needs.core.errors import ConfigError, DataValidationError
@@ -53,7 +59,9 @@ from bayes_needs.data.unit_costs import UnitCostPriors, parse_unit_costs
 from bayes_needs.models.base import FittableModel
 
 KIND = "cost_weights"
-PRIOR_NAMES: tuple[str, ...] = ("price_sd", "spend_sigma", "spend_nu", "mix_sd")
+#: The model's hyperpriors: dims and support of each (one declaration, checked on every file).
+PRIORS = COST_WEIGHT_PRIORS
+PRIOR_NAMES: tuple[str, ...] = tuple(PRIORS)
 #: Variables whose convergence gates a fit.
 MONITORED: tuple[str, ...] = ("unit_cost", "price_sd", "spend_sigma", "spend_nu", "mix_sd")
 LIKELIHOOD = "log_spend"
@@ -104,11 +112,13 @@ class CostWeightModel(FittableModel):
             raise ConfigError("cost design does not fit the unit-cost table: "
                               + "; ".join(problems))
         self.spend, self.unit_costs, self.design = spend, unit_costs, design
-        self.priors: dict[str, Prior] = resolve_priors("cost_weights", priors, PRIOR_NAMES)
+        self.priors: dict[str, Prior] = resolve_priors("cost_weights", priors, PRIORS)
         self.activities = design.activities
         self.reference = unit_costs.reference
         self.placements = tuple(design.placements)
         self._prepare()
+        check_prior_shapes(self.priors, PRIORS, self.coords,
+                           source=prior_source("cost_weights", priors))
         self.model: pm.Model | None = None
 
     # ------------------------------------------------------------------ data

@@ -68,8 +68,14 @@ import pymc as pm
 import pytensor.tensor as pt
 from pymc_extras.prior import Prior
 
-from bayes_needs.config.models import PANEL_PRIOR_NAMES, PanelModelConfig
-from bayes_needs.config.priors import priors_to_config, resolve_priors
+from bayes_needs.config.models import PanelModelConfig
+from bayes_needs.config.prior_specs import PANEL_PRIORS
+from bayes_needs.config.priors import (
+    check_prior_shapes,
+    prior_source,
+    priors_to_config,
+    resolve_priors,
+)
 from bayes_needs.core import dims
 from bayes_needs.core.errors import PriorConfigError
 from bayes_needs.data.panel import PanelData
@@ -82,7 +88,9 @@ from bayes_needs.models.panel_returns import returns_likelihood
 from bayes_needs.simulate.panel import count_innovation_variance
 
 KIND = "panel"
-PRIOR_NAMES = PANEL_PRIOR_NAMES
+#: The model's priors: dims and support of each (one declaration, checked on every file).
+PRIORS = PANEL_PRIORS
+PRIOR_NAMES: tuple[str, ...] = tuple(PRIORS)
 #: External-evidence priors (on derived within-LA rate ratios), used with ``evidence``.
 EVIDENCE_PRIORS: tuple[str, ...] = ("within_log_rr_per_sd", "within_log_decile_rr")
 #: Hyperparameters whose convergence gates a fit.
@@ -120,7 +128,7 @@ class PanelDemandModel(FittableModel):
         self.data = data
         self.config = config if isinstance(config, PanelModelConfig) else \
             PanelModelConfig.from_dict(config)
-        self.priors: dict[str, Prior] = resolve_priors("panel", priors, PRIOR_NAMES)
+        self.priors: dict[str, Prior] = resolve_priors("panel", priors, PRIORS)
         if self.config.evidence:
             missing = [name for name in EVIDENCE_PRIORS if name not in self.priors]
             if missing:
@@ -132,6 +140,7 @@ class PanelDemandModel(FittableModel):
         self.services: tuple[str, ...] = data.services
         self.inputs: PanelInputs = panel_inputs(data, self.indicator_names, self.services)
         self.years: tuple[int, ...] = self.inputs.years
+        check_prior_shapes(self.priors, PRIORS, self.coords, source=prior_source("panel", priors))
         self.model: pm.Model | None = None
         self.returns = None if returns is None else returns.checked_for(data)
 

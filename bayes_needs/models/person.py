@@ -62,8 +62,14 @@ import pytensor.tensor as pt
 import scipy.sparse as sp
 from pymc_extras.prior import Prior
 
-from bayes_needs.config.models import PERSON_PRIOR_NAMES, PersonModelConfig
-from bayes_needs.config.priors import priors_to_config, resolve_priors
+from bayes_needs.config.models import PersonModelConfig
+from bayes_needs.config.prior_specs import PERSON_PRIORS
+from bayes_needs.config.priors import (
+    check_prior_shapes,
+    prior_source,
+    priors_to_config,
+    resolve_priors,
+)
 from bayes_needs.core import dims
 from bayes_needs.core.errors import ConfigError, DataValidationError
 from bayes_needs.data.covariates import standardise
@@ -82,7 +88,9 @@ from bayes_needs.models.la_effects import (
 )
 
 KIND = "person"
-PRIOR_NAMES = PERSON_PRIOR_NAMES
+#: The model's priors: dims and support of each (one declaration, checked on every file).
+PRIORS = PERSON_PRIORS
+PRIOR_NAMES: tuple[str, ...] = tuple(PRIORS)
 #: Hyperparameters whose convergence gates a fit.
 HYPERPARAMETERS = PRIOR_NAMES
 
@@ -117,7 +125,7 @@ class PersonDemandModel(FittableModel):
         self.data = data
         self.config = config if isinstance(config, PersonModelConfig) else \
             PersonModelConfig.from_dict(config)
-        self.priors: dict[str, Prior] = resolve_priors("person", priors, PRIOR_NAMES)
+        self.priors: dict[str, Prior] = resolve_priors("person", priors, PRIORS)
         cells, geo = data.cells, data.geography
         available = tuple(data.lsoa_covariates.columns)
         covs = available if self.config.covariates is None else self.config.covariates
@@ -141,6 +149,8 @@ class PersonDemandModel(FittableModel):
             if self.holdout_las else np.zeros(0, np.int64)
         self.train_mask = ~np.isin(cells.la, held)
         self.train = TrainingArrays.from_cells(cells, self.train_mask)
+        check_prior_shapes(self.priors, PRIORS, self.coords,
+                           source=prior_source("person", priors))
         self.model: pm.Model | None = None
 
     # ------------------------------------------------------------------ model

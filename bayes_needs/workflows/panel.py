@@ -22,7 +22,7 @@ import xarray as xr
 
 from bayes_needs.allocation import Allocation, CostWeights, allocate
 from bayes_needs.checks import need_gradient as gradient
-from bayes_needs.config.run import RunConfig
+from bayes_needs.config.run import PANEL_SOURCES, RunConfig
 from bayes_needs.core import defaults, dims
 from bayes_needs.core.errors import ConfigError
 from bayes_needs.core.intervals import credible_interval, describe_interval
@@ -41,7 +41,6 @@ from bayes_needs.workflows.fits import FitResult, load_fit, sample_model, stage_
 DEMAND_CSV = "demand.csv"
 DECOMPOSITION_CSV = "need_decomposition.csv"
 GRADIENT_CSV = "need_gradient.csv"
-PANEL_SOURCES: tuple[str, ...] = ("england_panel", "synthetic_panel")
 #: First reporting year of the England panel unless ``data.first_year`` says otherwise.
 ENGLAND_FIRST_YEAR = 2013
 

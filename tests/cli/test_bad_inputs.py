@@ -36,6 +36,7 @@ import numpy as np
 import pandas as pd
 import pymc as pm
 import pytest
+from clitools import finish, start_cli
 from fit_files import (
     CONFIG,
     CONVERGENCE,
@@ -62,6 +63,24 @@ PRIOR_TOML = ('schema_version = 1\n\n[priors.sigma_la]\ndist = "HalfNormal"\n'
 SCENARIO_BASE = 'schema_version = 1\n[base.data]\nsource = "synthetic"\nscale = "tiny"\n'
 #: A file the malicious YAML cases try to create through ``os.system``.
 PWNED = "pwned.txt"
+
+
+def alias_bomb(parent: str, levels: int = 7, width: int = 9) -> str:
+    """YAML aliases nested ``levels`` deep under ``parent``: ``width ** levels`` values from
+    a few hundred bytes (kept below a size that would exhaust memory without the guard)."""
+    lines = ["schema_version: 1", f"{parent}:",
+             "  l0: &l0 [" + ", ".join(["lol"] * width) + "]"]
+    lines += [f"  l{i}: &l{i} [" + ", ".join([f"*l{i - 1}"] * width) + "]"
+              for i in range(1, levels)]
+    return "\n".join(lines) + "\n"
+
+
+def area_prior(name: str, dist: str, kwargs: str, dims: str | None = '["service"]',
+               extra: str = "") -> str:
+    """A prior file setting one area-model prior."""
+    dims_line = f"dims = {dims}\n" if dims is not None else ""
+    return (f'schema_version = 1\n\n[priors.{name}]\ndist = "{dist}"\nkwargs = {kwargs}\n'
+            f"{dims_line}{extra}")
 
 
 @pytest.fixture(scope="module")
@@ -296,6 +315,53 @@ CASES = [
          ("priors.json", "unsupported file type '.json'")),
     Case("prior_missing_file", lambda c: c.demo("--priors", c.tmp / "nowhere.toml"),
          ("--priors", "nowhere.toml", "does not exist")),
+    Case("prior_yaml_alias_bomb", lambda c: c.priors(alias_bomb("priors"), "bomb.yaml"),
+         ("bomb.yaml", "aliases are expanded", "line ")),
+    Case("prior_missing_schema_version",
+         lambda c: c.priors(PRIOR_TOML.replace("schema_version = 1\n", "")),
+         ("priors.toml", "missing 'schema_version'", "add the line 'schema_version = 1'")),
+    # Each prior is checked against the dims and support its model declares.
+    Case("prior_dims_swapped",
+         lambda c: c.priors(area_prior("beta", "Normal", "{ mu = 0.0, sigma = 1.0 }",
+                                       '["covariate", "service"]')),
+         ("priors.toml", "priors.beta.dims", "['service', 'covariate']", "order matters")),
+    Case("prior_dim_missing",
+         lambda c: c.priors(area_prior("beta", "Normal", "{ mu = 0.0, sigma = 1.0 }")),
+         ("priors.toml", "priors.beta.dims", "['service', 'covariate']")),
+    Case("prior_dims_left_out",
+         lambda c: c.priors(area_prior("sigma_la", "HalfNormal", "{ sigma = 0.5 }", None)),
+         ("priors.toml", "priors.sigma_la.dims", "['service']")),
+    Case("prior_per_la_intercept",
+         lambda c: c.priors(area_prior("intercept", "Normal", "{ mu = -4.0, sigma = 2.0 }",
+                                       '["service", "la"]')),
+         ("priors.toml", "priors.intercept.dims", "must have dims ['service']")),
+    Case("prior_mu_list_of_wrong_length",
+         lambda c: c.priors(area_prior("intercept", "Normal",
+                                       "{ mu = [-4.0, -4.0, -4.0, -4.0, -4.0, -4.0, -4.0], "
+                                       "sigma = 2.0 }")),
+         ("priors.toml", "priors.intercept.kwargs.mu", "7 values", "one per service")),
+    Case("prior_wrong_support",
+         lambda c: c.priors(area_prior("lsoa_dispersion", "Normal",
+                                       "{ mu = 0.0, sigma = 1.0 }")),
+         ("priors.toml", "priors.lsoa_dispersion.dist", "positive values", "HalfNormal")),
+    Case("prior_discrete_distribution",
+         lambda c: c.priors(area_prior("msoa_cv", "Poisson", "{ mu = 2.0 }")),
+         ("priors.toml", "priors.msoa_cv", "discrete")),
+    Case("prior_nested_scale_not_positive",
+         lambda c: c.priors(area_prior("sigma_la", "HalfNormal",
+                                       '{ sigma = { dist = "Normal", kwargs = { mu = 0.0, '
+                                       'sigma = 1.0 } } }')),
+         ("priors.toml", "priors.sigma_la.kwargs.sigma", "must be positive")),
+    Case("prior_unknown_transform",
+         lambda c: c.priors(area_prior("sigma_la", "Normal", "{ mu = 0.0, sigma = 1.0 }",
+                                       extra='transform = "log"\n')),
+         ("priors.toml", "priors.sigma_la.transform", "unknown transform 'log'")),
+    Case("prior_correlation_not_lkj",
+         lambda c: c.priors(area_prior("la_corr", "HalfNormal", "{ sigma = 1.0 }", None)),
+         ("priors.toml", "priors.la_corr.dist", "LKJCorr")),
+    Case("prior_incompatible_parameters",
+         lambda c: c.priors(area_prior("sigma_la", "Gamma", "{ alpha = 2.0 }")),
+         ("priors.toml", "priors.sigma_la", "Gamma")),
 
     # ------------------------------------------------------------------ run configs
     Case("config_text_for_number", lambda c: c.config("[sampling]\ndraws = 'many'\n"),
@@ -349,6 +415,37 @@ CASES = [
          ("'files'", "--geography")),
     Case("config_missing_prior_file", lambda c: c.config("priors = 'nowhere.toml'\n"),
          ("nowhere.toml", "does not exist")),
+    Case("config_yaml_alias_bomb_under_model",
+         lambda c: c.config(alias_bomb("model"), "run.yaml"),
+         ("run.yaml", "aliases are expanded", "line ")),
+    Case("config_yaml_recursive_alias",
+         lambda c: c.config("schema_version: 1\nmodel: &m {self: *m}\n", "run.yaml"),
+         ("run.yaml", "recursive alias")),
+    Case("config_yaml_set_value",
+         lambda c: c.config("schema_version: 1\ndata:\n  services: !!set {cin, cla}\n",
+                            "run.yaml"),
+         ("run.yaml", "data.services", "type set")),
+    Case("config_missing_schema_version",
+         lambda c: ["fit", "--config", c.write("run.toml", "[sampling]\ndraws = 10\n"),
+                    "--out", c.out, *SAMPLING],
+         ("run.toml", "missing 'schema_version'", "schema_version = 1")),
+    Case("config_yaml_missing_schema_version",
+         lambda c: c.config("sampling:\n  draws: 10\n", "run.yaml"),
+         ("run.yaml", "missing 'schema_version'", "schema_version: 1")),
+    Case("config_covariates_text",
+         lambda c: c.synthetic_config("[model]\ncovariates = 'imd'\n"),
+         ("run.toml", "model: covariates", "got the text 'imd'", "covariates = ['imd']")),
+    Case("config_covariates_number", lambda c: c.synthetic_config("[model]\ncovariates = 5\n"),
+         ("run.toml", "model: covariates", "got int 5")),
+    Case("config_data_covariates_empty", lambda c: c.synthetic_config("covariates = []\n"),
+         ("run.toml", "data.covariates", "empty list")),
+    Case("config_data_covariates_text", lambda c: c.synthetic_config("covariates = 'idaci'\n"),
+         ("run.toml", "data.covariates", "got the text 'idaci'")),
+    Case("config_inline_prior_wrong_support",
+         lambda c: c.synthetic_config("[priors.sigma_la]\ndist = 'Normal'\n"
+                                      "kwargs = { mu = 0.0, sigma = 1.0 }\n"
+                                      "dims = ['service']\n"),
+         ("run.toml", "priors.sigma_la.dist", "positive values")),
 
     # ------------------------------------------------------------------ scenario files
     Case("scenario_yaml_python_object",
@@ -372,6 +469,17 @@ CASES = [
          lambda c: c.scenarios(SCENARIO_BASE + "[variations.x.priors.sigma_la]\n"
                                                "dist = 'HalfNormol'\nkwargs = {sigma = 1}\n"),
          ("scenarios.toml", "variations.x.priors", "HalfNormol")),
+    Case("scenario_yaml_alias_bomb",
+         lambda c: c.scenarios(alias_bomb("base"), "scenarios.yaml"),
+         ("scenarios.yaml", "aliases are expanded")),
+    Case("scenario_prior_dims_swapped",
+         lambda c: c.scenarios(SCENARIO_BASE + "[variations.x.priors.beta]\n"
+                                               "dist = 'Normal'\nkwargs = {mu = 0, sigma = 1}\n"
+                                               "dims = ['covariate', 'service']\n"),
+         ("scenarios.toml", "variations.x", "priors.beta.dims", "order matters")),
+    Case("scenario_covariates_text",
+         lambda c: c.scenarios(SCENARIO_BASE + "[variations.x.data]\ncovariates = 'idaci'\n"),
+         ("scenarios.toml", "variations.x.data.covariates", "got the text 'idaci'")),
     Case("scenario_unknown_top_level_key",
          lambda c: c.scenarios("extra = 1\n" + SCENARIO_BASE
                                + "[variations.x.model]\nfamily = 'poisson'\n"),
@@ -745,3 +853,27 @@ def test_covariate_named_like_the_line_column_is_read(tmp_path, valid_frames, mo
     assert main([str(a) for a in ctx.files(lsoa=lsoa)]) == 0, capsys.readouterr().err
     assert (ctx.out / "fit.nc").is_file()
 
+
+#: The CLI with its address space capped, so a memory blow-up fails fast instead of
+#: swapping the machine.
+CAPPED_DRIVER = """
+import resource, sys
+resource.setrlimit(resource.RLIMIT_AS, (6_000_000_000, 6_000_000_000))
+from bayes_needs.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_the_issue_alias_bomb_in_a_run_config_is_refused_in_bounded_memory(tmp_path):
+    """The reported case: ~1 KB of YAML aliases nested 9 deep under ``model:`` (9**9 values
+    once expanded), which merging the command-line overrides used to expand."""
+    config = tmp_path / "bomb.yaml"
+    config.write_text(alias_bomb("model", levels=9), encoding="utf-8")
+    assert config.stat().st_size < 1_000
+    process = start_cli(["fit", "--config", config, "--out", tmp_path / "out", "--draws",
+                         "10"], mocked=False, driver=CAPPED_DRIVER)
+    code, _, err = finish(process, timeout=600)
+    assert code == 2, f"exit code {code}\n{err[-2000:]}"
+    assert "Traceback" not in err
+    assert str(config) in err and "aliases are expanded" in err, err
+    assert not (tmp_path / "out").exists()

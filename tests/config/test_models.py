@@ -11,7 +11,9 @@ import pytest
 
 from bayes_needs.config.models import (
     AreaModelConfig,
+    PanelModelConfig,
     PersonModelConfig,
+    check_names,
     check_standardisation,
 )
 from bayes_needs.core.errors import ConfigError
@@ -95,3 +97,33 @@ def test_check_standardisation():
         check_standardisation(value)
     with pytest.raises(ConfigError, match="standardise must be 'la', 'none' or 'all'"):
         check_standardisation("lsoa")
+
+
+# ---------------------------------------------------------------------- lists of names
+@pytest.mark.parametrize("cls, key", [(AreaModelConfig, "covariates"),
+                                      (PersonModelConfig, "covariates"),
+                                      (PanelModelConfig, "indicators")])
+@pytest.mark.parametrize("value, message", [
+    ("imd_score", "covariates must be a list of names, got the text 'imd_score'; write "
+                  "covariates = ['imd_score']"),
+    ("idaci, imd", "write covariates = ['idaci', 'imd']"),
+    (5, "covariates must be a list of names, got int 5"),
+    ({"idaci": 1}, "covariates must be a list of names, got dict"),
+    (["idaci", 3], "covariates must be a list of names (text), got entries [3]"),
+    (["idaci", " "], "got entries [' ']"),
+    (["idaci", "idaci"], "covariates lists ['idaci'] more than once"),
+])
+def test_lists_of_names_are_validated_naming_the_key(cls, key, value, message):
+    with pytest.raises(ConfigError) as info:
+        cls.from_dict({key: value})
+    assert message.replace("covariates", key) in str(info.value)
+
+
+@pytest.mark.parametrize("cls, key", [(AreaModelConfig, "covariates"),
+                                      (PanelModelConfig, "indicators")])
+def test_an_empty_list_of_names_means_a_model_without_covariates(cls, key):
+    assert getattr(cls.from_dict({key: []}), key) == ()
+    assert getattr(cls.from_dict({key: None}), key) is None  # None: all in the data
+    assert check_names(("a", "b"), key) == ("a", "b")
+    with pytest.raises(ConfigError, match="empty list"):
+        check_names([], key)

@@ -28,7 +28,7 @@ FORBIDDEN = [
     (r"\bcompile\([^)]*['\"]exec['\"]", "compile to exec"),
 ]
 #: ``yaml.load`` is only allowed with these loaders (all SafeLoader subclasses, checked below).
-SAFE_LOADERS = {"SafeLoader", "CSafeLoader", "_UniqueKeyLoader"}
+SAFE_LOADERS = {"SafeLoader", "CSafeLoader", "_SafeConfigLoader"}
 
 
 def code_lines(path: Path):
@@ -68,9 +68,9 @@ def test_yaml_load_only_with_safe_loaders():
 
 
 def test_custom_loader_is_a_safe_loader():
-    from bayes_needs.config.files import _UniqueKeyLoader
+    from bayes_needs.config.files import _SafeConfigLoader
 
-    assert issubclass(_UniqueKeyLoader, yaml.SafeLoader)
+    assert issubclass(_SafeConfigLoader, yaml.SafeLoader)
 
 
 @pytest.mark.parametrize("tag", ["!!python/object/apply:os.system ['exit 3']",

@@ -207,6 +207,7 @@ def test_run_config_paths_are_relative_to_the_file(tmp_path):
         [priors.sigma_la]
         dist = "HalfNormal"
         kwargs = { sigma = 0.2 }
+        dims = ["service"]
         [allocation]
         baseline = "last_year.csv"
         damping_floor = -0.1
@@ -215,7 +216,8 @@ def test_run_config_paths_are_relative_to_the_file(tmp_path):
     config = load_run_config(file)
     assert config.allocation.baseline == str((sub / "last_year.csv").resolve())
     assert config.allocation.unit_costs == str((sub / "costs" / "unit_costs.toml").resolve())
-    assert config.priors == {"sigma_la": {"dist": "HalfNormal", "kwargs": {"sigma": 0.2}}}
+    assert config.priors == {"sigma_la": {"dist": "HalfNormal", "kwargs": {"sigma": 0.2},
+                                          "dims": ["service"]}}
 
 
 def test_run_config_rejects_conflicting_allocation_settings():
