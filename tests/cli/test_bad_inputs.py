@@ -36,7 +36,7 @@ import numpy as np
 import pandas as pd
 import pymc as pm
 import pytest
-from clitools import finish, start_cli
+from clitools import finish, run_cli, start_cli
 from fit_files import (
     CONFIG,
     CONVERGENCE,
@@ -877,3 +877,13 @@ def test_the_issue_alias_bomb_in_a_run_config_is_refused_in_bounded_memory(tmp_p
     assert "Traceback" not in err
     assert str(config) in err and "aliases are expanded" in err, err
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("command", [["demo", "--scale", "tiny"], ["compare"], ["validate", "sbc"]])
+def test_a_negative_data_seed_is_refused_before_anything_runs(command, tmp_path, capsys):
+    """Seeds are part of the API: a negative ``--data-seed`` is named, not a traceback."""
+    out = tmp_path / "out"
+    code, _, err = run_cli(capsys, *command, "--data-seed", "-1", "--out", out)
+    assert code == 2, err
+    assert "--data-seed" in err and "Traceback" not in err
+    assert not out.exists()

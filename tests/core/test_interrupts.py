@@ -16,6 +16,7 @@ set or nothing new (the previous contents, if any, byte for byte).
 
 from __future__ import annotations
 
+import hashlib
 import os
 import queue
 import signal
@@ -104,6 +105,35 @@ def test_interrupt_while_writing_leaves_all_or_nothing(tmp_path):
         assert files_in(out) == expected, (sig.name, at)
 
 
+def test_person_demo_interrupted_while_writing_keeps_the_previous_set(tmp_path):
+    """The person approach writes its fit and allocations as one set: stopped after its first
+    file is staged, the previous complete set stays byte for byte; stopped while the new set
+    is moved into place, the new set is complete."""
+    person = [*DEMO, "--approach", "person"]
+    out = tmp_path / "run"
+    code, _, err = finish(start_cli([*person, "--seed", 1, "--out", out], mocked=True))
+    assert code == 0, err
+    listing, before = files_in(out), _hashes(out)
+    assert "fit.nc" in listing and "allocations.csv" in listing
+    for sig, at, seed in [(signal.SIGTERM, "file1", 2), (signal.SIGHUP, "file3", 2)]:
+        code, _, err = finish(start_cli([int(sig), at, *person, "--seed", seed, "--out", out],
+                                        mocked=True, driver=WRITE_DRIVER), timeout=900)
+        assert_clean_interrupt(code, err, sig)
+        assert _hashes(out) == before, (sig.name, at)
+    code, _, err = finish(start_cli([int(signal.SIGINT), "commit", *person, "--seed", 2,
+                                     "--out", out], mocked=True, driver=WRITE_DRIVER),
+                          timeout=900)
+    assert_clean_interrupt(code, err, signal.SIGINT)
+    assert files_in(out) == listing
+    assert _hashes(out)["fit.nc"] != before["fit.nc"]  # the new set, complete
+
+
+def _hashes(directory: Path) -> dict[str, str]:
+    """SHA-256 of every output file in ``directory`` (the lock file aside: it stays)."""
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(directory.iterdir()) if p.name not in SET_FILES}
+
+
 def test_interrupted_rerun_keeps_the_previous_set_then_rerun_works(tmp_path):
     out = tmp_path / "run"
     code, _, err = finish(start_cli([*DEMO, "--seed", 1, "--out", out], mocked=True))
@@ -150,7 +180,7 @@ def _children(pid: int) -> list[int]:
         return []
 
 
-@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP])
 def test_interrupt_during_sampling_leaves_nothing_and_rerun_works(tmp_path, sig):
     config = tmp_path / "run.toml"
     # Far more draws than can finish before the signal.
