@@ -21,7 +21,8 @@ For service ``s``, LA ``l`` and year ``t``, counts are Poisson with log rate per
   ``la_volatility`` (default) each LA and service has its own innovation sd
   ``sigma_ar_s exp(volatility_sd_s z_ls)``, which gives the pooled forecast errors the heavy
   tails LAs' differing volatility produces; with ``volatility_trend`` (default) the sds
-  change by ``exp(volatility_trend_s)`` a year (``sigma_ar`` is the last year's), because LA
+  change by ``exp(volatility_trend_s)`` a year (``sigma_ar`` is the last year's; the default
+  prior pools the trends across services, so CLA's few years borrow the others'), because LA
   counts moved less from year to year after 2017 and a constant sd made next year's
   intervals too wide (50% intervals covering 66% for CIN in a rolling-origin check);
 * with ``count_noise`` (default), the Poisson-sized noise of a count is split per service:

@@ -54,6 +54,16 @@ def test_default_sigma_year_prior_pools_the_services_scales(panel):
     assert 0.01 < np.exp(np.median(log_sd)) < 0.1
 
 
+def test_default_volatility_trend_prior_pools_the_services_trends(panel):
+    """A service with few years of counts (CLA) borrows the others' trend of volatility."""
+    graph = PanelDemandModel(panel).build_model()
+    trend = pm.draw(graph["volatility_trend"], draws=4000, random_seed=3)
+    assert trend.shape == (4000, len(panel.services))
+    # A shared (estimated) centre: the services' trends move together a priori.
+    assert np.corrcoef(trend.T)[0, 1] > 0.5
+    assert 0.05 < trend[:, 0].std() < 0.2
+
+
 def test_la_volatility_is_the_default_and_can_be_switched_off(panel):
     with_volatility = PanelDemandModel(panel).build_model()
     assert with_volatility.named_vars_to_dims["sigma_ar_la"] == ("la", "service")
