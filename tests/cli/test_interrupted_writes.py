@@ -21,7 +21,6 @@ lock may be left held.
 from __future__ import annotations
 
 import errno
-import hashlib
 import os
 import shutil
 import signal
@@ -31,7 +30,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from clitools import SMALL_CONFIG
+from clitools import SMALL_CONFIG, digest
 from sampling_mocks import concentrated_priors_toml, patched_sample
 
 from bayes_needs.checks.gate import OVERRIDE_FLAG
@@ -76,12 +75,6 @@ progressbar = false
 [allocation]
 cost_weights = { cin = 1.0, cla = 10.0 }
 """
-
-
-def digest(directory: Path) -> dict[str, str]:
-    """Every file under ``directory`` (hidden ones too) -> SHA-256 of its bytes."""
-    return {str(p.relative_to(directory)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(directory.rglob("*")) if p.is_file()}
 
 
 class FaultyOs:

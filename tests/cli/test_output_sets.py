@@ -9,7 +9,6 @@ mocked sampler stands in for NUTS.
 from __future__ import annotations
 
 import errno
-import hashlib
 import os
 import shutil
 import signal
@@ -20,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from clitools import SMALL_CONFIG, finish, run_cli, start_cli
+from clitools import SMALL_CONFIG, digest, finish, run_cli, start_cli
 from filelock import FileLock
 
 from bayes_needs.checks.gate import OVERRIDE_FLAG
@@ -30,12 +29,6 @@ from bayes_needs.workflows import pipeline
 
 SAMPLING = ["--draws", "20", "--tune", "1", "--no-progress"]
 DEMO = ["demo", "--scale", "tiny", *SAMPLING]
-
-
-def digest(directory: Path) -> dict[str, str]:
-    """Every file under ``directory`` (hidden ones too) -> SHA-256 of its bytes."""
-    return {str(p.relative_to(directory)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(directory.rglob("*")) if p.is_file()}
 
 
 def listing(directory: Path) -> list[str]:

@@ -16,7 +16,6 @@ set or nothing new (the previous contents, if any, byte for byte).
 
 from __future__ import annotations
 
-import hashlib
 import os
 import queue
 import signal
@@ -25,7 +24,7 @@ import time
 from pathlib import Path
 
 import pytest
-from clitools import MOCKED_DRIVER, SMALL_CONFIG, files_in, finish, start_cli
+from clitools import MOCKED_DRIVER, SMALL_CONFIG, digest, files_in, finish, start_cli
 
 from bayes_needs.checks.gate import OVERRIDE_FLAG
 from bayes_needs.core.interrupts import RunInterrupted, terminate_as_interrupt
@@ -105,6 +104,11 @@ def test_interrupt_while_writing_leaves_all_or_nothing(tmp_path):
         assert files_in(out) == expected, (sig.name, at)
 
 
+def set_digest(directory: Path) -> dict[str, str]:
+    """:func:`digest` of the set's output files (the lock and manifest aside: they stay)."""
+    return {name: sha for name, sha in digest(directory).items() if name not in SET_FILES}
+
+
 def test_person_demo_interrupted_while_writing_keeps_the_previous_set(tmp_path):
     """The person approach writes its fit and allocations as one set: stopped after its first
     file is staged, the previous complete set stays byte for byte; stopped while the new set
@@ -113,25 +117,19 @@ def test_person_demo_interrupted_while_writing_keeps_the_previous_set(tmp_path):
     out = tmp_path / "run"
     code, _, err = finish(start_cli([*person, "--seed", 1, "--out", out], mocked=True))
     assert code == 0, err
-    listing, before = files_in(out), _hashes(out)
+    listing, before = files_in(out), set_digest(out)
     assert "fit.nc" in listing and "allocations.csv" in listing
     for sig, at, seed in [(signal.SIGTERM, "file1", 2), (signal.SIGHUP, "file3", 2)]:
         code, _, err = finish(start_cli([int(sig), at, *person, "--seed", seed, "--out", out],
                                         mocked=True, driver=WRITE_DRIVER), timeout=900)
         assert_clean_interrupt(code, err, sig)
-        assert _hashes(out) == before, (sig.name, at)
+        assert set_digest(out) == before, (sig.name, at)
     code, _, err = finish(start_cli([int(signal.SIGINT), "commit", *person, "--seed", 2,
                                      "--out", out], mocked=True, driver=WRITE_DRIVER),
                           timeout=900)
     assert_clean_interrupt(code, err, signal.SIGINT)
     assert files_in(out) == listing
-    assert _hashes(out)["fit.nc"] != before["fit.nc"]  # the new set, complete
-
-
-def _hashes(directory: Path) -> dict[str, str]:
-    """SHA-256 of every output file in ``directory`` (the lock file aside: it stays)."""
-    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(directory.iterdir()) if p.name not in SET_FILES}
+    assert set_digest(out)["fit.nc"] != before["fit.nc"]  # the new set, complete
 
 
 def test_interrupted_rerun_keeps_the_previous_set_then_rerun_works(tmp_path):

@@ -5,7 +5,6 @@ Directory contents are compared by hashing every file (hidden ones too) before a
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import signal
@@ -14,6 +13,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from clitools import digest
 
 from bayes_needs.core import outputs
 from bayes_needs.core.errors import OutputWriteError
@@ -27,12 +27,6 @@ from bayes_needs.core.outputs import (
     output_set,
     write_text,
 )
-
-
-def digest(directory: Path) -> dict[str, str]:
-    """Every file under ``directory`` (hidden ones too) -> SHA-256 of its bytes."""
-    return {str(p.relative_to(directory)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(directory.rglob("*")) if p.is_file()}
 
 
 def write_set(out: Path, kind: str, files: dict[str, str]) -> tuple[str, ...]:

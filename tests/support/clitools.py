@@ -4,6 +4,7 @@ processes (determinism, interruption).
 
 from __future__ import annotations
 
+import hashlib
 import os
 import subprocess
 import sys
@@ -92,6 +93,12 @@ def finish(process: subprocess.Popen, timeout: float = 900) -> tuple[int, str, s
         out, err = process.communicate()
         raise AssertionError(f"CLI did not finish in {timeout} s\n{err}") from None
     return process.returncode, out, err
+
+
+def digest(directory: Path) -> dict[str, str]:
+    """Every file under ``directory`` (hidden ones too) -> SHA-256 of its bytes."""
+    return {str(p.relative_to(directory)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(directory.rglob("*")) if p.is_file()}
 
 
 def files_in(directory: Path) -> list[str]:
