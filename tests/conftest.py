@@ -11,6 +11,11 @@
 * Mocked sampling: a test that fits under PyMC's mock sampler takes the function-scoped
   ``mocked_sampler`` fixture; a module-scoped fixture sharing one mocked fit between tests
   patches itself with ``with patched_sample():`` (both from ``sampling_mocks``).
+* Signals: tests stop runs with SIGINT, SIGTERM and SIGHUP. A shell script that starts
+  pytest in the background (``cmd &``) makes it inherit an *ignored* SIGINT, which the CLI
+  rightly leaves alone; :func:`pytest_configure` gives SIGINT Python's usual handler back, so
+  this process and the CLI processes it starts (signals reset to default on exec) can be
+  interrupted as on a terminal.
 * Real public data are read from ``../shared/data`` beside the checkout (or
   ``$BAYES_NEEDS_DATA_DIR``); tests that need them take ``data_dir`` and are skipped when the
   data are absent.
@@ -19,6 +24,7 @@
 from __future__ import annotations
 
 import os
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -30,6 +36,12 @@ from sampling_mocks import patched_sample
 pytest_plugins = ("slow_marks", "pytester")
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Undo a SIGINT ignored by a background launcher (see the module docstring)."""
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def shared_data_dir() -> Path | None:
