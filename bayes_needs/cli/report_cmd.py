@@ -1,4 +1,4 @@
-"""``bayes-needs report RUN_DIR``: a self-contained HTML diagnostic report of a run."""
+"""``bayes-needs report RUN_DIR``: a self-contained HTML report of a run (decision-makers first)."""
 
 from __future__ import annotations
 

@@ -72,8 +72,8 @@ def decision_section(table: pd.DataFrame, inputs: DecisionInputs, images: dict[s
         parts += [f'<h3 id="{stem}">{e(title)}</h3>',
                   f'<img data-plot="{stem}" alt="{e(title)}" '
                   f'src="data:image/png;base64,{data}">']
-    parts += [f'<h3 id="{SECTION_ID}-table">Allocation per LA</h3>', _table(table, inputs),
-              "</section>"]
+    parts += [f'<h3 id="{SECTION_ID}-table">Allocation per LA ({e(interval)} intervals)</h3>',
+              '<div class="wide">', _table(table, inputs), "</div>", "</section>"]
     return parts
 
 
@@ -81,8 +81,8 @@ def _table(table: pd.DataFrame, inputs: DecisionInputs) -> str:
     """Render the per-LA table, largest amount first."""
     e = html.escape
     header = ["LA", "name", "children", "allocation", "interval", "per child",
-              "per child interval", "baseline", "change", "change interval", "change %",
-              "P(gain)"]
+              "per child interval", "baseline", "change", "change interval",
+              "change of share", "P(gain)"]
     out = ['<table class="decision">',
            "<tr>" + "".join(f"<th>{e(h)}</th>" for h in header) + "</tr>"]
     def money(value: float, signed: bool = False) -> str:

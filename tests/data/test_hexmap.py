@@ -66,8 +66,10 @@ def test_the_map_files_ship_with_the_package_and_their_notice():
     assert "MIT License" in notice and "Copyright (c) 2017- Open Innovations" in notice
     assert "Open Government Licence v3.0" in notice
     pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
-    shipped = pyproject["tool"]["setuptools"]["package-data"]["bayes_needs.data"]
-    assert {"maps/*.hexjson", "maps/*.csv", "maps/*.md"} <= set(shipped)
+    setuptools = pyproject["tool"]["setuptools"]
+    assert "bayes_needs.data.maps" in setuptools["packages"]
+    shipped = setuptools["package-data"]["bayes_needs.data.maps"]
+    assert {"*.hexjson", "*.csv", "*.md"} <= set(shipped)
 
 
 def test_codes_that_are_not_english_las_get_a_grid():
