@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable
+from itertools import pairwise
 from typing import Any
 
 import arviz as az
@@ -167,19 +168,19 @@ def plot_rootogram(inputs: ReportInputs) -> Figure:
         rep = inputs.predictive[name].stack(__s__=(dims.CHAIN, dims.DRAW)) \
             .transpose("__s__", ...).to_numpy()
         edges = _count_bins(rep, y)
-        observed_freq = np.histogram(y, edges)[0]
-        expected = np.mean([np.histogram(r, edges)[0] for r in rep], axis=0)
-        widths = np.diff(edges)
+        top_count = edges[-1] - 1          # counts above it fall in the last bin
+        observed_freq = np.histogram(np.minimum(y, top_count), edges)[0]
+        expected = np.mean([np.histogram(np.minimum(r, top_count), edges)[0] for r in rep],
+                           axis=0)
+        position = np.arange(len(edges) - 1)
         top = np.sqrt(expected)
-        ax.bar(edges[:-1] + 0.05 * widths, np.sqrt(observed_freq),
-               bottom=top - np.sqrt(observed_freq), width=0.9 * widths, align="edge",
-               color="0.75", edgecolor="0.45", label="observed (hanging)")
-        ax.plot(edges[:-1] + widths / 2.0, top, "o-", color="C3", markersize=3,
-                label="expected")
+        ax.bar(position, np.sqrt(observed_freq), bottom=top - np.sqrt(observed_freq),
+               width=0.8, color="0.75", edgecolor="0.45", label="observed (hanging)")
+        ax.plot(position, top, "o-", color="C3", markersize=3, label="expected")
         ax.axhline(0.0, color="black", linewidth=0.8)
-        ax.set_title(f"{service} ({level} counts, n = {len(y)}, {len(widths)} bins)",
-                     fontsize="medium")
-        ax.set_xlabel("count (bins of about equal predicted frequency)")
+        ax.set_xticks(position, _bin_labels(edges), rotation=90, fontsize="x-small")
+        ax.set_title(f"{service} ({level} counts, n = {len(y)})", fontsize="medium")
+        ax.set_xlabel("count (bins widening on a log scale)")
         ax.set_ylabel("sqrt(frequency)")
     for ax in axes[len(services):]:
         ax.set_axis_off()
@@ -191,18 +192,27 @@ def plot_rootogram(inputs: ReportInputs) -> Figure:
 
 
 def _count_bins(replicated: np.ndarray, observed: np.ndarray) -> np.ndarray:
-    """Integer bin edges at quantiles of the predicted counts, covering every count.
+    """Integer bin edges widening on a log scale from 0 to the largest usual count.
 
-    Few observations spread over a long range of counts leave most unit-width bins empty, so
-    the bins hold about equal predicted frequency instead: ``2 n^(1/3)`` of them (Rice's
-    rule for ``n`` observations), between :data:`_MIN_ROOTOGRAM_BINS` and
-    :data:`_MAX_ROOTOGRAM_BINS`. Bin ``[a, b)`` holds the counts ``a, ..., b - 1``.
+    A few dozen observations spread over hundreds of counts leave most unit-width bins
+    empty, so the bins are ``2 n^(1/3)`` (Rice's rule for ``n`` observations, between
+    :data:`_MIN_ROOTOGRAM_BINS` and :data:`_MAX_ROOTOGRAM_BINS`) equal steps of
+    ``log(1 + count)`` up to the largest observed count or the predictive 99% quantile;
+    larger counts go in the last bin. Bin ``[a, b)`` holds the counts ``a, ..., b - 1``.
     """
     n_bins = int(np.clip(np.ceil(2.0 * observed.size ** (1.0 / 3.0)), _MIN_ROOTOGRAM_BINS,
                          _MAX_ROOTOGRAM_BINS))
-    inner = np.quantile(replicated, np.linspace(0.0, 1.0, n_bins + 1)[1:-1])
-    top = int(max(replicated.max(), observed.max())) + 1
-    return np.unique(np.concatenate([[0], np.ceil(inner).astype(np.int64), [top]]))
+    top = int(max(observed.max(), np.quantile(replicated, 0.99)))
+    steps = np.round(np.expm1(np.linspace(0.0, np.log1p(top), n_bins + 1)))[1:-1]
+    # At least one count per bin from 0, so small counts keep a bin each.
+    inner = np.minimum(np.maximum(steps, np.arange(1, n_bins)), top)
+    return np.unique(np.concatenate([[0], inner.astype(np.int64), [top + 1]]))
+
+
+def _bin_labels(edges: np.ndarray) -> list[str]:
+    """Label each bin ``"3-6"`` (``"0"`` for a single count), the open last one ``"≥ 120"``."""
+    labels = [str(a) if b - a == 1 else f"{a}-{b - 1}" for a, b in pairwise(edges[:-1])]
+    return [*labels, f"\u2265 {edges[-2]}"]
 
 
 def plot_loo_pit(inputs: ReportInputs) -> Figure:
