@@ -49,6 +49,7 @@ def test_hex_centres_do_not_overlap_and_north_is_up():
     assert northumberland > cornwall
 
 
+@pytest.mark.realdata
 def test_every_real_district_maps_as_the_full_lookup_says(data_dir):
     lookup = read_lookup(data_dir)
     real = lookup.drop_duplicates("lad23_code").set_index("lad23_code")["la_code"]
