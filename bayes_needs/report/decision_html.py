@@ -78,11 +78,10 @@ def decision_section(table: pd.DataFrame, inputs: DecisionInputs, images: dict[s
 
 
 def _table(table: pd.DataFrame, inputs: DecisionInputs) -> str:
-    """Render the per-LA table, largest amount first."""
+    """Render the per-LA table, largest amount first (per-child intervals: the CSV's)."""
     e = html.escape
-    header = ["LA", "name", "children", "allocation", "interval", "per child",
-              "per child interval", "baseline", "change", "change interval",
-              "change of share", "P(gain)"]
+    header = ["LA", "name", "children", "allocation", "interval", "per child", "baseline",
+              "change", "change interval", "change of share", "P(gain)"]
     out = ['<table class="decision">',
            "<tr>" + "".join(f"<th>{e(h)}</th>" for h in header) + "</tr>"]
     def money(value: float, signed: bool = False) -> str:
@@ -95,7 +94,6 @@ def _table(table: pd.DataFrame, inputs: DecisionInputs) -> str:
             (money(r.amount_mean), True),
             (f"{money(r.amount_lower)} to {money(r.amount_upper)}", True),
             (inputs.money(r.per_child_mean), True),
-            (f"{inputs.money(r.per_child_lower)} to {inputs.money(r.per_child_upper)}", True),
             (money(r.baseline_amount), True), (money(r.change_mean, signed=True), True),
             (f"{money(r.change_lower, signed=True)} to {money(r.change_upper, signed=True)}",
              True),

@@ -36,7 +36,7 @@ img { max-width: 100%; height: auto; border: 1px solid #eee; }
 .note { background: #f6f8fa; border-left: 4px solid #999; padding: 0.4em 0.8em; }
 .flag { background: #fff4e5; }
 nav a { margin-right: 1em; }
-table.decision { font-size: 0.8em; } table.decision td { white-space: nowrap; }
+table.decision { font-size: 0.78em; } table.decision td { white-space: nowrap; }
 .wide { overflow-x: auto; }
 """
 #: LAs listed under the Pareto k plot.
