@@ -186,6 +186,16 @@ def test_a_bad_baseline_is_a_user_error_naming_file_line_and_column(report_run, 
     assert code == 2 and "--baseline: file" in err and "nowhere.csv does not exist" in err
 
 
+def test_high_pareto_k_points_to_la_grouped_kfold(report_run):
+    page = (report_run / REPORT_FILE).read_text(encoding="utf-8")
+    pareto = pd.read_csv(report_run / "pareto_k.csv", comment="#")
+    flagged = int((pareto["flag"] != "ok").sum())
+    assert flagged > 0  # the mocked fit's LAs are influential
+    advice = page[page.index('data-plot="pareto_k"'):page.index('id="shares_forest"')]
+    assert f"{flagged} LA(s) have Pareto k above" in advice
+    assert "LA-grouped K-fold cross-validation" in advice
+
+
 def test_tables_written_beside_the_report(report_run):
     fit = pipeline.load_fit(report_run)
     pareto = pd.read_csv(report_run / "pareto_k.csv", comment="#")
