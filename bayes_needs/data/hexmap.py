@@ -1,13 +1,14 @@
 """Hex layouts of LAs for maps: England's districts shipped with the package, or a grid.
 
 :func:`england_hexes` reads the Open Innovations hex layout of the UK's local authority
-districts of 2023 (``maps/uk-local-authority-districts-2023.hexjson``, MIT licence) and the
-ONS district -> upper-tier lookup (``maps/lad23_utla23_england.csv``, OGL v3), both shipped
-inside the package with their notice (``maps/NOTICE.md``), so no data directory is needed.
-Each of England's 296 districts is one hex, tagged with its upper-tier authority (the
-children's-services LA whose code the package uses), so an LA's value colours every hex of
-its districts. :func:`grid_hexes` lays LAs whose codes are not English upper-tier codes
-(synthetic runs) on a grid in code order, which shows values, not geography.
+districts of 2023 (``maps/uk-local-authority-districts-2023.hexjson``, MIT licence), shipped
+inside the package with its notice (``maps/NOTICE.md``). Each of England's 296 districts is
+one hex, tagged with its upper-tier authority (the children's-services LA whose code the
+package uses) from a district -> LA mapping the caller derives from the run's own data
+(:func:`bayes_needs.data.readers.lookups.district_las`), so an LA's value colours every hex
+of its districts. :func:`grid_hexes` lays LAs out on a grid in code order, which shows
+values, not geography: for runs without that mapping (synthetic data) or whose LAs it does
+not cover.
 """
 
 from __future__ import annotations
@@ -23,9 +24,10 @@ import pandas as pd
 
 from bayes_needs.core.errors import DataValidationError
 
-#: The packaged hex layout and lookup, relative to the ``bayes_needs.data`` package.
+#: The packaged hex layout, relative to the ``bayes_needs.data`` package.
 HEXJSON_FILE = "maps/uk-local-authority-districts-2023.hexjson"
-LOOKUP_FILE = "maps/lad23_utla23_england.csv"
+#: District codes of England start with this letter (the hexjson covers the UK).
+ENGLAND_PREFIX = "E"
 #: HexJSON layouts with rows offset sideways (pointy-topped hexes): which rows move right.
 _ROW_LAYOUTS = {"odd-r": 1, "even-r": 0}
 #: Hexes in a row of the grid layout per hex in a column: England's layout is about as wide.
@@ -65,39 +67,59 @@ class HexLayout:
 
 
 @cache
-def england_hexes() -> HexLayout:
-    """Return the 296 English districts of 2023 as hexes, each with its upper-tier LA code.
+def _hexjson() -> tuple[str, dict[str, dict]]:
+    """Read the packaged layout once: its name and its English hexes, checked."""
+    raw = json.loads(resources.files("bayes_needs.data").joinpath(HEXJSON_FILE)
+                     .read_text(encoding="utf-8"))
+    layout = str(raw.get("layout"))
+    problems = [] if layout in _ROW_LAYOUTS else [
+        f"layout {layout!r} is not one of {sorted(_ROW_LAYOUTS)}"]
+    english = {code: h for code, h in raw["hexes"].items()
+               if code.startswith(ENGLAND_PREFIX)}
+    problems += [f"hex {code} has no integer q and r" for code, h in english.items()
+                 if not all(isinstance(h.get(k), int) for k in ("q", "r"))]
+    if problems:
+        raise DataValidationError(HEXJSON_FILE, problems)
+    return layout, english
+
+
+def england_hexes(district_to_la: pd.Series, *, source: str = "the district -> LA mapping"
+                  ) -> HexLayout:
+    """Return England's districts of 2023 as hexes, each tagged with its LA code.
+
+    Parameters
+    ----------
+    district_to_la
+        LA code indexed by LAD 2023 district code, covering every English district
+        (:func:`bayes_needs.data.readers.lookups.district_las`).
+    source
+        Where the mapping came from, named in errors.
 
     Returns
     -------
     HexLayout
-        Geographic; ``hexes`` indexed by LAD 2023 code, ``la_code`` the UTLA 2023 code.
+        Geographic; ``hexes`` indexed by LAD 2023 code, ``la_code`` from ``district_to_la``.
 
     Raises
     ------
     DataValidationError
-        If the packaged files disagree (a district without an upper tier, or the reverse).
+        Naming the hexjson file and every English district without an LA in the mapping and
+        every mapped district without a hex (all problems at once).
     """
-    package = resources.files("bayes_needs.data")
-    raw = json.loads(package.joinpath(HEXJSON_FILE).read_text(encoding="utf-8"))
-    layout = str(raw.get("layout"))
-    if layout not in _ROW_LAYOUTS:
-        raise DataValidationError(HEXJSON_FILE, [f"layout {layout!r} is not one of "
-                                                 f"{sorted(_ROW_LAYOUTS)}"])
-    with package.joinpath(LOOKUP_FILE).open("r", encoding="utf-8") as handle:
-        lookup = pd.read_csv(handle, dtype=str).set_index("lad23cd")
-    english = {code: h for code, h in raw["hexes"].items() if code in lookup.index}
-    problems = [f"district {code} of {LOOKUP_FILE} has no hex"
-                for code in sorted(set(lookup.index) - set(english))]
-    problems += [f"hex {code} has no integer q and r" for code, h in english.items()
-                 if not all(isinstance(h.get(k), int) for k in ("q", "r"))]
+    layout, english = _hexjson()
+    mapping = district_to_la.astype(str)
+    mapping.index = mapping.index.astype(str)
+    problems = [f"district {code} ({english[code]['n']}) has no LA in {source}"
+                for code in sorted(set(english) - set(mapping.index))]
+    problems += [f"district {code} of LA {mapping[code]} in {source} has no hex"
+                 for code in sorted(set(mapping.index) - set(english))]
     if problems:
         raise DataValidationError(HEXJSON_FILE, problems)
     codes = sorted(english)
     hexes = pd.DataFrame({"name": [english[c]["n"] for c in codes],
                           "q": [english[c]["q"] for c in codes],
                           "r": [english[c]["r"] for c in codes],
-                          "la_code": lookup.loc[codes, "utla23cd"].to_numpy()},
+                          "la_code": mapping.loc[codes].to_numpy()},
                          index=pd.Index(codes, name="lad23cd"))
     return HexLayout(hexes=hexes, layout=layout, geographic=True)
 
@@ -125,20 +147,31 @@ def grid_hexes(la_codes: Sequence[str]) -> HexLayout:
     return HexLayout(hexes=hexes, layout="odd-r", geographic=False)
 
 
-def hexes_for(la_codes: Sequence[str]) -> HexLayout:
-    """England's districts when any LA code is an English upper-tier code, else a grid.
+def hexes_for(la_codes: Sequence[str], district_to_la: pd.Series | None = None, *,
+              source: str = "the district -> LA mapping") -> HexLayout:
+    """England's districts when a district -> LA mapping covers every LA, else a grid.
 
     Parameters
     ----------
     la_codes
         The run's LA codes.
+    district_to_la
+        LA code indexed by LAD 2023 district code (see :func:`england_hexes`), or ``None``
+        when the run has none (no real England data directory).
+    source
+        Where the mapping came from, named in errors.
 
     Returns
     -------
     HexLayout
         The layout to draw.
+
+    Raises
+    ------
+    DataValidationError
+        If the mapping and the packaged hexes disagree (see :func:`england_hexes`).
     """
-    england = england_hexes()
-    if set(map(str, la_codes)) & set(england.hexes["la_code"]):
-        return england
+    codes = set(map(str, la_codes))
+    if district_to_la is not None and codes <= set(district_to_la.astype(str)):
+        return england_hexes(district_to_la, source=source)
     return grid_hexes(la_codes)

@@ -11,7 +11,12 @@
   (:func:`bayes_needs.data.readers.iod_scores.read_la_imd_scores`), otherwise the
   child-weighted mean over the LA's LSOAs of the run's deprivation covariate (the first of
   :data:`DEPRIVATION_COVARIATES` it has, else its first covariate);
-* the hex layout (:func:`bayes_needs.data.hexmap.hexes_for`).
+* the hex layout (:func:`bayes_needs.data.hexmap.hexes_for`): England's districts, each
+  tagged with its LA by the district -> LA mapping of the run's own lookup
+  (:func:`bayes_needs.data.readers.lookups.district_las`) for real England data, else a grid.
+
+For real England data the data directory's lookup is read once here and serves both the IMD
+scores and the map.
 """
 
 from __future__ import annotations
@@ -24,8 +29,9 @@ import pandas as pd
 from bayes_needs.allocation import Allocation
 from bayes_needs.core import defaults, dims
 from bayes_needs.core.errors import BayesNeedsError
-from bayes_needs.data.hexmap import hexes_for
+from bayes_needs.data.hexmap import HexLayout, hexes_for
 from bayes_needs.data.readers.iod_scores import IMD_SCORE, read_la_imd_scores
+from bayes_needs.data.readers.lookups import LOOKUP_FILE, district_las, read_lookup
 from bayes_needs.report.decision import DecisionInputs
 from bayes_needs.report.inputs import FittedRun
 from bayes_needs.workflows.allocation_inputs import read_baseline_csv
@@ -79,33 +85,58 @@ def decision_inputs(fit: FittedRun, allocation: Allocation, *,
     else:
         shares = children / children.sum()
         label = "population share (each LA's share of the children)"
-    deprivation, deprivation_label = _deprivation(fit, la_codes, notes)
-    layout = hexes_for(la_codes)
-    if not layout.geographic:
-        notes.append("The run's LA codes are not English children's-services LA codes (a "
-                     "synthetic run), so the map lays the LAs on a grid in code order, not "
-                     "on England's geography.")
-    else:
-        outside = sorted(set(la_codes) - set(layout.la_codes))
-        absent = sorted(set(layout.la_codes) - set(la_codes))
-        if outside:
-            notes.append(f"{len(outside)} LA(s) of the run are not on the map of England's "
-                         f"2023 districts: {', '.join(outside[:10])}.")
-        if absent:
-            notes.append(f"{len(absent)} English LA(s) are not in this run (grey on the "
-                         f"map).")
+    lookup = _england_lookup(fit, notes)
+    deprivation, deprivation_label = _deprivation(fit, la_codes, lookup, notes)
+    layout = _layout(fit, la_codes, lookup, notes)
     return DecisionInputs(pot=float(pot), currency=currency, baseline_share=shares,
                           baseline_label=label, children=children, deprivation=deprivation,
                           deprivation_label=deprivation_label, layout=layout, notes=notes)
 
 
-def _deprivation(fit: FittedRun, la_codes: list[str], notes: list[str]
-                 ) -> tuple[pd.Series | None, str]:
+def _england_lookup(fit: FittedRun, notes: list[str]) -> pd.DataFrame | None:
+    """Read the LSOA lookup of a real England run's data directory (else ``None``)."""
+    spec = fit.config.data
+    if spec.source != "england" or spec.data_dir is None:
+        return None
+    try:
+        return read_lookup(spec.data_dir)
+    except BayesNeedsError as exc:
+        notes.append(f"The lookup of the data directory could not be read ({exc}); "
+                     f"deprivation is taken from the run's covariates and the map is a grid.")
+        return None
+
+
+def _layout(fit: FittedRun, la_codes: list[str], lookup: pd.DataFrame | None,
+            notes: list[str]) -> HexLayout:
+    """England's districts from the run's lookup, else a grid with a note saying why."""
+    if lookup is None:
+        spec = fit.config.data
+        if spec.source != "england" or spec.data_dir is None:  # else the lookup's note says
+            notes.append("The run has no real England data directory (a synthetic run), so "
+                         "the map lays the LAs on a grid in code order, not on England's "
+                         "geography.")
+        return hexes_for(la_codes)
+    source = str(Path(str(fit.config.data.data_dir)) / LOOKUP_FILE)
+    layout = hexes_for(la_codes, district_las(lookup, source=source), source=source)
+    if not layout.geographic:
+        outside = sorted(set(la_codes) - set(lookup["la_code"]))
+        notes.append(f"{len(outside)} LA code(s) of the run are not upper-tier LAs of the "
+                     f"data directory's lookup ({', '.join(outside[:10])}), so the map lays "
+                     f"the LAs on a grid in code order, not on England's geography.")
+        return layout
+    absent = sorted(set(layout.la_codes) - set(la_codes))
+    if absent:
+        notes.append(f"{len(absent)} English LA(s) are not in this run (grey on the map).")
+    return layout
+
+
+def _deprivation(fit: FittedRun, la_codes: list[str], lookup: pd.DataFrame | None,
+                 notes: list[str]) -> tuple[pd.Series | None, str]:
     """LA deprivation and what it measures (see the module docstring)."""
     spec = fit.config.data
-    if spec.source == "england" and spec.data_dir is not None:
+    if lookup is not None and spec.data_dir is not None:
         try:
-            scores = read_la_imd_scores(spec.data_dir)[IMD_SCORE]
+            scores = read_la_imd_scores(spec.data_dir, lookup=lookup)[IMD_SCORE]
         except BayesNeedsError as exc:
             notes.append(f"The LA IMD 2019 scores could not be read ({exc}); deprivation is "
                          f"taken from the run's covariates instead.")
