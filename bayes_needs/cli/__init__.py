@@ -47,7 +47,7 @@ COMMANDS: list[tuple[str, str, str]] = [
      "run a scenario file and compare allocations with the base"),
     ("backtest", "bayes_needs.cli.backtest_cmd", "rolling-origin backtest of panel forecasts"),
     ("report", "bayes_needs.cli.report_cmd",
-     "write an HTML diagnostic report of a run directory"),
+     "write an HTML report of a run directory: money per LA, then diagnostics"),
 ]
 
 EXIT_USER_ERROR = 2

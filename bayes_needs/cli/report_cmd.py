@@ -1,4 +1,4 @@
-"""``bayes-needs report RUN_DIR``: a self-contained HTML diagnostic report of a run."""
+"""``bayes-needs report RUN_DIR``: a self-contained HTML report of a run (decision-makers first)."""
 
 from __future__ import annotations
 
@@ -43,6 +43,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--max-draws", type=draw_count, default=1000,
                         help="posterior draws used for LOO and power-scaling, thinned evenly "
                              "(default 1000)")
+    parser.add_argument("--baseline", default=None, metavar="FILE",
+                        help="CSV the change per LA is measured against: la_code and share "
+                             "(or amount), or an earlier run's allocations.csv (default: "
+                             "the run's allocation baseline, else each LA's share of the "
+                             "children)")
     parser.add_argument("--predictive-draws", type=draw_count, default=200,
                         help="posterior draws used for the predictive checks (default 200)")
     parser.set_defaults(func=run)
@@ -64,6 +69,6 @@ def run(args: argparse.Namespace) -> int:
     print(f"bayes-needs report: loading {args.run_dir} and computing diagnostics ...",
           file=sys.stderr)
     path = build_report(args.run_dir, random_seed=args.seed, max_draws=args.max_draws,
-                        predictive_draws=args.predictive_draws)
+                        predictive_draws=args.predictive_draws, baseline=args.baseline)
     print(f"report written to {path}")
     return 0

@@ -28,6 +28,8 @@ FORECAST_HORIZON: Final = 1
 CLA_FROM_FLOWS: Final = True
 #: National pot shared out when the user names none.
 POT: Final = 1.0e9
+#: Currency of the pot (ISO 4217) unless the allocation records another.
+CURRENCY: Final = "GBP"
 
 #: Relative cost per unit of each DfE-counted service, used when no weights are given for a
 #: real-data run: an illustrative annual cost per referral, child in need, child on a plan
