@@ -8,7 +8,7 @@ alone:
   draws), or from a unit-cost table (fixed at its medians, or drawn from its lognormal
   uncertainty), mapped onto services with the England cost design's service map;
 * a baseline: ``"population"`` (shares proportional to the child population, the exposure)
-  or a CSV of ``la_code`` and ``share`` or ``amount``;
+  or a CSV of ``la_code`` and ``share`` or ``allocation`` (money; ``amount`` is read too);
 * budget-neutral damping of the change of share against that baseline.
 """
 
@@ -34,6 +34,9 @@ from bayes_needs.data.unit_costs import load_unit_costs
 from bayes_needs.workflows.costs import load_service_weights
 
 POPULATION_BASELINE = "population"
+#: Columns a baseline CSV may give its values in, first found used: shares, or money
+#: (``amount`` is the name money had before it was called ``allocation`` everywhere).
+BASELINE_COLUMNS = ("share", "allocation", "amount")
 DEFAULT_UNIT_COSTS = "default"
 #: Draws of unit-cost weights taken when ``unit_cost_uncertainty`` is set; allocation pairs
 #: a seeded random subset of them with the demand draws.
@@ -158,7 +161,7 @@ def baseline_shares(spec: AllocationSpec, data: AreaData | PersonModelData
     MissingDataError
         If the baseline CSV does not exist.
     DataValidationError
-        If it lacks ``la_code`` and ``share``/``amount``, repeats or misses LAs, or has
+        If it lacks ``la_code`` and ``share``/``allocation``, repeats or misses LAs, or has
         negative or non-numeric values.
     """
     if spec.baseline is None:
@@ -175,11 +178,12 @@ def baseline_shares(spec: AllocationSpec, data: AreaData | PersonModelData
     if not path.is_file():
         raise MissingDataError(f"allocation.baseline: file {path} does not exist (give "
                                f"'{POPULATION_BASELINE}' or a CSV la_code,share)")
-    rows = read_csv_rows(path, comment="#")  # '#' lines: the comments of our own outputs
-    value = next((c for c in ("share", "amount") if c in rows.header), None)
+    # '#' lines: the comments of outputs written before they moved to a metadata sidecar.
+    rows = read_csv_rows(path, comment="#")
+    value = next((c for c in BASELINE_COLUMNS if c in rows.header), None)
     if "la_code" not in rows.header or value is None:
         raise DataValidationError(str(path), [
-            f"needs columns 'la_code' and 'share' (or 'amount'); found {rows.header} in the "
+            f"needs columns 'la_code' and 'share' (or 'allocation'); found {rows.header} in the "
             f"header (line {rows.header_line})"])
     frame = rows.frame(["la_code", value])
     problems = []

@@ -24,7 +24,14 @@ from bayes_needs.checks import diagnostics
 from bayes_needs.core import dims
 from bayes_needs.core import idata as idata_io
 from bayes_needs.core.errors import ConfigError
-from bayes_needs.core.outputs import REPORT, output_set, write_bytes, write_csv, write_text
+from bayes_needs.core.outputs import (
+    REPORT,
+    output_set,
+    with_sidecars,
+    write_bytes,
+    write_csv,
+    write_text,
+)
 from bayes_needs.report.diagnostic_plots import render_plots
 from bayes_needs.report.html import render_html
 from bayes_needs.report.inputs import PLOTS, ReportInputs
@@ -38,7 +45,7 @@ PLOTS_DIR = "plots"
 PARETO_CSV = "pareto_k.csv"
 PSENS_CSV = "power_scaling.csv"
 #: Every file of a report, relative to the run directory, written as one set.
-OUTPUT_FILES: tuple[str, ...] = (REPORT_FILE, PARETO_CSV, PSENS_CSV,
+OUTPUT_FILES: tuple[str, ...] = (REPORT_FILE, *with_sidecars((PARETO_CSV, PSENS_CSV)),
                                  *(f"{PLOTS_DIR}/{stem}.png" for stem, _ in PLOTS))
 #: Posterior draws used for log densities, LOO and power-scaling unless the caller says.
 MAX_DRAWS = 1000
