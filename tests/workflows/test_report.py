@@ -104,12 +104,12 @@ def test_report_is_self_contained_and_error_free(report_run):
 
 def test_tables_written_beside_the_report(report_run):
     fit = pipeline.load_fit(report_run)
-    pareto = pd.read_csv(report_run / "pareto_k.csv", comment="#")
+    pareto = pd.read_csv(report_run / "pareto_k.csv")
     observed = fit.model.data.la_totals().notna().to_numpy().any(axis=1)
     assert sorted(pareto["la_code"]) == sorted(fit.model.data.geography.la_codes[observed])
     assert pareto["pareto_k"].is_monotonic_decreasing
     assert set(pareto["flag"]) <= {"ok", "high", "very high"}
-    psens = pd.read_csv(report_run / "power_scaling.csv", comment="#")
+    psens = pd.read_csv(report_run / "power_scaling.csv")
     post = idata_io.posterior(fit.idata)
     expected = sum(int(post[v].size / (post.sizes["chain"] * post.sizes["draw"]))
                    for v in ("intercept", "beta", "sigma_la", "msoa_cv", "lsoa_dispersion"))
@@ -260,5 +260,5 @@ def test_report_of_a_real_fit(tmp_path):
     page = (run / REPORT_FILE).read_text(encoding="utf-8")
     assert len(embedded_images(page)) == len(PLOTS)
     assert "unavailable" not in page
-    pareto = pd.read_csv(run / "pareto_k.csv", comment="#")
+    pareto = pd.read_csv(run / "pareto_k.csv")
     assert np.isfinite(pareto["pareto_k"]).all()
