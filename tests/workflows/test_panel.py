@@ -44,7 +44,7 @@ def test_panel_run_writes_forecast_demand_decomposition_and_both_widths(tmp_path
         (s, stat) for s in services for stat in STATISTICS}
     assert (gradient["lower"] <= gradient["median"]).all()
     assert (gradient["median"] <= gradient["upper"]).all()
-    assert "needs-indicator composite" in (run / GRADIENT_CSV).read_text()
+    assert "needs-indicator composite" in description(run / GRADIENT_CSV)
     assert summary.count("need gradient, ") == 2 * len(services)
 
 
