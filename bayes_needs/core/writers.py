@@ -274,10 +274,11 @@ def sidecar_text(csv_name: str, frame: pd.DataFrame, *, comment: str | None = No
         Schema types, as :func:`pandas.io.json.build_table_schema` names them) and, where
         known, ``units`` and ``long_name`` (:mod:`bayes_needs.core.units`).
     """
-    schema = pd.io.json.build_table_schema(frame, index=False, version=False)
+    schema_fields: list[dict[str, Any]] = pd.io.json.build_table_schema(
+        frame, index=False, version=False)["fields"]  # type: ignore[assignment]
     fields = [{"name": field["name"], "type": field["type"],
                **column_attrs(str(field["name"]), currency=currency)}
-              for field in schema["fields"]]
+              for field in schema_fields]
     meta: dict[str, Any] = {"schema_version": SIDECAR_SCHEMA_VERSION, "table": csv_name,
                             "comment": comment.splitlines() if comment else []}
     meta.update(metadata or {})
@@ -292,8 +293,9 @@ def write_csv(target: str | Path, frame: pd.DataFrame, *, comment: str | None = 
 
     The CSV holds the header and rows only, so ``pandas.read_csv(target)`` reads it without
     options. Its description goes to ``<name>.meta.json`` beside it (:func:`sidecar_text`);
-    an output set (:mod:`bayes_needs.core.outputs`) moves both into place together. Text cells that a spreadsheet
-    would run as formulas are neutralised (:func:`neutralise_formulas`).
+    an output set (:mod:`bayes_needs.core.outputs`) moves both into place together. Text
+    cells that a spreadsheet would run as formulas are neutralised
+    (:func:`neutralise_formulas`).
 
     Parameters
     ----------
