@@ -122,7 +122,10 @@ def test_demo_writes_every_output(demo_run):
     summary = (out / "summary.txt").read_text(encoding="utf-8")
     assert "R-hat" in summary
     assert "divergences:" in summary
+    assert "pot: 1,000,000,000.00 GBP" in summary  # the default pot, recorded where used
     run = json.loads((out / "run.json").read_text(encoding="utf-8"))
+    assert (run["config"]["allocation"]["pot"], run["config"]["allocation"]["currency"]) == \
+        (1.0e9, "GBP")
     assert run["config"]["data"]["source"] == "synthetic"
     assert run["config"]["sampling"]["draws"] == 20
     assert run["data_hash"] == data.data_hash()
