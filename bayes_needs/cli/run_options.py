@@ -33,6 +33,7 @@ OPTION_FIELDS: dict[str, tuple[str, str]] = {
     "interval_prob": ("allocation", "interval_prob"),
     "interval_kind": ("allocation", "interval_kind"),
     "pot": ("allocation", "pot"),
+    "currency": ("allocation", "currency"),
 }
 
 
@@ -68,7 +69,7 @@ def add_sampling_options(parser: argparse.ArgumentParser) -> None:
 
 
 def add_allocation_options(parser: argparse.ArgumentParser) -> None:
-    """Add --interval-prob, --interval-kind, --pot, --standardise.
+    """Add --interval-prob, --interval-kind, --pot, --currency, --standardise.
 
     Parameters
     ----------
@@ -86,6 +87,9 @@ def add_allocation_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--pot", type=number, default=None,
                        help=f"national pot to share out (default: the run config's, else "
                             f"{defaults.POT:g})")
+    group.add_argument("--currency", default=None, metavar="CODE",
+                       help=f"ISO 4217 code of the pot's currency, the units of every money "
+                            f"column (default: the run config's, else {defaults.CURRENCY})")
     group.add_argument("--standardise", default=None,
                        metavar=_choices(NeedSpec, "standardise"),
                        help="marginalise LA effects (la, default), keep them (none), or "

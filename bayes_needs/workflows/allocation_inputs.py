@@ -8,7 +8,7 @@ alone:
   draws), or from a unit-cost table (fixed at its medians, or drawn from its lognormal
   uncertainty), mapped onto services with the England cost design's service map;
 * a baseline: ``"population"`` (shares proportional to the child population, the exposure)
-  or a CSV of ``la_code`` and ``share`` or ``amount``;
+  or a CSV of ``la_code`` and ``share`` or ``allocation`` (money; ``amount`` is read too);
 * budget-neutral damping of the change of share against that baseline.
 """
 
@@ -36,9 +36,10 @@ from bayes_needs.workflows.costs import load_service_weights
 POPULATION_BASELINE = "population"
 DEFAULT_UNIT_COSTS = "default"
 #: Columns a baseline CSV may give its values in, in order of preference: shares, or money
-#: (``share_mean``/``allocation_mean``: the ``allocations.csv`` of an earlier run).
-BASELINE_VALUE_COLUMNS: tuple[str, ...] = ("share", "share_mean", "amount", "amount_mean",
-                                           "allocation_mean")
+#: (``share_mean``/``allocation_mean``: the ``allocations.csv`` of an earlier run; ``amount``
+#: is the name money had before it was called ``allocation`` everywhere).
+BASELINE_VALUE_COLUMNS: tuple[str, ...] = ("share", "share_mean", "allocation",
+                                           "allocation_mean", "amount", "amount_mean")
 #: Draws of unit-cost weights taken when ``unit_cost_uncertainty`` is set; allocation pairs
 #: a seeded random subset of them with the demand draws.
 UNIT_COST_DRAWS = 4000
@@ -162,7 +163,7 @@ def baseline_shares(spec: AllocationSpec, data: AreaData | PersonModelData
     MissingDataError
         If the baseline CSV does not exist.
     DataValidationError
-        If it lacks ``la_code`` and ``share``/``amount``, repeats or misses LAs, or has
+        If it lacks ``la_code`` and ``share``/``allocation``, repeats or misses LAs, or has
         negative or non-numeric values.
     """
     if spec.baseline is None:
@@ -212,7 +213,8 @@ def read_baseline_csv(path: str | Path, la_codes: Sequence[str], *, setting: str
     if not path.is_file():
         raise MissingDataError(f"{setting}: file {path} does not exist (give "
                                f"'{POPULATION_BASELINE}' or a CSV la_code,share)")
-    rows = read_csv_rows(path, comment="#")  # '#' lines: the comments of our own outputs
+    # '#' lines: comments of outputs written before the metadata sidecars.
+    rows = read_csv_rows(path, comment="#")
     value = next((c for c in BASELINE_VALUE_COLUMNS if c in rows.header), None)
     if "la_code" not in rows.header or value is None:
         raise DataValidationError(str(path), [

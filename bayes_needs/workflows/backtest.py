@@ -36,7 +36,13 @@ from bayes_needs.config.run import RunConfig
 from bayes_needs.core import defaults, dims
 from bayes_needs.core.errors import BayesNeedsError, ConfigError
 from bayes_needs.core.executors import SerialExecutor
-from bayes_needs.core.outputs import output_set, write_bytes, write_csv, write_text
+from bayes_needs.core.outputs import (
+    output_set,
+    with_sidecars,
+    write_bytes,
+    write_csv,
+    write_text,
+)
 from bayes_needs.data.panel import PanelData
 from bayes_needs.report.backtest_plots import backtest_figure
 from bayes_needs.report.figures import figure_png
@@ -56,7 +62,7 @@ BACKTEST_PNG = "backtest.png"
 SUMMARY_TXT = "summary.txt"
 #: The kind of output set these files form (:func:`bayes_needs.core.outputs.output_set`).
 BACKTEST_SET = "backtest"
-OUTPUT_FILES = (BACKTEST_CSV, CASES_CSV, BACKTEST_PNG, SUMMARY_TXT)
+OUTPUT_FILES = with_sidecars((BACKTEST_CSV, CASES_CSV, BACKTEST_PNG, SUMMARY_TXT))
 #: Years of counts an origin needs before it (persistence fits its spread on past pairs).
 MIN_HISTORY = 2
 #: Columns of :attr:`BacktestResult.timings`.

@@ -28,7 +28,14 @@ from bayes_needs.checks import diagnostics
 from bayes_needs.core import dims
 from bayes_needs.core import idata as idata_io
 from bayes_needs.core.errors import ConfigError, MissingDataError
-from bayes_needs.core.outputs import REPORT, output_set, write_bytes, write_csv, write_text
+from bayes_needs.core.outputs import (
+    REPORT,
+    output_set,
+    with_sidecars,
+    write_bytes,
+    write_csv,
+    write_text,
+)
 from bayes_needs.report.decision import decision_table
 from bayes_needs.report.decision_plots import render_decision_plots
 from bayes_needs.report.diagnostic_plots import render_plots
@@ -46,7 +53,8 @@ DECISION_CSV = "decision_table.csv"
 PARETO_CSV = "pareto_k.csv"
 PSENS_CSV = "power_scaling.csv"
 #: Every file of a report, relative to the run directory, written as one set.
-OUTPUT_FILES: tuple[str, ...] = (REPORT_FILE, DECISION_CSV, PARETO_CSV, PSENS_CSV,
+OUTPUT_FILES: tuple[str, ...] = (REPORT_FILE,
+                                 *with_sidecars((DECISION_CSV, PARETO_CSV, PSENS_CSV)),
                                  *(f"{PLOTS_DIR}/{stem}.png"
                                    for stem, _ in (*DECISION_PLOTS, *PLOTS)))
 #: Posterior draws used for log densities, LOO and power-scaling unless the caller says.

@@ -44,7 +44,7 @@ from bayes_needs.core import dims
 from bayes_needs.core import idata as idata_io
 from bayes_needs.core.errors import ConfigError
 from bayes_needs.core.executors import SerialExecutor
-from bayes_needs.core.outputs import output_set, write_bytes, write_csv
+from bayes_needs.core.outputs import output_set, with_sidecars, write_bytes, write_csv
 from bayes_needs.data.area import AreaData
 from bayes_needs.models.area import AreaDemandModel
 from bayes_needs.need.area import expected_need
@@ -60,7 +60,7 @@ REPLICATES_CSV = "replicates.csv"
 ECDF_PNG = "sbc_ecdf.png"
 #: The kind of output set these files form (:func:`bayes_needs.core.outputs.output_set`).
 SBC_SET = "sbc"
-OUTPUT_FILES = (SBC_CSV, RANKS_CSV, REPLICATES_CSV, ECDF_PNG)
+OUTPUT_FILES = with_sidecars((SBC_CSV, RANKS_CSV, REPLICATES_CSV, ECDF_PNG))
 #: Resolution of ``sbc_ecdf.png``.
 ECDF_DPI = 110
 

@@ -58,7 +58,14 @@ from bayes_needs.config.scenarios import BASE, Scenario, ScenarioSet, load_scena
 from bayes_needs.core import dims
 from bayes_needs.core.errors import BayesNeedsError, ConfigError
 from bayes_needs.core.executors import available_cpus, make_executor
-from bayes_needs.core.outputs import output_set, write_bytes, write_csv, write_netcdf
+from bayes_needs.core.outputs import (
+    output_set,
+    with_sidecars,
+    write_bytes,
+    write_csv,
+    write_netcdf,
+)
+from bayes_needs.core.units import annotate
 from bayes_needs.report.figures import figure_png
 from bayes_needs.report.sensitivity_plots import TORNADO_TOP, tornado_figure
 from bayes_needs.workflows import pipeline
@@ -79,7 +86,8 @@ TORNADO_PNG = "tornado.png"
 RESULTS_NC = "sensitivity.nc"
 #: The kind of output set these files form (:func:`bayes_needs.core.outputs.output_set`).
 SENSITIVITY_SET = "sensitivity"
-OUTPUT_FILES = (SENSITIVITY_CSV, SUMMARY_CSV, POWER_SCALING_CSV, TORNADO_PNG, RESULTS_NC)
+OUTPUT_FILES = with_sidecars((SENSITIVITY_CSV, SUMMARY_CSV, POWER_SCALING_CSV, TORNADO_PNG,
+                              RESULTS_NC))
 
 #: ``progress(done, total, scenario_name, result)`` after each scenario finishes.
 Progress = Callable[[int, int, str, xr.Dataset], None]
@@ -378,7 +386,7 @@ def write_outputs(results: xr.Dataset, comparison: Comparison, out_dir: str | Pa
                           f"hyperparameter; priorsense threshold "
                           f"{diagnostics.PSENS_THRESHOLD:g}")
         write_bytes(staging / TORNADO_PNG, png)
-        write_netcdf(staging / RESULTS_NC, results)
+        write_netcdf(staging / RESULTS_NC, annotate(results))
     return [out / name for name in OUTPUT_FILES]
 
 

@@ -139,7 +139,7 @@ def children_per_la(fit) -> pd.Series:
 
 def test_decision_table_is_the_allocation_draws_summarised(report_run):
     allocation = Allocation.from_netcdf(report_run / pipeline.ALLOCATION_FILE)
-    table = pd.read_csv(report_run / DECISION_CSV, comment="#").set_index("la_code")
+    table = pd.read_csv(report_run / DECISION_CSV).set_index("la_code")
     share = allocation.draws["share"]
     codes = [str(c) for c in share["la"].to_numpy()]
     draws = share.transpose("chain", "draw", "la").to_numpy().reshape(-1, len(codes))
@@ -157,7 +157,7 @@ def test_decision_table_is_the_allocation_draws_summarised(report_run):
 
 
 def test_an_earlier_runs_allocations_csv_is_the_baseline(report_run, tmp_path):
-    earlier = pd.read_csv(report_run / pipeline.ALLOCATIONS_CSV, comment="#")
+    earlier = pd.read_csv(report_run / pipeline.ALLOCATIONS_CSV)
     earlier["share_mean"] = np.linspace(1.0, 2.0, len(earlier))
     path = tmp_path / "allocations.csv"
     path.write_text("# an earlier run\n" + earlier.to_csv(index=False), encoding="utf-8")
@@ -188,7 +188,7 @@ def test_a_bad_baseline_is_a_user_error_naming_file_line_and_column(report_run, 
 
 def test_high_pareto_k_points_to_la_grouped_kfold(report_run):
     page = (report_run / REPORT_FILE).read_text(encoding="utf-8")
-    pareto = pd.read_csv(report_run / "pareto_k.csv", comment="#")
+    pareto = pd.read_csv(report_run / "pareto_k.csv")
     flagged = int((pareto["flag"] != "ok").sum())
     assert flagged > 0  # the mocked fit's LAs are influential
     advice = page[page.index('data-plot="pareto_k"'):page.index('id="shares_forest"')]
@@ -198,12 +198,12 @@ def test_high_pareto_k_points_to_la_grouped_kfold(report_run):
 
 def test_tables_written_beside_the_report(report_run):
     fit = pipeline.load_fit(report_run)
-    pareto = pd.read_csv(report_run / "pareto_k.csv", comment="#")
+    pareto = pd.read_csv(report_run / "pareto_k.csv")
     observed = fit.model.data.la_totals().notna().to_numpy().any(axis=1)
     assert sorted(pareto["la_code"]) == sorted(fit.model.data.geography.la_codes[observed])
     assert pareto["pareto_k"].is_monotonic_decreasing
     assert set(pareto["flag"]) <= {"ok", "high", "very high"}
-    psens = pd.read_csv(report_run / "power_scaling.csv", comment="#")
+    psens = pd.read_csv(report_run / "power_scaling.csv")
     post = idata_io.posterior(fit.idata)
     expected = sum(int(post[v].size / (post.sizes["chain"] * post.sizes["draw"]))
                    for v in ("intercept", "beta", "sigma_la", "msoa_cv", "lsoa_dispersion"))
@@ -360,5 +360,5 @@ def test_report_of_a_real_fit(tmp_path):
     page = (run / REPORT_FILE).read_text(encoding="utf-8")
     assert len(embedded_images(page)) == len(ALL_PLOTS)
     assert "unavailable" not in page
-    pareto = pd.read_csv(run / "pareto_k.csv", comment="#")
+    pareto = pd.read_csv(run / "pareto_k.csv")
     assert np.isfinite(pareto["pareto_k"]).all()
