@@ -3,8 +3,8 @@
 Everything is computed from the allocation's share draws (``chain``, ``draw``) and summarised
 only at the end, with intervals from :mod:`bayes_needs.core.intervals`:
 
-* ``amount = share * pot`` (in the pot's currency);
-* ``per_child = amount / children`` (the LA's child population in the run's data);
+* ``allocation = share * pot`` (in the pot's currency);
+* ``per_child = allocation / children`` (the LA's child population in the run's data);
 * ``change = (share - baseline_share) * pot``: the money gained or lost against the
   baseline at this run's pot, and ``change_pct = 100 * (share / baseline_share - 1)``;
 * ``prob_gain``: the posterior probability that the share exceeds the baseline share.
@@ -26,7 +26,7 @@ from bayes_needs.data.hexmap import HexLayout
 #: Symbols of the currencies the report writes amounts in; others are written as codes.
 CURRENCY_SYMBOLS = {"GBP": "£", "EUR": "€", "USD": "$"}
 #: Quantities of the table with a mean and an interval, from draws of the same name.
-SUMMARISED = ("amount", "per_child", "change", "change_pct")
+SUMMARISED = ("allocation", "per_child", "change", "change_pct")
 
 
 @dataclass
@@ -97,7 +97,7 @@ def decision_draws(allocation: Allocation, inputs: DecisionInputs) -> xr.Dataset
     Returns
     -------
     xarray.Dataset
-        ``amount``, ``per_child``, ``change``, ``change_pct`` and ``gain`` (share above the
+        ``allocation``, ``per_child``, ``change``, ``change_pct`` and ``gain`` (share above the
         baseline share), dims ``(chain, draw, la)``.
     """
     share = allocation.draws["share"]
@@ -110,7 +110,7 @@ def decision_draws(allocation: Allocation, inputs: DecisionInputs) -> xr.Dataset
     with np.errstate(divide="ignore", invalid="ignore"):
         per_child = amount / children.where(children > 0)
         change_pct = 100.0 * (share / baseline.where(baseline > 0) - 1.0)
-    return xr.Dataset({"amount": amount, "per_child": per_child,
+    return xr.Dataset({"allocation": amount, "per_child": per_child,
                        "change": (share - baseline) * inputs.pot, "change_pct": change_pct,
                        "gain": share > baseline})
 
@@ -129,8 +129,8 @@ def decision_table(allocation: Allocation, inputs: DecisionInputs) -> pd.DataFra
     -------
     pandas.DataFrame
         One row per LA, largest mean amount first: ``la_code, la_name, children,
-        amount_mean, amount_lower, amount_upper, per_child_*, baseline_share,
-        baseline_amount, change_*, change_pct_*, prob_gain``. ``attrs`` records
+        allocation_mean, allocation_lower, allocation_upper, per_child_*, baseline_share,
+        baseline_allocation, change_*, change_pct_*, prob_gain``. ``attrs`` records
         ``interval_prob``, ``interval_kind``, ``pot``, ``currency``, ``baseline`` and
         ``comment``.
     """
@@ -150,9 +150,9 @@ def decision_table(allocation: Allocation, inputs: DecisionInputs) -> pd.DataFra
         columns[f"{name}_upper"] = upper.to_numpy()
         if name == "per_child":
             columns["baseline_share"] = baseline
-            columns["baseline_amount"] = baseline * inputs.pot
+            columns["baseline_allocation"] = baseline * inputs.pot
     columns["prob_gain"] = draws["gain"].mean(dims.SAMPLE_DIMS).to_numpy()
-    table = pd.DataFrame(columns).sort_values("amount_mean", ascending=False, kind="stable")
+    table = pd.DataFrame(columns).sort_values("allocation_mean", ascending=False, kind="stable")
     table = table.reset_index(drop=True)
     interval = describe_interval(prob, kind)
     table.attrs.update({

@@ -91,10 +91,10 @@ def _table(table: pd.DataFrame, inputs: DecisionInputs) -> str:
         r = SimpleNamespace(**{str(k): v for k, v in row.items()})
         cells = [
             (r.la_code, False), (r.la_name, False), (f"{r.children:,.0f}", True),
-            (money(r.amount_mean), True),
-            (f"{money(r.amount_lower)} to {money(r.amount_upper)}", True),
+            (money(r.allocation_mean), True),
+            (f"{money(r.allocation_lower)} to {money(r.allocation_upper)}", True),
             (inputs.money(r.per_child_mean), True),
-            (money(r.baseline_amount), True), (money(r.change_mean, signed=True), True),
+            (money(r.baseline_allocation), True), (money(r.change_mean, signed=True), True),
             (f"{money(r.change_lower, signed=True)} to {money(r.change_upper, signed=True)}",
              True),
             (f"{r.change_pct_mean:+.1f}%", True), (f"{r.prob_gain:.2f}", True),

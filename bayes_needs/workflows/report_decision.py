@@ -74,7 +74,7 @@ def decision_inputs(fit: FittedRun, allocation: Allocation, *,
         pot = defaults.POT
         notes.append(f"The allocation records no pot: amounts are shown for the default pot "
                      f"of {pot:,.0f}.")
-    currency = str(allocation.config.get("currency") or defaults.CURRENCY)
+    currency = allocation.currency
     if baseline is not None:
         shares = read_baseline_csv(baseline, la_codes, setting="--baseline")
         label = f"the shares of {Path(baseline).name}"

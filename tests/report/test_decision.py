@@ -64,7 +64,7 @@ def test_table_is_computed_from_the_draws():
     share = share.reshape(-1, len(codes))                       # (sample, la)
     children = np.linspace(1000.0, 5000.0, len(codes))
     baseline = 1.0 / len(codes)
-    for name, draws in {"amount": share * POT, "per_child": share * POT / children,
+    for name, draws in {"allocation": share * POT, "per_child": share * POT / children,
                         "change": (share - baseline) * POT,
                         "change_pct": 100 * (share / baseline - 1)}.items():
         lower, upper = np.quantile(draws, [0.1, 0.9], axis=0)   # 80% equal-tailed
@@ -73,10 +73,10 @@ def test_table_is_computed_from_the_draws():
         np.testing.assert_allclose(table.loc[codes, f"{name}_upper"], upper)
     np.testing.assert_allclose(table.loc[codes, "prob_gain"],
                                (share > baseline).mean(axis=0))
-    np.testing.assert_allclose(table.loc[codes, "baseline_amount"], baseline * POT)
+    np.testing.assert_allclose(table.loc[codes, "baseline_allocation"], baseline * POT)
     assert ((table["prob_gain"] > 0) & (table["prob_gain"] < 1)).any()  # not all certain
-    assert table["amount_mean"].sum() == pytest.approx(POT)
-    assert list(table["amount_mean"]) == sorted(table["amount_mean"], reverse=True)
+    assert table["allocation_mean"].sum() == pytest.approx(POT)
+    assert list(table["allocation_mean"]) == sorted(table["allocation_mean"], reverse=True)
     assert table.attrs["interval_prob"] == 0.8 and table.attrs["interval_kind"] == "eti"
     assert "GBP" in table.attrs["comment"] and "equal shares" in table.attrs["comment"]
 
@@ -85,8 +85,8 @@ def test_highest_density_intervals_follow_the_allocation():
     codes = ["A1", "A2", "A3"]
     table = decision_table(make_allocation(codes, interval_kind="hdi"), inputs_for(codes))
     assert table.attrs["interval_kind"] == "hdi"
-    assert (table["amount_lower"] <= table["amount_mean"]).all()
-    assert (table["amount_mean"] <= table["amount_upper"]).all()
+    assert (table["allocation_lower"] <= table["allocation_mean"]).all()
+    assert (table["allocation_mean"] <= table["allocation_upper"]).all()
 
 
 def test_money_is_written_with_the_currency():

@@ -146,7 +146,7 @@ def test_decision_table_is_the_allocation_draws_summarised(report_run):
     children = children_per_la(pipeline.load_fit(report_run)).loc[codes].to_numpy()
     baseline = children / children.sum()   # the default baseline: population share
     pot = 1e9
-    for name, values in {"amount": draws * pot, "per_child": draws * pot / children,
+    for name, values in {"allocation": draws * pot, "per_child": draws * pot / children,
                          "change": (draws - baseline) * pot}.items():
         lower, upper = np.quantile(values, [0.05, 0.95], axis=0)
         np.testing.assert_allclose(table.loc[codes, f"{name}_mean"], values.mean(axis=0))
