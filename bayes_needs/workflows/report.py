@@ -25,6 +25,7 @@ from bayes_needs.core import dims
 from bayes_needs.core import idata as idata_io
 from bayes_needs.core.errors import ConfigError
 from bayes_needs.core.outputs import REPORT, output_set, write_bytes, write_csv, write_text
+from bayes_needs.core.progress import progress_bar
 from bayes_needs.report.diagnostic_plots import render_plots
 from bayes_needs.report.html import render_html
 from bayes_needs.report.inputs import PLOTS, ReportInputs
@@ -47,7 +48,8 @@ PREDICTIVE_DRAWS = 200
 
 
 def build_report(run_dir: str | Path, *, random_seed: int | None = None,
-                 max_draws: int = MAX_DRAWS, predictive_draws: int = PREDICTIVE_DRAWS) -> Path:
+                 max_draws: int = MAX_DRAWS, predictive_draws: int = PREDICTIVE_DRAWS,
+                 progress: bool = False) -> Path:
     """Write the report of a run directory written by ``bayes-needs fit``/``demo``.
 
     Parameters
@@ -62,6 +64,8 @@ def build_report(run_dir: str | Path, *, random_seed: int | None = None,
         Posterior draws used for log densities, LOO and power-scaling (thinned evenly).
     predictive_draws
         Posterior draws used for the predictive checks (thinned evenly).
+    progress
+        Show the report's steps as a progress bar on stderr (:mod:`bayes_needs.core.progress`).
 
     Returns
     -------
@@ -81,11 +85,16 @@ def build_report(run_dir: str | Path, *, random_seed: int | None = None,
     if low:
         raise ConfigError(f"{', '.join(f'{k} {v}' for k, v in low.items())}: the report's "
                           f"PSIS-LOO needs at least {diagnostics.MIN_PSIS_DRAWS} draws")
-    inputs = collect(run_dir, random_seed=random_seed, max_draws=max_draws,
-                     predictive_draws=predictive_draws)
-    images = render_plots(inputs)
-    page = render_html(inputs, images, run_dir.name)
-    return write_report(run_dir, inputs, images, page)
+    with progress_bar(3, "report", enabled=progress) as advance:
+        inputs = collect(run_dir, random_seed=random_seed, max_draws=max_draws,
+                         predictive_draws=predictive_draws)
+        advance("diagnostics computed")
+        images = render_plots(inputs)
+        advance("plots drawn")
+        page = render_html(inputs, images, run_dir.name)
+        path = write_report(run_dir, inputs, images, page)
+        advance("written")
+    return path
 
 
 def write_report(run_dir: Path, inputs: ReportInputs, images: dict[str, bytes],
