@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import sys
 
 from bayes_needs.checks.diagnostics import MIN_PSIS_DRAWS
 from bayes_needs.cli.common import existing_dir, non_negative_int, whole_number
+from bayes_needs.core.progress import info
 from bayes_needs.workflows.report import build_report
 
 
@@ -66,9 +66,9 @@ def run(args: argparse.Namespace) -> int:
     int
         The exit code.
     """
-    print(f"bayes-needs report: loading {args.run_dir} and computing diagnostics ...",
-          file=sys.stderr)
+    info(f"bayes-needs report: loading {args.run_dir} and computing diagnostics ...")
     path = build_report(args.run_dir, random_seed=args.seed, max_draws=args.max_draws,
-                        predictive_draws=args.predictive_draws, baseline=args.baseline)
+                        predictive_draws=args.predictive_draws, baseline=args.baseline,
+                        progress=True)
     print(f"report written to {path}")
     return 0

@@ -19,6 +19,7 @@ from bayes_needs.cli.common import existing_file, number, whole_number
 from bayes_needs.config.run import AllocationSpec, NeedSpec, RunConfig, SamplingSpec
 from bayes_needs.core import defaults
 from bayes_needs.core.errors import ConfigFileError
+from bayes_needs.core.progress import sampler_bar_wanted
 
 #: Command-line option (argparse ``dest``) -> the (section, field) of the run config it sets.
 OPTION_FIELDS: dict[str, tuple[str, str]] = {
@@ -65,7 +66,8 @@ def add_sampling_options(parser: argparse.ArgumentParser) -> None:
                             f"{defaults.TARGET_ACCEPT})")
     group.add_argument("--priors", type=existing_file, default=None,
                        help="prior file overriding default priors by variable name")
-    group.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    group.add_argument("--no-progress", action="store_true",
+                       help="hide the sampler's progress bar (shown on a terminal only)")
 
 
 def add_allocation_options(parser: argparse.ArgumentParser) -> None:
@@ -145,8 +147,9 @@ def configure(config: RunConfig, args: argparse.Namespace,
                                            "need": {}, "allocation": {}}
     for option, (section, field) in OPTION_FIELDS.items():
         sections[section][field] = getattr(args, option, None)
-    if getattr(args, "no_progress", False):
-        sections["sampling"]["progressbar"] = False
+    # The CLI shows the sampler's bar on a terminal unless --no-progress or --quiet.
+    sections["sampling"]["progressbar"] = sampler_bar_wanted(
+        not getattr(args, "no_progress", False))
     priors = getattr(args, "priors", None)
     if priors is not None:
         config = config.model_copy(update={"priors": str(Path(priors).resolve())})

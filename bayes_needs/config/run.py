@@ -102,7 +102,8 @@ class SamplingSpec(_Strict):
     sampler: Literal["pymc", "nutpie", "numpyro"] = "pymc"
     target_accept: float = Field(default=defaults.TARGET_ACCEPT, gt=0, lt=1)
     random_seed: int = Field(default=defaults.RANDOM_SEED, ge=0)
-    progressbar: bool = True
+    #: PyMC's sampler bar on stderr; off by default in Python (the CLI shows it on a terminal).
+    progressbar: bool = False
     #: Processes sampling chains in parallel (``None``: up to 2). Draws do not depend on it.
     cores: int | None = Field(default=None, ge=1)
 

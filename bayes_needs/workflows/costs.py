@@ -253,7 +253,7 @@ def run_costs(data_dir: str | Path, financial_year: str, out_dir: str | Path, *,
               chains: int = CHAINS, target_accept: float = TARGET_ACCEPT,
               max_refits: int = MAX_REFITS, interval_prob: float = defaults.INTERVAL_PROB,
               interval_kind: str = defaults.INTERVAL_KIND,
-              progressbar: bool = True) -> dict[str, Any]:
+              progressbar: bool = False) -> dict[str, Any]:
     """Fit the England cost-weight model for ``financial_year`` and write every output file.
 
     Parameters

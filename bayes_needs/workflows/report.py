@@ -36,6 +36,7 @@ from bayes_needs.core.outputs import (
     write_csv,
     write_text,
 )
+from bayes_needs.core.progress import progress_bar
 from bayes_needs.report.decision import decision_table
 from bayes_needs.report.decision_plots import render_decision_plots
 from bayes_needs.report.diagnostic_plots import render_plots
@@ -65,7 +66,7 @@ PREDICTIVE_DRAWS = 200
 
 def build_report(run_dir: str | Path, *, random_seed: int | None = None,
                  max_draws: int = MAX_DRAWS, predictive_draws: int = PREDICTIVE_DRAWS,
-                 baseline: str | Path | None = None) -> Path:
+                 baseline: str | Path | None = None, progress: bool = False) -> Path:
     """Write the report of a run directory written by ``bayes-needs fit``/``demo``.
 
     Parameters
@@ -84,6 +85,8 @@ def build_report(run_dir: str | Path, *, random_seed: int | None = None,
         CSV of baseline shares the change is measured against: ``la_code`` and ``share``
         (or ``amount``), or the ``allocations.csv`` of an earlier run (``share_mean``).
         Default: the baseline of the run's allocation, else population shares.
+    progress
+        Show the report's steps as a progress bar on stderr (:mod:`bayes_needs.core.progress`).
 
     Returns
     -------
@@ -105,12 +108,17 @@ def build_report(run_dir: str | Path, *, random_seed: int | None = None,
     if low:
         raise ConfigError(f"{', '.join(f'{k} {v}' for k, v in low.items())}: the report's "
                           f"PSIS-LOO needs at least {diagnostics.MIN_PSIS_DRAWS} draws")
-    inputs = collect(run_dir, random_seed=random_seed, max_draws=max_draws,
-                     predictive_draws=predictive_draws, baseline=baseline)
-    images = {**render_decision_plots(inputs.allocation, inputs.decision),
-              **render_plots(inputs)}
-    page = render_html(inputs, images, run_dir.name)
-    return write_report(run_dir, inputs, images, page)
+    with progress_bar(3, "report", enabled=progress) as advance:
+        inputs = collect(run_dir, random_seed=random_seed, max_draws=max_draws,
+                         predictive_draws=predictive_draws, baseline=baseline)
+        advance("diagnostics computed")
+        images = {**render_decision_plots(inputs.allocation, inputs.decision),
+                  **render_plots(inputs)}
+        advance("plots drawn")
+        page = render_html(inputs, images, run_dir.name)
+        path = write_report(run_dir, inputs, images, page)
+        advance("written")
+    return path
 
 
 def write_report(run_dir: Path, inputs: ReportInputs, images: dict[str, bytes],

@@ -95,3 +95,12 @@ def test_validate_sbc_cli(mocked_sampler, tmp_path, capsys):
     assert "n_rank_draws=29" in header and "'la_parameterisation': 'noncentred'" in header
     assert not (out / "sbc_ranks.csv").exists()
     assert pd.read_csv(out / "ranks.csv")["rank"].between(0, 29).all()
+
+
+def test_run_sbc_progress_is_opt_in(mocked_sampler, capsys):
+    run_sbc(SMALL, n_sims=1, base_seed=3)
+    assert "SBC replicates" not in capsys.readouterr().err
+    run_sbc(SMALL, n_sims=2, base_seed=3, progress=True)
+    lines = [line for line in capsys.readouterr().err.splitlines() if "SBC replicates" in line]
+    assert [line.split("]")[0] for line in lines] == ["  [1/2", "  [2/2"]
+    assert all(": replicate " in line for line in lines)
