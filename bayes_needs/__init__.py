@@ -18,7 +18,11 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from bayes_needs.core import library_warnings
 from bayes_needs.core.version import __version__
+
+# Before any of our modules imports ArviZ or PyMC (see core/library_warnings.py).
+library_warnings.install()
 
 if TYPE_CHECKING:
     from bayes_needs.allocation import Allocation, Damping, allocate

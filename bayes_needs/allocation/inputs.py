@@ -368,3 +368,18 @@ def check_pot(pot: float | None) -> float | None:
         raise ConfigError(f"pot must be a finite number > 0 (the national total to share), "
                           f"got {pot!r}")
     return float(pot)
+
+
+def check_currency(currency: str) -> str:
+    """Return the currency code, an ISO 4217 code of three capital letters (``"GBP"``).
+
+    Raises
+    ------
+    ConfigError
+        If ``currency`` is not three capital letters.
+    """
+    if not isinstance(currency, str) or len(currency) != 3 or not currency.isascii() \
+            or not currency.isalpha() or not currency.isupper():
+        raise ConfigError(f"currency must be an ISO 4217 code of three capital letters such "
+                          f"as 'GBP', got {currency!r}")
+    return currency

@@ -13,6 +13,7 @@ import xarray as xr
 
 from bayes_needs.allocation.damping import Damping
 from bayes_needs.core import dims
+from bayes_needs.core.defaults import CURRENCY
 from bayes_needs.core.errors import BayesNeedsError, MissingDataError
 from bayes_needs.core.idata import CONFIG_ATTR, KIND_ATTR
 from bayes_needs.core.intervals import (
@@ -22,9 +23,14 @@ from bayes_needs.core.intervals import (
     describe_interval,
 )
 from bayes_needs.core.outputs import write_csv, write_netcdf
+from bayes_needs.core.units import annotate
 
 #: Value of the ``bayes_needs_kind`` attribute of a saved allocation.
 ALLOCATION_KIND = "allocation"
+#: Name of the money variable in allocations saved before it was called ``allocation``.
+LEGACY_MONEY = "amount"
+#: Summary settings recorded as entries of the CSV's metadata sidecar.
+SIDECAR_KEYS = ("interval_prob", "interval_kind", "n_draws", "pot", "currency")
 
 
 @dataclass(frozen=True, eq=False)
@@ -40,11 +46,13 @@ class Allocation:
         Dataset with dims ``(chain, draw, la[, service])`` holding ``need`` (demand per LA and
         service), ``cost_weight`` (the weight paired with each draw, or fixed), ``contribution``
         (need x weight x area cost adjustment per LA and service), ``weighted_need``,
-        ``share``, ``rank`` (1 = largest share), ``amount`` (when a pot was given),
+        ``share``, ``rank`` (1 = largest share), ``allocation`` (``share x pot`` in the pot's
+        currency, when a pot was given),
         ``share_undamped`` (when damped), ``baseline_share`` and ``area_cost_adjustment`` (when
         given). Settings are stored in the attrs (``interval_prob``, ``interval_kind``,
-        ``pot``, ``damping_floor``, ``damping_cap``, ``cost_weight_pairing`` and the JSON
-        config under ``bayes_needs_config``).
+        ``pot``, ``currency``, ``damping_floor``, ``damping_cap``, ``cost_weight_pairing``
+        and the JSON config under ``bayes_needs_config``). Every variable carries CF ``units`` and
+        ``long_name`` (:mod:`bayes_needs.core.units`).
     """
 
     draws: xr.Dataset
@@ -71,6 +79,11 @@ class Allocation:
         """The national pot, or ``None``."""
         pot: float | None = self.config["pot"]
         return pot
+
+    @property
+    def currency(self) -> str:
+        """ISO 4217 code of the pot's currency (GBP for allocations saved before it was)."""
+        return str(self.config.get("currency", CURRENCY))
 
     @property
     def damping(self) -> Damping | None:
@@ -101,7 +114,8 @@ class Allocation:
             allocation_upper`` when a pot was given; ``baseline_share, prob_gain``
             (P(share > baseline share)) when a baseline was given; then ``share_sd`` and
             ``weighted_need_mean``. ``attrs`` records ``interval_prob``, ``interval_kind``,
-            ``n_draws``, ``pot`` and ``comment`` (the header line :meth:`to_csv` writes).
+            ``n_draws``, ``pot``, ``currency`` and ``comment`` (the description
+            :meth:`to_csv` writes to the metadata sidecar).
         """
         prob, kind = check_interval(
             self.interval_prob if interval_prob is None else interval_prob,
@@ -140,16 +154,16 @@ class Allocation:
         n_draws = int(ds.sizes[dims.CHAIN] * ds.sizes[dims.DRAW])
         frame.attrs.update({
             "interval_prob": prob, "interval_kind": kind, "n_draws": n_draws, "pot": pot,
-            "comment": self._comment(prob, kind, n_draws),
+            "currency": self.currency, "comment": self._comment(prob, kind, n_draws),
         })
         return frame
 
     def _comment(self, prob: float, kind: str, n_draws: int) -> str:
-        """Header lines of the summary CSV: interval, pot, damping and cost-weight pairing."""
+        """Describe the summary CSV: interval, pot, damping and cost-weight pairing."""
         lines = [f"interval: {describe_interval(prob, kind)} ({kind}) over {n_draws} "
                  f"posterior draws"]
         if self.pot is not None:
-            lines.append(f"pot: {self.pot:.10g}")
+            lines.append(f"pot: {self.pot:.10g} {self.currency}")
         damping = self.damping
         if damping is not None:
             lines.append(f"damping: floor={damping.floor}, cap={damping.cap} (relative change "
@@ -159,7 +173,11 @@ class Allocation:
 
     def to_csv(self, path: str | Path, *, interval_prob: float | None = None,
                interval_kind: IntervalKind | None = None) -> Path:
-        """Write :meth:`summary` atomically, with ``# interval: ...`` header comment lines.
+        """Write :meth:`summary` atomically, described in its sidecar ``*.meta.json``.
+
+        The CSV holds the table only (plain ``pandas.read_csv`` reads it); the interval, pot,
+        currency, damping and each column's units go to the metadata sidecar
+        (:func:`bayes_needs.core.writers.write_csv`).
 
         Parameters
         ----------
@@ -174,12 +192,17 @@ class Allocation:
             ``path``.
         """
         frame = self.summary(interval_prob=interval_prob, interval_kind=interval_kind)
-        return write_csv(path, frame, comment=frame.attrs["comment"])
+        metadata = {key: frame.attrs[key] for key in SIDECAR_KEYS}
+        return write_csv(path, frame, comment=frame.attrs["comment"], metadata=metadata,
+                         currency=self.currency)
 
     # ------------------------------------------------------------------ persistence
     def to_netcdf(self, path: str | Path) -> Path:
-        """Write the draws and settings to netCDF atomically and return ``path``."""
-        return write_netcdf(path, self.draws)
+        """Write the draws and settings to netCDF atomically and return ``path``.
+
+        Every variable carries CF ``units`` and ``long_name`` (:mod:`bayes_needs.core.units`).
+        """
+        return write_netcdf(path, annotate(self.draws, currency=self.currency))
 
     @classmethod
     def from_netcdf(cls, path: str | Path) -> Allocation:
@@ -213,4 +236,6 @@ class Allocation:
         if ds.attrs.get(KIND_ATTR) != ALLOCATION_KIND or CONFIG_ATTR not in ds.attrs:
             raise BayesNeedsError(f"{path}: not an allocation saved by bayes_needs "
                                   f"(kind {ds.attrs.get(KIND_ATTR)!r})")
+        if LEGACY_MONEY in ds and "allocation" not in ds:  # saved before money had one name
+            ds = ds.rename_vars({LEGACY_MONEY: "allocation"})
         return cls(ds)

@@ -1,7 +1,7 @@
-"""Allocate a pot: posterior need draws x cost weights -> each LA's share, amount and rank.
+"""Allocate a pot: posterior need draws x cost weights -> each LA's share, allocation, rank.
 
 Everything here is xarray/numpy arithmetic over posterior draws, outside any PyMC graph.
-Every quantity (weighted need, share, damped share, amount, rank) is computed per draw and
+Every quantity (weighted need, share, damped share, allocation, rank) is computed per draw and
 only summarised at the very end (:meth:`Allocation.summary`), so every interval carries the
 joint uncertainty of demand, cost weights and damping. How cost-weight draws meet demand
 draws is described in :mod:`bayes_needs.allocation.inputs`.
@@ -22,16 +22,18 @@ from bayes_needs.allocation.inputs import (
     PerLA,
     area_cost_multipliers,
     baseline_shares,
+    check_currency,
     check_need,
     check_pot,
     paired_cost_weights,
 )
 from bayes_needs.allocation.result import ALLOCATION_KIND, Allocation
 from bayes_needs.core import dims
-from bayes_needs.core.defaults import INTERVAL_KIND, INTERVAL_PROB
+from bayes_needs.core.defaults import CURRENCY, INTERVAL_KIND, INTERVAL_PROB
 from bayes_needs.core.errors import ConfigError, DataValidationError
 from bayes_needs.core.idata import CONFIG_ATTR, KIND_ATTR, VERSION_ATTR
 from bayes_needs.core.intervals import IntervalKind, check_interval
+from bayes_needs.core.units import annotate
 from bayes_needs.core.version import __version__
 
 
@@ -40,6 +42,7 @@ def allocate(
     cost_weights: CostWeights,
     *,
     pot: float | None = None,
+    currency: str = CURRENCY,
     baseline: PerLA | None = None,
     area_cost_adjustment: PerLA | None = None,
     damping: Damping | None = None,
@@ -51,7 +54,7 @@ def allocate(
 
     Per draw: ``weighted_need[la] = ACA[la] * sum_service need[la, service] * weight[service]``,
     ``share = weighted_need / sum_la weighted_need`` (sums to 1 on every draw), optionally
-    damped against the baseline (:func:`damp_shares`), ``amount = share * pot`` and
+    damped against the baseline (:func:`damp_shares`), ``allocation = share * pot`` and
     ``rank`` (1 = largest share; tied LAs share the smallest rank).
 
     Parameters
@@ -66,6 +69,8 @@ def allocate(
         described in :mod:`bayes_needs.allocation.inputs`. Extra services are ignored.
     pot
         National total to share out, > 0; ``None`` gives shares only.
+    currency
+        ISO 4217 code of the pot's currency: the ``units`` of ``allocation``.
     baseline
         Baseline (e.g. last year's) share or amount per LA code, covering exactly the LAs of
         ``need``. Negative values are an error; otherwise values are normalised to sum to 1,
@@ -97,6 +102,7 @@ def allocate(
     """
     interval_prob, interval_kind = check_interval(interval_prob, interval_kind)
     pot = check_pot(pot)
+    currency = check_currency(currency)
     if damping is not None and not isinstance(damping, Damping):
         raise ConfigError(f"damping must be a Damping(floor=..., cap=...) or None, got "
                           f"{type(damping).__name__}")
@@ -131,24 +137,26 @@ def allocate(
             {dims.LA: la_codes}), damping)
     data_vars["share"] = share
     if pot is not None:
-        data_vars["amount"] = share * pot
+        data_vars["allocation"] = share * pot
     data_vars["rank"] = ranks(share)
 
     config = {
         "interval_prob": interval_prob, "interval_kind": interval_kind, "pot": pot,
-        "damping": None if damping is None else asdict(damping),
+        "currency": currency, "damping": None if damping is None else asdict(damping),
         "random_seed": random_seed, "cost_weight_pairing": pairing,
         "baseline": baseline is not None, "area_cost_adjustment": aca is not None,
     }
     attrs = {CONFIG_ATTR: json.dumps(config, sort_keys=True), KIND_ATTR: ALLOCATION_KIND,
              VERSION_ATTR: __version__, "interval_prob": interval_prob,
-             "interval_kind": interval_kind, "cost_weight_pairing": pairing}
+             "interval_kind": interval_kind, "cost_weight_pairing": pairing,
+             "currency": currency}
     for key, value in (("pot", pot),
                        ("damping_floor", None if damping is None else damping.floor),
                        ("damping_cap", None if damping is None else damping.cap)):
         if value is not None:
             attrs[key] = value
-    draws = xr.Dataset(data_vars, coords={dims.LA_NAME: need[dims.LA_NAME]}, attrs=attrs)
+    draws = annotate(xr.Dataset(data_vars, coords={dims.LA_NAME: need[dims.LA_NAME]},
+                                attrs=attrs), currency=currency)
     return Allocation(draws.transpose(dims.CHAIN, dims.DRAW, dims.LA, dims.SERVICE,
                                       missing_dims="ignore"))
 

@@ -12,6 +12,9 @@ partial output files) with exit code 130, 143 or 129.
 A command's output directory (``--out``, else the run directory it writes into) is locked
 before the command starts (:func:`bayes_needs.core.outputs.locked_directory`), so a second run
 into it stops at once instead of after its fit.
+
+``--quiet`` (before or after the command) turns off progress bars and informational lines on
+stderr (:mod:`bayes_needs.core.progress`); results on stdout, warnings and errors still print.
 """
 
 from __future__ import annotations
@@ -24,9 +27,11 @@ import os
 import signal
 import sys
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
+from bayes_needs.core import progress
 from bayes_needs.core.errors import BayesNeedsError
 from bayes_needs.core.interrupts import terminate_as_interrupt
 from bayes_needs.core.outputs import locked_directory
@@ -47,7 +52,7 @@ COMMANDS: list[tuple[str, str, str]] = [
      "run a scenario file and compare allocations with the base"),
     ("backtest", "bayes_needs.cli.backtest_cmd", "rolling-origin backtest of panel forecasts"),
     ("report", "bayes_needs.cli.report_cmd",
-     "write an HTML diagnostic report of a run directory"),
+     "write an HTML report of a run directory: money per LA, then diagnostics"),
 ]
 
 EXIT_USER_ERROR = 2
@@ -57,6 +62,21 @@ EXIT_INTERRUPTED = 130
 
 class _Parser(argparse.ArgumentParser):
     """Argument parser whose errors name the program and exit 2 (argparse's own convention)."""
+
+
+#: Help of ``--quiet``, accepted before or after the command.
+QUIET_HELP = "no progress bars or informational lines on stderr (errors and warnings still print)"
+
+
+class _CommandParser(_Parser):
+    """A command's parser: also takes ``--quiet`` after the command name."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if self.add_help:
+            # SUPPRESS: absent here, it does not reset a --quiet given before the command.
+            self.add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS,
+                              help=QUIET_HELP)
 
 
 def build_parser(selected: str | None = None) -> argparse.ArgumentParser:
@@ -76,7 +96,8 @@ def build_parser(selected: str | None = None) -> argparse.ArgumentParser:
                      description="Bayesian relative-needs funding formulae for English local "
                                  "authorities' children's services.")
     parser.add_argument("--version", action="version", version=f"bayes-needs {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    parser.add_argument("-q", "--quiet", action="store_true", help=QUIET_HELP)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_CommandParser)
     for name, module, help_text in COMMANDS:
         if selected == name:
             importlib.import_module(module).register(sub)
@@ -95,6 +116,22 @@ def _quiet_library_noise() -> None:
     logging.getLogger("pytensor.tensor.blas").setLevel(logging.ERROR)
 
 
+@contextlib.contextmanager
+def _library_logs_quiet(quiet: bool) -> Iterator[None]:
+    """With ``--quiet``, hide PyMC's log lines: start-up notes and convergence chatter.
+
+    Our convergence gate prints its own warning.
+    """
+    logger = logging.getLogger("pymc")
+    level = logger.level
+    if quiet:
+        logger.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI and return the exit code.
 
@@ -109,6 +146,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         0 on success, 2 for a user error, 128 + the signal number when interrupted.
     """
     _quiet_library_noise()
+    progress.set_quiet(False)
     argv = list(sys.argv[1:] if argv is None else argv)
     selected = next((a for a in argv if not a.startswith("-")), None)
     known = {name for name, _, _ in COMMANDS}
@@ -117,11 +155,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         with terminate_as_interrupt():
             parser = build_parser(selected if selected in known else None)
             args = parser.parse_args(argv)
+            progress.set_quiet(getattr(args, "quiet", False))
             if not getattr(args, "command", None) or not hasattr(args, "func"):
                 parser.print_help()
                 return 0 if not argv else EXIT_USER_ERROR
             out_dir = output_directory(args)
-            with contextlib.nullcontext() if out_dir is None else locked_directory(out_dir):
+            with (contextlib.nullcontext() if out_dir is None else locked_directory(out_dir),
+                  _library_logs_quiet(progress.is_quiet())):
                 result = args.func(args)
             return int(result or 0)
     except BayesNeedsError as exc:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import sys
 
 from bayes_needs.cli.common import existing_dir, output_dir
 from bayes_needs.cli.gate_option import add_gate_option, warn_if_failed
@@ -12,6 +11,7 @@ from bayes_needs.cli.run_options import (
     add_cost_weight_option,
     configure,
 )
+from bayes_needs.core.progress import info
 from bayes_needs.workflows import pipeline
 from bayes_needs.workflows.decomposition import DECOMPOSITION_CSV, decomposition_text
 from bayes_needs.workflows.runs import allocate_run
@@ -56,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
         The exit code.
     """
     config = configure(pipeline.read_run_config(args.run_dir), args)
-    print(f"bayes-needs allocate: loading {args.run_dir} ...", file=sys.stderr)
+    info(f"bayes-needs allocate: loading {args.run_dir} ...")
     outcome = allocate_run(args.run_dir, config, out_dir=args.out,
                            allow_unconverged=args.allow_unconverged,
                            cost_weights_file=args.cost_weights)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import math
 import re
 import shlex
 import sys
@@ -16,6 +15,7 @@ from bayes_needs.cli.run_options import add_sampling_options, configure
 from bayes_needs.config.run import load_run_config
 from bayes_needs.core import defaults
 from bayes_needs.core.executors import available_cpus, make_executor
+from bayes_needs.core.progress import info
 from bayes_needs.workflows import backtest
 from bayes_needs.workflows.panel import load_panel_data
 
@@ -140,30 +140,22 @@ def run(args: argparse.Namespace) -> int:
     config = configure(load_run_config(args.config), args, data={"data_dir": data_dir})
     models = backtest.check_models(args.models)
     start = time.perf_counter()
-    print("bayes-needs backtest: loading data ...", file=sys.stderr, flush=True)
+    info("bayes-needs backtest: loading data ...")
     panel, _info = load_panel_data(config)
     origins = backtest.check_origins(panel, args.origins)
     jobs = len(origins) * len(models)
     workers = args.workers or min(jobs, available_cpus())
     where = f"dask scheduler {args.scheduler}" if args.scheduler else \
         f"{workers} local worker process(es)"
-    print(f"bayes-needs backtest: {jobs} jobs (origins {', '.join(map(str, origins))} x "
-          f"{', '.join(models)}) on {where}", file=sys.stderr, flush=True)
-
-    def progress(done: int, total: int, result: backtest.CaseResult) -> None:
-        fit = "" if math.isnan(result.fit_seconds) else f", fit {result.fit_seconds:.1f} s"
-        flag = "" if result.convergence.get("converged", True) else \
-            "  [misses convergence thresholds]"
-        print(f"  [{done}/{total}] origin {result.origin} {result.model}: "
-              f"{len(result.cases)} cases in {result.seconds:.1f} s{fit}{flag} "
-              f"({time.perf_counter() - start:.1f} s elapsed)", file=sys.stderr, flush=True)
+    info(f"bayes-needs backtest: {jobs} jobs (origins {', '.join(map(str, origins))} x "
+         f"{', '.join(models)}) on {where}")
 
     s = config.sampling
     with make_executor(workers, args.scheduler) as executor:
         result = backtest.run_backtest(config, panel, origins, horizon=args.horizon,
                                        models=models, executor=executor,
                                        n_draws=s.draws * s.chains,
-                                       random_seed=s.random_seed, progress=progress)
+                                       random_seed=s.random_seed, progress=True)
     paths = backtest.write_backtest(result, args.out, command=_command(args, config))
     columns = [c for c in ("model", "service", "horizon", "n", "coverage_50", "coverage_90",
                            "interval_score_90", "crps") if c in result.summary.columns]

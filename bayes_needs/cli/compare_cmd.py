@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 from bayes_needs.cli.common import (
@@ -13,6 +12,7 @@ from bayes_needs.cli.common import (
     positive_int,
     probability,
 )
+from bayes_needs.core.progress import info, sampler_bar_wanted
 from bayes_needs.report.disclosure import DEFAULT_THRESHOLD
 from bayes_needs.workflows.comparison import (
     ComparisonSettings,
@@ -93,14 +93,9 @@ def run(args: argparse.Namespace) -> int:
         draws=args.draws, tune=args.tune, chains=args.chains, sampler=args.sampler,
         target_accept=args.target_accept,
         services=tuple(args.services) if args.services else None, coverage=args.coverage,
-        interval_prob=args.interval_prob, progressbar=args.progress)
-    result = run_comparison(settings, log=_log)
+        interval_prob=args.interval_prob, progressbar=sampler_bar_wanted(args.progress))
+    result = run_comparison(settings, log=info)
     paths = write_comparison(result, Path(args.out), threshold=args.disclosure_threshold)
-    print(summary_text(result), file=sys.stderr)
+    info(summary_text(result))
     print(f"wrote {', '.join(p.name for p in paths)} to {args.out}")
     return 0
-
-
-def _log(message: str) -> None:
-    """Print a progress line on stderr."""
-    print(message, file=sys.stderr, flush=True)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import sys
 
 from bayes_needs.checks.influence import K_THRESHOLD
 from bayes_needs.cli.common import (
@@ -17,6 +16,7 @@ from bayes_needs.cli.common import (
 )
 from bayes_needs.core import defaults
 from bayes_needs.core.intervals import INTERVAL_KINDS
+from bayes_needs.core.progress import info, sampler_bar_wanted
 from bayes_needs.data.readers.costs import reporting_year
 from bayes_needs.models.cost_weights import TARGET_ACCEPT
 from bayes_needs.workflows import costs
@@ -62,7 +62,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     group.add_argument("--max-refits", type=non_negative_int, default=costs.MAX_REFITS,
                        help=f"cap on exact leave-one-LA-out refits for LAs with Pareto k >= "
                             f"{K_THRESHOLD} (default {costs.MAX_REFITS}; 0 = PSIS only)")
-    group.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    group.add_argument("--no-progress", action="store_true",
+                       help="hide the sampler's progress bar (shown on a terminal only)")
     group = parser.add_argument_group("intervals")
     group.add_argument("--interval-prob", type=number, default=defaults.INTERVAL_PROB,
                        help=f"credible interval probability (default {defaults.INTERVAL_PROB})")
@@ -87,14 +88,14 @@ def run(args: argparse.Namespace) -> int:
         The exit code.
     """
     reporting_year(args.year)  # fail on a malformed year before reading anything
-    print(f"bayes-needs costs: RO3 {args.year} with DfE volumes ...", file=sys.stderr)
+    info(f"bayes-needs costs: RO3 {args.year} with DfE volumes ...")
     result = costs.run_costs(
         args.data_dir, args.year, args.out, random_seed=args.seed, unit_costs=args.unit_costs,
         priors=args.priors, draws=args.draws, tune=args.tune, chains=args.chains,
         target_accept=args.target_accept, max_refits=args.max_refits,
         interval_prob=args.interval_prob, interval_kind=args.interval_kind,
-        progressbar=not args.no_progress)
-    print((args.out / costs.SUMMARY_TXT).read_text(encoding="utf-8"), file=sys.stderr)
+        progressbar=sampler_bar_wanted(not args.no_progress))
+    info((args.out / costs.SUMMARY_TXT).read_text(encoding="utf-8"))
     conv = result["convergence"]
     print(f"cost weights written to {args.out / costs.COST_WEIGHTS_CSV} (max R-hat "
           f"{conv['rhat_max']:.3f}, divergences {conv['divergences']})")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from pathlib import Path
 
@@ -11,6 +10,7 @@ from bayes_needs.cli.common import output_dir, whole_number
 from bayes_needs.cli.gate_option import warn_if_failed
 from bayes_needs.cli.run_options import add_allocation_options, add_sampling_options, configure
 from bayes_needs.config.run import RunConfig
+from bayes_needs.core.progress import info
 from bayes_needs.workflows import demo, pipeline
 
 #: ``--approach`` -> the demos run, in order, and whether each gets its own subdirectory.
@@ -62,24 +62,18 @@ def run(args: argparse.Namespace) -> int:
     """
     config = configure(RunConfig(), args, data={"source": "synthetic", "scale": args.scale,
                                                 "data_seed": args.data_seed})
-    print(f"bayes-needs demo: generating synthetic {args.scale} data (seed "
-          f"{args.data_seed})", file=sys.stderr)
+    info(f"bayes-needs demo: generating synthetic {args.scale} data (seed {args.data_seed})")
     start = time.perf_counter()
     synthetic = demo.synthetic_england(config)
     data = synthetic.data
-    print(f"  {data.geography.n_lsoa} LSOAs, {data.geography.n_msoa} MSOAs, "
-          f"{data.geography.n_la} LAs; services {', '.join(data.services)}", file=sys.stderr)
+    info(f"  {data.geography.n_lsoa} LSOAs, {data.geography.n_msoa} MSOAs, "
+         f"{data.geography.n_la} LAs; services {', '.join(data.services)}")
     runs = [(demo.area_demo if approach == "area" else demo.person_demo)(
-        config, synthetic, start=start, log=_log) for approach in APPROACHES[args.approach]]
+        config, synthetic, start=start, log=info) for approach in APPROACHES[args.approach]]
     # Every approach's files are written as one set, after every fit has succeeded.
     directories = demo.write_demos(runs, args.out)
     for result, directory in zip(runs, directories, strict=True):
         warn_if_failed(result.gate, "the demo fit")
-        print((directory / pipeline.SUMMARY_FILE).read_text(encoding="utf-8"), file=sys.stderr)
+        info((directory / pipeline.SUMMARY_FILE).read_text(encoding="utf-8"))
         print(f"wrote {', '.join(result.files)} to {directory}")
     return 0
-
-
-def _log(message: str) -> None:
-    """Print a progress line on stderr."""
-    print(message, file=sys.stderr)

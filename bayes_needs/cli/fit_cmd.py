@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +11,7 @@ from bayes_needs.cli.gate_option import add_gate_option, warn_if_failed
 from bayes_needs.cli.run_options import add_allocation_options, add_sampling_options, configure
 from bayes_needs.config.run import RunConfig, load_run_config
 from bayes_needs.core.errors import ConfigError
+from bayes_needs.core.progress import info
 from bayes_needs.workflows import pipeline
 from bayes_needs.workflows.runs import fit_run
 
@@ -125,7 +125,7 @@ def run(args: argparse.Namespace) -> int:
         The exit code.
     """
     config = config_from_args(args)
-    print("bayes-needs fit: loading data ...", file=sys.stderr)
+    info("bayes-needs fit: loading data ...")
     outcome = fit_run(config, args.out, with_allocation=args.allocate,
                       allow_unconverged=args.allow_unconverged)
     warn_if_failed(outcome.gate, args.out / pipeline.FIT_FILE)

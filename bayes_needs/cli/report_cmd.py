@@ -1,12 +1,12 @@
-"""``bayes-needs report RUN_DIR``: a self-contained HTML diagnostic report of a run."""
+"""``bayes-needs report RUN_DIR``: a self-contained HTML report of a run (decision-makers first)."""
 
 from __future__ import annotations
 
 import argparse
-import sys
 
 from bayes_needs.checks.diagnostics import MIN_PSIS_DRAWS
 from bayes_needs.cli.common import existing_dir, non_negative_int, whole_number
+from bayes_needs.core.progress import info
 from bayes_needs.workflows.report import build_report
 
 
@@ -43,6 +43,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--max-draws", type=draw_count, default=1000,
                         help="posterior draws used for LOO and power-scaling, thinned evenly "
                              "(default 1000)")
+    parser.add_argument("--baseline", default=None, metavar="FILE",
+                        help="CSV the change per LA is measured against: la_code and share "
+                             "(or amount), or an earlier run's allocations.csv (default: "
+                             "the run's allocation baseline, else each LA's share of the "
+                             "children)")
     parser.add_argument("--predictive-draws", type=draw_count, default=200,
                         help="posterior draws used for the predictive checks (default 200)")
     parser.set_defaults(func=run)
@@ -61,9 +66,9 @@ def run(args: argparse.Namespace) -> int:
     int
         The exit code.
     """
-    print(f"bayes-needs report: loading {args.run_dir} and computing diagnostics ...",
-          file=sys.stderr)
+    info(f"bayes-needs report: loading {args.run_dir} and computing diagnostics ...")
     path = build_report(args.run_dir, random_seed=args.seed, max_draws=args.max_draws,
-                        predictive_draws=args.predictive_draws)
+                        predictive_draws=args.predictive_draws, baseline=args.baseline,
+                        progress=True)
     print(f"report written to {path}")
     return 0

@@ -19,6 +19,7 @@ from bayes_needs.cli.common import existing_file, number, whole_number
 from bayes_needs.config.run import AllocationSpec, NeedSpec, RunConfig, SamplingSpec
 from bayes_needs.core import defaults
 from bayes_needs.core.errors import ConfigFileError
+from bayes_needs.core.progress import sampler_bar_wanted
 
 #: Command-line option (argparse ``dest``) -> the (section, field) of the run config it sets.
 OPTION_FIELDS: dict[str, tuple[str, str]] = {
@@ -33,6 +34,7 @@ OPTION_FIELDS: dict[str, tuple[str, str]] = {
     "interval_prob": ("allocation", "interval_prob"),
     "interval_kind": ("allocation", "interval_kind"),
     "pot": ("allocation", "pot"),
+    "currency": ("allocation", "currency"),
 }
 
 
@@ -64,11 +66,12 @@ def add_sampling_options(parser: argparse.ArgumentParser) -> None:
                             f"{defaults.TARGET_ACCEPT})")
     group.add_argument("--priors", type=existing_file, default=None,
                        help="prior file overriding default priors by variable name")
-    group.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    group.add_argument("--no-progress", action="store_true",
+                       help="hide the sampler's progress bar (shown on a terminal only)")
 
 
 def add_allocation_options(parser: argparse.ArgumentParser) -> None:
-    """Add --interval-prob, --interval-kind, --pot, --standardise.
+    """Add --interval-prob, --interval-kind, --pot, --currency, --standardise.
 
     Parameters
     ----------
@@ -86,6 +89,9 @@ def add_allocation_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--pot", type=number, default=None,
                        help=f"national pot to share out (default: the run config's, else "
                             f"{defaults.POT:g})")
+    group.add_argument("--currency", default=None, metavar="CODE",
+                       help=f"ISO 4217 code of the pot's currency, the units of every money "
+                            f"column (default: the run config's, else {defaults.CURRENCY})")
     group.add_argument("--standardise", default=None,
                        metavar=_choices(NeedSpec, "standardise"),
                        help="marginalise LA effects (la, default), keep them (none), or "
@@ -141,8 +147,9 @@ def configure(config: RunConfig, args: argparse.Namespace,
                                            "need": {}, "allocation": {}}
     for option, (section, field) in OPTION_FIELDS.items():
         sections[section][field] = getattr(args, option, None)
-    if getattr(args, "no_progress", False):
-        sections["sampling"]["progressbar"] = False
+    # The CLI shows the sampler's bar on a terminal unless --no-progress or --quiet.
+    sections["sampling"]["progressbar"] = sampler_bar_wanted(
+        not getattr(args, "no_progress", False))
     priors = getattr(args, "priors", None)
     if priors is not None:
         config = config.model_copy(update={"priors": str(Path(priors).resolve())})

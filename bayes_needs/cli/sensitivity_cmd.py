@@ -7,8 +7,6 @@ import sys
 import time
 from pathlib import Path
 
-import xarray as xr
-
 from bayes_needs.cli.common import (
     existing_dir,
     existing_file,
@@ -18,6 +16,7 @@ from bayes_needs.cli.common import (
 )
 from bayes_needs.config.scenarios import load_scenarios
 from bayes_needs.core.executors import available_cpus, make_executor
+from bayes_needs.core.progress import info
 from bayes_needs.report.sensitivity_plots import TORNADO_TOP
 from bayes_needs.workflows import sensitivity
 
@@ -85,18 +84,13 @@ def run(args: argparse.Namespace) -> int:
     if args.only:
         scenarios = scenarios.select(args.only)
     start = time.perf_counter()
-
-    def progress(done: int, total: int, name: str, result: xr.Dataset) -> None:
-        print(f"  {sensitivity.progress_line(done, total, name, result)} "
-              f"({sensitivity.elapsed(start)} elapsed)", file=sys.stderr, flush=True)
-
     workers = args.workers or min(len(scenarios), available_cpus())
     where = f"dask scheduler {args.scheduler}" if args.scheduler else \
         f"{workers} local worker process(es)"
-    print(f"bayes-needs sensitivity: {len(scenarios)} scenarios ({', '.join(scenarios.names)}) "
-          f"on {where}", file=sys.stderr, flush=True)
+    info(f"bayes-needs sensitivity: {len(scenarios)} scenarios ({', '.join(scenarios.names)}) "
+         f"on {where}")
     with make_executor(workers, args.scheduler) as executor:
-        results = sensitivity.run(scenarios, executor=executor, progress=progress,
+        results = sensitivity.run(scenarios, executor=executor, progress=True,
                                   power_scaling=args.power_scaling)
     comparison = sensitivity.compare(results)
     paths = sensitivity.write_outputs(results, comparison, args.out, top=args.top)

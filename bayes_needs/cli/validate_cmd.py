@@ -15,7 +15,8 @@ from bayes_needs.cli.common import probability as probability_type
 from bayes_needs.config.models import LA_PARAMETERISATIONS, Standardisation
 from bayes_needs.core import defaults, dims
 from bayes_needs.core.executors import make_executor
-from bayes_needs.workflows.sbc import print_progress, run_sbc, write_sbc
+from bayes_needs.core.progress import info
+from bayes_needs.workflows.sbc import run_sbc, write_sbc
 
 #: The settings' own defaults, shown and used as the options' defaults.
 _DEFAULTS = SBCSettings()
@@ -118,11 +119,11 @@ def run(args: argparse.Namespace) -> int:
         standardise=args.standardise, **kwargs)
     where = f"dask scheduler {args.scheduler}" if args.scheduler else \
         f"{args.workers or 'all available'} worker(s)"
-    print(f"bayes-needs validate sbc: {args.n_sims} replicates of the {args.model} model at "
-          f"{args.scale} scale on {where} ...", file=sys.stderr, flush=True)
+    info(f"bayes-needs validate sbc: {args.n_sims} replicates of the {args.model} model at "
+         f"{args.scale} scale on {where} ...")
     with make_executor(args.workers, args.scheduler) as executor:
         result = run_sbc(settings, n_sims=args.n_sims, base_seed=args.seed,
-                         executor=executor, progress=print_progress)
+                         executor=executor, progress=True)
     write_sbc(result, args.out)
     replicates = result.replicates
     failed = int((replicates["error"] != "").sum()) \

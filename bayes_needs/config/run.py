@@ -102,7 +102,8 @@ class SamplingSpec(_Strict):
     sampler: Literal["pymc", "nutpie", "numpyro"] = "pymc"
     target_accept: float = Field(default=defaults.TARGET_ACCEPT, gt=0, lt=1)
     random_seed: int = Field(default=defaults.RANDOM_SEED, ge=0)
-    progressbar: bool = True
+    #: PyMC's sampler bar on stderr; off by default in Python (the CLI shows it on a terminal).
+    progressbar: bool = False
     #: Processes sampling chains in parallel (``None``: up to 2). Draws do not depend on it.
     cores: int | None = Field(default=None, ge=1)
 
@@ -126,13 +127,18 @@ class AllocationSpec(_Strict):
     fixed at the table's medians, or drawn from its lognormal uncertainty when
     ``unit_cost_uncertainty``). With none, :func:`bayes_needs.workflows.pipeline.cost_weights_for`
     chooses. ``baseline`` (``"population"``: shares proportional to the child population, or
-    a CSV ``la_code, share`` / ``la_code, amount``) with ``damping_floor``/``damping_cap``
+    a CSV ``la_code, share`` / ``la_code, allocation``) with ``damping_floor``/``damping_cap``
     limits each LA's relative change of share (see :class:`bayes_needs.allocation.Damping`).
+    ``pot`` (default :data:`~bayes_needs.core.defaults.POT`) is shared out in ``currency``
+    (an ISO 4217 code, default ``"GBP"``).
     """
 
     interval_prob: float = Field(default=defaults.INTERVAL_PROB, gt=0, lt=1)
     interval_kind: Literal["eti", "hdi"] = defaults.INTERVAL_KIND
-    pot: float | None = Field(default=None, gt=0, allow_inf_nan=False)
+    #: The national pot, in ``currency``; the default is recorded like any setting.
+    pot: float = Field(default=defaults.POT, gt=0, allow_inf_nan=False)
+    #: ISO 4217 code of the pot's currency (the ``units`` of every money column).
+    currency: str = Field(default=defaults.CURRENCY, pattern=r"^[A-Z]{3}$")
     cost_weights: dict[str, float] | None = None
     cost_weights_file: str | None = None
     unit_costs: str | None = None
@@ -155,6 +161,12 @@ class AllocationSpec(_Strict):
             raise ValueError("damping_floor/damping_cap limit the change against a baseline: "
                              "set allocation.baseline ('population' or a CSV la_code,share)")
         return self
+
+    @field_validator("pot", mode="before")
+    @classmethod
+    def _default_pot(cls, value: Any) -> Any:
+        # Run files written before the pot was recorded hold null for the default pot.
+        return defaults.POT if value is None else value
 
     @field_validator("cost_weights")
     @classmethod

@@ -26,8 +26,10 @@ TARGET_ACCEPT: Final = 0.9
 FORECAST_HORIZON: Final = 1
 #: Rebuild the England panel's missing CLA stocks from the next year's stock and flows.
 CLA_FROM_FLOWS: Final = True
-#: National pot shared out when the user names none.
+#: National pot shared out when the user names none (recorded in every run's files).
 POT: Final = 1.0e9
+#: ISO 4217 code of the pot's currency: the ``units`` of every money column and variable.
+CURRENCY: Final = "GBP"
 
 #: Relative cost per unit of each DfE-counted service, used when no weights are given for a
 #: real-data run: an illustrative annual cost per referral, child in need, child on a plan

@@ -18,6 +18,7 @@ import xarray as xr
 
 from bayes_needs.core import dims
 from bayes_needs.core.errors import BayesNeedsError, DataHashMismatchError, MissingDataError
+from bayes_needs.core.units import annotate
 from bayes_needs.core.version import __version__
 from bayes_needs.core.writers import netcdf_bytes, write_bytes
 
@@ -261,9 +262,10 @@ def save(idata: az.InferenceData, path: str | Path) -> Path:
     The file is laid out as :meth:`arviz.InferenceData.to_netcdf` lays it out (root
     attributes, one group per InferenceData group, numeric variables compressed), but is
     serialised in memory first, so a full disk is a clean error rather than an HDF5 crash
-    (:mod:`bayes_needs.core.writers`).
+    (:mod:`bayes_needs.core.writers`). Variables and coordinates named in
+    :data:`bayes_needs.core.units.VARIABLES` get CF ``units`` and ``long_name``.
     """
-    groups = {name: idata[name] for name in idata.groups()}
+    groups = {name: annotate(idata[name]) for name in idata.groups()}
     return write_bytes(path, netcdf_bytes(groups, compress=True, root_attrs=idata.attrs))
 
 

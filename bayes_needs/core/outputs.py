@@ -12,6 +12,9 @@ Every command writes its files through :func:`output_set`:
   in, the journal is deleted and the old files with it. If any step fails (a file that cannot
   be replaced, a full disk), the journal rolls every step back: the directory holds the
   previous set again and the error names the file.
+* **Sidecars.** Each CSV table of a set comes with its metadata sidecar ``<name>.meta.json``
+  (:func:`bayes_needs.core.writers.write_csv`), a file of the set like any other;
+  :func:`with_sidecars` lists them beside the tables.
 * **Manifest.** The directory's :data:`MANIFEST_FILE` records which set kind wrote each file.
   A new set replaces the files of the earlier sets it makes stale (:data:`REPLACES`): their
   files that the new set does not write again are removed, so stale files of a previous run
@@ -43,6 +46,7 @@ from bayes_needs.core.interrupts import InterruptWatch, signals_deferred
 from bayes_needs.core.locks import LOCK_FILE, directory_lock
 from bayes_needs.core.writers import (
     atomic_path,
+    sidecar_name,
     write_atomic,
     write_bytes,
     write_csv,
@@ -52,7 +56,8 @@ from bayes_needs.core.writers import (
 
 __all__ = ["ALLOCATION", "LOCK_FILE", "MANIFEST_FILE", "REPLACES", "REPORT", "RUN", "SET_FILES",
            "OutputSet", "atomic_path", "locked_directory", "output_set", "same_directory",
-           "write_atomic", "write_bytes", "write_csv", "write_netcdf", "write_text"]
+           "sidecar_name", "with_sidecars", "write_atomic", "write_bytes", "write_csv",
+           "write_netcdf", "write_text"]
 
 _log = logging.getLogger(__name__)
 
@@ -73,6 +78,12 @@ RUN, ALLOCATION, REPORT = "run", "allocation", "report"
 #: the allocation. Any other kind (costs, sbc, ...) replaces earlier sets of its own kind only.
 REPLACES: dict[str, tuple[str, ...]] = {RUN: (RUN, ALLOCATION, REPORT),
                                         ALLOCATION: (ALLOCATION, REPORT), REPORT: (REPORT,)}
+
+
+def with_sidecars(files: tuple[str, ...]) -> tuple[str, ...]:
+    """``files`` with the metadata sidecar of each CSV table after it (as a set writes them)."""
+    return tuple(name for file in files
+                 for name in ((file, sidecar_name(file)) if file.endswith(".csv") else (file,)))
 
 
 @dataclass

@@ -13,7 +13,10 @@ New files get the permissions of the process umask (``0o666 & ~umask``: ``0o644`
 usual umask ``022``), as any program's files do.
 
 Text cells of CSV tables that a spreadsheet would run as a formula are neutralised
-(:func:`neutralise_formulas`).
+(:func:`neutralise_formulas`). A CSV holds its table and nothing else, so plain
+``pandas.read_csv(path)`` reads it; what describes it (the interval, the pot, each column's
+``units`` and ``long_name``) goes into its metadata sidecar ``<name>.meta.json``
+(:func:`sidecar_name`), written beside it by :func:`write_csv`.
 """
 
 from __future__ import annotations
@@ -21,16 +24,19 @@ from __future__ import annotations
 import contextlib
 import csv
 import io
+import json
 import os
 import secrets
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import pandas as pd
 import xarray as xr
 
+from bayes_needs.core import defaults
 from bayes_needs.core.errors import OutputWriteError
+from bayes_needs.core.units import column_attrs
 
 #: First characters that make a spreadsheet read a text cell as a formula (OWASP, "CSV
 #: Injection"): ``=``, ``+``, ``-``, ``@``, tab and carriage return.
@@ -41,6 +47,10 @@ TEXT_MARKER = "'"
 WRITE_CHUNK = 1 << 24
 #: Open temporary files in binary mode on Windows (no newline translation).
 _BINARY = getattr(os, "O_BINARY", 0)
+#: Suffix of the metadata sidecar written beside each CSV table (``allocations.meta.json``).
+SIDECAR_SUFFIX = ".meta.json"
+#: Version of the sidecar's layout.
+SIDECAR_SCHEMA_VERSION = 1
 
 
 def _create_temp(target: Path) -> Path:
@@ -232,11 +242,59 @@ def _neutral_column(values: pd.Series) -> pd.Series | None:
     return pd.Series(cells, index=values.index, dtype=values.dtype, name=values.name)
 
 
-def write_csv(target: str | Path, frame: pd.DataFrame, *, comment: str | None = None,
-              float_format: str = "%.10g") -> Path:
-    """Write a CSV atomically, with optional ``# comment`` lines before the header.
+def sidecar_name(csv_name: str | Path) -> str:
+    """Name the sidecar of a CSV table: ``allocations.csv`` -> ``allocations.meta.json``."""
+    name = Path(csv_name).name
+    return name.removesuffix(".csv") + SIDECAR_SUFFIX
 
-    Text cells that a spreadsheet would run as formulas are neutralised
+
+def sidecar_text(csv_name: str, frame: pd.DataFrame, *, comment: str | None = None,
+                 metadata: Mapping[str, Any] | None = None,
+                 currency: str = defaults.CURRENCY) -> str:
+    """Describe a CSV table as the JSON text of its metadata sidecar.
+
+    Parameters
+    ----------
+    csv_name
+        The table's file name.
+    frame
+        The table as written.
+    comment
+        Lines describing the table (interval, settings), stored as the list ``comment``.
+    metadata
+        Further JSON-serialisable entries (e.g. ``interval_prob``, ``pot``).
+    currency
+        The currency of money columns.
+
+    Returns
+    -------
+    str
+        A JSON object: ``schema_version``, ``table``, ``comment``, the ``metadata`` entries
+        and ``fields``: one entry per column, in order, with its ``name``, ``type`` (Table
+        Schema types, as :func:`pandas.io.json.build_table_schema` names them) and, where
+        known, ``units`` and ``long_name`` (:mod:`bayes_needs.core.units`).
+    """
+    schema_fields: list[dict[str, Any]] = pd.io.json.build_table_schema(
+        frame, index=False, version=False)["fields"]  # type: ignore[assignment]
+    fields = [{"name": field["name"], "type": field["type"],
+               **column_attrs(str(field["name"]), currency=currency)}
+              for field in schema_fields]
+    meta: dict[str, Any] = {"schema_version": SIDECAR_SCHEMA_VERSION, "table": csv_name,
+                            "comment": comment.splitlines() if comment else []}
+    meta.update(metadata or {})
+    meta["fields"] = fields
+    return json.dumps(meta, indent=1, default=str, allow_nan=False) + "\n"
+
+
+def write_csv(target: str | Path, frame: pd.DataFrame, *, comment: str | None = None,
+              metadata: Mapping[str, Any] | None = None, currency: str = defaults.CURRENCY,
+              float_format: str = "%.10g") -> Path:
+    """Write a CSV table and its metadata sidecar atomically.
+
+    The CSV holds the header and rows only, so ``pandas.read_csv(target)`` reads it without
+    options. Its description goes to ``<name>.meta.json`` beside it (:func:`sidecar_text`);
+    an output set (:mod:`bayes_needs.core.outputs`) moves both into place together. Text
+    cells that a spreadsheet would run as formulas are neutralised
     (:func:`neutralise_formulas`).
 
     Parameters
@@ -246,7 +304,11 @@ def write_csv(target: str | Path, frame: pd.DataFrame, *, comment: str | None = 
     frame
         The table, written without its index, with Unix line endings.
     comment
-        Text written before the header, each line prefixed with ``# ``.
+        Lines describing the table, stored in the sidecar.
+    metadata
+        Further JSON-serialisable sidecar entries.
+    currency
+        The currency of money columns (their ``units`` in the sidecar).
     float_format
         A fixed format keeps output byte-identical across runs with the same inputs.
 
@@ -255,10 +317,8 @@ def write_csv(target: str | Path, frame: pd.DataFrame, *, comment: str | None = 
     pathlib.Path
         ``target``.
     """
+    target = Path(target)
     buffer = io.StringIO()
-    if comment:
-        for line in comment.splitlines():
-            buffer.write(f"# {line}\n")
     safe = neutralise_formulas(frame)
     # The csv module quotes a field with a line feed but not one with a bare carriage
     # return, which a reader would take as a line end: quote every text field then.
@@ -266,7 +326,11 @@ def write_csv(target: str | Path, frame: pd.DataFrame, *, comment: str | None = 
         else csv.QUOTE_MINIMAL
     safe.to_csv(buffer, index=False, float_format=float_format, lineterminator="\n",
                 quoting=quoting)
-    return write_text(target, buffer.getvalue())
+    write_text(target, buffer.getvalue())
+    write_text(target.with_name(sidecar_name(target)),
+               sidecar_text(target.name, safe, comment=comment, metadata=metadata,
+                            currency=currency))
+    return target
 
 
 def _has_carriage_return(frame: pd.DataFrame) -> bool:

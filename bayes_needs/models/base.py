@@ -102,7 +102,7 @@ class FittableModel(ABC):
 
     def fit(self, *, random_seed: int, draws: int = 1000, tune: int = 1000, chains: int = 2,
             cores: int | None = None, sampler: str = "pymc", target_accept: float | None = None,
-            progressbar: bool = True, **sample_kwargs: Any) -> az.InferenceData:
+            progressbar: bool = False, **sample_kwargs: Any) -> az.InferenceData:
         """Sample the posterior with NUTS and store config, data hash and convergence summary.
 
         Parameters
@@ -116,7 +116,7 @@ class FittableModel(ABC):
         target_accept
             NUTS target acceptance rate; ``None`` uses :attr:`DEFAULT_TARGET_ACCEPT`.
         progressbar
-            Show progress bars.
+            Show PyMC's sampler bar on stderr (off by default; the CLI turns it on).
         **sample_kwargs
             Further keywords for :func:`pymc.sample`.
 

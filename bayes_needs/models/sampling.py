@@ -16,6 +16,7 @@ from bayes_needs.core import defaults, dims
 from bayes_needs.core import idata as idata_io
 from bayes_needs.core.errors import ConfigError
 from bayes_needs.core.interrupts import InterruptWatch, RunInterrupted
+from bayes_needs.core.library_warnings import sampling_filters
 
 #: NUTS implementations (``pymc.sample(nuts_sampler=...)``) and the package each needs.
 SAMPLERS: dict[str, str | None] = {"pymc": None, "nutpie": "nutpie", "numpyro": "numpyro"}
@@ -41,7 +42,7 @@ def check_sampling_arguments(*, draws: Any, tune: Any, chains: Any,
 def sample_nuts(model: pm.Model, *, random_seed: int, draws: int, tune: int, chains: int,
                 cores: int | None = None, sampler: str = "pymc",
                 target_accept: float = defaults.TARGET_ACCEPT,
-                progressbar: bool = True, initvals: dict[str, Any] | None = None,
+                progressbar: bool = False, initvals: dict[str, Any] | None = None,
                 **sample_kwargs) -> az.InferenceData:
     """Run :func:`pymc.sample` with an explicit seed; an interrupt always propagates.
 
@@ -50,7 +51,8 @@ def sample_nuts(model: pm.Model, *, random_seed: int, draws: int, tune: int, cha
     """
     check_sampling_arguments(draws=draws, tune=tune, chains=chains, sampler=sampler)
     sample_kwargs.setdefault("idata_kwargs", {"log_likelihood": False})
-    with InterruptWatch() as watch, model:
+    # sampling_filters: NumPy's NaN warnings of rejected trajectories, here and in workers.
+    with InterruptWatch() as watch, model, sampling_filters():
         try:
             idata = pm.sample(draws=draws, tune=tune, chains=chains,
                               cores=cores if cores is not None else min(chains, 2),

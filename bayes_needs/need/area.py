@@ -110,7 +110,7 @@ def expected_need(model: AreaDemandModel, idata: az.InferenceData, *, random_see
     xarray.Dataset
         ``need`` and ``fitted`` with dims (chain, draw, la, service). ``fitted`` is the
         posterior predictive count with LA effects, including count noise; ``observed`` holds
-        the LA totals of the data.
+        the LA totals of the data and ``exposure`` each LA's child population.
     """
     check_standardisation(standardise)
     post = idata_io.posterior(idata)
@@ -169,6 +169,7 @@ def expected_need(model: AreaDemandModel, idata: az.InferenceData, *, random_see
         {"need": (dim_names, need.reshape(shape4)),
          "fitted": (dim_names, fitted.reshape(shape4))}, coords=coords)
     out["observed"] = (dims.LA, dims.SERVICE), data.la_totals().to_numpy()
+    out["exposure"] = (dims.LA,), geo.aggregate(data.exposure, dims.LSOA, dims.LA)
     out.attrs.update({"standardise": standardise, "random_seed": random_seed,
                       "data_hash": data.data_hash()})
     return out

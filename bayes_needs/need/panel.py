@@ -179,8 +179,9 @@ def expected_need(model: PanelDemandModel, idata: az.InferenceData, *, random_se
         Dims (chain, draw, la, year, service) over the forecast years: ``need`` (expected
         need), ``fitted`` (predictive counts: the forecast with every LA effect),
         ``log_rate`` (forecast log rate per child); ``observed`` (la, year, service) counts
-        where the panel has them; ``policy_share`` (chain, draw); and per (chain, draw, la,
-        service) the decomposition terms :data:`COMPONENTS` of the last forecast year.
+        where the panel has them; ``exposure`` (la, year) the child population;
+        ``policy_share`` (chain, draw); and per (chain, draw, la, service) the decomposition
+        terms :data:`COMPONENTS` of the last forecast year.
     """
     if isinstance(horizon, bool) or not isinstance(horizon, int) or horizon < 1:
         raise ConfigError(f"horizon must be a whole number >= 1, got {horizon!r}")
@@ -233,6 +234,7 @@ def expected_need(model: PanelDemandModel, idata: az.InferenceData, *, random_se
         {"need": frame(need, lys), "fitted": frame(fitted, lys),
          "log_rate": frame(log_rate, lys),
          "observed": xr.DataArray(counts[:, index, :], dims=lys),
+         "exposure": xr.DataArray(exposure, dims=(dims.LA, dims.YEAR)),
          "policy_share": frame(share, ()),
          "needs_indicators": frame(indicators, (dims.LA, dims.SERVICE)),
          "contextual": frame(context, (dims.LA, dims.SERVICE)),

@@ -137,6 +137,8 @@ def _frame(model: PersonDemandModel, draws: _Draws, need: np.ndarray, fitted: np
     out = xr.Dataset({"need": (names, need.reshape(shape4)),
                       "fitted": (names, fitted.reshape(shape4))}, coords=coords)
     out["observed"] = (dims.LA, dims.SERVICE), model.data.la_totals().to_numpy()
+    # The population need covers; observed and fitted count only the covered children.
+    out["exposure"] = (dims.LA,), model.data.topup.la_population().to_numpy()
     out.attrs.update({"standardise": standardise, "random_seed": random_seed,
                       "data_hash": model.data.data_hash(), "approach": "person",
                       "population": "ONS child-years (coverage top-up)"})
@@ -165,7 +167,8 @@ def expected_need(model: PersonDemandModel, idata: az.InferenceData, *, random_s
     xarray.Dataset
         ``need`` (whole population, full-year) and ``fitted`` (predictive count of the
         covered children, LA effects included) with dims (chain, draw, la, service), and
-        ``observed`` (covered children's counts per LA).
+        ``observed`` (covered children's counts per LA) and ``exposure`` (each LA's ONS
+        child-years, the population ``need`` covers).
     """
     check_standardisation(standardise)
     draws = _draws(model, idata)

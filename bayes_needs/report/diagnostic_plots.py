@@ -15,12 +15,17 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable
+from itertools import pairwise
+from typing import Any
 
 import arviz as az
 import numpy as np
 import pandas as pd
+import xarray as xr
 from matplotlib import MatplotlibDeprecationWarning
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 from scipy.stats import uniform
 
 from bayes_needs.checks.diagnostics import observed_variables
@@ -33,6 +38,10 @@ from bayes_needs.report.inputs import PLOTS, UNAVAILABLE_TEXT, ReportInputs
 #: Resolution of the report's PNGs (small enough to embed every plot in one page).
 REPORT_DPI = 90
 _MAX_ROOTOGRAM_BINS = 40
+_MIN_ROOTOGRAM_BINS = 5
+#: Line style of each chain and colour of each element in the trace plot (cycled).
+_TRACE_CHAIN_STYLES: list[Any] = ["solid", "dashed", "dotted", "dashdot"]
+_TRACE_COLOURS = [f"C{i}" for i in range(10)]
 #: Probability of the simultaneous LOO-PIT bands (a plot setting, not a credible interval).
 _PIT_BAND_PROB = 0.99
 #: Finest level with proper per-observation counts first: MSOA, then LSOA, then LA.
@@ -78,9 +87,34 @@ def plot_trace(inputs: ReportInputs) -> Figure:
     names = _hyperparameters(inputs)
     fig = Figure(figsize=(11, 2.0 * len(names)), layout="constrained")
     axes = fig.subplots(len(names), 2, squeeze=False)
-    az.plot_trace(inputs.fit.idata, var_names=names, compact=True, axes=axes, show=False)
+    az.plot_trace(inputs.fit.idata, var_names=names, compact=True, axes=axes, show=False,
+                  chain_prop={"linestyle": _TRACE_CHAIN_STYLES},
+                  compact_prop={"color": _TRACE_COLOURS})
+    post = idata_io.posterior(inputs.fit.idata)
+    for row, name in zip(axes, names, strict=True):
+        _label_trace_row(row[0], post[name])
+    styles = [Line2D([], [], color="0.3", linestyle=style, label=f"chain {chain}")
+              for chain, style in zip(post[dims.CHAIN].to_numpy(),
+                                      _TRACE_CHAIN_STYLES * post.sizes[dims.CHAIN],
+                                      strict=False)]
+    fig.legend(handles=styles, loc="outside lower center", ncols=min(len(styles), 8),
+               fontsize="small", title="line style: chain; colour: element of the parameter")
     fig.suptitle("Trace plot: hyperparameters (left: density per chain; right: draws)")
     return fig
+
+
+def _label_trace_row(ax: Axes, values: xr.DataArray) -> None:
+    """Legend of one parameter's colours: one entry per element (e.g. per service)."""
+    element_dims = [d for d in values.dims if d not in dims.SAMPLE_DIMS]
+    if not element_dims:
+        return
+    stacked = values.stack(__element__=element_dims)
+    labels = [", ".join(map(str, key)) if isinstance(key, tuple) else str(key)
+              for key in stacked["__element__"].to_numpy()]
+    handles = [Line2D([], [], color=_TRACE_COLOURS[i % len(_TRACE_COLOURS)], label=label)
+               for i, label in enumerate(labels)]
+    ax.legend(handles=handles, fontsize="x-small", ncols=min(len(handles), 3),
+              loc="upper right", framealpha=0.7)
 
 
 def plot_rank(inputs: ReportInputs) -> Figure:
@@ -133,18 +167,20 @@ def plot_rootogram(inputs: ReportInputs) -> Figure:
                        else inputs.predictive[name].isel(chain=0, draw=0).to_numpy())
         rep = inputs.predictive[name].stack(__s__=(dims.CHAIN, dims.DRAW)) \
             .transpose("__s__", ...).to_numpy()
-        edges = _count_bins(max(int(y.max()), int(np.quantile(rep, 0.99))))
-        observed_freq = np.histogram(y, edges)[0]
-        expected = np.mean([np.histogram(r, edges)[0] for r in rep], axis=0)
-        centres = (edges[:-1] + edges[1:] - 1) / 2.0
-        width = (edges[1] - edges[0]) * 0.8
+        edges = _count_bins(rep, y)
+        top_count = edges[-1] - 1          # counts above it fall in the last bin
+        observed_freq = np.histogram(np.minimum(y, top_count), edges)[0]
+        expected = np.mean([np.histogram(np.minimum(r, top_count), edges)[0] for r in rep],
+                           axis=0)
+        position = np.arange(len(edges) - 1)
         top = np.sqrt(expected)
-        ax.bar(centres, np.sqrt(observed_freq), bottom=top - np.sqrt(observed_freq),
-               width=width, color="0.75", edgecolor="0.45", label="observed (hanging)")
-        ax.plot(centres, top, "o-", color="C3", markersize=3, label="expected")
+        ax.bar(position, np.sqrt(observed_freq), bottom=top - np.sqrt(observed_freq),
+               width=0.8, color="0.75", edgecolor="0.45", label="observed (hanging)")
+        ax.plot(position, top, "o-", color="C3", markersize=3, label="expected")
         ax.axhline(0.0, color="black", linewidth=0.8)
+        ax.set_xticks(position, _bin_labels(edges), rotation=90, fontsize="x-small")
         ax.set_title(f"{service} ({level} counts, n = {len(y)})", fontsize="medium")
-        ax.set_xlabel("count")
+        ax.set_xlabel("count (bins widening on a log scale)")
         ax.set_ylabel("sqrt(frequency)")
     for ax in axes[len(services):]:
         ax.set_axis_off()
@@ -155,10 +191,28 @@ def plot_rootogram(inputs: ReportInputs) -> Figure:
     return fig
 
 
-def _count_bins(upper: int) -> np.ndarray:
-    """Integer-aligned bin edges covering 0..upper in at most :data:`_MAX_ROOTOGRAM_BINS`."""
-    width = max(1, int(np.ceil((upper + 1) / _MAX_ROOTOGRAM_BINS)))
-    return np.arange(0, upper + width + 1, width)
+def _count_bins(replicated: np.ndarray, observed: np.ndarray) -> np.ndarray:
+    """Integer bin edges widening on a log scale from 0 to the largest usual count.
+
+    A few dozen observations spread over hundreds of counts leave most unit-width bins
+    empty, so the bins are ``2 n^(1/3)`` (Rice's rule for ``n`` observations, between
+    :data:`_MIN_ROOTOGRAM_BINS` and :data:`_MAX_ROOTOGRAM_BINS`) equal steps of
+    ``log(1 + count)`` up to the largest observed count or the predictive 99% quantile;
+    larger counts go in the last bin. Bin ``[a, b)`` holds the counts ``a, ..., b - 1``.
+    """
+    n_bins = int(np.clip(np.ceil(2.0 * observed.size ** (1.0 / 3.0)), _MIN_ROOTOGRAM_BINS,
+                         _MAX_ROOTOGRAM_BINS))
+    top = int(max(observed.max(), np.quantile(replicated, 0.99)))
+    steps = np.round(np.expm1(np.linspace(0.0, np.log1p(top), n_bins + 1)))[1:-1]
+    # At least one count per bin from 0, so small counts keep a bin each.
+    inner = np.minimum(np.maximum(steps, np.arange(1, n_bins)), top)
+    return np.unique(np.concatenate([[0], inner.astype(np.int64), [top + 1]]))
+
+
+def _bin_labels(edges: np.ndarray) -> list[str]:
+    """Label each bin ``"3-6"`` (``"0"`` for a single count), the open last one ``"≥ 120"``."""
+    labels = [str(a) if b - a == 1 else f"{a}-{b - 1}" for a, b in pairwise(edges[:-1])]
+    return [*labels, f"\u2265 {edges[-2]}"]
 
 
 def plot_loo_pit(inputs: ReportInputs) -> Figure:

@@ -1,8 +1,10 @@
-"""The diagnostic report as one self-contained HTML page.
+"""The report as one self-contained HTML page: decision-makers first, then the modeller.
 
-Every plot is embedded as a base64 PNG; the page has no scripts and no external links. Tables:
-run settings, convergence with the gate result, power-scaling sensitivity of every
-hyperparameter (flagged as priorsense does) and the LAs with the highest Pareto k.
+Every plot is embedded as a base64 PNG; the page has no scripts and no external links. The
+decision-maker section (:mod:`bayes_needs.report.decision_html`) opens it; the modeller's
+diagnostics follow with their tables: run settings, convergence with the gate result,
+power-scaling sensitivity of every hyperparameter (flagged as priorsense does) and the LAs
+with the highest Pareto k (pointing to LA-grouped K-fold when PSIS-LOO is unreliable).
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ from bayes_needs.checks.gate import GATE_ATTR, evaluate
 from bayes_needs.core import dims
 from bayes_needs.core import idata as idata_io
 from bayes_needs.core.intervals import check_interval, credible_interval
+from bayes_needs.report.decision import decision_table
+from bayes_needs.report.decision_html import SECTION_ID, decision_section
 from bayes_needs.report.diagnostic_plots import energy_available
 from bayes_needs.report.inputs import PLOTS, UNAVAILABLE_TEXT, ReportInputs
 
@@ -32,6 +36,8 @@ img { max-width: 100%; height: auto; border: 1px solid #eee; }
 .note { background: #f6f8fa; border-left: 4px solid #999; padding: 0.4em 0.8em; }
 .flag { background: #fff4e5; }
 nav a { margin-right: 1em; }
+table.decision { font-size: 0.78em; } table.decision td { white-space: nowrap; }
+.wide { overflow-x: auto; }
 """
 #: LAs listed under the Pareto k plot.
 _TOP_PARETO_ROWS = 10
@@ -47,7 +53,8 @@ def render_html(inputs: ReportInputs, images: dict[str, bytes], title: str) -> s
     images
         PNG bytes of every plot of :data:`~bayes_needs.report.inputs.PLOTS`, by file stem.
     title
-        Name of the run shown in the page title (the run directory's name).
+        Name of the run shown in the page title (the run directory's name); ``images`` also
+        holds the decision-maker section's plots.
 
     Returns
     -------
@@ -62,12 +69,21 @@ def render_html(inputs: ReportInputs, images: dict[str, bytes], title: str) -> s
     parts = [
         "<!DOCTYPE html>", '<html lang="en">', "<head>", '<meta charset="utf-8">',
         f"<title>bayes_needs report: {e(title)}</title>", f"<style>{_CSS}</style>", "</head>",
-        "<body>", f"<h1>bayes_needs diagnostic report: {e(title)}</h1>",
-        "<nav>" + "".join(f'<a href="#{s}">{e(t)}</a>' for s, t in PLOTS) +
+        "<body>", f"<h1>bayes_needs report: {e(title)}</h1>",
+        f'<nav><a href="#{SECTION_ID}">For decision-makers</a>'
+        + "".join(f'<a href="#{s}">{e(t)}</a>' for s, t in PLOTS) +
         '<a href="#power-scaling">Power-scaling sensitivity</a></nav>',
     ]
     parts += [f'<p class="note">{e(n)}</p>' for n in inputs.notes]
     diagnostics_posterior = idata_io.posterior(inputs.diagnostics_idata)
+    parts += decision_section(decision_table(inputs.allocation, inputs.decision),
+                              inputs.decision, images,
+                              int(inputs.allocation.draws.sizes[dims.CHAIN]
+                                  * inputs.allocation.draws.sizes[dims.DRAW]),
+                              gate_failures=[] if gate["passed"] else list(gate["failures"]))
+    parts += ['<h2 id="diagnostics">For modellers: diagnostics</h2>',
+              "<p>How far the fit and its allocation can be trusted: the run's settings, "
+              "convergence, predictive checks, leave-one-LA-out checks and sensitivity.</p>"]
     settings = {
         "data": f"{fit.model.data.source} ({geo.n_lsoa} LSOAs, {geo.n_msoa} MSOAs, "
                 f"{geo.n_la} LAs)",
@@ -131,7 +147,22 @@ def _plot_sections(inputs: ReportInputs, images: dict[str, bytes]) -> list[str]:
             parts.append(_table(["LA", "name", "Pareto k", "elpd_loo", "flag"], [
                 [r.la_code, r.la_name, f"{r.pareto_k:.2f}", f"{r.elpd_loo:.1f}", r.flag]
                 for r in top.itertuples(index=False)], flag_rows=top["flag"] != "ok"))
+            parts += _kfold_advice(inputs)
     return parts
+
+
+def _kfold_advice(inputs: ReportInputs) -> list[str]:
+    """Point to LA-grouped K-fold when some LAs' Pareto k makes PSIS-LOO unreliable."""
+    flagged = inputs.loo.table[inputs.loo.table["flag"] != "ok"]
+    if flagged.empty:
+        return []
+    return [f'<p class="note kfold">{len(flagged)} LA(s) have Pareto k above '
+            f"{inputs.loo.good_k:.2f}: PSIS-LOO's estimate for them is unreliable, and so is "
+            f"the total elpd. Check the model with <b>LA-grouped K-fold cross-validation</b> "
+            f"instead: split the LAs into K groups (say 10), refit K times with one group's "
+            f"data left out, and score the left-out LAs' log predictive density (Vehtari, "
+            f"Gelman and Gabry 2017, section 4.1). Strongly influential LAs are often "
+            f"those with unusual counts or few areas; see the table above.</p>"]
 
 
 def _gate_record(inputs: ReportInputs) -> dict[str, Any]:

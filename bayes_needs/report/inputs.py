@@ -20,6 +20,7 @@ from bayes_needs.checks.diagnostics import LooByLA
 from bayes_needs.config.run import RunConfig
 from bayes_needs.core.intervals import describe_interval
 from bayes_needs.models.area import AreaDemandModel
+from bayes_needs.report.decision import DecisionInputs
 
 #: (file stem, title) of every plot, in report order; the title is the image's alt text.
 PLOTS: tuple[tuple[str, str], ...] = (
@@ -31,6 +32,11 @@ PLOTS: tuple[tuple[str, str], ...] = (
     ("pareto_k", "Pareto k per LA"),
     ("shares_forest", "Forest plot of LA shares"),
     ("la_ranking", "LA ranking plot"),
+)
+#: (file stem, title) of the decision-maker section's plots, shown before :data:`PLOTS`.
+DECISION_PLOTS: tuple[tuple[str, str], ...] = (
+    ("hex_map", "Hex map of money per child and change against the baseline"),
+    ("per_child_vs_deprivation", "Money per child against LA deprivation"),
 )
 #: Why a plot cannot be drawn for some fits (a mocked sampler records no energy).
 UNAVAILABLE_TEXT = {"energy": "not available: the fit has no sampler energy "
@@ -71,6 +77,8 @@ class ReportInputs:
         The fit's convergence summary (R-hat, ESS, divergences, BFMI, chains, draws).
     random_seed
         Seed of the predictive draws and the PIT randomisation.
+    decision
+        Pot, baseline, child populations, deprivation and map of the decision-maker section.
     notes
         Notes shown at the top of the report.
     """
@@ -85,6 +93,7 @@ class ReportInputs:
     psens: pd.DataFrame
     convergence: dict[str, Any]
     random_seed: int
+    decision: DecisionInputs
     notes: list[str] = field(default_factory=list)
 
     @property

@@ -8,7 +8,7 @@ alone:
   draws), or from a unit-cost table (fixed at its medians, or drawn from its lognormal
   uncertainty), mapped onto services with the England cost design's service map;
 * a baseline: ``"population"`` (shares proportional to the child population, the exposure)
-  or a CSV of ``la_code`` and ``share`` or ``amount``;
+  or a CSV of ``la_code`` and ``share`` or ``allocation`` (money; ``amount`` is read too);
 * budget-neutral damping of the change of share against that baseline.
 """
 
@@ -35,6 +35,11 @@ from bayes_needs.workflows.costs import load_service_weights
 
 POPULATION_BASELINE = "population"
 DEFAULT_UNIT_COSTS = "default"
+#: Columns a baseline CSV may give its values in, in order of preference: shares, or money
+#: (``share_mean``/``allocation_mean``: the ``allocations.csv`` of an earlier run; ``amount``
+#: is the name money had before it was called ``allocation`` everywhere).
+BASELINE_VALUE_COLUMNS: tuple[str, ...] = ("share", "share_mean", "allocation",
+                                           "allocation_mean", "amount", "amount_mean")
 #: Draws of unit-cost weights taken when ``unit_cost_uncertainty`` is set; allocation pairs
 #: a seeded random subset of them with the demand draws.
 UNIT_COST_DRAWS = 4000
@@ -158,7 +163,7 @@ def baseline_shares(spec: AllocationSpec, data: AreaData | PersonModelData
     MissingDataError
         If the baseline CSV does not exist.
     DataValidationError
-        If it lacks ``la_code`` and ``share``/``amount``, repeats or misses LAs, or has
+        If it lacks ``la_code`` and ``share``/``allocation``, repeats or misses LAs, or has
         negative or non-numeric values.
     """
     if spec.baseline is None:
@@ -171,16 +176,50 @@ def baseline_shares(spec: AllocationSpec, data: AreaData | PersonModelData
                               f"person-based run")
         exposure = data.geography.aggregate(data.exposure, dims.LSOA, dims.LA)
         return pd.Series(exposure / exposure.sum(), index=la_codes, name="baseline_share")
-    path = Path(spec.baseline)
+    return read_baseline_csv(spec.baseline, la_codes, setting="allocation.baseline")
+
+
+def read_baseline_csv(path: str | Path, la_codes: Sequence[str], *, setting: str
+                      ) -> pd.Series:
+    """Read baseline shares per LA from a CSV: ``la_code`` and a share or money column.
+
+    The value column is the first of :data:`BASELINE_VALUE_COLUMNS` the file has, so both a
+    plain ``la_code, share`` (or ``amount``) table and the ``allocations.csv`` of an earlier
+    run (``share_mean``) are read; values are divided by their sum.
+
+    Parameters
+    ----------
+    path
+        The CSV file (``#`` lines are comments).
+    la_codes
+        The run's LAs: the file must have each exactly once, and no other.
+    setting
+        The option or setting that named the file, used in messages.
+
+    Returns
+    -------
+    pandas.Series
+        Baseline shares indexed by LA code, in the order of ``la_codes``, summing to 1.
+
+    Raises
+    ------
+    MissingDataError
+        If the file does not exist.
+    DataValidationError
+        Naming the file, and the line and column of each problem: no ``la_code`` or value
+        column, negative or non-numeric values, repeated, missing or unknown LAs.
+    """
+    path = Path(path)
     if not path.is_file():
-        raise MissingDataError(f"allocation.baseline: file {path} does not exist (give "
+        raise MissingDataError(f"{setting}: file {path} does not exist (give "
                                f"'{POPULATION_BASELINE}' or a CSV la_code,share)")
-    rows = read_csv_rows(path, comment="#")  # '#' lines: the comments of our own outputs
-    value = next((c for c in ("share", "amount") if c in rows.header), None)
+    # '#' lines: comments of outputs written before the metadata sidecars.
+    rows = read_csv_rows(path, comment="#")
+    value = next((c for c in BASELINE_VALUE_COLUMNS if c in rows.header), None)
     if "la_code" not in rows.header or value is None:
         raise DataValidationError(str(path), [
-            f"needs columns 'la_code' and 'share' (or 'amount'); found {rows.header} in the "
-            f"header (line {rows.header_line})"])
+            f"needs column 'la_code' and one of {list(BASELINE_VALUE_COLUMNS)}; found "
+            f"{rows.header} in the header (line {rows.header_line})"])
     frame = rows.frame(["la_code", value])
     problems = []
     codes = frame["la_code"].astype(str)
@@ -188,24 +227,25 @@ def baseline_shares(spec: AllocationSpec, data: AreaData | PersonModelData
     with np.errstate(invalid="ignore"):
         bad = ~np.isfinite(numbers) | (numbers < 0)
     for line in frame.index[bad][:10]:
-        problems.append(f"line {line}: {value} {frame.loc[line, value]!r} is not a finite "
-                        f"number >= 0")
+        text = str(frame.loc[line, value])
+        problems.append(f"line {line}, column '{value}': {text!r} is not a finite number >= 0")
     repeated = codes.duplicated(keep=False).to_numpy()
     if repeated.any():
         problems.append(f"la_code(s) {sorted(set(codes[repeated]))[:10]} appear more than "
                         f"once, at {rows_where(frame, repeated)}")
     missing = sorted(set(la_codes) - set(codes))
     if missing:
-        problems.append(f"no baseline for LA(s) {missing[:10]}"
+        problems.append(f"column 'la_code': no row for LA(s) {missing[:10]}"
                         f"{' ...' if len(missing) > 10 else ''}")
-    extra = sorted(set(codes) - set(la_codes))
-    if extra:
-        problems.append(f"LA(s) {extra[:10]} are not in the data")
+    extra = codes.isin(set(codes) - set(la_codes)).to_numpy()
+    if extra.any():
+        problems.append(f"column 'la_code': LA(s) {sorted(set(codes[extra]))[:10]} are not in "
+                        f"the data ({rows_where(frame, extra)})")
     if problems:
         raise DataValidationError(str(path), problems)
-    series = pd.Series(numbers, index=codes.to_numpy()).loc[la_codes]
+    series = pd.Series(numbers, index=codes.to_numpy()).loc[list(la_codes)]
     if not series.sum() > 0:
-        raise DataValidationError(str(path), [f"{value} values sum to 0"])
+        raise DataValidationError(str(path), [f"column '{value}': values sum to 0"])
     return (series / series.sum()).rename("baseline_share")
 
 

@@ -17,6 +17,7 @@ set.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor, Future, as_completed
 from dataclasses import dataclass
@@ -36,7 +37,14 @@ from bayes_needs.config.run import RunConfig
 from bayes_needs.core import defaults, dims
 from bayes_needs.core.errors import BayesNeedsError, ConfigError
 from bayes_needs.core.executors import SerialExecutor
-from bayes_needs.core.outputs import output_set, write_bytes, write_csv, write_text
+from bayes_needs.core.outputs import (
+    output_set,
+    with_sidecars,
+    write_bytes,
+    write_csv,
+    write_text,
+)
+from bayes_needs.core.progress import progress_bar
 from bayes_needs.data.panel import PanelData
 from bayes_needs.report.backtest_plots import backtest_figure
 from bayes_needs.report.figures import figure_png
@@ -47,7 +55,7 @@ from bayes_needs.workflows.backtest_models import LABELS, MODELS, CaseResult, ru
 CASES, ALL_CASES, COMMON_CASES = "cases", "all", "common"
 
 __all__ = ["BACKTEST_CSV", "BACKTEST_PNG", "CASES_CSV", "LABELS", "MODELS", "OUTPUT_FILES",
-           "SUMMARY_TXT", "BacktestResult", "CaseResult", "Progress", "check_models",
+           "SUMMARY_TXT", "BacktestResult", "CaseResult", "Progress", "case_note", "check_models",
            "check_origins", "run_backtest", "run_case", "write_backtest"]
 
 BACKTEST_CSV = "backtest.csv"
@@ -56,7 +64,7 @@ BACKTEST_PNG = "backtest.png"
 SUMMARY_TXT = "summary.txt"
 #: The kind of output set these files form (:func:`bayes_needs.core.outputs.output_set`).
 BACKTEST_SET = "backtest"
-OUTPUT_FILES = (BACKTEST_CSV, CASES_CSV, BACKTEST_PNG, SUMMARY_TXT)
+OUTPUT_FILES = with_sidecars((BACKTEST_CSV, CASES_CSV, BACKTEST_PNG, SUMMARY_TXT))
 #: Years of counts an origin needs before it (persistence fits its spread on past pairs).
 MIN_HISTORY = 2
 #: Columns of :attr:`BacktestResult.timings`.
@@ -173,7 +181,7 @@ def check_models(models: Sequence[str]) -> tuple[str, ...]:
 def run_backtest(config: RunConfig, panel: PanelData, origins: Sequence[int], *,
                  horizon: int = defaults.BACKTEST_HORIZON, models: Sequence[str] = MODELS,
                  executor: Any = None, n_draws: int, random_seed: int,
-                 progress: Progress | None = None) -> BacktestResult:
+                 progress: bool | Progress = False) -> BacktestResult:
     """Forecast from every origin with every model and score the forecasts.
 
     Parameters
@@ -197,7 +205,9 @@ def run_backtest(config: RunConfig, panel: PanelData, origins: Sequence[int], *,
     random_seed
         Seed of every job (see :func:`run_case`).
     progress
-        Called as ``progress(done, total, case_result)`` after each job.
+        ``True``: show a progress bar on stderr (:mod:`bayes_needs.core.progress`); a
+        function: called as ``progress(done, total, case_result)`` after each job; ``False``
+        (default): silent.
 
     Returns
     -------
@@ -233,21 +243,32 @@ def run_backtest(config: RunConfig, panel: PanelData, origins: Sequence[int], *,
                                     n_draws=n_draws, random_seed=random_seed,
                                     cores=cores)] = (origin, model)
     done: list[CaseResult] = []
-    for future in as_completed(futures):
-        try:
-            result = future.result()
-        except BaseException as exc:
-            for other in futures:
-                other.cancel()
-            if isinstance(exc, BayesNeedsError):
-                origin, model = futures[future]
-                raise BayesNeedsError(f"backtest of origin {origin}, model {model} failed: "
-                                      f"{exc}") from None
-            raise
-        done.append(result)
-        if progress is not None:
-            progress(len(done), len(futures), result)
+    with progress_bar(len(futures), "backtest jobs", enabled=progress is True) as advance:
+        for future in as_completed(futures):
+            try:
+                result = future.result()
+            except BaseException as exc:
+                for other in futures:
+                    other.cancel()
+                if isinstance(exc, BayesNeedsError):
+                    origin, model = futures[future]
+                    raise BayesNeedsError(f"backtest of origin {origin}, model {model} "
+                                          f"failed: {exc}") from None
+                raise
+            done.append(result)
+            if callable(progress):
+                progress(len(done), len(futures), result)
+            advance(case_note(result))
     return _collect(done, panel, chosen, horizon, models, n_draws, random_seed)
+
+
+def case_note(result: CaseResult) -> str:
+    """One job's origin, model, size, times and convergence, for its progress line."""
+    fit = "" if math.isnan(result.fit_seconds) else f", fit {result.fit_seconds:.1f} s"
+    flag = "" if result.convergence.get("converged", True) else \
+        "  [misses convergence thresholds]"
+    return (f"origin {result.origin} {result.model}: {len(result.cases)} cases in "
+            f"{result.seconds:.1f} s{fit}{flag}")
 
 
 def common_cases(cases: pd.DataFrame, models: Sequence[str]) -> pd.DataFrame:

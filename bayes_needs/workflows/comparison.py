@@ -41,7 +41,7 @@ from bayes_needs.checks.compare import (
 )
 from bayes_needs.core import defaults, dims
 from bayes_needs.core.intervals import check_interval, describe_interval
-from bayes_needs.core.outputs import output_set, write_csv, write_text
+from bayes_needs.core.outputs import output_set, with_sidecars, write_csv, write_text
 from bayes_needs.data.area import AreaData
 from bayes_needs.data.geography import as_level
 from bayes_needs.models.area import AreaDemandModel
@@ -57,6 +57,8 @@ from bayes_needs.workflows.person_pipeline import RECORD_COVERAGE, synthetic_per
 COMPARISON_CSV = "comparison.csv"
 POINTWISE_CSV = "cv_pointwise.csv"
 SUMMARY_TXT = "comparison.txt"
+#: The files of a comparison; each CSV table comes with its metadata sidecar.
+OUTPUT_FILES = with_sidecars((COMPARISON_CSV, POINTWISE_CSV, SUMMARY_TXT))
 #: The kind of output set these files form (:func:`bayes_needs.core.outputs.output_set`).
 COMPARISON_SET = "comparison"
 APPROACHES = ("area", "person")
@@ -318,7 +320,7 @@ def summary_text(result: ComparisonResult) -> str:
 
 def write_comparison(result: ComparisonResult, out_dir: Path, *,
                      threshold: int = DEFAULT_THRESHOLD) -> list[Path]:
-    """Write comparison.csv, cv_pointwise.csv and comparison.txt as one set.
+    """Write :data:`OUTPUT_FILES` (the tables, their sidecars, the summary) as one set.
 
     Either every file is replaced or, if anything fails or the process is interrupted, none
     is (:func:`bayes_needs.core.outputs.output_set`).
@@ -335,7 +337,7 @@ def write_comparison(result: ComparisonResult, out_dir: Path, *,
     Returns
     -------
     list of pathlib.Path
-        The files written.
+        The files written, in :data:`OUTPUT_FILES` order.
     """
     settings = ", ".join(f"{k}={v}" for k, v in asdict(result.settings).items())
     with output_set(out_dir, COMPARISON_SET) as outputs:
@@ -346,7 +348,7 @@ def write_comparison(result: ComparisonResult, out_dir: Path, *,
                        threshold=threshold,
                        comment="log predictive density of each held-out LA's count")
         write_text(staging / SUMMARY_TXT, summary_text(result))
-    return [Path(out_dir) / name for name in (COMPARISON_CSV, POINTWISE_CSV, SUMMARY_TXT)]
+    return [Path(out_dir) / name for name in OUTPUT_FILES]
 
 
 def _moment(moments: dict[str, np.ndarray | None], name: str) -> np.ndarray:

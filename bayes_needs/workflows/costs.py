@@ -39,7 +39,7 @@ from bayes_needs.core.intervals import (
     credible_interval,
     describe_interval,
 )
-from bayes_needs.core.outputs import output_set, write_csv, write_text
+from bayes_needs.core.outputs import output_set, with_sidecars, write_csv, write_text
 from bayes_needs.data.readers.costs import england_cost_design, england_spend_data
 from bayes_needs.data.unit_costs import load_unit_costs
 from bayes_needs.models.base import CONVERGENCE_ATTR
@@ -57,7 +57,8 @@ DROPPED_CSV = "dropped_cells.csv"
 SUMMARY_TXT = "cost_summary.txt"
 #: The kind of output set these files form (:func:`bayes_needs.core.outputs.output_set`).
 COSTS_SET = "costs"
-COST_FILES = (COST_WEIGHTS_CSV, COST_WEIGHTS_NC, INFLUENCE_CSV, DROPPED_CSV, SUMMARY_TXT)
+COST_FILES = with_sidecars((COST_WEIGHTS_CSV, COST_WEIGHTS_NC, INFLUENCE_CSV, DROPPED_CSV,
+                           SUMMARY_TXT))
 
 #: Seed of a cost-weight fit when none is given (see :mod:`bayes_needs.core.defaults`).
 RANDOM_SEED = defaults.COST_WEIGHTS_RANDOM_SEED
@@ -252,7 +253,7 @@ def run_costs(data_dir: str | Path, financial_year: str, out_dir: str | Path, *,
               chains: int = CHAINS, target_accept: float = TARGET_ACCEPT,
               max_refits: int = MAX_REFITS, interval_prob: float = defaults.INTERVAL_PROB,
               interval_kind: str = defaults.INTERVAL_KIND,
-              progressbar: bool = True) -> dict[str, Any]:
+              progressbar: bool = False) -> dict[str, Any]:
     """Fit the England cost-weight model for ``financial_year`` and write every output file.
 
     Parameters

@@ -23,7 +23,7 @@ import xarray as xr
 from bayes_needs.allocation import Allocation, CostWeights, allocate
 from bayes_needs.checks import need_gradient as gradient
 from bayes_needs.config.run import PANEL_SOURCES, RunConfig
-from bayes_needs.core import defaults, dims
+from bayes_needs.core import dims
 from bayes_needs.core.errors import ConfigError
 from bayes_needs.core.intervals import credible_interval, describe_interval
 from bayes_needs.core.outputs import ALLOCATION, RUN, output_set, write_csv, write_text
@@ -37,6 +37,7 @@ from bayes_needs.need import panel as panel_need
 from bayes_needs.simulate.panel import generate_panel
 from bayes_needs.workflows.decomposition import write_decomposition
 from bayes_needs.workflows.fits import FitResult, load_fit, sample_model, stage_fit
+from bayes_needs.workflows.pipeline import RATE_PER, rates_per_10k
 
 DEMAND_CSV = "demand.csv"
 DECOMPOSITION_CSV = "need_decomposition.csv"
@@ -192,7 +193,7 @@ def panel_need_and_allocation(fit: FitResult[Any], cost_weights: CostWeights
     a = cfg.allocation
 
     def share_out(demand: xr.DataArray) -> Allocation:
-        return allocate(demand, cost_weights, pot=a.pot or defaults.POT,
+        return allocate(demand, cost_weights, pot=a.pot, currency=a.currency,
                         interval_prob=a.interval_prob, interval_kind=a.interval_kind,
                         random_seed=cfg.need.random_seed)
 
@@ -210,17 +211,22 @@ def median_relative_width(allocation: Allocation) -> float:
 
 def panel_demand_table(need: xr.Dataset, *, interval_prob: float, interval_kind
                        ) -> pd.DataFrame:
-    """Per LA, forecast year and service: observed (if known), need and forecast counts."""
-    rows: dict[str, Any] = {"observed": need["observed"]}
+    """Per LA, forecast year and service: exposure, observed (if known), need and forecast.
+
+    Counts are also given per 10,000 children of the exposure
+    (:func:`bayes_needs.workflows.pipeline.rates_per_10k`).
+    """
+    rows: dict[str, Any] = {"exposure": need["exposure"].broadcast_like(need["observed"]),
+                            "observed": need["observed"]}
     for name, prefix in (("need", "needs"), ("fitted", "forecast")):
         lower, upper = credible_interval(need[name], interval_prob=interval_prob,
                                          interval_kind=interval_kind)
         rows[f"{prefix}_mean"] = need[name].mean((dims.CHAIN, dims.DRAW))
         rows[f"{prefix}_lower"], rows[f"{prefix}_upper"] = lower, upper
     frame = xr.Dataset(rows).to_dataframe().reset_index().rename(columns={dims.LA: "la_code"})
-    keep = ["la_code", dims.YEAR, dims.SERVICE, "observed", "needs_mean", "needs_lower",
-            "needs_upper", "forecast_mean", "forecast_lower", "forecast_upper"]
-    return frame[keep]
+    keep = ["la_code", dims.YEAR, dims.SERVICE, "exposure", "observed", "needs_mean",
+            "needs_lower", "needs_upper", "forecast_mean", "forecast_lower", "forecast_upper"]
+    return rates_per_10k(frame[keep], ("observed", "needs", "forecast"))
 
 
 def decomposition_table(need: xr.Dataset, *, interval_prob: float, interval_kind
@@ -310,7 +316,8 @@ def write_panel_run(fit: FitResult[Any], need: xr.Dataset, allocation: Allocatio
                   panel_demand_table(need, interval_prob=a.interval_prob,
                                      interval_kind=a.interval_kind),
                   comment=f"forecast years {[int(y) for y in need[dims.YEAR].values]}; interval: "
-                          f"{interval}; needs standardisation: {need.attrs['standardise']}")
+                          f"{interval}; needs standardisation: {need.attrs['standardise']}; "
+                          f"rates per {RATE_PER:,} children of the exposure")
         write_csv(staging / DECOMPOSITION_CSV,
                   decomposition_table(need, interval_prob=a.interval_prob,
                                       interval_kind=a.interval_kind),
@@ -327,6 +334,7 @@ def write_panel_run(fit: FitResult[Any], need: xr.Dataset, allocation: Allocatio
                  f"services: {', '.join(fit.model.services)}",
                  f"indicators: {', '.join(fit.model.indicator_names)}",
                  f"fit wall time: {fit.seconds:.1f} s",
+                 f"pot: {a.pot:,.2f} {a.currency}",
                  f"median relative width of the {interval} share intervals: {width:.4f} "
                  f"(standardise = {need.attrs['standardise']}); {la_end_width:.4f} at the "
                  f"'la' end (policy_share = 1)",

@@ -21,7 +21,7 @@ import xarray as xr
 from bayes_needs.allocation import Allocation
 from bayes_needs.config.run import RunConfig
 from bayes_needs.core.intervals import describe_interval
-from bayes_needs.core.outputs import RUN, output_set, write_text
+from bayes_needs.core.outputs import RUN, output_set, with_sidecars, write_text
 from bayes_needs.data.person.collapse import collapse_frames
 from bayes_needs.data.person.design import PersonModelData
 from bayes_needs.models.person import PersonDemandModel
@@ -38,7 +38,7 @@ PERSON_SEED_OFFSET = 1
 #: Share of children the synthetic person records cover, on average over LAs.
 RECORD_COVERAGE = 0.8
 #: Files of a person-based run, in the order they are reported.
-OUTPUT_FILES = (*pipeline.OUTPUT_FILES, COVERAGE_CSV)
+OUTPUT_FILES = (*pipeline.OUTPUT_FILES, *with_sidecars((COVERAGE_CSV,)))
 
 
 def synthetic_person_data(synthetic: SyntheticArea, *, data_seed: int,
@@ -163,8 +163,10 @@ def stage_person_outputs(fit: pipeline.FitResult[PersonDemandModel], need: xr.Da
     allocation.to_netcdf(out_dir / pipeline.ALLOCATION_FILE)
     allocation.to_csv(out_dir / pipeline.ALLOCATIONS_CSV)
     interval = f"{describe_interval(a.interval_prob, a.interval_kind)} ({a.interval_kind})"
+    # Observed and fitted counts cover only the children in the records: need alone is
+    # given per 10,000 children of the ONS population.
     demand = pipeline.demand_table(need, interval_prob=a.interval_prob,
-                                   interval_kind=a.interval_kind)
+                                   interval_kind=a.interval_kind, rated=("needs",))
     demand = demand.rename(columns={"observed": "observed_covered"})
     write_safe_csv(out_dir / pipeline.DEMAND_CSV, demand, count_columns=["observed_covered"],
                    threshold=threshold,

@@ -6,9 +6,15 @@ in a run directory is written atomically:
 * ``fit.nc`` — the posterior (InferenceData) with config, data hash and convergence in attrs;
 * ``run.json`` — the run config and how the data were obtained, so the data can be reloaded;
 * ``allocation.nc`` — per-draw needs, shares and ranks (xarray);
-* ``allocations.csv`` — one row per LA with shares, ranks and amounts and their intervals;
-* ``demand.csv`` — one row per LA x service: observed, needs-standardised and fitted demand;
-* ``summary.txt`` — convergence figures and settings.
+* ``allocations.csv`` — one row per LA with shares, ranks and allocations (in the pot's
+  currency) and their intervals;
+* ``demand.csv`` — one row per LA x service: child population (``exposure``), observed,
+  needs-standardised and fitted demand, as counts and per 10,000 children;
+* ``summary.txt`` — convergence figures and settings, the pot and its currency.
+
+Each CSV table comes with its metadata sidecar (``allocations.meta.json``, ...: interval,
+pot, each column's units; :func:`bayes_needs.core.writers.write_csv`), so the CSV itself
+holds only the table.
 
 The files of one call are written as a set (:func:`bayes_needs.core.outputs.output_set`): an
 interrupted or failed run leaves the directory's previous complete set or the new one, never
@@ -35,7 +41,14 @@ from bayes_needs.config.run import RunConfig
 from bayes_needs.core import defaults, dims
 from bayes_needs.core.errors import ConfigError
 from bayes_needs.core.intervals import IntervalKind, credible_interval, describe_interval
-from bayes_needs.core.outputs import ALLOCATION, RUN, output_set, write_csv, write_text
+from bayes_needs.core.outputs import (
+    ALLOCATION,
+    RUN,
+    output_set,
+    with_sidecars,
+    write_csv,
+    write_text,
+)
 from bayes_needs.models.area import AreaDemandModel
 from bayes_needs.need import expected_need
 from bayes_needs.workflows import allocation_inputs
@@ -57,13 +70,36 @@ ALLOCATION_FILE = "allocation.nc"
 ALLOCATIONS_CSV = "allocations.csv"
 DEMAND_CSV = "demand.csv"
 SUMMARY_FILE = "summary.txt"
-OUTPUT_FILES = (ALLOCATIONS_CSV, DEMAND_CSV, FIT_FILE, ALLOCATION_FILE, SUMMARY_FILE, RUN_FILE)
+#: The files of a run; each CSV table comes with its metadata sidecar (``*.meta.json``).
+OUTPUT_FILES = with_sidecars((ALLOCATIONS_CSV, DEMAND_CSV, FIT_FILE, ALLOCATION_FILE,
+                              SUMMARY_FILE, RUN_FILE))
+#: Children per rate of ``demand.csv``'s ``*_rate_per_10k`` columns.
+RATE_PER = 10_000
 
 __all__ = [
-    "ALLOCATIONS_CSV", "ALLOCATION_FILE", "DEMAND_CSV", "FIT_FILE", "OUTPUT_FILES", "RUN_FILE",
-    "SUMMARY_FILE", "FitResult", "convergence", "cost_weights_for", "demand_table", "fit_area",
-    "load_fit", "need_and_allocation", "read_run_config", "stage_fit", "stage_run",
-    "summary_text", "write_allocation", "write_fit", "write_run",
+    "ALLOCATIONS_CSV",
+    "ALLOCATION_FILE",
+    "DEMAND_CSV",
+    "FIT_FILE",
+    "OUTPUT_FILES",
+    "RATE_PER",
+    "RUN_FILE",
+    "SUMMARY_FILE",
+    "FitResult",
+    "convergence",
+    "cost_weights_for",
+    "demand_table",
+    "fit_area",
+    "load_fit",
+    "need_and_allocation",
+    "rates_per_10k",
+    "read_run_config",
+    "stage_fit",
+    "stage_run",
+    "summary_text",
+    "write_allocation",
+    "write_fit",
+    "write_run",
 ]
 
 def cost_weights_for(config: RunConfig, data_info: dict[str, Any],
@@ -128,7 +164,7 @@ def need_and_allocation(fit: FitResult[DemandModel], *, cost_weights: CostWeight
             a, fit.model.services, random_seed=fit.config.need.random_seed)
     if cost_weights is None:
         cost_weights = cost_weights_for(fit.config, fit.data_info, fit.model.services)
-    allocation = allocate(need["need"], cost_weights, pot=a.pot or defaults.POT,
+    allocation = allocate(need["need"], cost_weights, pot=a.pot, currency=a.currency,
                           interval_prob=a.interval_prob, interval_kind=a.interval_kind,
                           random_seed=fit.config.need.random_seed,
                           baseline=allocation_inputs.baseline_shares(a, fit.model.data),
@@ -136,22 +172,26 @@ def need_and_allocation(fit: FitResult[DemandModel], *, cost_weights: CostWeight
     return need, allocation
 
 
-def demand_table(need: xr.Dataset, *, interval_prob: float, interval_kind: IntervalKind
-                 ) -> pd.DataFrame:
+def demand_table(need: xr.Dataset, *, interval_prob: float, interval_kind: IntervalKind,
+                 rated: tuple[str, ...] = ("observed", "needs", "fitted")) -> pd.DataFrame:
     """Summarise demand per LA x service: observed, needs-standardised and fitted.
 
     Parameters
     ----------
     need
-        Expected-need draws (``need``, ``fitted``, ``observed``).
+        Expected-need draws (``need``, ``fitted``, ``observed``, ``exposure``).
     interval_prob, interval_kind
         The credible intervals of the needs and fitted demand.
+    rated
+        The counts also given per 10,000 children of the exposure (a person run's observed
+        and fitted counts cover only the children in the records, not the exposure).
 
     Returns
     -------
     pandas.DataFrame
-        ``la_code, service, observed, needs_mean, needs_lower, needs_upper, fitted_mean,
-        fitted_lower, fitted_upper``.
+        ``la_code, service, exposure, observed, needs_mean, needs_lower, needs_upper,
+        fitted_mean, fitted_lower, fitted_upper``, then each ``rated`` count per 10,000
+        children (:func:`rates_per_10k`).
     """
     rows: dict[str, xr.DataArray | xr.Dataset] = {}
     for name, prefix in (("need", "needs"), ("fitted", "fitted")):
@@ -164,9 +204,37 @@ def demand_table(need: xr.Dataset, *, interval_prob: float, interval_kind: Inter
     frame = table.drop_vars([c for c in table.coords if c not in (dims.LA, dims.SERVICE)]) \
         .to_dataframe().reset_index()
     frame = frame.rename(columns={dims.LA: "la_code"})
-    columns = ["la_code", "service", "observed", "needs_mean", "needs_lower", "needs_upper",
-               "fitted_mean", "fitted_lower", "fitted_upper"]
-    return frame[columns]
+    exposure = need["exposure"].to_series()
+    frame.insert(2, "exposure", exposure.loc[frame["la_code"]].to_numpy())
+    columns = ["la_code", "service", "exposure", "observed", "needs_mean", "needs_lower",
+               "needs_upper", "fitted_mean", "fitted_lower", "fitted_upper"]
+    return rates_per_10k(frame[columns], rated)
+
+
+def rates_per_10k(frame: pd.DataFrame, prefixes: tuple[str, ...]) -> pd.DataFrame:
+    """Add ``<prefix>_rate_per_10k[_stat]``: each count column over ``exposure`` x 10,000.
+
+    A positive multiple of a count, so a rate's interval is its count's interval scaled.
+
+    Parameters
+    ----------
+    frame
+        A demand table with an ``exposure`` column.
+    prefixes
+        The counts to rate: ``observed`` (one column), ``needs`` (``needs_mean``,
+        ``needs_lower``, ``needs_upper``), ...
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``frame`` with the rate columns appended (NaN where the exposure is 0).
+    """
+    out = frame.copy()
+    per_child = RATE_PER / out["exposure"].where(out["exposure"] > 0)
+    for prefix in prefixes:
+        for column in [c for c in frame.columns if c == prefix or c.startswith(prefix + "_")]:
+            out[f"{prefix}_rate_per_10k{column.removeprefix(prefix)}"] = out[column] * per_child
+    return out
 
 
 def summary_text(fit: FitResult[DemandModel], allocation: Allocation, *,
@@ -203,6 +271,8 @@ def summary_text(fit: FitResult[DemandModel], allocation: Allocation, *,
         f"{fit.config.sampling.random_seed}",
         f"standardisation: {fit.config.need.standardise}",
         f"intervals: {describe_interval(a.interval_prob, a.interval_kind)}",
+        f"pot: {allocation.pot:,.2f} {allocation.currency}" if allocation.pot is not None
+        else "pot: none (shares only)",
         "",
         "convergence (hyperparameters)",
         f"  max R-hat:        {conv['rhat_max']:.4f}",
@@ -234,7 +304,9 @@ def _stage_allocation(fit: FitResult[AreaDemandModel], need: xr.Dataset, allocat
     write_csv(directory / DEMAND_CSV, demand,
               comment=f"interval: {describe_interval(a.interval_prob, a.interval_kind)} "
                       f"({a.interval_kind}); needs standardisation: "
-                      f"{fit.config.need.standardise}")
+                      f"{fit.config.need.standardise}; rates per {RATE_PER:,} children of "
+                      f"the exposure",
+              metadata={"interval_prob": a.interval_prob, "interval_kind": a.interval_kind})
     extra = {"fit wall time": f"{fit.seconds:.1f} s", **(extra or {})}
     write_text(directory / SUMMARY_FILE, summary_text(fit, allocation, extra=extra))
 

@@ -1,14 +1,18 @@
-"""Diagnostic report of a run directory: ``bayes-needs report RUN_DIR``.
+"""Report of a run directory: ``bayes-needs report RUN_DIR [--baseline FILE]``.
 
 Writes ``RUN_DIR/report.html`` (self-contained: every plot embedded as a base64 PNG, no
-scripts, no external links), the plots as ``RUN_DIR/plots/*.png``, ``RUN_DIR/pareto_k.csv``
-and ``RUN_DIR/power_scaling.csv``. These files are written as one set
+scripts, no external links; the decision-maker section first, the modeller's diagnostics
+after it), the plots as ``RUN_DIR/plots/*.png``, ``RUN_DIR/decision_table.csv`` (money per
+LA, per child and change against the baseline), ``RUN_DIR/pareto_k.csv`` and
+``RUN_DIR/power_scaling.csv``. These files are written as one set
 (:func:`bayes_needs.core.outputs.output_set`): a failed or interrupted report leaves the
 previous report's files as they were and nothing new; a new report replaces the previous
 report's files (a plot it no longer draws goes too); the run's other files are not touched.
 
-This module loads the run and computes the diagnostics (:func:`collect`); the plots are drawn
-by :mod:`bayes_needs.report.diagnostic_plots` and the page by :mod:`bayes_needs.report.html`.
+This module loads the run and computes the diagnostics (:func:`collect`; the decision-maker
+section's inputs come from :mod:`bayes_needs.workflows.report_decision`); the plots are drawn
+by :mod:`bayes_needs.report.decision_plots` and :mod:`bayes_needs.report.diagnostic_plots`
+and the page by :mod:`bayes_needs.report.html`.
 Posterior predictive draws and the LOO-PIT randomisation are seeded (``random_seed``); the
 diagnostics use at most ``max_draws`` posterior draws, thinned evenly.
 """
@@ -23,23 +27,37 @@ from bayes_needs.allocation import Allocation
 from bayes_needs.checks import diagnostics
 from bayes_needs.core import dims
 from bayes_needs.core import idata as idata_io
-from bayes_needs.core.errors import ConfigError
-from bayes_needs.core.outputs import REPORT, output_set, write_bytes, write_csv, write_text
+from bayes_needs.core.errors import ConfigError, MissingDataError
+from bayes_needs.core.outputs import (
+    REPORT,
+    output_set,
+    with_sidecars,
+    write_bytes,
+    write_csv,
+    write_text,
+)
+from bayes_needs.core.progress import progress_bar
+from bayes_needs.report.decision import decision_table
+from bayes_needs.report.decision_plots import render_decision_plots
 from bayes_needs.report.diagnostic_plots import render_plots
 from bayes_needs.report.html import render_html
-from bayes_needs.report.inputs import PLOTS, ReportInputs
+from bayes_needs.report.inputs import DECISION_PLOTS, PLOTS, ReportInputs
 from bayes_needs.workflows import panel, pipeline
+from bayes_needs.workflows.report_decision import decision_inputs
 
-__all__ = ["OUTPUT_FILES", "PARETO_CSV", "PLOTS", "PLOTS_DIR", "PSENS_CSV", "REPORT_FILE",
-           "build_report", "collect", "write_report"]
+__all__ = ["DECISION_CSV", "DECISION_PLOTS", "OUTPUT_FILES", "PARETO_CSV", "PLOTS",
+           "PLOTS_DIR", "PSENS_CSV", "REPORT_FILE", "build_report", "collect", "write_report"]
 
 REPORT_FILE = "report.html"
 PLOTS_DIR = "plots"
+DECISION_CSV = "decision_table.csv"
 PARETO_CSV = "pareto_k.csv"
 PSENS_CSV = "power_scaling.csv"
 #: Every file of a report, relative to the run directory, written as one set.
-OUTPUT_FILES: tuple[str, ...] = (REPORT_FILE, PARETO_CSV, PSENS_CSV,
-                                 *(f"{PLOTS_DIR}/{stem}.png" for stem, _ in PLOTS))
+OUTPUT_FILES: tuple[str, ...] = (REPORT_FILE,
+                                 *with_sidecars((DECISION_CSV, PARETO_CSV, PSENS_CSV)),
+                                 *(f"{PLOTS_DIR}/{stem}.png"
+                                   for stem, _ in (*DECISION_PLOTS, *PLOTS)))
 #: Posterior draws used for log densities, LOO and power-scaling unless the caller says.
 MAX_DRAWS = 1000
 #: Posterior draws used for the predictive checks unless the caller says.
@@ -47,7 +65,8 @@ PREDICTIVE_DRAWS = 200
 
 
 def build_report(run_dir: str | Path, *, random_seed: int | None = None,
-                 max_draws: int = MAX_DRAWS, predictive_draws: int = PREDICTIVE_DRAWS) -> Path:
+                 max_draws: int = MAX_DRAWS, predictive_draws: int = PREDICTIVE_DRAWS,
+                 baseline: str | Path | None = None, progress: bool = False) -> Path:
     """Write the report of a run directory written by ``bayes-needs fit``/``demo``.
 
     Parameters
@@ -62,6 +81,12 @@ def build_report(run_dir: str | Path, *, random_seed: int | None = None,
         Posterior draws used for log densities, LOO and power-scaling (thinned evenly).
     predictive_draws
         Posterior draws used for the predictive checks (thinned evenly).
+    baseline
+        CSV of baseline shares the change is measured against: ``la_code`` and ``share``
+        (or ``amount``), or the ``allocations.csv`` of an earlier run (``share_mean``).
+        Default: the baseline of the run's allocation, else population shares.
+    progress
+        Show the report's steps as a progress bar on stderr (:mod:`bayes_needs.core.progress`).
 
     Returns
     -------
@@ -73,6 +98,8 @@ def build_report(run_dir: str | Path, *, random_seed: int | None = None,
     ConfigError
         If the fit, ``max_draws`` or ``predictive_draws`` has fewer draws than PSIS-LOO can
         use (:data:`bayes_needs.checks.diagnostics.MIN_PSIS_DRAWS`).
+    MissingDataError, DataValidationError
+        If the baseline file is missing or invalid (naming its line and column).
     """
     run_dir = Path(run_dir)
     low = {k: v for k, v in (("max_draws (--max-draws)", max_draws),
@@ -81,11 +108,17 @@ def build_report(run_dir: str | Path, *, random_seed: int | None = None,
     if low:
         raise ConfigError(f"{', '.join(f'{k} {v}' for k, v in low.items())}: the report's "
                           f"PSIS-LOO needs at least {diagnostics.MIN_PSIS_DRAWS} draws")
-    inputs = collect(run_dir, random_seed=random_seed, max_draws=max_draws,
-                     predictive_draws=predictive_draws)
-    images = render_plots(inputs)
-    page = render_html(inputs, images, run_dir.name)
-    return write_report(run_dir, inputs, images, page)
+    with progress_bar(3, "report", enabled=progress) as advance:
+        inputs = collect(run_dir, random_seed=random_seed, max_draws=max_draws,
+                         predictive_draws=predictive_draws, baseline=baseline)
+        advance("diagnostics computed")
+        images = {**render_decision_plots(inputs.allocation, inputs.decision),
+                  **render_plots(inputs)}
+        advance("plots drawn")
+        page = render_html(inputs, images, run_dir.name)
+        path = write_report(run_dir, inputs, images, page)
+        advance("written")
+    return path
 
 
 def write_report(run_dir: Path, inputs: ReportInputs, images: dict[str, bytes],
@@ -112,6 +145,8 @@ def write_report(run_dir: Path, inputs: ReportInputs, images: dict[str, bytes],
         staging = outputs.staging
         for stem, png in images.items():
             write_bytes(staging / PLOTS_DIR / f"{stem}.png", png)
+        table = decision_table(inputs.allocation, inputs.decision)
+        write_csv(staging / DECISION_CSV, table, comment=table.attrs["comment"])
         write_csv(staging / PARETO_CSV, inputs.loo.table,
                   comment=f"PSIS-LOO with each LA's data left out as a block; flag 'high' "
                           f"above good_k = {inputs.loo.good_k:.3f} (ArviZ), 'very high' "
@@ -122,7 +157,7 @@ def write_report(run_dir: Path, inputs: ReportInputs, images: dict[str, bytes],
 
 
 def collect(run_dir: Path, *, random_seed: int | None, max_draws: int,
-            predictive_draws: int) -> ReportInputs:
+            predictive_draws: int, baseline: str | Path | None = None) -> ReportInputs:
     """Load the run and compute every diagnostic the report shows.
 
     Parameters
@@ -132,7 +167,7 @@ def collect(run_dir: Path, *, random_seed: int | None, max_draws: int,
     random_seed
         Seed of the predictive draws and the PIT randomisation; ``None``: the run's
         ``need.random_seed``.
-    max_draws, predictive_draws
+    max_draws, predictive_draws, baseline
         See :func:`build_report`.
 
     Returns
@@ -140,6 +175,9 @@ def collect(run_dir: Path, *, random_seed: int | None, max_draws: int,
     ReportInputs
         What the plots and the page are drawn from.
     """
+    if baseline is not None and not Path(baseline).is_file():
+        raise MissingDataError(f"--baseline: file {baseline} does not exist (give a CSV "
+                               f"la_code,share or an earlier run's allocations.csv)")
     if panel.is_panel(pipeline.read_run_config(run_dir)):
         raise ConfigError(f"{run_dir} is a panel run: 'bayes-needs report' draws the area and "
                           "person models' diagnostics only. A panel run's checks are in its "
@@ -153,6 +191,8 @@ def collect(run_dir: Path, *, random_seed: int | None, max_draws: int,
         allocation = Allocation.from_netcdf(run_dir / pipeline.ALLOCATION_FILE)
     else:
         _, allocation = pipeline.need_and_allocation(fit)
+    # Before the diagnostics, so a wrong baseline file is reported at once.
+    decision = decision_inputs(fit, allocation, baseline=baseline)
     notes = []
     if not saved:
         notes.append("This run has no allocation.nc: the shares shown were computed for this "
@@ -167,7 +207,7 @@ def collect(run_dir: Path, *, random_seed: int | None, max_draws: int,
     return ReportInputs(fit=fit, allocation=allocation, allocation_saved=saved,
                         diagnostics_idata=with_logs, predictive=predictive, loo=loo, pit=pit,
                         psens=psens, convergence=pipeline.convergence(fit.idata),
-                        random_seed=seed, notes=notes)
+                        random_seed=seed, notes=notes, decision=decision)
 
 
 def _check_enough_draws(idata: az.InferenceData, source: Path) -> None:

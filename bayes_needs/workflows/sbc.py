@@ -44,7 +44,8 @@ from bayes_needs.core import dims
 from bayes_needs.core import idata as idata_io
 from bayes_needs.core.errors import ConfigError
 from bayes_needs.core.executors import SerialExecutor
-from bayes_needs.core.outputs import output_set, write_bytes, write_csv
+from bayes_needs.core.outputs import output_set, with_sidecars, write_bytes, write_csv
+from bayes_needs.core.progress import progress_bar
 from bayes_needs.data.area import AreaData
 from bayes_needs.models.area import AreaDemandModel
 from bayes_needs.need.area import expected_need
@@ -52,7 +53,8 @@ from bayes_needs.report.figures import figure_png
 from bayes_needs.report.sbc import plot_rank_ecdf
 
 __all__ = ["ECDF_PNG", "OUTPUT_FILES", "RANKS_CSV", "REPLICATES_CSV", "SBC_CSV",
-           "print_progress", "replicate_seed", "run_replicate", "run_sbc", "write_sbc"]
+           "print_progress", "replicate_note", "replicate_seed", "run_replicate", "run_sbc",
+           "write_sbc"]
 
 SBC_CSV = "sbc.csv"
 RANKS_CSV = "ranks.csv"
@@ -60,7 +62,7 @@ REPLICATES_CSV = "replicates.csv"
 ECDF_PNG = "sbc_ecdf.png"
 #: The kind of output set these files form (:func:`bayes_needs.core.outputs.output_set`).
 SBC_SET = "sbc"
-OUTPUT_FILES = (SBC_CSV, RANKS_CSV, REPLICATES_CSV, ECDF_PNG)
+OUTPUT_FILES = with_sidecars((SBC_CSV, RANKS_CSV, REPLICATES_CSV, ECDF_PNG))
 #: Resolution of ``sbc_ecdf.png``.
 ECDF_DPI = 110
 
@@ -168,7 +170,7 @@ def _quiet_worker() -> None:
 
 def run_sbc(settings: SBCSettings, *, n_sims: int, base_seed: int,
             executor: Executor | None = None,
-            progress: Callable[[dict[str, Any]], None] | None = None) -> SBCResult:
+            progress: bool | Callable[[dict[str, Any]], None] = False) -> SBCResult:
     """Run ``n_sims`` replicates through ``executor`` and summarise their ranks.
 
     Parameters
@@ -184,7 +186,9 @@ def run_sbc(settings: SBCSettings, *, n_sims: int, base_seed: int,
         Where replicates run (default: in this process). See
         :func:`bayes_needs.core.executors.make_executor`.
     progress
-        Called with each finished replicate's diagnostics.
+        ``True``: show a progress bar on stderr (:mod:`bayes_needs.core.progress`); a
+        function: called with each finished replicate's diagnostics; ``False`` (default):
+        silent.
 
     Returns
     -------
@@ -206,11 +210,13 @@ def run_sbc(settings: SBCSettings, *, n_sims: int, base_seed: int,
     futures = [executor.submit(run_replicate, i, base_seed, settings) for i in range(n_sims)]
     results = []
     try:
-        for future in as_completed(futures):
-            result = future.result()
-            results.append(result)
-            if progress is not None:
-                progress(result["diagnostics"])
+        with progress_bar(n_sims, "SBC replicates", enabled=progress is True) as advance:
+            for future in as_completed(futures):
+                result = future.result()
+                results.append(result)
+                if callable(progress):
+                    progress(result["diagnostics"])
+                advance(replicate_note(result["diagnostics"]))
     except BaseException:
         for future in futures:
             future.cancel()
@@ -253,18 +259,33 @@ def write_sbc(result: SBCResult, out_dir: str | Path) -> list[Path]:
     return [out_dir / name for name in OUTPUT_FILES if (out_dir / name).exists()]
 
 
-def print_progress(diagnostics: dict[str, Any]) -> None:
-    """Print one stderr line per finished replicate.
+def replicate_note(diagnostics: dict[str, Any]) -> str:
+    """One finished replicate's convergence (or error) and time, for its progress line.
 
     Parameters
     ----------
     diagnostics
         A replicate's diagnostics (:func:`run_replicate`).
+
+    Returns
+    -------
+    str
+        The note.
     """
     if diagnostics.get("error"):
         line = f"failed: {diagnostics['error']}"
     else:
         line = (f"max R-hat {diagnostics['rhat_max']:.3f}, min bulk ESS "
                 f"{diagnostics['ess_bulk_min']:.0f}, divergences {diagnostics['divergences']}")
-    print(f"  replicate {diagnostics['replicate']}: {line} ({diagnostics['seconds']:.0f} s)",
-          file=sys.stderr, flush=True)
+    return f"replicate {diagnostics['replicate']}: {line} ({diagnostics['seconds']:.0f} s)"
+
+
+def print_progress(diagnostics: dict[str, Any]) -> None:
+    """Print one stderr line per finished replicate (a ``progress`` function for scripts).
+
+    Parameters
+    ----------
+    diagnostics
+        A replicate's diagnostics (:func:`run_replicate`).
+    """
+    print(f"  {replicate_note(diagnostics)}", file=sys.stderr, flush=True)

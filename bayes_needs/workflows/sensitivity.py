@@ -58,7 +58,15 @@ from bayes_needs.config.scenarios import BASE, Scenario, ScenarioSet, load_scena
 from bayes_needs.core import dims
 from bayes_needs.core.errors import BayesNeedsError, ConfigError
 from bayes_needs.core.executors import available_cpus, make_executor
-from bayes_needs.core.outputs import output_set, write_bytes, write_csv, write_netcdf
+from bayes_needs.core.outputs import (
+    output_set,
+    with_sidecars,
+    write_bytes,
+    write_csv,
+    write_netcdf,
+)
+from bayes_needs.core.progress import progress_bar
+from bayes_needs.core.units import annotate
 from bayes_needs.report.figures import figure_png
 from bayes_needs.report.sensitivity_plots import TORNADO_TOP, tornado_figure
 from bayes_needs.workflows import pipeline
@@ -69,7 +77,7 @@ from bayes_needs.workflows.preflight import check_allocation_inputs
 # The comparison and the figure are re-exported: scripts use ``sensitivity.compare`` etc.
 __all__ = ["CONVERGENCE_VARS", "OUTPUT_FILES", "PARAMETER", "Comparison", "Progress", "combine",
            "compare", "elapsed", "figure_png", "fit_key", "power_scaling_table",
-           "progress_line", "run", "run_group", "run_scenario", "tornado_figure",
+           "run", "run_group", "run_scenario", "scenario_note", "tornado_figure",
            "write_outputs"]
 
 SENSITIVITY_CSV = "sensitivity.csv"
@@ -79,7 +87,8 @@ TORNADO_PNG = "tornado.png"
 RESULTS_NC = "sensitivity.nc"
 #: The kind of output set these files form (:func:`bayes_needs.core.outputs.output_set`).
 SENSITIVITY_SET = "sensitivity"
-OUTPUT_FILES = (SENSITIVITY_CSV, SUMMARY_CSV, POWER_SCALING_CSV, TORNADO_PNG, RESULTS_NC)
+OUTPUT_FILES = with_sidecars((SENSITIVITY_CSV, SUMMARY_CSV, POWER_SCALING_CSV, TORNADO_PNG,
+                              RESULTS_NC))
 
 #: ``progress(done, total, scenario_name, result)`` after each scenario finishes.
 Progress = Callable[[int, int, str, xr.Dataset], None]
@@ -184,7 +193,7 @@ def _run_group(scenarios: list[Scenario], power_scaling: bool) -> list[xr.Datase
 
 
 def run(scenarios: ScenarioSet | str | Path | Sequence[Scenario], executor: Any = None, *,
-        workers: int | None = None, progress: Progress | None = None,
+        workers: int | None = None, progress: bool | Progress = False,
         power_scaling: bool = True, share_fits: bool = True) -> xr.Dataset:
     """Run every scenario (base first) and collect the results.
 
@@ -201,7 +210,9 @@ def run(scenarios: ScenarioSet | str | Path | Sequence[Scenario], executor: Any 
     workers
         Size of the local pool (default: the number of scenarios, at most the CPUs).
     progress
-        Called as ``progress(done, total, name, result)`` after each scenario.
+        ``True``: show a progress bar on stderr (:mod:`bayes_needs.core.progress`); a
+        function: called as ``progress(done, total, name, result)`` after each scenario;
+        ``False`` (default): silent.
     power_scaling
         Compute power-scaling sensitivity in every scenario (see :func:`run_scenario`).
     share_fits
@@ -243,21 +254,23 @@ def run(scenarios: ScenarioSet | str | Path | Sequence[Scenario], executor: Any 
     futures: dict[Future, list[Scenario]] = {
         executor.submit(run_group, g, power_scaling=power_scaling): g for g in ordered}
     done: dict[str, xr.Dataset] = {}
-    for future in as_completed(futures):
-        group = futures[future]
-        try:
-            results = future.result()
-        except BaseException as exc:
-            for other in futures:
-                other.cancel()
-            if isinstance(exc, BayesNeedsError):
-                names = ", ".join(f"'{s.name}'" for s in group)
-                raise BayesNeedsError(f"scenario {names} failed: {exc}") from None
-            raise
-        for scenario, result in zip(group, results, strict=True):
-            done[scenario.name] = result
-            if progress is not None:
-                progress(len(done), len(items), scenario.name, result)
+    with progress_bar(len(items), "scenarios", enabled=progress is True) as advance:
+        for future in as_completed(futures):
+            group = futures[future]
+            try:
+                results = future.result()
+            except BaseException as exc:
+                for other in futures:
+                    other.cancel()
+                if isinstance(exc, BayesNeedsError):
+                    names = ", ".join(f"'{s.name}'" for s in group)
+                    raise BayesNeedsError(f"scenario {names} failed: {exc}") from None
+                raise
+            for scenario, result in zip(group, results, strict=True):
+                done[scenario.name] = result
+                if callable(progress):
+                    progress(len(done), len(items), scenario.name, result)
+                advance(scenario_note(scenario.name, result))
     return combine([done[s.name] for s in items], items, scenario_set.source)
 
 
@@ -378,14 +391,14 @@ def write_outputs(results: xr.Dataset, comparison: Comparison, out_dir: str | Pa
                           f"hyperparameter; priorsense threshold "
                           f"{diagnostics.PSENS_THRESHOLD:g}")
         write_bytes(staging / TORNADO_PNG, png)
-        write_netcdf(staging / RESULTS_NC, results)
+        write_netcdf(staging / RESULTS_NC, annotate(results))
     return [out / name for name in OUTPUT_FILES]
 
 
-def progress_line(done: int, total: int, name: str, result: xr.Dataset) -> str:
-    """One progress line for the CLI."""
+def scenario_note(name: str, result: xr.Dataset) -> str:
+    """One scenario's fit time and convergence, for its progress line."""
     flag = "" if bool(result["converged"].item()) else "  [misses convergence thresholds]"
-    return (f"[{done}/{total}] {name}: {float(result['fit_seconds'].item()):.0f} s fit, max "
+    return (f"{name}: {float(result['fit_seconds'].item()):.0f} s fit, max "
             f"R-hat {float(result['rhat_max'].item()):.3f}, min bulk ESS "
             f"{float(result['ess_bulk_min'].item()):.0f}, divergences "
             f"{int(result['divergences'].item())}{flag}")

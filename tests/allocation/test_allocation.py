@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -64,11 +66,11 @@ def width(alloc: Allocation) -> np.ndarray:
 
 
 # ====================================================================== core maths
-def test_shares_sum_to_one_on_every_draw_and_amounts_to_pot(need, weight_draws):
+def test_shares_sum_to_one_on_every_draw_and_allocations_to_pot(need, weight_draws):
     aca = {code: 1.0 + 0.1 * i for i, code in enumerate(need[dims.LA].values)}
     alloc = allocate(need, weight_draws, pot=1000.0, area_cost_adjustment=aca)
     np.testing.assert_allclose(alloc.draws["share"].sum(dims.LA), 1.0, atol=1e-9)
-    np.testing.assert_allclose(alloc.draws["amount"].sum(dims.LA), 1000.0, rtol=1e-12)
+    np.testing.assert_allclose(alloc.draws["allocation"].sum(dims.LA), 1000.0, rtol=1e-12)
 
 
 def test_weighted_need_combines_services_and_area_cost_adjustment():
@@ -275,6 +277,35 @@ def test_netcdf_round_trip(tmp_path, need, weight_draws):
     assert list(tmp_path.joinpath("out").iterdir()) == [path]  # no temporary left behind
 
 
+def test_netcdf_variables_carry_cf_units_and_the_currency(tmp_path, need):
+    alloc = allocate(need, {"cin": 1.0, "cla": 2.0}, pot=7e6, currency="EUR")
+    path = alloc.to_netcdf(tmp_path / "alloc.nc")
+    saved = xr.load_dataset(path, engine="h5netcdf")
+    assert saved["allocation"].attrs["units"] == "EUR"
+    assert saved["share"].attrs["units"] == "1"
+    assert saved["share"].attrs["long_name"] == "share of the national pot"
+    assert saved[dims.LA_NAME].attrs["long_name"] == "local authority name"
+    for name in ("need", "weighted_need", "rank", "cost_weight"):
+        assert {"units", "long_name"} <= set(saved[name].attrs), name
+    np.testing.assert_allclose(saved["allocation"], saved["share"] * 7e6)
+    assert Allocation.from_netcdf(path).currency == "EUR"
+
+
+def test_an_allocation_saved_with_money_named_amount_still_loads(tmp_path, need):
+    alloc = allocate(need, {"cin": 1.0, "cla": 2.0}, pot=50.0)
+    old = tmp_path / "old.nc"
+    alloc.draws.rename_vars({"allocation": "amount"}).to_netcdf(old, engine="h5netcdf")
+    loaded = Allocation.from_netcdf(old)
+    xr.testing.assert_allclose(loaded.draws["allocation"], alloc.draws["allocation"])
+    assert "amount" not in loaded.draws
+
+
+@pytest.mark.parametrize("currency", ["gbp", "POUNDS", "", 826])
+def test_a_currency_that_is_not_an_iso_code_is_refused(need, currency):
+    with pytest.raises(ConfigError, match="currency"):
+        allocate(need, {"cin": 1.0, "cla": 2.0}, pot=1.0, currency=currency)
+
+
 def test_from_netcdf_errors(tmp_path):
     with pytest.raises(MissingDataError):
         Allocation.from_netcdf(tmp_path / "absent.nc")
@@ -284,18 +315,25 @@ def test_from_netcdf_errors(tmp_path):
         Allocation.from_netcdf(other)
 
 
-def test_csv_header_states_interval(tmp_path, need):
-    alloc = allocate(need, {"cin": 1.0, "cla": 2.0}, pot=100.0, interval_prob=0.95)
+def test_csv_sidecar_states_interval_pot_and_currency(tmp_path, need):
+    alloc = allocate(need, {"cin": 1.0, "cla": 2.0}, pot=100.0, currency="EUR",
+                     interval_prob=0.95)
     path = alloc.to_csv(tmp_path / "summary.csv")
-    first = path.read_text(encoding="utf-8").splitlines()[0]
-    assert first.startswith("# interval: 95% equal-tailed")
-    frame = pd.read_csv(path, comment="#")
+    meta = json.loads((tmp_path / "summary.meta.json").read_text(encoding="utf-8"))
+    assert meta["comment"][0].startswith("interval: 95% equal-tailed")
+    assert "pot: 100 EUR" in meta["comment"]
+    assert (meta["interval_prob"], meta["interval_kind"], meta["pot"], meta["currency"]) == \
+        (0.95, "eti", 100.0, "EUR")
+    units = {field["name"]: field.get("units") for field in meta["fields"]}
+    assert units["allocation_mean"] == "EUR" and units["share_mean"] == "1"
+    frame = pd.read_csv(path)
     assert list(frame.columns[:10]) == [
         "la_code", "la_name", "share_mean", "share_median", "share_lower", "share_upper",
         "rank_median", "rank_lower", "rank_upper", "allocation_mean"]
     assert frame["la_name"].tolist() == [f"Authority {i}" for i in range(6)]
-    hdi_path = alloc.to_csv(tmp_path / "hdi.csv", interval_prob=0.5, interval_kind="hdi")
-    assert hdi_path.read_text().startswith("# interval: 50% highest-density")
+    alloc.to_csv(tmp_path / "hdi.csv", interval_prob=0.5, interval_kind="hdi")
+    hdi = json.loads((tmp_path / "hdi.meta.json").read_text(encoding="utf-8"))
+    assert hdi["comment"][0].startswith("interval: 50% highest-density")
 
 
 def test_summary_without_names_uses_codes_and_omits_optional_columns():

@@ -97,7 +97,8 @@ def test_persistence_backtest_through_the_cli(capsys, tmp_path, panel_config):
                                 "--out", out)
     assert code == 0, err
     assert sorted(p.name for p in out.iterdir()) == sorted(
-        ["backtest.csv", "backtest_cases.csv", "backtest.png", "summary.txt", *SET_FILES])
+        ["backtest.csv", "backtest.meta.json", "backtest_cases.csv", "backtest_cases.meta.json",
+         "backtest.png", "summary.txt", *SET_FILES])
     for origin in (2019, 2020, 2021):
         assert f"origin {origin} persistence:" in err
     assert "persistence" in stdout and "wrote backtest.csv" in stdout

@@ -88,10 +88,11 @@ def test_a_run_replaces_every_file_of_the_previous_run_with_the_users_permission
     assert code == 0, err
     assert listing(out) == sorted([*(f"area/{name}" for name in pipeline.OUTPUT_FILES),
                                    *(f"person/{name}" for name in pipeline.OUTPUT_FILES),
-                                   "person/coverage.csv"])
+                                   "person/coverage.csv", "person/coverage.meta.json"])
     code, _, err = run_cli(capsys, *DEMO, "--approach", "person", "--out", out)
     assert code == 0, err
-    assert listing(out) == sorted([*pipeline.OUTPUT_FILES, "coverage.csv"])
+    assert listing(out) == sorted([*pipeline.OUTPUT_FILES, "coverage.csv",
+                                   "coverage.meta.json"])
     previous = os.umask(0o022)
     try:
         code, _, err = run_cli(capsys, *DEMO, "--approach", "area", "--out", out)
@@ -218,6 +219,6 @@ def test_spreadsheet_formulas_in_input_names_are_neutralised_in_outputs(mocked_s
                            paths["lsoa"], "--counts", paths["counts"], "--out", run,
                            "--allocate", OVERRIDE_FLAG, *SAMPLING)
     assert code == 0, err
-    names = pd.read_csv(run / pipeline.ALLOCATIONS_CSV, comment="#")["la_name"]
+    names = pd.read_csv(run / pipeline.ALLOCATIONS_CSV)["la_name"]
     assert "'" + formula in set(names)
     assert not names.str.startswith(("=", "+", "-", "@", "\t", "\r")).any()

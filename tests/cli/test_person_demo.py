@@ -39,12 +39,12 @@ def test_compare_tiny_end_to_end(capsys, tmp_path):
     code, _, err = run_cli(capsys, "compare", "--scale", "tiny", "--out", str(tmp_path),
                          "--folds", "2", *FAST_SAMPLING)
     assert code == 0, err
-    table = pd.read_csv(tmp_path / "comparison.csv", comment="#")
+    table = pd.read_csv(tmp_path / "comparison.csv")
     assert table["approach"].tolist() == ["area", "person", "stacked"]
     assert table["stacking_weight"].iloc[:2].sum() == pytest.approx(1.0)
     assert table["elpd_heldout_la"].notna().all()
     assert (table["n_heldout_points"] == 8 * 5).all()
-    pointwise = pd.read_csv(tmp_path / "cv_pointwise.csv", comment="#")
+    pointwise = pd.read_csv(tmp_path / "cv_pointwise.csv")
     assert (pointwise["observed"].dropna() >= 5).all()
     assert "predicted better by the" in (tmp_path / "comparison.txt").read_text()
 
@@ -55,9 +55,9 @@ def test_demo_both_approaches_tiny(capsys, tmp_path):
                        str(tmp_path), "--no-progress", *FAST_SAMPLING)
     assert code == 0, err
     for approach in ("area", "person"):
-        shares = pd.read_csv(tmp_path / approach / "allocations.csv", comment="#")
+        shares = pd.read_csv(tmp_path / approach / "allocations.csv")
         assert shares["share_mean"].sum() == pytest.approx(1.0)
-    demand = pd.read_csv(tmp_path / "person" / "demand.csv", comment="#")
+    demand = pd.read_csv(tmp_path / "person" / "demand.csv")
     assert "child_id" not in demand.columns
     assert (demand["observed_covered"].dropna() >= 5).all()
     assert demand["observed_covered_suppressed"].dtype == bool

@@ -20,6 +20,7 @@ import pandas as pd
 import pytest
 import xarray as xr
 from clitools import run_cli
+from csv_meta import description
 from sampling_mocks import patched_sample, write_concentrated_priors
 
 from bayes_needs.cli import main
@@ -43,11 +44,12 @@ def priors_file(tmp_path_factory) -> Path:
 
 
 def read_table(path: Path) -> pd.DataFrame:
-    return pd.read_csv(path, comment="#")
+    return pd.read_csv(path)
 
 
 def first_line(path: Path) -> str:
-    return path.read_text(encoding="utf-8").splitlines()[0]
+    """The first line describing a CSV output, in its metadata sidecar."""
+    return description(path).splitlines()[0]
 
 
 def check_allocations(path: Path, la_codes) -> pd.DataFrame:
@@ -113,14 +115,17 @@ def test_demo_writes_every_output(demo_run):
         assert (out / name).is_file(), name
     data = generate_area("tiny", random_seed=0).data
     la_codes = list(data.geography.la_codes)
-    assert first_line(out / "allocations.csv").startswith("# interval: 90% ")
+    assert first_line(out / "allocations.csv").startswith("interval: 90% ")
     table = check_allocations(out / "allocations.csv", la_codes)
     np.testing.assert_allclose(table["allocation_mean"].sum(), 1.0e9, rtol=1e-8)
     check_demand(out / "demand.csv", la_codes, data.services)
     summary = (out / "summary.txt").read_text(encoding="utf-8")
     assert "R-hat" in summary
     assert "divergences:" in summary
+    assert "pot: 1,000,000,000.00 GBP" in summary  # the default pot, recorded where used
     run = json.loads((out / "run.json").read_text(encoding="utf-8"))
+    assert (run["config"]["allocation"]["pot"], run["config"]["allocation"]["currency"]) == \
+        (1.0e9, "GBP")
     assert run["config"]["data"]["source"] == "synthetic"
     assert run["config"]["sampling"]["draws"] == 20
     assert run["data_hash"] == data.data_hash()
@@ -191,7 +196,7 @@ def test_fit_from_files_then_allocate(files_run, capsys):
     # The options apply to this allocation only: the fit's stored config is not changed.
     assert (run / "run.json").read_bytes() == stored_run
     assert "allocations.csv" in out
-    assert first_line(run / "allocations.csv").startswith("# interval: 80% ")
+    assert first_line(run / "allocations.csv").startswith("interval: 80% ")
     geography = pd.read_csv(paths["geography"])
     la_codes = sorted(geography["la_code"].unique())
     check_allocations(run / "allocations.csv", la_codes)

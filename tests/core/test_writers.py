@@ -4,6 +4,7 @@ errors, and CSV cells that a spreadsheet cannot run as formulas."""
 from __future__ import annotations
 
 import errno
+import json
 import os
 import stat
 
@@ -21,11 +22,22 @@ from bayes_needs.core.errors import OutputWriteError
 from bayes_needs.core.writers import write_atomic, write_csv, write_netcdf, write_text
 
 
-def test_write_csv_puts_comment_lines_before_a_fixed_format_table(tmp_path):
-    frame = pd.DataFrame({"la_code": ["E1", "E2"], "share": [1 / 3, 2 / 3]})
-    path = write_csv(tmp_path / "sub" / "out.csv", frame, comment="interval: 90%\npot: 1e+09")
+def test_write_csv_writes_a_plain_fixed_format_table_and_its_sidecar(tmp_path):
+    frame = pd.DataFrame({"la_code": ["E1", "E2"], "share": [1 / 3, 2 / 3],
+                          "allocation_mean": [10.5, 20.25]})
+    path = write_csv(tmp_path / "sub" / "out.csv", frame, comment="interval: 90%\npot: 1e+09",
+                     metadata={"pot": 1e9}, currency="EUR")
     assert path.read_text(encoding="utf-8") == (
-        "# interval: 90%\n# pot: 1e+09\nla_code,share\nE1,0.3333333333\nE2,0.6666666667\n")
+        "la_code,share,allocation_mean\nE1,0.3333333333,10.5\nE2,0.6666666667,20.25\n")
+    pd.testing.assert_frame_equal(pd.read_csv(path), frame)
+    sidecar = json.loads((tmp_path / "sub" / "out.meta.json").read_text(encoding="utf-8"))
+    assert sidecar["table"] == "out.csv" and sidecar["pot"] == 1e9
+    assert sidecar["comment"] == ["interval: 90%", "pot: 1e+09"]
+    fields = {field["name"]: field for field in sidecar["fields"]}
+    assert list(fields) == list(frame.columns)
+    assert fields["share"]["units"] == "1" and fields["share"]["type"] == "number"
+    assert fields["allocation_mean"]["units"] == "EUR"
+    assert "units" not in fields["la_code"] and fields["la_code"]["long_name"]
 
 
 def test_failed_write_leaves_the_old_file_and_no_temporary(tmp_path):
@@ -53,6 +65,7 @@ def test_output_files_follow_the_umask(tmp_path, umask, mode):
     try:
         files = [write_text(tmp_path / "a.txt", "text"),
                  write_csv(tmp_path / "b.csv", pd.DataFrame({"x": [1]})),
+                 tmp_path / "b.meta.json",
                  write_netcdf(tmp_path / "c.nc", xr.Dataset({"x": ("i", [1.0, 2.0])})),
                  idata_io.save(tiny_fit(), tmp_path / "fit.nc")]
     finally:

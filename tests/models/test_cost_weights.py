@@ -379,7 +379,7 @@ def test_costs_cli_on_real_data_writes_the_files(mocked_sampler, data_dir, tmp_p
     for name in ("cost_weights.csv", "cost_weights.nc", "influence.csv", "dropped_cells.csv",
                  "cost_summary.txt"):
         assert (out / name).is_file(), name
-    weights = pd.read_csv(out / "cost_weights.csv", comment="#")
+    weights = pd.read_csv(out / "cost_weights.csv")
     assert list(weights.columns[:5]) == WEIGHT_COLUMNS
     assert tuple(weights["activity"]) == ACTIVITIES
     assert (weights["reference"] == "cla_foster_week").all()
@@ -388,13 +388,13 @@ def test_costs_cli_on_real_data_writes_the_files(mocked_sampler, data_dir, tmp_p
     assert (weights["weight_lower"] <= weights["weight_upper"]).all()
     idata = idata_io.load(out / "cost_weights.nc", expected_kind="cost_weights")
     la_codes = idata_io.get_config(idata)["la_codes"]
-    influence = pd.read_csv(out / "influence.csv", comment="#")
+    influence = pd.read_csv(out / "influence.csv")
     assert list(influence.columns) == INFLUENCE_COLUMNS
     assert list(influence["la_code"]) == la_codes and influence["la_code"].is_unique
     assert 140 <= len(influence) <= 153
     assert set(influence["method"]) <= {"psis", "refit", "psis_unreliable"}
     assert (influence["method"] == "refit").sum() <= 1
-    dropped = pd.read_csv(out / "dropped_cells.csv", comment="#")
+    dropped = pd.read_csv(out / "dropped_cells.csv")
     assert {"E08000025"} <= set(dropped["la_code"])
     assert "E08000025" not in la_codes
 
@@ -428,7 +428,7 @@ def test_allocate_with_cost_weight_draws_widens_intervals(mocked_sampler, tmp_pa
                  "--allow-unconverged"]) == 0  # 30 mocked draws miss the convergence gate
     printed = capsys.readouterr().out
     assert "fixed weights (posterior mean) vs uncertain weights" in printed
-    decomposition = pd.read_csv(out / "decomposition.csv", comment="#")
+    decomposition = pd.read_csv(out / "decomposition.csv")
     assert len(decomposition) == area.data.geography.n_la
     # Each demand draw is pooled with many weight draws, so the widening is not lost in the
     # Monte Carlo noise of 60 draws' tail quantiles.

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import gzip
 
+import numpy as np
 import pytest
 
 from bayes_needs.config.run import AllocationSpec
 from bayes_needs.core.errors import DataValidationError
 from bayes_needs.simulate.area import generate_area
-from bayes_needs.workflows.allocation_inputs import baseline_shares
+from bayes_needs.workflows.allocation_inputs import baseline_shares, read_baseline_csv
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +40,7 @@ def test_a_bad_share_is_named_by_its_file_line(tmp_path, data):
     with pytest.raises(DataValidationError) as info:
         baseline_shares(AllocationSpec(baseline=str(path)), data)
     # Two comment lines and the header come first: the third LA is on line 6.
-    assert "line 6: share 'lots'" in str(info.value)
+    assert "line 6, column 'share': 'lots'" in str(info.value)
 
 
 def test_a_thousands_separator_is_refused_not_misread(tmp_path, data):
@@ -49,3 +50,34 @@ def test_a_thousands_separator_is_refused_not_misread(tmp_path, data):
         baseline_shares(AllocationSpec(baseline=str(path)), data)
     assert str(path) in str(info.value)
     assert "line 4: 3 field(s) where the header (line 3) has 2" in str(info.value)
+
+
+def test_an_earlier_runs_allocations_csv_is_a_baseline(tmp_path, data):
+    codes = list(data.geography.la_codes)
+    lines = ["# interval: 90% equal-tailed (eti) over 60 posterior draws",
+             "la_code,la_name,share_mean,share_lower,allocation_mean"]
+    lines += [f"{code},Name {i},{(i + 1) / 10},0.0,{(i + 1) * 1e8}"
+              for i, code in enumerate(reversed(codes))]
+    path = tmp_path / "allocations.csv"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    shares = read_baseline_csv(path, codes, setting="--baseline")
+    expected = np.arange(len(codes), 0, -1) / sum(range(1, len(codes) + 1))
+    assert list(shares.index) == codes
+    np.testing.assert_allclose(shares.to_numpy(), expected)
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("la_code,value\n{code0},1\n", "needs column 'la_code' and one of ['share', 'share_mean'"),
+    ("la_code,share\n{code0},-1\n", "line 2, column 'share': '-1' is not a finite number"),
+    ("la_code,share\n{code0},1\n{code0},2\n", "appear more than once, at line(s) [2, 3]"),
+    ("la_code,share\n{code0},1\nE99999999,1\n", "column 'la_code': LA(s) ['E99999999'] are "
+                                                "not in the data (line(s) [3])"),
+    ("la_code,share\n{code0},1\n", "column 'la_code': no row for LA(s)"),
+])
+def test_baseline_errors_name_the_file_line_and_column(tmp_path, data, text, message):
+    codes = list(data.geography.la_codes)
+    path = tmp_path / "old.csv"
+    path.write_text(text.format(code0=codes[0]), encoding="utf-8")
+    with pytest.raises(DataValidationError) as info:
+        read_baseline_csv(path, codes, setting="--baseline")
+    assert str(path) in str(info.value) and message in str(info.value)

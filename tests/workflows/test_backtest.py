@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from csv_meta import description
 
 from bayes_needs.checks.forecast_scores import BACKTEST_COLUMNS
 from bayes_needs.config.run import RunConfig
@@ -197,7 +198,7 @@ def test_every_model_end_to_end(panel, config, mocked_sampler, tmp_path):
     assert sorted(p.name for p in out.iterdir()) == sorted([*backtest.OUTPUT_FILES, *SET_FILES])
     assert [p.name for p in paths] == list(backtest.OUTPUT_FILES)
     assert (out / backtest.BACKTEST_PNG).read_bytes()[:8] == PNG_SIGNATURE
-    summary = pd.read_csv(out / backtest.BACKTEST_CSV, comment="#")
+    summary = pd.read_csv(out / backtest.BACKTEST_CSV)
     assert set(BACKTEST_COLUMNS) <= set(summary.columns) and len(summary) == 24
     # Common cases: each model scored on the same cases, the ones persistence forecast too.
     common = summary[summary["cases"] == "common"]
@@ -206,9 +207,9 @@ def test_every_model_end_to_end(panel, config, mocked_sampler, tmp_path):
     shared = common.set_index(["model", "service", "horizon"])["n"]
     assert (shared <= every["n"]).all()
     assert (shared.xs("persistence") == every["n"].xs("persistence")).all()
-    cases = pd.read_csv(out / backtest.CASES_CSV, comment="#")
+    cases = pd.read_csv(out / backtest.CASES_CSV)
     assert len(cases) == len(result.cases)
-    assert (out / backtest.BACKTEST_CSV).read_text().startswith("# intervals: 50% and 90%")
+    assert description(out / backtest.BACKTEST_CSV).startswith("intervals: 50% and 90%")
     text = (out / backtest.SUMMARY_TXT).read_text()
     assert "bayes-needs backtest --x" in text and "single_year" in text
     assert "seconds per origin and model" in text

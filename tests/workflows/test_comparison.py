@@ -55,12 +55,13 @@ def fake_result(seed: int) -> ComparisonResult:
 
 def test_write_comparison_writes_every_file_with_small_counts_suppressed(tmp_path):
     paths = write_comparison(fake_result(1), tmp_path / "out")
-    assert [p.name for p in paths] == [comparison.COMPARISON_CSV, comparison.POINTWISE_CSV,
+    assert [p.name for p in paths] == [comparison.COMPARISON_CSV, "comparison.meta.json",
+                                       comparison.POINTWISE_CSV, "cv_pointwise.meta.json",
                                        comparison.SUMMARY_TXT]
     assert sorted(snapshot(tmp_path / "out")) == sorted([*(p.name for p in paths), *SET_FILES])
-    pointwise = pd.read_csv(tmp_path / "out" / comparison.POINTWISE_CSV, comment="#")
+    pointwise = pd.read_csv(tmp_path / "out" / comparison.POINTWISE_CSV)
     assert pointwise["observed"].isna().tolist() == [False, True, False, False]
-    assert "90% equal-tailed intervals" in paths[2].read_text(encoding="utf-8")
+    assert "90% equal-tailed intervals" in paths[-1].read_text(encoding="utf-8")
 
 
 def test_a_failure_while_writing_leaves_the_previous_files(tmp_path, monkeypatch):

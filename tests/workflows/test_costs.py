@@ -8,10 +8,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pandas as pd
 import pytest
+from csv_meta import read_meta
 from sampling_mocks import patched_sample
 
 from bayes_needs.checks.influence import la_influence
+from bayes_needs.core import idata as idata_io
 from bayes_needs.core.errors import ConfigError
 from bayes_needs.core.outputs import SET_FILES
 from bayes_needs.models.cost_weights import CostWeightModel
@@ -52,6 +55,14 @@ def test_writes_every_cost_file(tmp_path, cost_fit):
     weights = write(tmp_path / "out", cost_fit, 0.9)
     assert sorted(snapshot(tmp_path / "out")) == sorted([*costs.COST_FILES, *SET_FILES])
     assert "90% equal-tailed" in weights.attrs["comment"]
+    for name in ("cost_weights.csv", "influence.csv", "dropped_cells.csv"):
+        assert list(pd.read_csv(tmp_path / "out" / name).columns) == [
+            field["name"] for field in read_meta(tmp_path / "out" / name)["fields"]]
+    fit = idata_io.load(tmp_path / "out" / costs.COST_WEIGHTS_NC)
+    assert fit.posterior["unit_cost"].attrs["units"] == "GBP"
+    assert fit.posterior["weight"].attrs == {
+        "units": "1", "long_name": "cost weight relative to the reference activity"}
+    assert fit.posterior["activity"].attrs["long_name"] == "costed activity"
 
 
 def test_a_failure_while_writing_leaves_the_previous_files(tmp_path, cost_fit, monkeypatch):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
+from csv_meta import description
 from fit_files import CONVERGENCE, edit_json_attr, looks_converged, rewrite_fit
 
 from bayes_needs.checks.need_gradient import STATISTICS
@@ -27,23 +28,23 @@ def test_panel_run_writes_forecast_demand_decomposition_and_both_widths(tmp_path
     for name in ("fit.nc", "run.json", "allocation.nc", "allocations.csv", DEMAND_CSV,
                  DECOMPOSITION_CSV, GRADIENT_CSV, "summary.txt"):
         assert (run / name).is_file(), name
-    demand = pd.read_csv(run / DEMAND_CSV, comment="#")
+    demand = pd.read_csv(run / DEMAND_CSV)
     last = outcome.fit.model.years[-1]
     assert sorted(demand["year"].unique()) == [last + 1, last + 2]
-    decomposition = pd.read_csv(run / DECOMPOSITION_CSV, comment="#")
+    decomposition = pd.read_csv(run / DECOMPOSITION_CSV)
     assert {"needs_indicators", "contextual", "la_residual_kept",
             "la_residual_removed"} <= set(decomposition.columns)
     summary = (run / "summary.txt").read_text()
     assert "at the 'la' end" in summary and f"allocation year {last + 2}" in summary
     assert (demand["needs_lower"] <= demand["needs_upper"]).all()
-    gradient = pd.read_csv(run / GRADIENT_CSV, comment="#")
+    gradient = pd.read_csv(run / GRADIENT_CSV)
     services = list(outcome.fit.model.services)
     assert len(gradient) == len(services) * len(STATISTICS)
     assert set(zip(gradient["service"], gradient["statistic"], strict=True)) == {
         (s, stat) for s in services for stat in STATISTICS}
     assert (gradient["lower"] <= gradient["median"]).all()
     assert (gradient["median"] <= gradient["upper"]).all()
-    assert "needs-indicator composite" in (run / GRADIENT_CSV).read_text()
+    assert "needs-indicator composite" in description(run / GRADIENT_CSV)
     assert summary.count("need gradient, ") == 2 * len(services)
 
 
@@ -61,8 +62,8 @@ def test_allocate_from_a_saved_panel_fit_repeats_the_fit_runs_allocation(tmp_pat
     assert outcome.gate is not None
     assert (fitted / "run.json").read_bytes() == run_json
     for name in ("allocations.csv", DEMAND_CSV, DECOMPOSITION_CSV, GRADIENT_CSV):
-        pd.testing.assert_frame_equal(pd.read_csv(reloaded / name, comment="#"),
-                                      pd.read_csv(fitted / name, comment="#"), obj=name)
+        pd.testing.assert_frame_equal(pd.read_csv(reloaded / name),
+                                      pd.read_csv(fitted / name), obj=name)
 
 
 def test_allocate_from_a_panel_fit_recomputes_convergence(tmp_path, mocked_sampler):
@@ -88,8 +89,8 @@ def test_allocate_from_a_saved_panel_fit_applies_new_allocation_settings(tmp_pat
     assert not (run / "allocations.csv").exists()
     wider = read_run_config(run).with_overrides(allocation={"interval_prob": 0.8})
     outcome = allocate_run(run, wider, allow_unconverged=True)
-    assert (run / "allocations.csv").read_text().startswith("# interval: 80% ")
-    forecast_years = pd.read_csv(run / DEMAND_CSV, comment="#")["year"].unique()
+    assert description(run / "allocations.csv").startswith("interval: 80% ")
+    forecast_years = pd.read_csv(run / DEMAND_CSV)["year"].unique()
     assert list(forecast_years) == [outcome.fit.model.years[-1] + 1]
 
 

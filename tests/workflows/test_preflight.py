@@ -70,7 +70,7 @@ def test_a_missing_file_is_named_with_its_setting(synthetic, tmp_path, key, erro
 
 
 def test_a_baseline_missing_an_la_is_refused(synthetic, tmp_path):
-    with pytest.raises(DataValidationError, match="no baseline for LA"):
+    with pytest.raises(DataValidationError, match="no row for LA"):
         check(config(baseline=baseline_file(tmp_path, synthetic, drop=1)), synthetic)
 
 

@@ -1,5 +1,7 @@
-"""``bayes-needs report``: every plot present, embedded and decodable, the page renders in
-headless Chromium, and the diagnostics behind it (LOO per LA, power-scaling) are consistent.
+"""``bayes-needs report``: the decision-maker section first (money per LA from the draws,
+change against a baseline, map, deprivation plot), every plot present, embedded and
+decodable, the page renders in headless Chromium, and the diagnostics behind it (LOO per LA,
+power-scaling) are consistent.
 
 The fast fixture fits the tiny synthetic model with PyMC's mock sampler (independent draws
 from concentrated priors, with a recorded sampler energy), so every plot has its inputs; the
@@ -22,13 +24,24 @@ import pytest
 from matplotlib import image as mpimg
 from sampling_mocks import patched_sample, write_concentrated_priors
 
+from bayes_needs.allocation import Allocation
 from bayes_needs.checks import diagnostics
 from bayes_needs.cli import main
 from bayes_needs.core import idata as idata_io
 from bayes_needs.core.errors import ConfigError
 from bayes_needs.workflows import pipeline
 from bayes_needs.workflows import report as report_workflow
-from bayes_needs.workflows.report import OUTPUT_FILES, PLOTS, REPORT_FILE, build_report
+from bayes_needs.workflows.report import (
+    DECISION_CSV,
+    DECISION_PLOTS,
+    OUTPUT_FILES,
+    PLOTS,
+    REPORT_FILE,
+    build_report,
+)
+from bayes_needs.workflows.report_decision import decision_inputs
+
+ALL_PLOTS = (*DECISION_PLOTS, *PLOTS)
 
 CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
@@ -79,8 +92,8 @@ def test_fewer_draws_than_psis_needs_are_refused_before_loading(tmp_path, draws)
 def test_every_plot_is_embedded_with_alt_text(report_run):
     page = (report_run / REPORT_FILE).read_text(encoding="utf-8")
     images = embedded_images(page)
-    assert list(images) == [stem for stem, _ in PLOTS]
-    for stem, title in PLOTS:
+    assert list(images) == [stem for stem, _ in ALL_PLOTS]
+    for stem, title in ALL_PLOTS:
         alt, png = images[stem]
         assert alt == title
         pixels = mpimg.imread(io.BytesIO(png), format="png")
@@ -102,14 +115,95 @@ def test_report_is_self_contained_and_error_free(report_run):
         assert marker not in page, marker
 
 
+def test_the_decision_section_comes_first(report_run):
+    page = (report_run / REPORT_FILE).read_text(encoding="utf-8")
+    order = [page.index(marker) for marker in (
+        'id="decision"', 'data-plot="hex_map"', 'data-plot="per_child_vs_deprivation"',
+        'id="decision-table"', 'id="diagnostics"', 'id="run"', 'id="convergence"',
+        'data-plot="trace"')]
+    assert order == sorted(order)
+    section = page[page.index('id="decision"'):page.index('id="diagnostics"')]
+    # The mocked fit fails the convergence gate, and the section says so first.
+    assert section.index("failed the convergence gate") < section.index("data-plot")
+    for text in ("£1,000,000,000", "GBP", "90% equal-tailed", "population share", "P(gain)",
+                 "grid in code order"):
+        assert text in section, text
+
+
+def children_per_la(fit) -> pd.Series:
+    """Child population per LA, summed independently of the package's geography helper."""
+    table = fit.model.data.geography.to_frame()
+    return pd.Series(fit.model.data.exposure, index=table["la_code"].to_numpy()) \
+        .groupby(level=0).sum()
+
+
+def test_decision_table_is_the_allocation_draws_summarised(report_run):
+    allocation = Allocation.from_netcdf(report_run / pipeline.ALLOCATION_FILE)
+    table = pd.read_csv(report_run / DECISION_CSV).set_index("la_code")
+    share = allocation.draws["share"]
+    codes = [str(c) for c in share["la"].to_numpy()]
+    draws = share.transpose("chain", "draw", "la").to_numpy().reshape(-1, len(codes))
+    children = children_per_la(pipeline.load_fit(report_run)).loc[codes].to_numpy()
+    baseline = children / children.sum()   # the default baseline: population share
+    pot = 1e9
+    for name, values in {"allocation": draws * pot, "per_child": draws * pot / children,
+                         "change": (draws - baseline) * pot}.items():
+        lower, upper = np.quantile(values, [0.05, 0.95], axis=0)
+        np.testing.assert_allclose(table.loc[codes, f"{name}_mean"], values.mean(axis=0))
+        np.testing.assert_allclose(table.loc[codes, f"{name}_lower"], lower)
+        np.testing.assert_allclose(table.loc[codes, f"{name}_upper"], upper)
+    np.testing.assert_allclose(table.loc[codes, "prob_gain"], (draws > baseline).mean(axis=0))
+    np.testing.assert_allclose(table.loc[codes, "children"], children)
+
+
+def test_an_earlier_runs_allocations_csv_is_the_baseline(report_run, tmp_path):
+    earlier = pd.read_csv(report_run / pipeline.ALLOCATIONS_CSV)
+    earlier["share_mean"] = np.linspace(1.0, 2.0, len(earlier))
+    path = tmp_path / "allocations.csv"
+    path.write_text("# an earlier run\n" + earlier.to_csv(index=False), encoding="utf-8")
+    fit = pipeline.load_fit(report_run)
+    allocation = Allocation.from_netcdf(report_run / pipeline.ALLOCATION_FILE)
+    inputs = decision_inputs(fit, allocation, baseline=path)
+    expected = earlier.set_index("la_code")["share_mean"] / earlier["share_mean"].sum()
+    codes = [str(c) for c in allocation.la_codes]
+    np.testing.assert_allclose(inputs.baseline_share.loc[codes], expected.loc[codes])
+    assert "allocations.csv" in inputs.baseline_label
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("la_code,share\nSLA0001,-2\n", "line 2, column 'share': '-2' is not a finite number"),
+    ("code,share\nSLA0001,1\n", "needs column 'la_code'"),
+])
+def test_a_bad_baseline_is_a_user_error_naming_file_line_and_column(report_run, tmp_path,
+                                                                      capsys, text, message):
+    path = tmp_path / "baseline.csv"
+    path.write_text(text, encoding="utf-8")
+    code = main(["report", str(report_run), "--baseline", str(path)])
+    err = capsys.readouterr().err
+    assert code == 2 and str(path) in err and message in err and "Traceback" not in err
+    code = main(["report", str(report_run), "--baseline", str(tmp_path / "nowhere.csv")])
+    err = capsys.readouterr().err
+    assert code == 2 and "--baseline: file" in err and "nowhere.csv does not exist" in err
+
+
+def test_high_pareto_k_points_to_la_grouped_kfold(report_run):
+    page = (report_run / REPORT_FILE).read_text(encoding="utf-8")
+    pareto = pd.read_csv(report_run / "pareto_k.csv")
+    flagged = int((pareto["flag"] != "ok").sum())
+    assert flagged > 0  # the mocked fit's LAs are influential
+    advice = page[page.index('data-plot="pareto_k"'):page.index('id="shares_forest"')]
+    assert f"{flagged} LA(s) have Pareto k above" in advice
+    assert "LA-grouped K-fold cross-validation" in advice
+
+
 def test_tables_written_beside_the_report(report_run):
     fit = pipeline.load_fit(report_run)
-    pareto = pd.read_csv(report_run / "pareto_k.csv", comment="#")
+    pareto = pd.read_csv(report_run / "pareto_k.csv")
     observed = fit.model.data.la_totals().notna().to_numpy().any(axis=1)
     assert sorted(pareto["la_code"]) == sorted(fit.model.data.geography.la_codes[observed])
     assert pareto["pareto_k"].is_monotonic_decreasing
     assert set(pareto["flag"]) <= {"ok", "high", "very high"}
-    psens = pd.read_csv(report_run / "power_scaling.csv", comment="#")
+    psens = pd.read_csv(report_run / "power_scaling.csv")
     post = idata_io.posterior(fit.idata)
     expected = sum(int(post[v].size / (post.sizes["chain"] * post.sizes["draw"]))
                    for v in ("intercept", "beta", "sigma_la", "msoa_cv", "lsoa_dispersion"))
@@ -156,7 +250,7 @@ def test_missing_energy_is_shown_as_unavailable(tmp_path):
     assert main(["report", str(run)]) == 0
     page = (run / REPORT_FILE).read_text(encoding="utf-8")
     assert 'class="note unavailable"' in page and "sample_stats.energy" in page
-    assert len(embedded_images(page)) == len(PLOTS)
+    assert len(embedded_images(page)) == len(ALL_PLOTS)
 
 
 def test_report_of_a_missing_run_is_a_user_error(tmp_path, capsys):
@@ -231,6 +325,7 @@ def test_report_renders_in_headless_chromium(report_run, tmp_path):
                     "PATH; .ci/run installs it with apt-get")
     report = (report_run / REPORT_FILE).resolve()
     screenshot = tmp_path / "report.png"
+    print(f"report screenshot: {screenshot}")
     profile = tmp_path / "profile"
     common = [binary, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", "--enable-logging=stderr",
               "--v=0"]
@@ -244,8 +339,13 @@ def test_report_renders_in_headless_chromium(report_run, tmp_path):
     dom = subprocess.run([*common, "--dump-dom", report.as_uri()], capture_output=True,
                          text=True, timeout=180)
     assert dom.returncode == 0, dom.stderr[-2000:]
-    for _, title in PLOTS:
+    for _, title in ALL_PLOTS:
         assert f'alt="{title}"' in dom.stdout, title
+    rendered = dom.stdout
+    assert rendered.index('id="decision"') < rendered.index('id="diagnostics"') \
+        < rendered.index('alt="Trace plot"')
+    assert "For decision-makers: the allocation per LA" in rendered
+    assert rendered.count("<tr>") > 5
     for log in (shot.stderr, dom.stderr):
         # Page errors are logged as console messages; Chromium's own D-Bus noise is not.
         assert not re.search(r"CONSOLE\(\d+\)|Uncaught|Failed to load resource", log), log
@@ -258,7 +358,7 @@ def test_report_of_a_real_fit(tmp_path):
                  "100", "--no-progress", "--seed", "5"]) == 0
     assert main(["report", str(run)]) == 0
     page = (run / REPORT_FILE).read_text(encoding="utf-8")
-    assert len(embedded_images(page)) == len(PLOTS)
+    assert len(embedded_images(page)) == len(ALL_PLOTS)
     assert "unavailable" not in page
-    pareto = pd.read_csv(run / "pareto_k.csv", comment="#")
+    pareto = pd.read_csv(run / "pareto_k.csv")
     assert np.isfinite(pareto["pareto_k"]).all()

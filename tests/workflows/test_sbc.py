@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
+from csv_meta import description
 
 from bayes_needs.checks.sbc import SBCSettings
 from bayes_needs.cli import main
@@ -44,7 +45,7 @@ def test_run_sbc_and_write_outputs(mocked_sampler, tmp_path):
                                                                            *SET_FILES])
     assert sorted(p.name for p in paths) == sorted(OUTPUT_FILES)
     assert all(p.stat().st_size > 0 for p in paths)
-    table = pd.read_csv(tmp_path / "sbc" / "sbc.csv", comment="#")
+    table = pd.read_csv(tmp_path / "sbc" / "sbc.csv")
     assert list(table["quantity"]) == list(summary["quantity"])
     assert (tmp_path / "sbc" / "sbc_ecdf.png").read_bytes()[:4] == b"\x89PNG"
 
@@ -88,9 +89,18 @@ def test_validate_sbc_cli(mocked_sampler, tmp_path, capsys):
     captured = capsys.readouterr()
     assert code == 0, captured.err
     assert "replicate 0" in captured.err and "replicate 1" in captured.err
-    table = pd.read_csv(out / "sbc.csv", comment="#")
+    table = pd.read_csv(out / "sbc.csv")
     assert len(table) == 18 and (table["n_rank_draws"] == 29).all()
-    header = (out / "sbc.csv").read_text(encoding="utf-8").splitlines()[0]
+    header = description(out / "sbc.csv").splitlines()[0]
     assert "n_rank_draws=29" in header and "'la_parameterisation': 'noncentred'" in header
     assert not (out / "sbc_ranks.csv").exists()
     assert pd.read_csv(out / "ranks.csv")["rank"].between(0, 29).all()
+
+
+def test_run_sbc_progress_is_opt_in(mocked_sampler, capsys):
+    run_sbc(SMALL, n_sims=1, base_seed=3)
+    assert "SBC replicates" not in capsys.readouterr().err
+    run_sbc(SMALL, n_sims=2, base_seed=3, progress=True)
+    lines = [line for line in capsys.readouterr().err.splitlines() if "SBC replicates" in line]
+    assert [line.split("]")[0] for line in lines] == ["  [1/2", "  [2/2"]
+    assert all(": replicate " in line for line in lines)

@@ -8,6 +8,7 @@ that the results are identical.
 
 from __future__ import annotations
 
+import json
 import textwrap
 import time
 from pathlib import Path
@@ -343,7 +344,9 @@ def test_write_outputs_writes_every_file(tmp_path):
     assert (out / "tornado.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     back = xr.load_dataset(out / "sensitivity.nc", engine="h5netcdf")
     np.testing.assert_array_equal(back["share"].to_numpy(), results["share"].to_numpy())
-    table = pd.read_csv(out / "sensitivity.csv", comment="#")
+    assert back["share"].attrs == {"units": "1", "long_name": "share of the national pot"}
+    assert back["fit_seconds"].attrs["units"] == "s"
+    table = pd.read_csv(out / "sensitivity.csv")
     np.testing.assert_allclose(table["change_pp"], comparison.per_la["change_pp"], rtol=1e-9)
 
 
@@ -455,15 +458,15 @@ def test_cli_writes_the_tables(mocked_sampler, tiny_file, tmp_path, capsys):
     assert "[5/5]" in captured.err and "5 scenarios" in captured.err
     for name in sensitivity.OUTPUT_FILES:
         assert (out / name).is_file(), name
-    table = pd.read_csv(out / "sensitivity.csv", comment="#")
-    summary = pd.read_csv(out / "sensitivity_summary.csv", comment="#")
+    table = pd.read_csv(out / "sensitivity.csv")
+    summary = pd.read_csv(out / "sensitivity_summary.csv")
     n_la = generate_area("tiny", random_seed=0).data.geography.n_la
     assert len(table) == 5 * n_la and len(summary) == 5
     assert set(table.groupby("scenario")["la_code"].nunique()) == {n_la}
     assert list(summary["scenario"]) == ["base", "poisson", "damped", "no_standardisation",
                                          "unit_costs"]
-    first = (out / "sensitivity.csv").read_text(encoding="utf-8").splitlines()[0]
-    assert first.startswith("# interval: 90% equal-tailed")
+    meta = json.loads((out / "sensitivity.meta.json").read_text(encoding="utf-8"))
+    assert meta["comment"][0].startswith("interval: 90% equal-tailed")
 
 
 @pytest.mark.parametrize("args, fragment", [
@@ -530,7 +533,7 @@ def test_cli_on_a_local_cluster(real_file, tmp_path, capsys):
     err = capsys.readouterr().err
     assert code == 0, err
     assert "dask scheduler" in err
-    summary = pd.read_csv(tmp_path / "sensitivity_summary.csv", comment="#")
+    summary = pd.read_csv(tmp_path / "sensitivity_summary.csv")
     assert len(summary) == 5 and summary["rhat_max"].notna().all()
 
 
@@ -559,7 +562,7 @@ def test_example_file_from_cli_locally_and_from_a_script_on_a_cluster(tmp_path, 
                  "psens_prior", "psens_likelihood"):
         np.testing.assert_array_equal(local[name].to_numpy(), remote[name].to_numpy(),
                                       err_msg=name)
-    summary = pd.read_csv(tmp_path / "local" / sensitivity.SUMMARY_CSV, comment="#")
+    summary = pd.read_csv(tmp_path / "local" / sensitivity.SUMMARY_CSV)
     with capsys.disabled():
         print(f"\nlocal pool {local_seconds:.0f} s, LocalCluster {cluster_seconds:.0f} s; "
               f"identical results\n{summary.to_string(index=False)}")

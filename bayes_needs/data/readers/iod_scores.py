@@ -44,8 +44,8 @@ WEIGHTS: dict[str, tuple[str, str]] = {
 LA_SCORE_WEIGHT = "children"
 
 
-def read_la_imd_scores(data_dir: str | Path, *, weight: str = LA_SCORE_WEIGHT
-                       ) -> pd.DataFrame:
+def read_la_imd_scores(data_dir: str | Path, *, weight: str = LA_SCORE_WEIGHT,
+                       lookup: pd.DataFrame | None = None) -> pd.DataFrame:
     """Weighted mean IMD 2019 score of each upper-tier LA's LSOAs.
 
     Parameters
@@ -55,6 +55,9 @@ def read_la_imd_scores(data_dir: str | Path, *, weight: str = LA_SCORE_WEIGHT
     weight
         ``"children"`` (ONS mid-2019 LSOA population aged 0-17) or ``"population"`` (IoD2019
         File 6 total population mid-2015); see the module docstring.
+    lookup
+        The data directory's LSOA lookup if the caller has read it already
+        (:func:`~bayes_needs.data.readers.lookups.read_lookup`), so it is not read again.
 
     Returns
     -------
@@ -78,7 +81,8 @@ def read_la_imd_scores(data_dir: str | Path, *, weight: str = LA_SCORE_WEIGHT
     weight_file, weight_column = WEIGHTS[weight]
     require_files(data_dir, [LOOKUP_FILE, IOD_FILE, weight_file])
     root = Path(data_dir)
-    lookup = read_lookup(root)
+    if lookup is None:
+        lookup = read_lookup(root)
     lsoa_codes = lookup["lsoa_code"].to_numpy()
     iod = align_lsoas(read_iod2019(root), lsoa_codes, str(root / IOD_FILE))
     source = iod if weight_file == IOD_FILE else align_lsoas(

@@ -126,6 +126,43 @@ def la_table(lookup: pd.DataFrame, *, source: str = LOOKUP_FILE) -> pd.DataFrame
     return table.drop_duplicates("la_code").reset_index(drop=True)
 
 
+def district_las(lookup: pd.DataFrame, *, source: str = LOOKUP_FILE) -> pd.Series:
+    """Each local authority district of 2023 (LAD23) -> its upper-tier LA (UTLA23).
+
+    The upper-tier LAs are the children's-services LAs whose codes the package uses, so a
+    district's hex on a map takes its LA's value.
+
+    Parameters
+    ----------
+    lookup
+        Output of :func:`read_lookup`.
+    source
+        The lookup file, named in errors.
+
+    Returns
+    -------
+    pandas.Series
+        ``la_code`` indexed by ``lad23_code``, sorted by district code.
+
+    Raises
+    ------
+    GeographyError
+        If a district is blank or lies in several upper-tier LAs.
+    """
+    pairs = lookup[["lad23_code", "la_code"]].drop_duplicates()
+    problems = []
+    if (pairs["lad23_code"] == "").any():
+        problems.append("column 'lad23cd' is blank for some LSOAs")
+    split = pairs.groupby("lad23_code")["la_code"].nunique()
+    split = split[split > 1]
+    if len(split):
+        problems.append(f"column 'lad23cd' value(s) {list(split.index[:5])} map to several "
+                        f"'utla23cd' values")
+    if problems:
+        raise GeographyError(source, problems)
+    return pairs.set_index("lad23_code")["la_code"].sort_index()
+
+
 def read_la_numbers(data_dir: str | Path) -> pd.DataFrame:
     """UTLA23 code -> DfE LA number, DfE name, LA name and region (153 rows)."""
     return la_table(read_lookup(data_dir), source=str(resolve(data_dir, LOOKUP_FILE)))
