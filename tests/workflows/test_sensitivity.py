@@ -293,7 +293,7 @@ def test_baselines(tmp_path):
     with pytest.raises(DataValidationError) as info:
         baseline_shares(spec, data)
     text = str(info.value)
-    assert "line 2: share" in text and "more than once" in text
+    assert "line 2, column 'share'" in text and "more than once" in text
     assert codes[-1] in text and "E99" in text
     spec = RunConfig.model_validate({"allocation": {"baseline": str(tmp_path / "no.csv")}})
     with pytest.raises(MissingDataError, match=r"no\.csv"):
