@@ -148,8 +148,20 @@ class Run:
         Run
             The run with its fit, config and saved allocation; its need draws are drawn
             again by :meth:`need` or :meth:`allocate`.
+
+        Raises
+        ------
+        ConfigError
+            If the data were given in Python and ``data`` is not.
+        DataHashMismatchError
+            If ``data`` are not the data the fit was made from.
         """
         directory = Path(directory)
+        stored = pipeline.read_run_config(directory).data
+        if data is None and stored.source == "england" and stored.data_dir is None:
+            raise ConfigError(f"{directory}: its run config names no data to reload (were "
+                              f"they given in Python?); pass them: Run.load(directory, "
+                              f"data=...)")
         rebuild = None if data is None else functools.partial(_rebuild_given, data)
         fit = pipeline.load_fit(directory, rebuild=rebuild)
         run = cls(fit.config)

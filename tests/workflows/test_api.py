@@ -140,11 +140,26 @@ def test_data_given_in_python_are_reloaded_with_the_fit(tmp_path):
     with patched_sample():
         run = Run(data=synthetic.data).fit(random_seed=1, draws=30)
     run.save(tmp_path)
+    with pytest.raises(ConfigError, match=r"Run.load\(directory, data=...\)"):
+        Run.load(tmp_path)
     again = Run.load(tmp_path, data=synthetic.data)
     assert again.model.data.data_hash() == synthetic.data.data_hash()
     other = generate_area("tiny", random_seed=6, services=("cin",)).data
     with pytest.raises(DataHashMismatchError):
         Run.load(tmp_path, data=other)
+
+
+def test_need_settings_carry_into_the_allocation(saved):
+    run = Run.load(saved.path)
+    kept = run.need(standardise="none", random_seed=7)
+    run.allocate()
+    assert run.config.need.standardise == "none"
+    assert run.need_draws is kept  # the same settings: the draws are reused, not redrawn
+    standardised = Run.load(saved.path)
+    standardised.allocate(standardise="la")
+    assert run.allocation is not None and standardised.allocation is not None
+    assert not np.allclose(run.allocation.summary()["share_mean"],
+                           standardised.allocation.summary()["share_mean"])
 
 
 def test_steps_before_a_fit_and_panel_configs_are_refused():
