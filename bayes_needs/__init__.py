@@ -1,12 +1,17 @@
 """bayes_needs: Bayesian relative-needs funding formulae for children's services.
 
-The names a script needs are importable from here, e.g.::
+The names a script needs are importable from here. One object carries a run from config to
+report (:class:`Run`, in :mod:`bayes_needs.workflows.api`)::
 
-    from bayes_needs import RunConfig, generate_area, fit_area, need_and_allocation
+    from bayes_needs import Run, RunConfig
 
-    synthetic = generate_area("tiny", random_seed=1)
-    fit = fit_area(RunConfig(), synthetic.data)
-    need, allocation = need_and_allocation(fit)
+    run = Run(RunConfig(data={"source": "synthetic", "scale": "tiny"}))
+    run.fit(random_seed=1)
+    allocation = run.allocate(interval_prob=0.9)   # refuses an unconverged fit
+    run.save("runs/tiny")
+
+The building blocks it wraps (``fit_area``, ``need_and_allocation``, ``write_run``, ...) are
+exported too; they do not apply the convergence gate.
 
 They are loaded on first use, so ``import bayes_needs`` (and the ``bayes-needs`` command's
 start-up) does not import PyMC until a model is needed. ``ARCHITECTURE.md`` maps the layers
@@ -28,7 +33,7 @@ if TYPE_CHECKING:
     from bayes_needs.allocation import Allocation, Damping, allocate
     from bayes_needs.config.priors import load_priors
     from bayes_needs.config.run import RunConfig, load_run_config
-    from bayes_needs.core.errors import BayesNeedsError
+    from bayes_needs.core.errors import BayesNeedsError, ConvergenceError, ConvergenceWarning
     from bayes_needs.core.intervals import credible_interval
     from bayes_needs.data.area import AreaData
     from bayes_needs.data.geography import Geography
@@ -41,6 +46,7 @@ if TYPE_CHECKING:
     from bayes_needs.simulate.area import generate_area
     from bayes_needs.simulate.person import generate_persons
     from bayes_needs.workflows import sensitivity
+    from bayes_needs.workflows.api import Run
     from bayes_needs.workflows.fits import fit_area, load_fit
     from bayes_needs.workflows.pipeline import need_and_allocation, write_run
     from bayes_needs.workflows.report import build_report
@@ -53,6 +59,8 @@ _EXPORTS: dict[str, str] = {
     "UnitCosts": "bayes_needs.data.spend",
     "Geography": "bayes_needs.data.geography",
     "BayesNeedsError": "bayes_needs.core.errors",
+    "ConvergenceError": "bayes_needs.core.errors",
+    "ConvergenceWarning": "bayes_needs.core.errors",
     "credible_interval": "bayes_needs.core.intervals",
     "RunConfig": "bayes_needs.config.run",
     "load_run_config": "bayes_needs.config.run",
@@ -66,6 +74,7 @@ _EXPORTS: dict[str, str] = {
     "allocate": "bayes_needs.allocation",
     "Allocation": "bayes_needs.allocation",
     "Damping": "bayes_needs.allocation",
+    "Run": "bayes_needs.workflows.api",
     "fit_area": "bayes_needs.workflows.fits",
     "load_fit": "bayes_needs.workflows.fits",
     "need_and_allocation": "bayes_needs.workflows.pipeline",
@@ -76,8 +85,9 @@ _EXPORTS: dict[str, str] = {
 _MODULES = {"sensitivity": "bayes_needs.workflows.sensitivity"}
 
 __all__ = [
-    "Allocation", "AreaData", "AreaDemandModel", "BayesNeedsError", "CostWeightModel",
-    "Damping", "Geography", "PersonData", "PersonDemandModel", "RunConfig", "SpendData",
+    "Allocation", "AreaData", "AreaDemandModel", "BayesNeedsError", "ConvergenceError",
+    "ConvergenceWarning", "CostWeightModel", "Damping", "Geography", "PersonData",
+    "PersonDemandModel", "Run", "RunConfig", "SpendData",
     "UnitCosts", "__version__", "allocate", "build_report", "credible_interval",
     "expected_need", "fit_area", "generate_area", "generate_persons", "load_fit",
     "load_priors", "load_run_config", "need_and_allocation", "sensitivity", "write_run",

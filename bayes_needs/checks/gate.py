@@ -4,8 +4,11 @@ Every fit stores its convergence summary (:func:`bayes_needs.core.idata.converge
 R-hat, min bulk and tail ESS, divergences, min BFMI over the hyperparameters). Before
 allocating, ``bayes-needs allocate`` and ``bayes-needs fit --allocate`` call :func:`enforce`,
 which refuses a fit missing any threshold (exit code 2, naming each failure) unless the user
-passes ``--allow-unconverged``. Whether the gate passed, and whether it was overridden, is
-recorded in ``summary.txt`` and in the attrs of ``allocation.nc``.
+passes ``--allow-unconverged``. From Python, :meth:`bayes_needs.Run.allocate` applies the same
+gate and names its own argument (``on_unconverged="warn"``): every caller of :func:`enforce`
+says how its user refits or overrides the gate (:class:`GateHints`). Whether the gate passed,
+and whether it was overridden (and how), is recorded in ``summary.txt`` and in the attrs of
+``allocation.nc``.
 
 ``bayes-needs demo`` (synthetic data with a known truth) and ``bayes-needs sensitivity``
 (exploratory comparisons of alternative choices, usually with short chains) do not refuse:
@@ -22,14 +25,35 @@ import json
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from bayes_needs.allocation import Allocation
 from bayes_needs.core.errors import ConfigError, ConvergenceError
 
 #: Name of the allocation attribute holding the gate record (JSON).
 GATE_ATTR = "bayes_needs_convergence_gate"
+#: The command-line override of the gate.
 OVERRIDE_FLAG = "--allow-unconverged"
+
+
+class GateHints(NamedTuple):
+    """How a caller's user refits for longer or overrides the gate, as named in its messages.
+
+    Attributes
+    ----------
+    override
+        Allocates from an unconverged fit anyway: a flag on the command line, an argument
+        in Python (e.g. ``on_unconverged="warn"``); also recorded in :attr:`GateResult.status`.
+    refit
+        The settings of a longer fit, e.g. ``--tune, --draws``.
+    """
+
+    override: str
+    refit: str
+
+
+#: The command line's hints: ``--allow-unconverged``, ``--tune`` and ``--draws``.
+CLI_HINTS = GateHints(OVERRIDE_FLAG, "--tune, --draws")
 
 
 def _number(value: Any) -> bool:
@@ -141,22 +165,26 @@ class GateResult:
     failures
         What missed, one sentence each.
     allowed_unconverged
-        The user allowed allocation from an unconverged fit (``--allow-unconverged``).
+        The user allowed allocation from an unconverged fit.
     thresholds
         The thresholds applied.
+    override
+        How the user allows it: :data:`OVERRIDE_FLAG` on the command line, an argument in
+        Python (recorded in :attr:`status`).
     """
 
     passed: bool
     failures: tuple[str, ...]
     allowed_unconverged: bool
     thresholds: Thresholds = DEFAULT_THRESHOLDS
+    override: str = OVERRIDE_FLAG
 
     @property
     def status(self) -> str:
         """Describe the outcome: ``"passed"``, ``"failed, allowed by ..."`` or ``"failed"``."""
         if self.passed:
             return "passed"
-        return f"failed, allowed by {OVERRIDE_FLAG}" if self.allowed_unconverged else "failed"
+        return f"failed, allowed by {self.override}" if self.allowed_unconverged else "failed"
 
     def to_dict(self) -> dict[str, Any]:
         """Return the outcome as a plain JSON-able record."""
@@ -180,7 +208,8 @@ class GateResult:
 
 
 def evaluate(summary: Mapping[str, Any], *, allow_unconverged: bool = False,
-             thresholds: Thresholds = DEFAULT_THRESHOLDS) -> GateResult:
+             thresholds: Thresholds = DEFAULT_THRESHOLDS,
+             override: str = OVERRIDE_FLAG) -> GateResult:
     """Apply the gate without raising.
 
     Parameters
@@ -191,6 +220,8 @@ def evaluate(summary: Mapping[str, Any], *, allow_unconverged: bool = False,
         Recorded in the result: the user allowed allocation from an unconverged fit.
     thresholds
         The thresholds applied.
+    override
+        How the user allows an unconverged fit (see :class:`GateResult`).
 
     Returns
     -------
@@ -198,10 +229,11 @@ def evaluate(summary: Mapping[str, Any], *, allow_unconverged: bool = False,
         Whether the fit passed, and why not.
     """
     failures = check_convergence(summary, **asdict(thresholds))
-    return GateResult(not failures, tuple(failures), bool(allow_unconverged), thresholds)
+    return GateResult(not failures, tuple(failures), bool(allow_unconverged), thresholds,
+                      override)
 
 
-def enforce(summary: Mapping[str, Any], *, allow_unconverged: bool = False,
+def enforce(summary: Mapping[str, Any], *, hints: GateHints, allow_unconverged: bool = False,
             thresholds: Thresholds = DEFAULT_THRESHOLDS, source: str = "the fit") -> GateResult:
     """Apply the gate; refuse an unconverged fit unless ``allow_unconverged``.
 
@@ -209,6 +241,10 @@ def enforce(summary: Mapping[str, Any], *, allow_unconverged: bool = False,
     ----------
     summary
         A convergence summary (see :func:`check_convergence`).
+    hints
+        How the caller's user refits or allocates anyway, named in the error (the override
+        is recorded in the result too): :data:`CLI_HINTS` for the command line, the
+        arguments of the Python function for Python callers.
     allow_unconverged
         Allocate from an unconverged fit anyway.
     thresholds
@@ -227,13 +263,14 @@ def enforce(summary: Mapping[str, Any], *, allow_unconverged: bool = False,
         If a threshold is missed and ``allow_unconverged`` is false; the message lists every
         failure and how to proceed.
     """
-    result = evaluate(summary, allow_unconverged=allow_unconverged, thresholds=thresholds)
+    result = evaluate(summary, allow_unconverged=allow_unconverged, thresholds=thresholds,
+                      override=hints.override)
     if not result.passed and not allow_unconverged:
         listed = "; ".join(result.failures)
         raise ConvergenceError(
             f"refusing to allocate from {source}: it misses the convergence thresholds "
-            f"({listed}). Refit with more tuning steps and draws (--tune, --draws) or more "
-            f"chains, or pass {OVERRIDE_FLAG} to allocate anyway (recorded in the outputs)")
+            f"({listed}). Refit with more tuning steps and draws ({hints.refit}) or more "
+            f"chains, or pass {hints.override} to allocate anyway (recorded in the outputs)")
     return result
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from bayes_needs.checks.gate import CLI_HINTS
 from bayes_needs.cli.common import existing_dir, output_dir
 from bayes_needs.cli.gate_option import add_gate_option, warn_if_failed
 from bayes_needs.cli.run_options import (
@@ -59,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
     info(f"bayes-needs allocate: loading {args.run_dir} ...")
     outcome = allocate_run(args.run_dir, config, out_dir=args.out,
                            allow_unconverged=args.allow_unconverged,
-                           cost_weights_file=args.cost_weights)
+                           cost_weights_file=args.cost_weights, gate_hints=CLI_HINTS)
     warn_if_failed(outcome.gate, args.run_dir / pipeline.FIT_FILE)
     print(f"allocations written to {outcome.out_dir / pipeline.ALLOCATIONS_CSV}")
     if outcome.decomposition is not None:

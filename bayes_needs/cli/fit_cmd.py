@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from bayes_needs.checks.gate import CLI_HINTS
 from bayes_needs.cli.common import existing_dir, existing_file, output_dir, whole_number
 from bayes_needs.cli.gate_option import add_gate_option, warn_if_failed
 from bayes_needs.cli.run_options import add_allocation_options, add_sampling_options, configure
@@ -127,7 +128,7 @@ def run(args: argparse.Namespace) -> int:
     config = config_from_args(args)
     info("bayes-needs fit: loading data ...")
     outcome = fit_run(config, args.out, with_allocation=args.allocate,
-                      allow_unconverged=args.allow_unconverged)
+                      allow_unconverged=args.allow_unconverged, gate_hints=CLI_HINTS)
     warn_if_failed(outcome.gate, args.out / pipeline.FIT_FILE)
     conv = pipeline.convergence(outcome.fit.idata)
     print(f"fit written to {args.out / pipeline.FIT_FILE} (max R-hat {conv['rhat_max']:.3f}, "

@@ -112,7 +112,7 @@ class NeedSpec(_Strict):
     """Expected-need settings; see :mod:`bayes_needs.need`."""
 
     standardise: Standardisation = "la"
-    random_seed: int = Field(default=1, ge=0)
+    random_seed: int = Field(default=defaults.NEED_RANDOM_SEED, ge=0)
     #: Panel model: years forecast after the last data year; need is for the last one.
     horizon: int = Field(default=defaults.FORECAST_HORIZON, ge=1, le=10)
 

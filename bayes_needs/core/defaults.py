@@ -15,8 +15,12 @@ from bayes_needs.core import dims
 INTERVAL_PROB: Final = 0.9
 #: Interval kind: ``"eti"`` (equal-tailed) or ``"hdi"`` (highest-density).
 INTERVAL_KIND: Final = "eti"
-#: Seed of NUTS, need draws and synthetic data when none is given.
+#: Seed of NUTS, and of the random steps without a default of their own below, when none is
+#: given.
 RANDOM_SEED: Final = 20240331
+#: Seed of the need and allocation draws (small-area effects, predictive counts, cost-weight
+#: draws) when none is given.
+NEED_RANDOM_SEED: Final = 1
 #: Seed of a cost-weight fit when none is given. Not :data:`RANDOM_SEED` (the demand models'),
 #: so that cost-weight runs made before the two were distinguished can be reproduced.
 COST_WEIGHTS_RANDOM_SEED: Final = 20250331

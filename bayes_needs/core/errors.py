@@ -63,6 +63,10 @@ class ConvergenceError(BayesNeedsError):
     """A fit misses the convergence thresholds and the caller did not allow that."""
 
 
+class ConvergenceWarning(UserWarning):
+    """A fit misses the convergence thresholds and the caller allowed it (provisional results)."""
+
+
 class MissingDataError(BayesNeedsError, FileNotFoundError):
     """An expected input file or directory does not exist."""
 

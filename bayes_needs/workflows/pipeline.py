@@ -137,8 +137,8 @@ def cost_weights_for(config: RunConfig, data_info: dict[str, Any],
     return {s: float(weights[s]) for s in services}
 
 
-def need_and_allocation(fit: FitResult[DemandModel], *, cost_weights: CostWeights | None = None
-                        ) -> tuple[xr.Dataset, Allocation]:
+def need_and_allocation(fit: FitResult[DemandModel], *, cost_weights: CostWeights | None = None,
+                        need: xr.Dataset | None = None) -> tuple[xr.Dataset, Allocation]:
     """Draw expected need for a fit and allocate the pot with the fit's config.
 
     Parameters
@@ -150,14 +150,18 @@ def need_and_allocation(fit: FitResult[DemandModel], *, cost_weights: CostWeight
         the config's cost-weight file or unit-cost table
         (:func:`bayes_needs.workflows.allocation_inputs.configured_cost_weights`), else
         :func:`cost_weights_for`. The config's baseline and damping are applied.
+    need
+        Expected-need draws already made for this fit with its config's need settings
+        (default: drawn here).
 
     Returns
     -------
     need, allocation
         The expected-need draws (:func:`bayes_needs.need.expected_need`) and the allocation.
     """
-    need = expected_need(fit.model, fit.idata, random_seed=fit.config.need.random_seed,
-                         standardise=fit.config.need.standardise)
+    if need is None:
+        need = expected_need(fit.model, fit.idata, random_seed=fit.config.need.random_seed,
+                             standardise=fit.config.need.standardise)
     a = fit.config.allocation
     if cost_weights is None:
         cost_weights = allocation_inputs.configured_cost_weights(

@@ -16,7 +16,7 @@ from pathlib import Path
 import pandas as pd
 import xarray as xr
 
-from bayes_needs.checks.gate import GateResult, enforce, record_in_allocation
+from bayes_needs.checks.gate import GateHints, GateResult, enforce, record_in_allocation
 from bayes_needs.config.run import RunConfig
 from bayes_needs.core import dims
 from bayes_needs.core.errors import ConvergenceError
@@ -27,6 +27,11 @@ from bayes_needs.workflows.costs import load_service_weights
 from bayes_needs.workflows.decomposition import decomposition_table
 from bayes_needs.workflows.inputs import load_area_data
 from bayes_needs.workflows.preflight import check_allocation_inputs
+
+#: How a Python caller of :func:`fit_run` and :func:`allocate_run` refits or overrides the
+#: gate (the CLI passes :data:`bayes_needs.checks.gate.CLI_HINTS`).
+PYTHON_HINTS = GateHints("allow_unconverged=True",
+                         "RunConfig sampling.tune, sampling.draws")
 
 
 @dataclass(frozen=True)
@@ -52,7 +57,8 @@ class RunOutcome:
 
 
 def fit_run(config: RunConfig, out_dir: Path, *, with_allocation: bool = False,
-            allow_unconverged: bool = False) -> RunOutcome:
+            allow_unconverged: bool = False, gate_hints: GateHints = PYTHON_HINTS
+            ) -> RunOutcome:
     """Fit the area model and write ``fit.nc`` and ``run.json``, or the whole run.
 
     Parameters
@@ -67,6 +73,8 @@ def fit_run(config: RunConfig, out_dir: Path, *, with_allocation: bool = False,
         cannot leave a fit without its allocations.
     allow_unconverged
         Allocate even if the fit misses the convergence thresholds.
+    gate_hints
+        How the caller's user refits or overrides the gate, as the refusal names them.
 
     Returns
     -------
@@ -84,14 +92,14 @@ def fit_run(config: RunConfig, out_dir: Path, *, with_allocation: bool = False,
     """
     if panel.is_panel(config):
         return _fit_panel_run(config, out_dir, with_allocation=with_allocation,
-                              allow_unconverged=allow_unconverged)
+                              allow_unconverged=allow_unconverged, gate_hints=gate_hints)
     data, data_info = load_area_data(config.data)
     # Found now rather than after sampling, so a bad allocation input costs no fit.
     check_allocation_inputs(config, data, data_info, data.services,
                             cost_weights=with_allocation)
     fit = pipeline.fit_area(config, data, data_info)
     gate = _gate_or_write_fit(fit, out_dir, with_allocation=with_allocation,
-                              allow_unconverged=allow_unconverged)
+                              allow_unconverged=allow_unconverged, gate_hints=gate_hints)
     if gate is None:
         return RunOutcome(fit, out_dir)
     need, allocation = pipeline.need_and_allocation(fit)
@@ -101,8 +109,8 @@ def fit_run(config: RunConfig, out_dir: Path, *, with_allocation: bool = False,
 
 
 def allocate_run(run_dir: Path, config: RunConfig, *, out_dir: Path | None = None,
-                 allow_unconverged: bool = False,
-                 cost_weights_file: Path | None = None) -> RunOutcome:
+                 allow_unconverged: bool = False, cost_weights_file: Path | None = None,
+                 gate_hints: GateHints = PYTHON_HINTS) -> RunOutcome:
     """Reload a fit (checking its data hash), allocate and write the allocation as one set.
 
     Parameters
@@ -121,6 +129,8 @@ def allocate_run(run_dir: Path, config: RunConfig, *, out_dir: Path | None = Non
     cost_weights_file
         A ``cost_weights.nc`` written by ``bayes-needs costs``: allocate with its weight
         draws and write ``decomposition.csv`` in the same set.
+    gate_hints
+        How the caller's user refits or overrides the gate, as the refusal names them.
 
     Returns
     -------
@@ -135,8 +145,8 @@ def allocate_run(run_dir: Path, config: RunConfig, *, out_dir: Path | None = Non
     panel_run = panel.is_panel(config)
     fit = panel.load_panel_fit(run_dir, config) if panel_run else \
         pipeline.load_fit(run_dir, config)
-    gate = enforce(pipeline.convergence(fit.idata), allow_unconverged=allow_unconverged,
-                   source=str(run_dir / pipeline.FIT_FILE))
+    gate = enforce(pipeline.convergence(fit.idata), hints=gate_hints,
+                   allow_unconverged=allow_unconverged, source=str(run_dir / pipeline.FIT_FILE))
     weights = None if cost_weights_file is None else \
         load_service_weights(cost_weights_file, fit.model.services)
     out = out_dir or run_dir
@@ -181,14 +191,14 @@ def _allocate_panel_run(fit: pipeline.FitResult, gate: GateResult, out_dir: Path
 
 
 def _fit_panel_run(config: RunConfig, out_dir: Path, *, with_allocation: bool,
-                   allow_unconverged: bool) -> RunOutcome:
+                   allow_unconverged: bool, gate_hints: GateHints) -> RunOutcome:
     """Run the panel branch of :func:`fit_run` (see :mod:`bayes_needs.workflows.panel`)."""
     data, data_info = panel.load_panel_data(config)
     check_allocation_inputs(config, None, data_info, data.services,
                             cost_weights=with_allocation)
     fit = panel.fit_panel(config, data, data_info)
     gate = _gate_or_write_fit(fit, out_dir, with_allocation=with_allocation,
-                              allow_unconverged=allow_unconverged)
+                              allow_unconverged=allow_unconverged, gate_hints=gate_hints)
     if gate is None:
         return RunOutcome(fit, out_dir)
     weights = pipeline.cost_weights_for(config, fit.data_info, fit.model.services)
@@ -201,7 +211,7 @@ def _fit_panel_run(config: RunConfig, out_dir: Path, *, with_allocation: bool,
 
 
 def _gate_or_write_fit(fit: pipeline.FitResult, out_dir: Path, *, with_allocation: bool,
-                       allow_unconverged: bool) -> GateResult | None:
+                       allow_unconverged: bool, gate_hints: GateHints) -> GateResult | None:
     """Apply the convergence gate before allocating; write the fit alone when not allocating.
 
     Returns
@@ -219,7 +229,8 @@ def _gate_or_write_fit(fit: pipeline.FitResult, out_dir: Path, *, with_allocatio
         pipeline.write_fit(fit, out_dir)
         return None
     try:
-        return enforce(pipeline.convergence(fit.idata), allow_unconverged=allow_unconverged,
+        return enforce(pipeline.convergence(fit.idata), hints=gate_hints,
+                       allow_unconverged=allow_unconverged,
                        source=str(out_dir / pipeline.FIT_FILE))
     except ConvergenceError as exc:
         removed = pipeline.write_fit(fit, out_dir)

@@ -19,8 +19,10 @@ from fit_files import CONVERGENCE, edit_json_attr, looks_converged, rewrite_fit
 from sampling_mocks import patched_sample, write_concentrated_priors
 
 from bayes_needs.checks.gate import (
+    CLI_HINTS,
     GATE_ATTR,
     OVERRIDE_FLAG,
+    GateHints,
     Thresholds,
     check_convergence,
     enforce,
@@ -94,17 +96,30 @@ def test_invalid_thresholds_are_rejected(kwargs):
 def test_enforce_refuses_unless_allowed():
     bad = with_(divergences=2)
     with pytest.raises(ConvergenceError) as info:
-        enforce(bad, source="runs/x/fit.nc")
+        enforce(bad, hints=CLI_HINTS, source="runs/x/fit.nc")
     message = str(info.value)
     assert "runs/x/fit.nc" in message and OVERRIDE_FLAG in message
     assert "2 divergent transition(s)" in message
-    result = enforce(bad, allow_unconverged=True)
+    result = enforce(bad, hints=CLI_HINTS, allow_unconverged=True)
     assert not result.passed and result.allowed_unconverged
     assert result.status == f"failed, allowed by {OVERRIDE_FLAG}"
     record = result.to_dict()
     assert record["allow_unconverged"] is True and record["failures"]
     assert record["thresholds"] == {"rhat_max": 1.01, "ess_min": 400.0, "divergences_max": 0,
                                     "bfmi_min": None}
+
+
+def test_the_refusal_names_the_callers_own_override():
+    """A Python caller's users are told its argument, not a command-line flag."""
+    hints = GateHints('on_unconverged="warn"', "draws=..., tune=...")
+    with pytest.raises(ConvergenceError) as info:
+        enforce(with_(rhat_max=1.03), hints=hints)
+    message = str(info.value)
+    assert 'pass on_unconverged="warn" to allocate anyway' in message
+    assert "(draws=..., tune=...)" in message
+    assert OVERRIDE_FLAG not in message and "--tune" not in message
+    allowed = enforce(with_(rhat_max=1.03), hints=hints, allow_unconverged=True)
+    assert allowed.status == 'failed, allowed by on_unconverged="warn"'
 
 
 # ====================================================================== the CLI
