@@ -107,6 +107,26 @@ def test_saved_posterior_names_las_and_leaves_out_the_reparameterisation(saved_p
     assert "la_latent" in idata_io.posterior(loaded)
 
 
+@pytest.mark.parametrize("options, internal", [
+    ({"correlated_la": True}, "la_raw"),
+    ({"msoa_effects": False, "la_parameterisation": "noncentred"}, "la_latent"),
+    ({"la_effects": False}, None),
+])
+def test_every_variant_saves_for_arviz_and_reads_back(tmp_path, mocked_sampler, options,
+                                                      internal):
+    area = AreaDemandModel(tiny_area_data(), options)
+    idata = area.fit(random_seed=2, draws=10, chains=2)
+    path = area.save(idata, tmp_path / "fit.nc")
+    raw = az.from_netcdf(path)
+    for group in ("observed_data", "posterior_predictive", "log_likelihood"):
+        assert sorted(raw[group].data_vars) == sorted(VARIABLES), group
+        assert all(np.isfinite(v.to_numpy()).all() for v in raw[group].data_vars.values())
+    if internal is not None:
+        assert internal not in raw.posterior and internal in raw[idata_io.INTERNAL_GROUP]
+    _, loaded = AreaDemandModel.load(path, area.data)
+    assert set(idata_io.posterior(idata).data_vars) == set(idata_io.posterior(loaded).data_vars)
+
+
 @pytest.fixture(scope="module")
 def real_fits(tmp_path_factory) -> dict[str, Path]:
     """Tiny NUTS fits (2 chains x 200 draws) of both families, saved (about a minute).
