@@ -245,7 +245,7 @@ def loo_pit(model: AreaDemandModel, idata: az.InferenceData, predictive: xr.Data
         if level == dims.LSOA:
             continue
         obs_dim = dims.observation_dim(service, level)
-        y = _observed_values(model, name, observed)
+        y = observed_values(model, name, observed)
         lik = ll[name].stack(__sample__=(dims.CHAIN, dims.DRAW)).transpose(obs_dim, "__sample__")
         rep = predictive[name].stack(__sample__=(dims.CHAIN, dims.DRAW)) \
             .transpose(obs_dim, "__sample__").to_numpy()
@@ -259,9 +259,14 @@ def loo_pit(model: AreaDemandModel, idata: az.InferenceData, predictive: xr.Data
     return {s: np.concatenate(v) for s, v in out.items()}
 
 
-def _observed_values(model: AreaDemandModel, name: str, observed: xr.Dataset | None
+def observed_values(model: AreaDemandModel, name: str, observed: xr.Dataset | None
                      ) -> np.ndarray:
-    """Observed values of variable ``name``: from the fit, else from the model's data."""
+    """Return the observed values of the model's variable ``name``.
+
+    From ``observed`` (a fit's observed_data group) when it holds ``name``; a saved fit
+    holds one variable per level instead (:mod:`bayes_needs.models.area_inspection`), so
+    otherwise from the model's data.
+    """
     if observed is not None and name in observed:
         return observed[name].to_numpy()
     pymc_model = model.model or model.build_model()

@@ -54,3 +54,8 @@ BACKTEST_HORIZON: Final = 2
 #: error; it is refused rather than warned about, because a warning would still let the
 #: wrong count drive the allocation with exit code 0.
 MAX_COUNT_PER_CHILD: Final = 53.0
+
+#: Most posterior draws (chains x draws, thinned evenly) of the pointwise log-likelihood and
+#: posterior predictive groups a saved fit carries for ArviZ: enough for PSIS-LOO, while a
+#: large fit's file stays a fraction of the pointwise arrays at every draw.
+SAVED_POINTWISE_DRAWS: Final = 1000

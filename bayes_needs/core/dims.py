@@ -65,3 +65,19 @@ OBSERVATION_LEVELS: tuple[str, ...] = (LSOA, MSOA, LA, NONE)
 def observation_dim(service: str, level: str) -> str:
     """Dim name of the vector of observations of ``service`` at ``level`` in a PyMC model."""
     return f"{service}_{level}_obs"
+
+
+def level_observation_dim(level: str) -> str:
+    """Dim name of every service's observations at ``level`` in a saved fit.
+
+    Its index coordinate holds each observation's service (repeated, sorted by service), so
+    ``arviz.plot_ppc(..., coords={level_observation_dim(level): [service]})`` selects one.
+    """
+    return f"{level}_obs"
+
+
+#: Dim of the LSOA split terms of a saved fit's log-likelihood: one per MSOA whose LSOA
+#: counts are split (summed over its LSOAs, a density of the MSOA's LSOA counts).
+LSOA_SPLIT = "lsoa_split"
+#: Non-index coordinate on :data:`LSOA_SPLIT`: the MSOA whose LSOA counts are split.
+SPLIT_MSOA = "split_msoa"

@@ -30,6 +30,9 @@ DATA_HASH_ATTR = "bayes_needs_data_hash"
 KIND_ATTR = "bayes_needs_kind"
 #: Attribute holding the package version that wrote a file.
 VERSION_ATTR = "bayes_needs_version"
+#: Group of a saved fit holding the sampler's reparameterisation variables (e.g.
+#: ``la_latent``), kept out of ``posterior`` so ArviZ summaries show model quantities only.
+INTERNAL_GROUP = "internal_posterior"
 
 
 def posterior(idata: az.InferenceData) -> xr.Dataset:
@@ -174,6 +177,49 @@ def with_log_densities(idata: az.InferenceData, model: pm.Model, *, prior: bool 
         extra["log_prior"] = pm.compute_log_prior(
             idata, model=model, extend_inferencedata=False, progressbar=False)
     return with_groups(idata, **extra)
+
+
+def without_internal(idata: az.InferenceData, names: tuple[str, ...]) -> az.InferenceData:
+    """Return ``idata`` with the posterior variables ``names`` in :data:`INTERNAL_GROUP`.
+
+    The posterior keeps its attributes; ``idata`` is unchanged (returned as it is when its
+    posterior holds none of ``names``).
+    """
+    post = posterior(idata)
+    moved = [name for name in names if name in post.data_vars]
+    if not moved:
+        return idata
+    internal = post[moved]
+    internal.attrs = {"description": "reparameterisation variables of the sampler; the "
+                                     "model's own quantities are in the posterior group"}
+    return with_groups(idata, posterior=post.drop_vars(moved), **{INTERNAL_GROUP: internal})
+
+
+def with_internal(idata: az.InferenceData) -> az.InferenceData:
+    """Return ``idata`` with :data:`INTERNAL_GROUP`'s variables back in its posterior.
+
+    PyMC needs every free variable there to recompute densities or predictions. ``idata``
+    is unchanged (returned as it is without the group).
+    """
+    internal = group(idata, INTERNAL_GROUP)
+    if internal is None:
+        return idata
+    post = posterior(idata)
+    merged = post.assign({str(name): var for name, var in internal.data_vars.items()})
+    merged.attrs = post.attrs
+    groups = {name: idata[name] for name in idata.groups() if name != INTERNAL_GROUP}
+    return _from_groups({**groups, "posterior": merged})
+
+
+def with_dim_labels(idata: az.InferenceData, dim: str, name: str,
+                    labels: Any) -> az.InferenceData:
+    """Return ``idata`` with the non-index coordinate ``name`` on ``dim`` in every group.
+
+    E.g. ``la_name`` on every ``la`` dim. ``idata`` is unchanged.
+    """
+    return _from_groups({
+        group_name: ds.assign_coords({name: (dim, np.asarray(labels))}) if dim in ds.dims
+        else ds for group_name, ds in ((g, idata[g]) for g in idata.groups())})
 
 
 def add_group(idata: az.InferenceData, name: str, data: xr.Dataset) -> None:

@@ -45,10 +45,12 @@ from bayes_needs.config.priors import (
     priors_to_config,
     resolve_priors,
 )
-from bayes_needs.core import dims
+from bayes_needs.core import defaults, dims
+from bayes_needs.core import idata as idata_io
 from bayes_needs.data.area import AreaData
 from bayes_needs.data.covariates import standardise
 from bayes_needs.data.geography import Level
+from bayes_needs.models.area_inspection import inspection_groups
 from bayes_needs.models.area_likelihood import la_likelihood, msoa_likelihood, split_likelihood
 from bayes_needs.models.area_observations import (
     ServiceObservations,
@@ -67,6 +69,9 @@ PRIOR_NAMES: tuple[str, ...] = tuple(PRIORS)
 #: Hyperparameters whose convergence gates a fit.
 HYPERPARAMETERS: tuple[str, ...] = ("intercept", "beta", "sigma_la", "msoa_cv",
                                     "lsoa_dispersion", "la_corr")
+#: The LA effects' reparameterisations (``la_effect`` is the effect itself), kept out of a
+#: saved fit's posterior.
+INTERNAL_VARIABLES: tuple[str, ...] = ("la_latent", "la_raw")
 
 
 class AreaDemandModel(FittableModel):
@@ -86,6 +91,7 @@ class AreaDemandModel(FittableModel):
 
     KIND: ClassVar[str] = KIND
     MONITORED: ClassVar[tuple[str, ...]] = HYPERPARAMETERS
+    INTERNAL: ClassVar[tuple[str, ...]] = INTERNAL_VARIABLES
 
     def __init__(self, data: AreaData, config: AreaModelConfig | dict | None = None,
                  priors: str | Path | dict | None = None):
@@ -213,6 +219,19 @@ class AreaDemandModel(FittableModel):
     def initial_values(self) -> dict[str, np.ndarray]:
         """Return NUTS start values: each service's intercept at its overall log rate."""
         return {"intercept": initial_intercepts(self.data)}
+
+    def la_name_labels(self) -> np.ndarray:
+        """Return the name of each LA of the ``la`` dim (shown with the codes by ArviZ)."""
+        return self.data.geography.names(dims.LA)
+
+    def inspection_data(self, idata: az.InferenceData) -> az.InferenceData:
+        """Return the fit as saved, for stock ArviZ (:mod:`bayes_needs.models.area_inspection`).
+
+        The posterior predictive draws are seeded by the fit's own seed.
+        """
+        seed = idata_io.get_config(idata).get("run", {}).get("random_seed",
+                                                             defaults.RANDOM_SEED)
+        return inspection_groups(self, idata, internal=self.INTERNAL, random_seed=int(seed))
 
     def data_hash(self) -> str:
         """Return the hash of the area data (:meth:`AreaData.data_hash`)."""

@@ -23,7 +23,7 @@ import pymc as pm
 from pymc_extras.prior import Prior
 
 from bayes_needs.config.priors import parse_priors
-from bayes_needs.core import defaults
+from bayes_needs.core import defaults, dims
 from bayes_needs.core import idata as idata_io
 from bayes_needs.core.errors import BayesNeedsError, ConfigError
 from bayes_needs.models.fit_checks import (
@@ -74,6 +74,9 @@ class FittableModel(ABC):
     DEFAULT_TARGET_ACCEPT: ClassVar[float] = defaults.TARGET_ACCEPT
     #: Observed variables whose pointwise log-likelihood is added to every fit.
     POINTWISE_LOG_LIKELIHOOD: ClassVar[tuple[str, ...]] = ()
+    #: Reparameterisation variables a saved fit keeps out of its posterior, in
+    #: :data:`bayes_needs.core.idata.INTERNAL_GROUP` (put back when it is read).
+    INTERNAL: ClassVar[tuple[str, ...]] = ()
 
     #: The PyMC model, once built.
     model: pm.Model | None = None
@@ -161,6 +164,8 @@ class FittableModel(ABC):
     def save(self, idata: az.InferenceData, path: str | Path) -> Path:
         """Write the fit to netCDF atomically (config and data hash in its attributes).
 
+        The file holds :meth:`inspection_data`, laid out for stock ArviZ.
+
         Parameters
         ----------
         idata
@@ -173,7 +178,23 @@ class FittableModel(ABC):
         pathlib.Path
             The written file.
         """
-        return idata_io.save(idata, path)
+        return idata_io.save(self.inspection_data(idata), path)
+
+    def inspection_data(self, idata: az.InferenceData) -> az.InferenceData:
+        """Return the fit as :meth:`save` writes it, for stock ArviZ.
+
+        :attr:`INTERNAL` moves out of the posterior and every ``la`` dim gets ``la_name``
+        (:meth:`la_name_labels`). Subclasses may add the groups ArviZ reads (observations,
+        predictions, pointwise log-likelihoods).
+        """
+        laid_out = idata_io.without_internal(idata, self.INTERNAL)
+        names = self.la_name_labels()
+        return laid_out if names is None else \
+            idata_io.with_dim_labels(laid_out, dims.LA, dims.LA_NAME, names)
+
+    def la_name_labels(self) -> np.ndarray | None:
+        """Return the name of each LA of the model's ``la`` dim (``None``: it has none)."""
+        return None
 
     @classmethod
     def read_fit(cls: type[Model], path: str | Path, data_hash: str,
@@ -210,7 +231,8 @@ class FittableModel(ABC):
             posterior; each names the file.
         """
         source = str(path)
-        idata = idata_io.load(path, expected_kind=cls.KIND)
+        # PyMC recomputes densities and predictions from every free variable.
+        idata = idata_io.with_internal(idata_io.load(path, expected_kind=cls.KIND))
         idata_io.check_data_hash(idata, data_hash, source=source)
         config = idata_io.get_config(idata)
         try:

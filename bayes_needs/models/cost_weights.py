@@ -191,6 +191,10 @@ class CostWeightModel(FittableModel):
             coords[dims.PLACEMENT] = list(self.placements)
         return coords
 
+    def la_name_labels(self) -> np.ndarray:
+        """Return the name of each LA of the ``la`` dim (shown with the codes by ArviZ)."""
+        return self.la_names
+
     def data_hash(self) -> str:
         """Hash of the spend data (see :func:`spend_hash`)."""
         return spend_hash(self.spend)

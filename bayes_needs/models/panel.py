@@ -123,6 +123,8 @@ class PanelDemandModel(FittableModel):
 
     KIND: ClassVar[str] = KIND
     MONITORED: ClassVar[tuple[str, ...]] = HYPERPARAMETERS
+    #: The LA volatilities' non-centred draws, kept out of a saved fit's posterior.
+    INTERNAL: ClassVar[tuple[str, ...]] = ("volatility_raw",)
 
     def __init__(self, data: PanelData, config: PanelModelConfig | dict | None = None,
                  priors: str | Path | dict | None = None, returns: PanelReturns | None = None):
@@ -330,6 +332,10 @@ class PanelDemandModel(FittableModel):
             return {"national_level_last": crude[:, -1]}
         steps = np.where(self._informed_steps(), np.diff(crude, axis=1), 0.0)
         return {"national_level_last": crude[:, -1], "national_step_free": steps}
+
+    def la_name_labels(self) -> np.ndarray:
+        """Return the name of each LA of the ``la`` dim (shown with the codes by ArviZ)."""
+        return self.data.geography.names(dims.LA)
 
     def data_hash(self) -> str:
         """Return the hash of the panel data and its returns (:func:`panel_data_hash`)."""

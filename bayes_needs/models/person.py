@@ -119,6 +119,8 @@ class PersonDemandModel(FittableModel):
 
     KIND: ClassVar[str] = KIND
     MONITORED: ClassVar[tuple[str, ...]] = HYPERPARAMETERS
+    #: The LA effects' reparameterisation, kept out of a saved fit's posterior.
+    INTERNAL: ClassVar[tuple[str, ...]] = ("la_latent",)
 
     def __init__(self, data: PersonModelData, config: PersonModelConfig | dict | None = None,
                  priors: str | Path | dict | None = None, *, holdout_las=()):
@@ -351,6 +353,10 @@ class PersonDemandModel(FittableModel):
     def initial_values(self) -> dict[str, np.ndarray]:
         """Return NUTS start values: each service's intercept at its overall rate (or logit)."""
         return {"intercept": self._initial_intercepts()}
+
+    def la_name_labels(self) -> np.ndarray:
+        """Return the name of each LA of the ``la`` dim (shown with the codes by ArviZ)."""
+        return self.data.geography.names(dims.LA)
 
     def data_hash(self) -> str:
         """Return the hash of the model data (:meth:`PersonModelData.data_hash`)."""

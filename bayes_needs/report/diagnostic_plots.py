@@ -28,7 +28,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from scipy.stats import uniform
 
-from bayes_needs.checks.diagnostics import observed_variables
+from bayes_needs.checks.diagnostics import observed_values, observed_variables
 from bayes_needs.core import dims
 from bayes_needs.core import idata as idata_io
 from bayes_needs.models.area import HYPERPARAMETERS
@@ -163,8 +163,7 @@ def plot_rootogram(inputs: ReportInputs) -> Figure:
     axes = fig.subplots(rows, cols, squeeze=False).ravel()
     for ax, service in zip(axes, services, strict=False):
         name, level = chosen[service]
-        y = np.asarray(observed[name].to_numpy() if observed is not None and name in observed
-                       else inputs.predictive[name].isel(chain=0, draw=0).to_numpy())
+        y = observed_values(model, name, observed)
         rep = inputs.predictive[name].stack(__s__=(dims.CHAIN, dims.DRAW)) \
             .transpose("__s__", ...).to_numpy()
         edges = _count_bins(rep, y)

@@ -54,6 +54,34 @@ def test_add_group_adds_and_replaces_in_place(fit):
     xr.testing.assert_identical(idata_io.prior(fit), second)
 
 
+def test_internal_variables_leave_the_posterior_and_come_back(tmp_path, fit):
+    post = idata_io.posterior(fit)
+    post["latent"] = post["mu"] * 2.0
+    post.attrs["kept"] = "yes"
+    saved = idata_io.without_internal(fit, ("latent", "absent"))
+    assert "latent" in idata_io.posterior(fit)  # the source is unchanged
+    assert "latent" not in idata_io.posterior(saved)
+    assert idata_io.posterior(saved).attrs["kept"] == "yes"
+    assert "latent" not in az.summary(saved, kind="stats").index.str.split("[").str[0]
+    reloaded = idata_io.load(idata_io.save(saved, tmp_path / "fit.nc"))
+    assert idata_io.has_group(reloaded, idata_io.INTERNAL_GROUP)
+    back = idata_io.with_internal(reloaded)
+    assert not idata_io.has_group(back, idata_io.INTERNAL_GROUP)
+    xr.testing.assert_equal(idata_io.posterior(back)["latent"], post["latent"])
+    assert idata_io.posterior(back).attrs["kept"] == "yes"
+    assert idata_io.without_internal(fit, ("absent",)) is fit
+    assert idata_io.with_internal(fit) is fit
+
+
+def test_dim_labels_go_on_every_group_with_the_dim(fit):
+    names = ["North", "South", "East"]
+    labelled = idata_io.with_dim_labels(fit, dims.LA, dims.LA_NAME, names)
+    for group in ("posterior", "sample_stats", "observed_data"):
+        assert list(labelled[group][dims.LA_NAME].to_numpy()) == names
+        assert dims.LA_NAME not in labelled[group].indexes  # a non-index coordinate
+    assert dims.LA_NAME not in idata_io.posterior(fit).coords
+
+
 @pytest.mark.parametrize(("max_draws", "expected_draws"), [(20, 10), (0, 10), (10, 5), (7, 4)])
 def test_thinned_keeps_every_step_th_draw(fit, max_draws, expected_draws):
     thin = idata_io.thinned(fit, max_draws)
