@@ -131,7 +131,9 @@ def log_likelihood_by_la(model: AreaDemandModel, idata: az.InferenceData) -> xr.
     model
         The area model.
     idata
-        Its fit, with a pointwise ``log_likelihood`` group (:func:`log_densities`).
+        Its fit. Its ``log_likelihood`` group is used when it holds the model's own
+        per-service terms (:func:`log_densities`); otherwise (no group, or the per-level
+        layout a saved ``fit.nc`` carries for ArviZ, thinned) they are recomputed.
 
     Returns
     -------
@@ -139,8 +141,9 @@ def log_likelihood_by_la(model: AreaDemandModel, idata: az.InferenceData) -> xr.
         Dims (chain, draw, la); LAs with no observations get 0.
     """
     ll = idata_io.log_likelihood(idata)
-    if ll is None:
-        raise ValueError("idata has no log_likelihood group; call log_densities() first")
+    if ll is None or any(name not in ll for name, _, _ in observed_variables(model)):
+        ll = idata_io.log_likelihood(log_densities(model, idata))
+        assert ll is not None  # log_densities always adds the group
     geo = model.data.geography
     post = idata_io.posterior(idata)
     total = np.zeros((post.sizes[dims.CHAIN], post.sizes[dims.DRAW], geo.n_la))
@@ -188,7 +191,8 @@ def loo_by_la(model: AreaDemandModel, idata: az.InferenceData) -> LooByLA:
     model
         The area model.
     idata
-        Its fit, with a pointwise ``log_likelihood`` group (:func:`log_densities`).
+        Its fit (its per-service log-likelihood terms recomputed when it lacks them, as
+        :func:`log_likelihood_by_la` says).
 
     Returns
     -------
