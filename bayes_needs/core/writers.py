@@ -36,6 +36,7 @@ import xarray as xr
 
 from bayes_needs.core import defaults
 from bayes_needs.core.errors import OutputWriteError
+from bayes_needs.core.text import is_number
 from bayes_needs.core.units import column_attrs
 
 #: First characters that make a spreadsheet read a text cell as a formula (OWASP, "CSV
@@ -169,18 +170,9 @@ def write_text(target: str | Path, text: str) -> Path:
     return write_bytes(target, text.encode("utf-8"))
 
 
-def _is_number(text: str) -> bool:
-    """Whether ``text`` reads as a number (``-1.5``), which a spreadsheet shows as one."""
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
-
-
 def _is_inert(text: str) -> bool:
     """Whether ``text`` cannot run as a formula: a number, or a lone dash (a placeholder)."""
-    return text == "-" or _is_number(text)
+    return text == "-" or is_number(text)
 
 
 def neutral_cell(value: object) -> object:

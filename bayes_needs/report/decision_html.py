@@ -14,6 +14,7 @@ from types import SimpleNamespace
 import pandas as pd
 
 from bayes_needs.core.intervals import describe_interval
+from bayes_needs.core.text import count_of
 from bayes_needs.report.decision import DecisionInputs
 from bayes_needs.report.inputs import DECISION_PLOTS
 
@@ -58,7 +59,8 @@ def decision_section(table: pd.DataFrame, inputs: DecisionInputs, images: dict[s
         f"<b>{e(inputs.baseline_label)}</b>; the change is the share's change against it, "
         f"in money at this pot, and P(gain) is the posterior probability that the LA's "
         f"share exceeds its baseline share.</p>",
-        f"<p>{above} LA(s) gain and {below} lose with their whole {e(interval)} interval "
+        f"<p>{count_of(above, 'LA')} {'gains' if above == 1 else 'gain'} and {below} "
+        f"{'loses' if below == 1 else 'lose'} with their whole {e(interval)} interval "
         f"of change on one side of zero; for the other {len(table) - above - below} the "
         f"interval includes no change.</p>",
     ]

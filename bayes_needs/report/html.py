@@ -19,6 +19,7 @@ from bayes_needs.checks.gate import GATE_ATTR, evaluate
 from bayes_needs.core import dims
 from bayes_needs.core import idata as idata_io
 from bayes_needs.core.intervals import check_interval, credible_interval
+from bayes_needs.core.text import count_of, is_number
 from bayes_needs.report.decision import decision_table
 from bayes_needs.report.decision_html import SECTION_ID, decision_section
 from bayes_needs.report.diagnostic_plots import energy_available
@@ -156,7 +157,8 @@ def _kfold_advice(inputs: ReportInputs) -> list[str]:
     flagged = inputs.loo.table[inputs.loo.table["flag"] != "ok"]
     if flagged.empty:
         return []
-    return [f'<p class="note kfold">{len(flagged)} LA(s) have Pareto k above '
+    return [f'<p class="note kfold">{count_of(len(flagged), "LA")} '
+            f"{'has' if len(flagged) == 1 else 'have'} Pareto k above "
             f"{inputs.loo.good_k:.2f}: PSIS-LOO's estimate for them is unreliable, and so is "
             f"the total elpd. Check the model with <b>LA-grouped K-fold cross-validation</b> "
             f"instead: split the LAs into K groups (say 10), refit K times with one group's "
@@ -194,7 +196,8 @@ def _captions(inputs: ReportInputs) -> dict[str, str]:
                    "MSOA and LA counts, shown as the ECDF minus the uniform CDF; outside the "
                    "band means miscalibration (a U shape: too narrow predictions; a hump: too "
                    "wide).",
-        "pareto_k": f"Pareto k of PSIS-LOO leaving each LA's data out: {len(flagged)} LA(s) "
+        "pareto_k": f"Pareto k of PSIS-LOO leaving each LA's data out: "
+                    f"{count_of(len(flagged), 'LA')} "
                     f"above the threshold {inputs.loo.good_k:.2f}"
                     + (f", highest {worst}" if worst else "") + ".",
         "shares_forest": f"Each LA's share of the pot: posterior mean and "
@@ -215,18 +218,10 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[Any]], *,
         cells = []
         for value in row:
             text = str(value)
-            numeric = align_numbers and _is_number(text)
+            numeric = align_numbers and is_number(text)
             cells.append(f'<td class="num">{e(text)}</td>' if numeric else f"<td>{e(text)}</td>")
         attr = ' class="flag"' if flagged else ""
         out.append(f"<tr{attr}>" + "".join(cells) + "</tr>")
     out.append("</table>")
     return "\n".join(out)
 
-
-def _is_number(text: str) -> bool:
-    """Whether ``text`` parses as a float."""
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True

@@ -27,7 +27,6 @@ import json
 import lzma
 import shutil
 import tarfile
-import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,6 +35,7 @@ import numpy as np
 import pandas as pd
 import pymc as pm
 import pytest
+from archives import zipped
 from clitools import finish, run_cli, start_cli
 from fit_files import (
     CONFIG,
@@ -236,13 +236,6 @@ def thousands(line: str) -> str:
     """A count written with an unquoted thousands separator: ``...,1,951``."""
     return line.rsplit(",", 1)[0] + ",1,951"
 
-
-def zipped(*members: tuple[str, str]) -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as archive:
-        for name, text in members:
-            archive.writestr(name, text)
-    return buffer.getvalue()
 
 
 def tarred(name: str, text: str) -> bytes:

@@ -192,7 +192,8 @@ def test_high_pareto_k_points_to_la_grouped_kfold(report_run):
     flagged = int((pareto["flag"] != "ok").sum())
     assert flagged > 0  # the mocked fit's LAs are influential
     advice = page[page.index('data-plot="pareto_k"'):page.index('id="shares_forest"')]
-    assert f"{flagged} LA(s) have Pareto k above" in advice
+    named = f"{flagged} LA has" if flagged == 1 else f"{flagged} LAs have"
+    assert f"{named} Pareto k above" in advice
     assert "LA-grouped K-fold cross-validation" in advice
 
 

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from archives import zipped
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -198,20 +199,13 @@ def test_any_file_gives_values_or_a_clean_error(case):
 
 
 
-def _zip_of(*members: tuple[str, str]) -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as archive:
-        for name, text in members:
-            archive.writestr(name, text)
-    return buffer.getvalue()
-
 
 REFUSALS = {
-    "empty_zip": (_zip_of(), "zip archive with 0 files"),
-    "xlsx": (_zip_of(("[Content_Types].xml", "x"), ("xl/workbook.xml", "y")),
+    "empty_zip": (zipped(), "zip archive with 0 files"),
+    "xlsx": (zipped(("[Content_Types].xml", "x"), ("xl/workbook.xml", "y")),
              "Excel .xlsx workbook"),
     "xls": (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(64), "Excel 97-2003 workbook"),
-    "zip_in_gzip": (gzip.compress(_zip_of(("a.csv", "a,b\n1,2\n"))),
+    "zip_in_gzip": (gzip.compress(zipped(("a.csv", "a,b\n1,2\n"))),
                     "gzip-compressed file holding a zip archive"),
     "unclosed_quote_long_field": (('a,b\n1,2\n3,"' + "x" * 200_000 + "\n").encode(),
                                   "line 3: a field longer than"),
