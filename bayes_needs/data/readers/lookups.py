@@ -114,13 +114,9 @@ def la_table(lookup: pd.DataFrame, *, source: str = LOOKUP_FILE) -> pd.DataFrame
     columns = ["la_code", "la_name", "dfe_la_number", "dfe_la_name", "region_code",
                "region_name"]
     table = lookup[columns].drop_duplicates().sort_values("la_code").reset_index(drop=True)
-    problems = []
-    for key, other in (("la_code", "dfe_la_number"), ("dfe_la_number", "la_code")):
-        clash = table.groupby(key)[other].nunique()
-        clash = clash[clash > 1]
-        if len(clash):
-            problems.append(f"column '{key}' value(s) {list(clash.index[:5])} map to several "
-                            f"'{other}' values")
+    problems = [f"column '{key}' value(s) {clash} map to several '{other}' values"
+                for key, other in (("la_code", "dfe_la_number"), ("dfe_la_number", "la_code"))
+                if (clash := _mapped_to_several(table, key, other))]
     if problems:
         raise GeographyError(source, problems)
     return table.drop_duplicates("la_code").reset_index(drop=True)
@@ -153,14 +149,17 @@ def district_las(lookup: pd.DataFrame, *, source: str = LOOKUP_FILE) -> pd.Serie
     problems = []
     if (pairs["lad23_code"] == "").any():
         problems.append("column 'lad23cd' is blank for some LSOAs")
-    split = pairs.groupby("lad23_code")["la_code"].nunique()
-    split = split[split > 1]
-    if len(split):
-        problems.append(f"column 'lad23cd' value(s) {list(split.index[:5])} map to several "
-                        f"'utla23cd' values")
+    if split := _mapped_to_several(pairs, "lad23_code", "la_code"):
+        problems.append(f"column 'lad23cd' value(s) {split} map to several 'utla23cd' values")
     if problems:
         raise GeographyError(source, problems)
     return pairs.set_index("lad23_code")["la_code"].sort_index()
+
+
+def _mapped_to_several(table: pd.DataFrame, key: str, other: str) -> list:
+    """Return the first five ``key`` values that have more than one ``other`` value."""
+    count = table.groupby(key)[other].nunique()
+    return list(count.index[count > 1][:5])
 
 
 def read_la_numbers(data_dir: str | Path) -> pd.DataFrame:
