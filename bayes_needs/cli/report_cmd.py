@@ -45,7 +45,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                              "(default 1000)")
     parser.add_argument("--baseline", default=None, metavar="FILE",
                         help="CSV the change per LA is measured against: la_code and share "
-                             "(or amount), or an earlier run's allocations.csv (default: "
+                             "(or allocation), or an earlier run's allocations.csv (default: "
                              "the run's allocation baseline, else each LA's share of the "
                              "children)")
     parser.add_argument("--predictive-draws", type=draw_count, default=200,

@@ -184,7 +184,7 @@ def read_baseline_csv(path: str | Path, la_codes: Sequence[str], *, setting: str
     """Read baseline shares per LA from a CSV: ``la_code`` and a share or money column.
 
     The value column is the first of :data:`BASELINE_VALUE_COLUMNS` the file has, so both a
-    plain ``la_code, share`` (or ``amount``) table and the ``allocations.csv`` of an earlier
+    plain ``la_code, share`` (or ``allocation``) table and the ``allocations.csv`` of an earlier
     run (``share_mean``) are read; values are divided by their sum.
 
     Parameters

@@ -83,7 +83,8 @@ def build_report(run_dir: str | Path, *, random_seed: int | None = None,
         Posterior draws used for the predictive checks (thinned evenly).
     baseline
         CSV of baseline shares the change is measured against: ``la_code`` and ``share``
-        (or ``amount``), or the ``allocations.csv`` of an earlier run (``share_mean``).
+        (or ``allocation``; ``amount`` in older files), or the ``allocations.csv`` of an
+        earlier run (``share_mean``).
         Default: the baseline of the run's allocation, else population shares.
     progress
         Show the report's steps as a progress bar on stderr (:mod:`bayes_needs.core.progress`).
