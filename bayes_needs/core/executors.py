@@ -17,11 +17,13 @@ from __future__ import annotations
 import contextlib
 import multiprocessing
 import os
-from collections.abc import Callable, Iterator
-from concurrent.futures import Executor, Future, ProcessPoolExecutor
-from typing import Any
+from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import Executor, Future, ProcessPoolExecutor, as_completed
+from typing import Any, TypeVar
 
-from bayes_needs.core.errors import ConfigError
+from bayes_needs.core.errors import BayesNeedsError, ConfigError
+
+Job = TypeVar("Job")
 
 
 class SerialExecutor(Executor):
@@ -118,3 +120,35 @@ def _dask_executor(address: str) -> Iterator[Executor]:
         yield client.get_executor()
     finally:
         client.close()
+
+
+def completed(futures: Mapping[Future, Job], describe: Callable[[Job], str] | None = None
+              ) -> Iterator[tuple[Job, Any]]:
+    """Yield each job with its result as it finishes; stop every other job on a failure.
+
+    Parameters
+    ----------
+    futures
+        Submitted futures -> the job each runs (its arguments, a name, ...).
+    describe
+        Names a job in the message of a :class:`~bayes_needs.core.errors.BayesNeedsError` it
+        raised (``"{describe(job)} failed: ..."``); ``None`` re-raises it unchanged.
+
+    Yields
+    ------
+    tuple
+        ``(job, result)`` in the order the jobs finish.
+    """
+    try:
+        for future in as_completed(futures):
+            try:
+                result = future.result()
+            except BayesNeedsError as exc:
+                if describe is None:
+                    raise
+                raise BayesNeedsError(f"{describe(futures[future])} failed: {exc}") from None
+            yield futures[future], result
+    finally:
+        # A failure, an interrupt or a caller that stops early: pending jobs are not wanted.
+        for future in futures:
+            future.cancel()

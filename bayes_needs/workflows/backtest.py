@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from concurrent.futures import Executor, Future, as_completed
+from concurrent.futures import Executor, Future
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,8 +35,8 @@ from bayes_needs.checks.forecast_scores import (
 )
 from bayes_needs.config.run import RunConfig
 from bayes_needs.core import defaults, dims
-from bayes_needs.core.errors import BayesNeedsError, ConfigError
-from bayes_needs.core.executors import SerialExecutor
+from bayes_needs.core.errors import ConfigError
+from bayes_needs.core.executors import SerialExecutor, completed
 from bayes_needs.core.outputs import (
     output_set,
     with_sidecars,
@@ -244,17 +244,8 @@ def run_backtest(config: RunConfig, panel: PanelData, origins: Sequence[int], *,
                                     cores=cores)] = (origin, model)
     done: list[CaseResult] = []
     with progress_bar(len(futures), "backtest jobs", enabled=progress is True) as advance:
-        for future in as_completed(futures):
-            try:
-                result = future.result()
-            except BaseException as exc:
-                for other in futures:
-                    other.cancel()
-                if isinstance(exc, BayesNeedsError):
-                    origin, model = futures[future]
-                    raise BayesNeedsError(f"backtest of origin {origin}, model {model} "
-                                          f"failed: {exc}") from None
-                raise
+        for _, result in completed(
+                futures, lambda job: f"backtest of origin {job[0]}, model {job[1]}"):
             done.append(result)
             if callable(progress):
                 progress(len(done), len(futures), result)

@@ -17,7 +17,7 @@ import sys
 import time
 import warnings
 from collections.abc import Callable
-from concurrent.futures import Executor, as_completed
+from concurrent.futures import Executor
 from pathlib import Path
 from typing import Any
 
@@ -43,7 +43,7 @@ from bayes_needs.checks.sbc_simulation import (
 from bayes_needs.core import dims
 from bayes_needs.core import idata as idata_io
 from bayes_needs.core.errors import ConfigError
-from bayes_needs.core.executors import SerialExecutor
+from bayes_needs.core.executors import SerialExecutor, completed
 from bayes_needs.core.outputs import output_set, with_sidecars, write_bytes, write_csv
 from bayes_needs.core.progress import progress_bar
 from bayes_needs.data.area import AreaData
@@ -207,20 +207,14 @@ def run_sbc(settings: SBCSettings, *, n_sims: int, base_seed: int,
     cost_weights(settings)  # fail before any replicate runs
     if executor is None:
         executor = SerialExecutor()
-    futures = [executor.submit(run_replicate, i, base_seed, settings) for i in range(n_sims)]
+    futures = {executor.submit(run_replicate, i, base_seed, settings): i for i in range(n_sims)}
     results = []
-    try:
-        with progress_bar(n_sims, "SBC replicates", enabled=progress is True) as advance:
-            for future in as_completed(futures):
-                result = future.result()
-                results.append(result)
-                if callable(progress):
-                    progress(result["diagnostics"])
-                advance(replicate_note(result["diagnostics"]))
-    except BaseException:
-        for future in futures:
-            future.cancel()
-        raise
+    with progress_bar(n_sims, "SBC replicates", enabled=progress is True) as advance:
+        for _, result in completed(futures):
+            results.append(result)
+            if callable(progress):
+                progress(result["diagnostics"])
+            advance(replicate_note(result["diagnostics"]))
     results.sort(key=lambda r: r["index"])
     return summarise(results, settings)
 

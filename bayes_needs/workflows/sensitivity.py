@@ -36,7 +36,7 @@ import dataclasses
 import json
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import Executor, Future, as_completed
+from concurrent.futures import Executor, Future
 from pathlib import Path
 from typing import Any
 
@@ -57,7 +57,7 @@ from bayes_needs.config.run import RunConfig
 from bayes_needs.config.scenarios import BASE, Scenario, ScenarioSet, load_scenarios
 from bayes_needs.core import dims
 from bayes_needs.core.errors import BayesNeedsError, ConfigError
-from bayes_needs.core.executors import available_cpus, make_executor
+from bayes_needs.core.executors import available_cpus, completed, make_executor
 from bayes_needs.core.outputs import (
     output_set,
     with_sidecars,
@@ -255,17 +255,8 @@ def run(scenarios: ScenarioSet | str | Path | Sequence[Scenario], executor: Any 
         executor.submit(run_group, g, power_scaling=power_scaling): g for g in ordered}
     done: dict[str, xr.Dataset] = {}
     with progress_bar(len(items), "scenarios", enabled=progress is True) as advance:
-        for future in as_completed(futures):
-            group = futures[future]
-            try:
-                results = future.result()
-            except BaseException as exc:
-                for other in futures:
-                    other.cancel()
-                if isinstance(exc, BayesNeedsError):
-                    names = ", ".join(f"'{s.name}'" for s in group)
-                    raise BayesNeedsError(f"scenario {names} failed: {exc}") from None
-                raise
+        for group, results in completed(
+                futures, lambda group: "scenario " + ", ".join(f"'{s.name}'" for s in group)):
             for scenario, result in zip(group, results, strict=True):
                 done[scenario.name] = result
                 if callable(progress):
