@@ -139,7 +139,9 @@ def check_rows(frame: Any, panel: PanelData, source: str
     la_code[placed] = geo.la_codes[area_la[placed]]
     t[LA_CODE] = la_code
     if "_stated" in t.columns:
-        wrong = placed & (t["_stated"] != t[LA_CODE]).to_numpy()
+        # NaN: a table without la_code joined to one with it (a long CSV and a template).
+        stated = t["_stated"]
+        wrong = placed & stated.notna().to_numpy() & (stated != t[LA_CODE]).to_numpy()
         for i in _each(wrong, problems, source, "row(s) with a wrong la_code"):
             problems.append(_problem(
                 "area_of_another_la", f"{source}: {_where(t, i)}: the "
@@ -273,10 +275,16 @@ def _mixed_levels(t: pd.DataFrame, source: str) -> list[ReturnProblem]:
     """Name each (service, LA, year) returned at both levels (the same events twice)."""
     levels = t.groupby([dims.SERVICE, LA_CODE, dims.YEAR])["level"].nunique()
     mixed = levels[levels > 1]
-    return [_problem("mixed_levels", f"{source}: service {s!r}, LA {la}, year {y} is returned "
-                     f"at both LSOA and MSOA level; give one level per service, LA and year",
-                     t, (t[dims.SERVICE] == s).to_numpy() & (t[LA_CODE] == la).to_numpy())
-            for s, la, y in list(mixed.index)[:MAX_SHOWN]]
+    problems = []
+    for s, la, y in list(mixed.index)[:MAX_SHOWN]:
+        rows = ((t[dims.SERVICE] == s) & (t[LA_CODE] == la)).to_numpy() & (
+            t[dims.YEAR] == y).to_numpy(dtype=bool, na_value=False)
+        first = rows & ~pd.Series(t["level"].to_numpy()).where(rows).duplicated().to_numpy()
+        problems.append(_problem(
+            "mixed_levels", f"{source}: service {s!r}, LA {la}, year {y} is returned at both "
+            f"LSOA and MSOA level (e.g. at {_at(t, first)}); give one level per service, LA "
+            f"and year", t, first))
+    return problems
 
 
 def _empty_areas(t: pd.DataFrame, usable: np.ndarray, panel: PanelData,

@@ -72,12 +72,15 @@ def check_template(sheet: ReturnSheet, panel: PanelData, *, tolerance: float,
     rows = _areas(sheet, columns, panel, la_code, level, problems)
     long = []
     for service, at in services:
+        found = len(problems)
         cells, marked = _counts(sheet, rows, at, service, problems)
+        unreadable = any(p.severity != WARNING for p in problems[found:])
         long += [(service, level, code, year, value, la_code, sheet.file, sheet.sheet,
                   sheet.row_numbers[i], service, sheet.place(sheet.row_numbers[i], at))
                  for i, code, value in cells]
-        _total(sheet, panel, (la_code, service, year, at), [v for _, _, v in cells], marked,
-               (tolerance, min_difference), problems)
+        if not unreadable:  # a blank or text cell is reported; a sum without it would mislead
+            _total(sheet, panel, (la_code, service, year, at), [v for _, _, v in cells],
+                   marked, (tolerance, min_difference), problems)
     return pd.DataFrame(long, columns=list(_LONG)), problems
 
 

@@ -35,8 +35,9 @@ from bayes_needs.data.return_template import (
 
 __all__ = ["TEMPLATE_SET", "returns_panel", "template_files", "write_template"]
 
-#: The kind of output set the template files form.
-TEMPLATE_SET = "template"
+#: The kind of output set of a template's files; one per LA, level and year, so templates of
+#: several LAs (or years) share a directory, and a new one replaces only its own files.
+TEMPLATE_SET = "template {la_code} {level} {year}"
 
 
 def returns_panel(data_dir: str | Path) -> PanelData:
@@ -79,7 +80,8 @@ def write_template(data_dir: str | Path, la_code: str, level: str, services: Seq
     metadata = metadata_rows(panel, la_code, level, services, year, __version__)
     notes = notes_rows(level, services)
     csv_name, _, xlsx_name = template_files(la_code, level, year)
-    with output_set(out_dir, TEMPLATE_SET) as outputs:
+    kind = TEMPLATE_SET.format(la_code=la_code, level=level, year=year)
+    with output_set(out_dir, kind) as outputs:
         write_csv(outputs.staging / csv_name, table,
                   comment="\n".join(f"{topic}: {note}" for topic, note in notes),
                   metadata={"template": dict(metadata)})
