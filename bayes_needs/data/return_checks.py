@@ -277,18 +277,22 @@ def _total(sheet: ReturnSheet, panel: PanelData, key: tuple[str, str, int, int],
     cell: Any = np.nan if table is None or year not in table.columns else \
         table.loc[la_code, year]
     published = float(cell)
+    origin, detail = _origin(panel, service, la_code, year)
     if np.isnan(published):
+        why = f"DfE mark {detail!r}" if detail else "suppressed or not collected"
         problems.append(sheet.problem(
             "no_published_total", f"DfE published no {service} total for LA {la_code} in "
-            f"{year} (suppressed or not collected), so the sum {total} is not checked",
-            column=at, severity=WARNING))
+            f"{year} ({why}), so the sum {total} is not checked", column=at,
+            severity=WARNING))
         return
     relative, floor = tolerance
     allowed = max(relative * published, floor)
     gap = total - published
-    said = (f"sums to {total}, the published DfE total for LA {la_code} in {year} is "
-            f"{published:.0f} (difference {gap:+.0f}); the tolerance is {relative:.0%} or "
-            f"{floor:g} children, whichever is larger")
+    kind = "published DfE total" if origin in ("", "published") else \
+        f"DfE total ({origin}: {detail})" if detail else f"DfE total ({origin})"
+    said = (f"sums to {total}, the {kind} for LA {la_code} in {year} is {published:.0f} "
+            f"(difference {gap:+.0f}); the tolerance is {relative:.0%} or {floor:g} "
+            f"children, whichever is larger")
     if gap > allowed or (gap < -allowed and not marked):
         problems.append(sheet.problem("total_mismatch", f"{said}: check the year, service "
                                       f"and LA", column=at))
@@ -296,6 +300,23 @@ def _total(sheet: ReturnSheet, panel: PanelData, key: tuple[str, str, int, int],
         problems.append(sheet.problem("total_incomplete", f"{said}; {marked} cell(s) hold a "
                                       f"DfE mark, which may explain it", column=at,
                                       severity=WARNING))
+
+
+def _origin(panel: PanelData, service: str, la_code: str, year: int) -> tuple[str, str]:
+    """How the panel got an LA's total (``published``, ``apportioned``, ...) and its detail.
+
+    The detail is the DfE mark of a missing total, or how a total was rebuilt.
+    """
+    origins = panel.origins
+    if origins is None:
+        return "", ""
+    rows = origins[(origins["service"] == service) & (origins[LA_CODE] == la_code)
+                   & (origins[dims.YEAR] == year)]
+    if rows.empty:
+        return "", ""
+    row = rows.iloc[0]
+    detail = row.get("code") if row["origin"] == "missing" else row.get("detail")
+    return str(row["origin"]), "" if detail is None or pd.isna(detail) else str(detail)
 
 
 def _plain(value: Any) -> Any:
