@@ -252,7 +252,8 @@ def _check_counts(t: pd.DataFrame, source: str, problems: list[ReturnProblem]) -
             if np.isfinite(value[i]) else "count_not_a_number"
         problems.append(_problem(
             kind, f"{source}: {_where(t, i)}: count must be a non-negative whole number, "
-            f"got {_raw(raw.iloc[i])!r} (leave an unreturned area out)", t, i))
+            f"got {_raw(raw.iloc[i])!r} (leave an unreturned area out; in a template, write a "
+            f"DfE mark)", t, i))
     t["count"] = np.where(ok, value, 0).astype(np.int64)
     return ok
 

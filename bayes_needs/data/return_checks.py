@@ -13,6 +13,7 @@ long table with the place of each cell, to
 from __future__ import annotations
 
 import math
+from collections import Counter
 from typing import Any
 
 import numpy as np
@@ -36,6 +37,8 @@ from bayes_needs.data.return_template import (
 __all__ = ["check_template"]
 
 MAX_SHOWN = 5
+#: Metadata problems after which a template's areas and counts cannot be checked.
+_BLOCKING = frozenset({"unknown_la", "unknown_level", "bad_year", "year_outside_panel"})
 _LONG = (dims.SERVICE, "level", "area_code", dims.YEAR, "count", LA_CODE, "file", "sheet",
          "row", "column", "place")
 
@@ -107,16 +110,20 @@ def _layout(sheet: ReturnSheet, panel: PanelData, problems: list[ReturnProblem]
             hint = f"; column {renamed!r} looks like it, renamed: name it {name!r}" \
                 if renamed else ""
             problems.append(sheet.problem("missing_column", f"the template's column {name!r} "
-                                          f"is missing{hint}", row=at_header))
+                                          f"is missing{hint}", row=at_header, name=name))
+            if renamed:  # read on, so the rest of the return is checked too
+                first[name] = first.pop(renamed)
     services = [(name, at) for name, at in first.items() if name in known]
     for name, at in first.items():
         if name in required or name in known:
             continue
         hint = f"; write {name.lower()!r}" if name.lower() in known else \
+            f"; {name!r} is a service this run does not fit" if name in DEFINITIONS else \
             f"; a service column is named one of {known}"
-        if name.lower().replace(" ", "_") not in required:
-            problems.append(sheet.problem("unknown_column", f"is not a column of the "
-                                          f"template{hint}", row=at_header, column=at))
+        problems.append(sheet.problem("unknown_column", f"is not a column of the "
+                                      f"template{hint}", row=at_header, column=at))
+        if name.lower() in known and name.lower() not in first:
+            services.append((name.lower(), at))  # read on, as for a renamed column
     if not services:
         problems.append(sheet.problem("no_service_column", f"no service column; name each "
                                       f"one of {known}", row=at_header))
@@ -124,7 +131,7 @@ def _layout(sheet: ReturnSheet, panel: PanelData, problems: list[ReturnProblem]
     for name in (s for s in listed if s not in first):
         problems.append(sheet.problem("missing_column", f"the service column {name!r} listed "
                                       f"on the {METADATA_SHEET!r} sheet is missing",
-                                      row=at_header))
+                                      row=at_header, name=name))
     if any(name not in first for name in required) or not services:
         return None, services
     return {name: first[name] for name in required}, services
@@ -138,9 +145,10 @@ def _listed_services(sheet: ReturnSheet) -> list[str]:
 
 def _metadata(sheet: ReturnSheet, columns: dict[str, int], panel: PanelData,
               problems: list[ReturnProblem]) -> tuple[str, str, int] | None:
-    """Check the metadata columns (and sheet); return (LA, level, year) when all are valid."""
+    """Check the metadata columns (and sheet); return (LA, level, year) when they are usable."""
     found = len(problems)
     values: dict[str, Any] = {}
+    where: dict[str, tuple[int, int]] = {}  # the first row holding each value read
     for key in METADATA_COLUMNS:
         at = columns[key]
         cells = [_plain(row[at]) for row in sheet.rows]
@@ -149,16 +157,17 @@ def _metadata(sheet: ReturnSheet, columns: dict[str, int], panel: PanelData,
                 "missing_metadata", f"file {sheet.file}, sheet {METADATA_SHEET!r}: no row "
                 f"{key!r}; keep the template's metadata rows", file=sheet.file,
                 sheet=METADATA_SHEET))
-        reference = cells[0]
+        # The value most rows hold is the reference: one odd row (or a disagreeing metadata
+        # sheet) is one problem, not one per other row.
+        reference = Counter(cells).most_common(1)[0][0]
         if sheet.metadata is not None and key in sheet.metadata:
             stated, row = sheet.metadata[key]
-            reference = _plain(stated)
-            if cells[0] != reference:
+            if _plain(stated) != reference:
                 problems.append(ReturnProblem(
                     "metadata_mismatch", f"file {sheet.file}, sheet {METADATA_SHEET!r}, row "
-                    f"{row}: {key} is {reference!r} but the {sheet.sheet!r} sheet's column "
-                    f"{key!r} says {cells[0]!r}", file=sheet.file, sheet=METADATA_SHEET,
-                    row=row, column=key))
+                    f"{row}: {key} is {_plain(stated)!r} but the {sheet.sheet!r} sheet's "
+                    f"column {key!r} says {reference!r}", file=sheet.file,
+                    sheet=METADATA_SHEET, row=row, column=key))
         differ = [i for i, cell in enumerate(cells) if cell != reference]
         for i in differ[:MAX_SHOWN]:
             problems.append(sheet.problem(
@@ -166,7 +175,7 @@ def _metadata(sheet: ReturnSheet, columns: dict[str, int], panel: PanelData,
                 f"is for one {key.replace('_', ' ')}, the same on every row",
                 row=sheet.row_numbers[i], column=at))
         values[key] = reference
-    where = {key: (sheet.row_numbers[0], columns[key]) for key in METADATA_COLUMNS}
+        where[key] = (sheet.row_numbers[cells.index(reference)], at)
 
     def bad(kind: str, key: str, message: str) -> None:
         row, at = where[key]
@@ -191,7 +200,9 @@ def _metadata(sheet: ReturnSheet, columns: dict[str, int], panel: PanelData,
     elif year not in panel.years:
         bad("year_outside_panel", dims.YEAR, f"year {year} is not a year of the data "
             f"({panel.years[0]}-{panel.years[-1]})")
-    if len(problems) > found:
+    # Without a known LA, level and year nothing else can be checked; with them, the rest
+    # is checked even when the version or a row's metadata is wrong.
+    if any(p.kind in _BLOCKING for p in problems[found:]):
         return None
     return str(values["la_code"]), level, int(year)
 

@@ -145,8 +145,8 @@ def validate_returns(paths: Iterable[str | Path], panel: PanelData, *,
     returns = None
     usable = [f for f in frames if len(f)]
     if usable:
-        table, found = check_rows(pd.concat(usable, ignore_index=True), panel,
-                                  ", ".join(files))
+        # Each row carries its place (file, sheet, row, column), so "returns" is enough.
+        table, found = check_rows(pd.concat(usable, ignore_index=True), panel, "returns")
         problems += found
         if table is not None and not any(p.severity == ERROR for p in problems):
             returns = PanelReturns(table=table,

@@ -88,3 +88,17 @@ def test_every_problem_of_every_file_is_reported_at_once(panel, tmp_path):
     assert by_kind["count_not_a_number"].file == str(long)
     with pytest.raises(DataValidationError, match="line 3, column 'cin'"):
         read_returns([tmp_path / "e1.csv"], panel)
+
+
+def test_a_renamed_column_is_reported_and_the_rest_still_checked(panel, tmp_path):
+    table = filled(panel, {"cin": [10, 12, 8, -10]}).rename(
+        columns={"area_code": "Area Code", "cin": "CIN"})
+    table.loc[0, "year"] = 2020
+    result = validate_returns([write(table, tmp_path / "e1.csv")], panel)
+    assert sorted(kinds(result)) == ["inconsistent_metadata", "missing_column",
+                                     "negative_count", "unknown_column"]
+    by_kind = {p.kind: p for p in result.problems}
+    assert by_kind["missing_column"].column == "area_code"
+    assert "renamed" in by_kind["missing_column"].message
+    assert (by_kind["negative_count"].row, by_kind["negative_count"].column) == (5, "cin")
+    assert "column 'CIN' (field 7)" in by_kind["negative_count"].message

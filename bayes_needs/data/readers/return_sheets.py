@@ -12,7 +12,7 @@ every file of a batch is reported at once.
 from __future__ import annotations
 
 import zipfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -60,7 +60,6 @@ class ReturnSheet:
     rows: list[list[Any]]
     row_numbers: list[int]
     metadata: dict[str, tuple[Any, int]] | None = None
-    problems: list[ReturnProblem] = field(default_factory=list)
 
     def column_label(self, position: int) -> str:
         """``column 'cla' (E)`` in a workbook, ``column 'cla' (field 5)`` in a CSV file."""
@@ -81,10 +80,14 @@ class ReturnSheet:
         return ", ".join(bits)
 
     def problem(self, kind: str, message: str, *, row: int | None = None,
-                column: int | None = None, severity: str = "error") -> ReturnProblem:
-        """Make a problem at a place of this table, its message prefixed by the place."""
-        name = self.header[column] if column is not None and column < len(self.header) \
-            else None
+                column: int | None = None, severity: str = "error",
+                name: str | None = None) -> ReturnProblem:
+        """Make a problem at a place of this table, its message prefixed by the place.
+
+        ``name`` names a column that is not there (a missing one) for the report.
+        """
+        if column is not None and column < len(self.header):
+            name = self.header[column]
         return ReturnProblem(kind, f"{self.place(row, column)}: {message}", severity,
                              file=self.file, sheet=self.sheet, row=row, column=name)
 
