@@ -18,6 +18,8 @@ from typing import Any
 import openpyxl
 import pandas as pd
 from openpyxl.styles import Alignment, Font
+from openpyxl.utils import get_column_letter
+from openpyxl.worksheet.datavalidation import DataValidation
 
 from bayes_needs.core import dims
 from bayes_needs.core.outputs import output_set, with_sidecars, write_bytes, write_csv
@@ -25,9 +27,12 @@ from bayes_needs.core.version import __version__
 from bayes_needs.data.panel import PanelData
 from bayes_needs.data.readers.england_panel import england_panel_data
 from bayes_needs.data.return_template import (
+    AREA_COLUMNS,
+    METADATA_COLUMNS,
     METADATA_SHEET,
     NOTES_SHEET,
     RETURN_SHEET,
+    SUPPRESSION_MARKS,
     metadata_rows,
     notes_rows,
     template_table,
@@ -91,6 +96,26 @@ def write_template(data_dir: str | Path, la_code: str, level: str, services: Seq
             "year": year, "services": services}
 
 
+def _count_validation(sheet: Any, table: pd.DataFrame) -> None:
+    """Make Excel refuse, as it is typed, a count cell that is not a whole number >= 0 or a mark.
+
+    The validator checks the same again: a spreadsheet other than Excel may ignore this.
+    """
+    first = len(METADATA_COLUMNS) + len(AREA_COLUMNS) + 1
+    last = len(table.columns)
+    if last < first or table.empty:
+        return
+    cell = f"{get_column_letter(first)}2"
+    marks = ",".join(f'{cell}="{mark}"' for mark in SUPPRESSION_MARKS)
+    rule = DataValidation(
+        type="custom", allow_blank=True, showErrorMessage=True,
+        formula1=f"OR(AND(ISNUMBER({cell}),{cell}>=0,{cell}=INT({cell})),{marks})",
+        errorTitle="Not a count", error=f"Give a whole number >= 0, or one of DfE's marks "
+                                        f"{', '.join(SUPPRESSION_MARKS)}.")
+    rule.add(f"{cell}:{get_column_letter(last)}{len(table) + 1}")
+    sheet.add_data_validation(rule)
+
+
 def workbook_bytes(table: pd.DataFrame, metadata: list[tuple[str, object]],
                    notes: list[tuple[str, str]]) -> bytes:
     """Make the template workbook: the return, metadata and notes sheets, in memory."""
@@ -102,11 +127,12 @@ def workbook_bytes(table: pd.DataFrame, metadata: list[tuple[str, object]],
         sheet.append([None if pd.isna(v) else (v.item() if hasattr(v, "item") else v)
                       for v in row])
     sheet.freeze_panes = "F2"  # metadata and area columns stay in view
+    _count_validation(sheet, table)
     for cell in sheet[1]:
         cell.font = Font(bold=True)
     widths = {"area_code": 12, "area_name": 28, "la_code": 12, dims.YEAR: 8}
     for position, name in enumerate(table.columns, start=1):
-        sheet.column_dimensions[openpyxl.utils.get_column_letter(position)].width = \
+        sheet.column_dimensions[get_column_letter(position)].width = \
             widths.get(str(name), 14)
     meta = book.create_sheet(METADATA_SHEET)
     meta.append(["key", "value"])

@@ -34,6 +34,8 @@ def test_the_csv_and_the_workbook_hold_the_same_table_with_metadata_and_notes(tm
     rows = list(book["return"].iter_rows(values_only=True))
     assert list(rows[0]) == list(table.columns)
     assert [r[4] for r in rows[1:]] == ["L5", "L6", "L7"]
+    (rule,) = book["return"].data_validations.dataValidation
+    assert str(rule.sqref) == "G2:H4" and '"c"' in rule.formula1  # the count cells
     metadata = {k: v for k, v in book["metadata"].iter_rows(min_row=2, values_only=True)}
     assert metadata["la_code"] == "E2" and metadata["year"] == 2021
     assert metadata["services"] == "cla, cin" and metadata["level"] == "lsoa"
