@@ -11,6 +11,7 @@ every file of a batch is reported at once.
 
 from __future__ import annotations
 
+import io
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -136,7 +137,9 @@ def _read_workbook(path: Path) -> tuple[ReturnSheet | None, list[ReturnProblem]]
     """Read the return and metadata sheets of a workbook."""
     source = str(path)
     try:
-        book = openpyxl.load_workbook(path, read_only=True, data_only=True)
+        # From bytes: openpyxl judges a file name by its extension, a workbook by content.
+        book = openpyxl.load_workbook(io.BytesIO(path.read_bytes()), read_only=True,
+                                      data_only=True)
     except (InvalidFileException, zipfile.BadZipFile, KeyError, ValueError, OSError) as exc:
         return None, [ReturnProblem("unreadable_file", f"file {source}: not a readable XLSX "
                                     f"workbook ({exc})", file=source)]
