@@ -53,6 +53,10 @@ COMMANDS: list[tuple[str, str, str]] = [
     ("backtest", "bayes_needs.cli.backtest_cmd", "rolling-origin backtest of panel forecasts"),
     ("report", "bayes_needs.cli.report_cmd",
      "write an HTML report of a run directory: money per LA, then diagnostics"),
+    ("template", "bayes_needs.cli.template_cmd",
+     "write a data-return template (CSV and XLSX) for one LA"),
+    ("validate-return", "bayes_needs.cli.validate_return_cmd",
+     "check LAs' data returns (template CSV/XLSX or long CSV)"),
 ]
 
 EXIT_USER_ERROR = 2

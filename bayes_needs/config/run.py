@@ -51,10 +51,13 @@ class DataSpec(_Strict):
     ``"files"`` reads three CSV files (``geography``, ``lsoa_table``, ``counts``);
     ``"england_panel"`` reads the real LA x year panel (``data_dir``; years ``first_year`` to
     ``year``) and ``"synthetic_panel"`` generates one (``scale``, ``data_seed``), for the
-    panel model (:mod:`bayes_needs.models.panel`). A panel source may add ``lsoa_returns``,
-    a CSV of counts per LSOA or MSOA (``service, level, area_code, year, count``, optional
-    ``la_code``; :class:`~bayes_needs.data.panel_returns.PanelReturns`) that informs the
-    model's within-LA needs gradient. ``cla_from_flows`` rebuilds the England panel's
+    panel model (:mod:`bayes_needs.models.panel`). A panel source may add ``lsoa_returns``:
+    one or several files of counts per LSOA or MSOA that inform the model's within-LA needs
+    gradient, each a long CSV (``service, level, area_code, year, count``, optional
+    ``la_code``; :class:`~bayes_needs.data.panel_returns.PanelReturns`) or an LA's filled
+    return template, CSV or XLSX (``bayes-needs template``), checked as
+    ``bayes-needs validate-return`` checks them
+    (:mod:`bayes_needs.data.return_validation`). ``cla_from_flows`` rebuilds the England panel's
     missing CLA stocks (31 March 2018 above all) from the next year's stock, starts and
     ceases (:mod:`bayes_needs.data.readers.cla_flows`).
     """
@@ -73,7 +76,7 @@ class DataSpec(_Strict):
     lsoa_table: str | None = None
     counts: str | None = None
     exposure: str = "children"
-    lsoa_returns: str | None = None
+    lsoa_returns: str | list[str] | None = None
     cla_from_flows: bool = defaults.CLA_FROM_FLOWS
 
     @field_validator("services", "covariates", mode="before")
@@ -271,6 +274,8 @@ def resolve_paths(values: dict[str, Any], root: Path) -> dict[str, Any]:
     out = dict(values)
 
     def fix(value: Any) -> Any:
+        if isinstance(value, list):  # several files (lsoa_returns)
+            return [fix(v) for v in value]
         if isinstance(value, str) and value not in _PATH_KEYWORDS and \
                 not Path(value).is_absolute():
             return str((root / value).resolve())

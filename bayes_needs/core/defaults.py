@@ -59,3 +59,17 @@ MAX_COUNT_PER_CHILD: Final = 53.0
 #: posterior predictive groups a saved fit carries for ArviZ: enough for PSIS-LOO, while a
 #: large fit's file stays a fraction of the pointwise arrays at every draw.
 SAVED_POINTWISE_DRAWS: Final = 1000
+
+#: How far the sum of an LA's data return for a service may fall from the LA total DfE
+#: published for that service and year, as a fraction of the total (``validate-return
+#: --tolerance``), or :data:`RETURN_TOTAL_MIN_DIFFERENCE` children, whichever is larger. The
+#: two need not agree exactly: DfE counts each child once at the LA, while a return counts
+#: children by the area of their home address, so children with no known or no English
+#: address (unaccompanied asylum-seeking children, families in temporary accommodation) drop
+#: out; DfE revises a year's figures in the next release; and a return drawn from the LA's
+#: live case system on another day differs by late-recorded cases. A few per cent is the
+#: usual size of these; a larger gap is a wrong year, service, column or LA.
+RETURN_TOTAL_TOLERANCE: Final = 0.05
+#: The smallest gap allowed between a return's sum and the published total, in children:
+#: for a small count (an LA with 20 children on a plan) 5% is a single child.
+RETURN_TOTAL_MIN_DIFFERENCE: Final = 5

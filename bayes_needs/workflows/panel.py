@@ -32,6 +32,7 @@ from bayes_needs.data.panel_returns import PanelReturns
 from bayes_needs.data.readers.england import DEFAULT_SERVICES
 from bayes_needs.data.readers.england_panel import DEFAULT_INDICATORS, england_panel_data
 from bayes_needs.data.readers.iod_scores import IMD_SCORE, read_la_imd_scores
+from bayes_needs.data.return_validation import read_returns
 from bayes_needs.models.panel import PanelDemandModel
 from bayes_needs.need import panel as panel_need
 from bayes_needs.simulate.panel import generate_panel
@@ -96,6 +97,10 @@ def load_panel_data(config: RunConfig) -> tuple[PanelData, dict[str, Any]]:
 def load_panel_returns(config: RunConfig, panel: PanelData) -> PanelReturns | None:
     """Read the LSOA/MSOA returns ``data.lsoa_returns`` names, validated against ``panel``.
 
+    Long CSVs and filled return templates (CSV or XLSX) alike, with the checks of
+    ``bayes-needs validate-return``
+    (:func:`~bayes_needs.data.return_validation.read_returns`).
+
     Parameters
     ----------
     config
@@ -108,8 +113,8 @@ def load_panel_returns(config: RunConfig, panel: PanelData) -> PanelReturns | No
     PanelReturns or None
         The returns, or ``None`` when the config names none.
     """
-    path = config.data.lsoa_returns
-    return None if path is None else PanelReturns.from_csv(path, panel)
+    paths = config.data.lsoa_returns
+    return None if paths is None else read_returns(paths, panel)
 
 
 def fit_panel(config: RunConfig, data: PanelData | None = None,

@@ -32,16 +32,18 @@ import pandas as pd
 import pytest
 from clitools import SMALL_CONFIG, digest
 from sampling_mocks import concentrated_priors_toml, patched_sample
+from small_panel import small_panel
 
 from bayes_needs.checks.gate import OVERRIDE_FLAG
 from bayes_needs.cli import main
 from bayes_needs.core import locks, outputs, writers
 from bayes_needs.core.errors import OutputWriteError
 from bayes_needs.core.interrupts import RunInterrupted, terminate_as_interrupt
+from bayes_needs.data.return_template import template_table
 from bayes_needs.models.cost_weights import CostWeightModel
 from bayes_needs.simulate.area import generate_area
 from bayes_needs.simulate.costs import area_cost_design
-from bayes_needs.workflows import costs
+from bayes_needs.workflows import costs, template, validate_return
 
 SAMPLING = ["--draws", "20", "--tune", "1", "--no-progress"]
 SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
@@ -229,6 +231,23 @@ def sbc_command(recorder: Recorder) -> None:
                  "--rank-draws", "19", "--services", "cin")
 
 
+def template_command(recorder: Recorder) -> None:
+    """``bayes-needs template`` reads the real geography; its workflow gets a small panel."""
+    template.write_template("unused", "E1", "lsoa", ["cin", "cla"], 2021,
+                            recorder.dir("template"), panel=small_panel())
+
+
+def validate_return_command(recorder: Recorder) -> None:
+    """``bayes-needs validate-return`` on a small panel, for a return with one bad cell."""
+    panel = small_panel()
+    table = template_table(panel, "E1", "msoa", ["cin"], 2021)
+    table["cin"] = [40, "ten"]
+    path = recorder.dir("e1_return.csv")
+    table.to_csv(path, index=False)
+    validate_return.validate_return_files([path], "unused", out_dir=recorder.dir("checked"),
+                                          panel=panel)
+
+
 #: Every command that writes outputs -> how to run it once.
 COMMANDS: dict[str, Callable[[Recorder], None]] = {
     "fit": fit_command, "fit --allocate": fit_allocate_command, "fit panel": panel_command,
@@ -237,7 +256,8 @@ COMMANDS: dict[str, Callable[[Recorder], None]] = {
     "demo person": demo_command("person", "demo_person"),
     "demo both": demo_command("both", "demo_both"), "costs": costs_command,
     "sensitivity": sensitivity_command, "compare": compare_command, "report": report_command,
-    "validate sbc": sbc_command,
+    "validate sbc": sbc_command, "template": template_command,
+    "validate-return": validate_return_command,
 }
 
 #: Commands that write into the directory another command wrote.
