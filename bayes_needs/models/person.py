@@ -199,7 +199,7 @@ class PersonDemandModel(FittableModel):
             a = pt.broadcast_to(intercept[None, :], (len(t.lsoa), len(self.services)))
             if self.covariate_names:
                 beta = self.priors["beta"].create_variable("beta")
-                # NumPy's BLAS: pytensor's own Dot without a BLAS library is a naive loop.
+                # Compiled: pytensor's own Dot without a BLAS library is a naive loop.
                 a = a + dense_product(beta.T, self.z[t.lsoa])
             G = pt.zeros((len(self.X), len(self.services)))
             if self.child_terms:
