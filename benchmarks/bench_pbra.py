@@ -17,7 +17,11 @@ Run with ``python -m benchmarks pbra PART [options]`` (or ``python -m benchmarks
 ``fit``
     End to end at England scale: 80% coverage records (9.7M rows) in Parquet -> collapse ->
     top-up to ONS (12.1M children) -> NUTS -> need -> allocation; convergence (R-hat, ESS,
-    divergences) and the coverage of the true needs shares by the 90% intervals.
+    divergences, leapfrog steps per draw), the convergence gate
+    (:func:`bayes_needs.checks.gate.check_convergence`), the coverage of the true needs shares
+    by the 90% intervals, the wall time from collapse to allocation and the load average.
+    Draws and tuning steps default to the package's (1000 each); ``--sampler`` to the
+    package's sampler.
 
 Every figure is printed as ``name=value``; ``--workdir`` keeps the generated Parquet files
 between runs (default: a temporary directory).
@@ -27,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import statistics
 import subprocess
@@ -127,8 +132,14 @@ def _gradient_ms(cells, synthetic, *, row_level: bool = False, repeats: int = 20
     from bayes_needs.data.person.design import PersonModelData
     from bayes_needs.models.person import PersonDemandModel
 
-    model = PersonDemandModel(PersonModelData.build(cells, synthetic.data.covariates),
-                              {"row_level": row_level}).build_model()
+    return _model_gradient_ms(PersonDemandModel(
+        PersonModelData.build(cells, synthetic.data.covariates), {"row_level": row_level}),
+        repeats=repeats)
+
+
+def _model_gradient_ms(person_model, *, repeats: int = 20) -> float:
+    """Median time of one gradient of the person model's log density (PyTensor's C backend)."""
+    model = person_model.built_model()
     dlogp = model.compile_dlogp()
     point = model.initial_point()
     dlogp(point)
@@ -276,6 +287,7 @@ def bench_rows(args: argparse.Namespace) -> None:
 def bench_fit(args: argparse.Namespace, workdir: Path) -> None:
     """End-to-end England-scale fit (module docstring)."""
     from bayes_needs.allocation import allocate
+    from bayes_needs.checks.gate import check_convergence
     from bayes_needs.core import dims
     from bayes_needs.core import idata as idata_io
     from bayes_needs.core.intervals import credible_interval
@@ -284,8 +296,9 @@ def bench_fit(args: argparse.Namespace, workdir: Path) -> None:
     from bayes_needs.models.person import PersonDemandModel
     from bayes_needs.need.person import expected_need
 
+    print(f"fit_load_average_start={os.getloadavg()[0]:.1f}")
     synthetic, persons, path = _england(workdir, coverage=0.8, data_seed=args.data_seed)
-    start = time.perf_counter()
+    start = pipeline_start = time.perf_counter()
     cells = collapse_parquet(path, synthetic.data.geography, services=SERVICES,
                              covariates=CHILD_COVARIATES)
     print(f"fit_collapse_seconds={time.perf_counter() - start:.1f}")
@@ -298,15 +311,25 @@ def bench_fit(args: argparse.Namespace, workdir: Path) -> None:
           f"fit_topup_child_years={topup.child_years.sum():.0f}")
     model = PersonDemandModel(data)
     start = time.perf_counter()
+    # The sampler defaults to the package's (FittableModel.fit) unless --sampler names one.
+    sampler = {} if args.sampler is None else {"sampler": args.sampler}
     idata = model.fit(random_seed=args.seed, draws=args.draws, tune=args.tune,
-                      chains=args.chains, sampler=args.sampler, progressbar=False)
+                      chains=args.chains, progressbar=False, **sampler)
     print(f"fit_nuts_seconds={time.perf_counter() - start:.1f} "
-          f"(chains={args.chains} draws={args.draws} tune={args.tune})")
+          f"(chains={args.chains} draws={args.draws} tune={args.tune} "
+          f"sampler={args.sampler or 'default'})")
+    stats = idata_io.sample_stats(idata)
+    steps = next((stats[k] for k in ("n_steps", "tree_size") if stats is not None and k in stats),
+                 None)  # PyMC and nutpie: n_steps; numpyro: tree_size
+    if steps is not None:
+        print(f"fit_steps_per_draw={float(steps.mean()):.1f}")
     conv = json.loads(idata.posterior.attrs["bayes_needs_convergence"])
     print(f"fit_rhat_max_hyperparameters={conv['rhat_max']:.4f}")
     print(f"fit_ess_bulk_min_hyperparameters={conv['ess_bulk_min']:.0f}")
     print(f"fit_ess_tail_min_hyperparameters={conv['ess_tail_min']:.0f}")
     print(f"fit_divergences={conv['divergences']}")
+    failures = check_convergence(conv)
+    print(f"fit_gate={'passed' if not failures else 'failed: ' + '; '.join(failures)}")
     everything = idata_io.convergence_summary(idata)
     print(f"fit_rhat_max_all_parameters={everything['rhat_max']:.4f}")
     print(f"fit_ess_bulk_min_all_parameters={everything['ess_bulk_min']:.0f}")
@@ -329,6 +352,10 @@ def bench_fit(args: argparse.Namespace, workdir: Path) -> None:
     print(f"fit_share_mean_relative_interval_width="
           f"{np.mean((upper.to_numpy() - lower.to_numpy()) / mean):.4f}")
     print(f"fit_peak_rss_mb={_peak_mb():.0f}")
+    print(f"fit_end_to_end_seconds={time.perf_counter() - pipeline_start:.1f} (collapse to "
+          f"allocation; synthetic data generation excluded)")
+    print(f"fit_gradient_ms={_model_gradient_ms(model):.2f}")
+    print(f"fit_load_average_end={os.getloadavg()[0]:.1f}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -347,7 +374,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--draws", type=int, default=1000)
     parser.add_argument("--tune", type=int, default=1000)
     parser.add_argument("--chains", type=int, default=2)
-    parser.add_argument("--sampler", default="pymc")
+    parser.add_argument("--sampler", default=None,
+                        help="pymc, nutpie or numpyro (default: the package's default)")
     parser.add_argument("--seed", type=int, default=20240331)
     parser.add_argument("--data-seed", type=int, default=0)
     args = parser.parse_args(argv)

@@ -57,9 +57,7 @@ from typing import Any, ClassVar
 import arviz as az
 import numpy as np
 import pymc as pm
-import pytensor.sparse as ps
 import pytensor.tensor as pt
-import scipy.sparse as sp
 from pymc_extras.prior import Prior
 
 from bayes_needs.config.models import PersonModelConfig
@@ -77,14 +75,21 @@ from bayes_needs.data.person.design import (
     PersonModelData,
     TrainingArrays,
     child_design,
-    selector,
     summer,
 )
 from bayes_needs.models.base import FittableModel
+from bayes_needs.models.count_likelihoods import negative_binomial_logp
+from bayes_needs.models.kernels import log_rising_factorial_vector, segment_sum
 from bayes_needs.models.la_effects import (
     exposure_concentration,
     log_rate_variance,
     partially_centred_la_effects,
+)
+from bayes_needs.models.sparse_kernels import (
+    dense_product,
+    gather,
+    matrix_product,
+    sparse_product,
 )
 
 KIND = "person"
@@ -95,8 +100,14 @@ PRIOR_NAMES: tuple[str, ...] = tuple(PRIORS)
 HYPERPARAMETERS = PRIOR_NAMES
 
 
-def _sparse(matrix: sp.spmatrix):
-    return ps.as_sparse_variable(sp.csr_matrix(matrix))
+def _rising(base, counts: np.ndarray):
+    """Sum ``log Γ(base + counts) - log Γ(base)`` over a ``(unit, service)`` tensor.
+
+    The compiled rising factorial (:mod:`bayes_needs.models.kernels`) instead of ``gammaln``,
+    whose gradient needs ``digamma``.
+    """
+    counts = np.rint(np.asarray(counts, float)).astype(np.int64)
+    return log_rising_factorial_vector(pt.flatten(base), counts.ravel()).sum()
 
 
 class PersonDemandModel(FittableModel):
@@ -188,9 +199,8 @@ class PersonDemandModel(FittableModel):
             a = pt.broadcast_to(intercept[None, :], (len(t.lsoa), len(self.services)))
             if self.covariate_names:
                 beta = self.priors["beta"].create_variable("beta")
-                # Elementwise: pytensor without BLAS runs Dot in slow Python code.
-                z = pt.as_tensor(self.z[t.lsoa])
-                a = a + (z[:, :, None] * beta.T[None, :, :]).sum(axis=1)
+                # Compiled: pytensor's own Dot without a BLAS library is a naive loop.
+                a = a + dense_product(beta.T, self.z[t.lsoa])
             G = pt.zeros((len(self.X), len(self.services)))
             if self.child_terms:
                 gamma = self.priors["gamma"].create_variable("gamma")
@@ -245,19 +255,16 @@ class PersonDemandModel(FittableModel):
         y_lsoa = summer(t.cell_lsoa, n_lsoa) @ t.counts
         y_msoa = summer(t.lsoa_msoa, n_msoa) @ y_lsoa
         if cfg.row_level:  # one term per record: gathers and sums over every child
-            log_mu = (np.log(t.exposure)[:, None]
-                      + ps.structured_dot(_sparse(selector(t.cell_lsoa, n_lsoa)), a)
-                      + ps.structured_dot(_sparse(selector(t.cell_pattern, n_pattern)), G))
-            lam_lsoa = ps.structured_dot(_sparse(summer(t.cell_lsoa, n_lsoa)), pt.exp(log_mu))
+            log_mu = (np.log(t.exposure)[:, None] + gather(a, t.cell_lsoa, n_lsoa)
+                      + gather(G, t.cell_pattern, n_pattern))
+            lam_lsoa = segment_sum(pt.exp(log_mu), t.cell_lsoa, n_lsoa)
             numerator = (t.counts * log_mu).sum()
         else:  # sufficient statistics: one sparse (LSOA x pattern) product
-            exposure = sp.csr_matrix((t.exposure, (t.cell_lsoa, t.cell_pattern)),
-                                     shape=(n_lsoa, n_pattern))
-            lam_lsoa = pt.exp(a) * ps.structured_dot(_sparse(exposure), pt.exp(G))
+            lam_lsoa = pt.exp(a) * matrix_product(pt.exp(G), t.cell_lsoa, t.cell_pattern,
+                                                  t.exposure, n_lsoa, n_pattern)
             y_pattern = summer(t.cell_pattern, n_pattern) @ t.counts
             numerator = (y_lsoa * a).sum() + (y_pattern * G).sum()
-        lam_msoa = ps.structured_dot(_sparse(summer(t.lsoa_msoa, n_msoa)), lam_lsoa)
-        log_lam_lsoa, log_lam_msoa = pt.log(lam_lsoa), pt.log(lam_msoa)
+        lam_msoa = segment_sum(lam_lsoa, t.lsoa_msoa, n_msoa)
         shape = None
         if cfg.msoa_effects:
             msoa_cv = self.priors["msoa_cv"].create_variable("msoa_cv")
@@ -276,47 +283,47 @@ class PersonDemandModel(FittableModel):
                     self._la_unit_concentration(t.exposure)
 
             def location_gap():
-                la_lam = ps.structured_dot(_sparse(summer(t.msoa_la, n_la)), lam_msoa)
+                la_lam = segment_sum(lam_msoa, t.msoa_la, n_la)
                 # LAs without data get weight 0; the switch keeps log(0) out of the graph.
                 return pt.switch(has_data[:, None],
                                  pt.log(la_lam / safe_exposure) - observed, 0.0)
 
             la_effect = self._la_effects(variance, location_gap)
-            mu = lam_msoa * pt.exp(la_effect[t.msoa_la])
-        if shape is not None:
-            msoa_term = pm.logp(pm.NegativeBinomial.dist(mu=mu, alpha=shape[None, :]),
-                                y_msoa).sum()
-        else:
-            msoa_term = pm.logp(pm.Poisson.dist(mu=mu), y_msoa).sum()
+            mu = lam_msoa * pt.exp(gather(la_effect, t.msoa_la, n_la))
+        counts_msoa = np.rint(y_msoa).astype(np.int64)
+        # One 1-d column per service: with a scalar shape the rising factorial is taken once
+        # per distinct count (count_likelihoods), not with gammaln per MSOA.
+        msoa_term = sum(
+            (negative_binomial_logp(counts_msoa[:, j], mu[:, j], shape[j]) if shape is not None
+             else counts_msoa[:, j] * pt.log(mu[:, j]) - mu[:, j]).sum()
+            for j in range(len(self.services)))
+        # Data only through the MSOA totals: the multinomial split's log Lambda_msoa term.
+        log_lam_msoa = pt.log(lam_msoa)
 
         if cfg.lsoa_effects:  # Dirichlet-multinomial LSOA split (Dirichlet LSOA effects)
             delta = self.priors["lsoa_dispersion"].create_variable("lsoa_dispersion")[None, :]
-            lsoa_split = ((pt.gammaln(lam_lsoa / delta + y_lsoa) - pt.gammaln(lam_lsoa / delta))
-                          .sum() + (pt.gammaln(lam_msoa / delta)
-                                    - pt.gammaln(lam_msoa / delta + y_msoa)).sum())
+            lsoa_split = (_rising(lam_lsoa / delta, y_lsoa)
+                          - _rising(lam_msoa / delta, y_msoa))
         else:
-            lsoa_split = (y_lsoa * log_lam_lsoa).sum() - (y_msoa * log_lam_msoa).sum()
+            lsoa_split = (y_lsoa * pt.log(lam_lsoa)).sum() - (y_msoa * log_lam_msoa).sum()
 
         if cfg.family == "negbin":  # Dirichlet-multinomial cell split (NB1 children)
             psi = self.priors["child_dispersion"].create_variable("child_dispersion")[None, :]
             pos = np.flatnonzero(t.counts.any(axis=1))
-            log_mu_pos = (np.log(t.exposure[pos])[:, None]
-                          + ps.structured_dot(_sparse(selector(t.cell_lsoa[pos], n_lsoa)), a)
-                          + ps.structured_dot(_sparse(selector(t.cell_pattern[pos], n_pattern)),
-                                              G))
-            conc = pt.exp(log_mu_pos) / psi
-            cell_split = ((pt.gammaln(conc + t.counts[pos]) - pt.gammaln(conc)).sum()
-                          + (pt.gammaln(lam_lsoa / psi)
-                             - pt.gammaln(lam_lsoa / psi + y_lsoa)).sum())
-        else:
-            cell_split = numerator - (y_lsoa * log_lam_lsoa).sum()
+            log_mu_pos = (np.log(t.exposure[pos])[:, None] + gather(a, t.cell_lsoa[pos], n_lsoa)
+                          + gather(G, t.cell_pattern[pos], n_pattern))
+            cell_split = (_rising(pt.exp(log_mu_pos) / psi, t.counts[pos])
+                          - _rising(lam_lsoa / psi, y_lsoa))
+        elif cfg.lsoa_effects:
+            cell_split = numerator - (y_lsoa * pt.log(lam_lsoa)).sum()
+        else:  # the LSOA terms of the two multinomial splits cancel
+            return msoa_term + numerator - (y_msoa * log_lam_msoa).sum()
         return msoa_term + lsoa_split + cell_split
 
     def _binomial_loglik(self, a, G):
         """Binomial log-likelihood of collapsed binary outcomes, up to a constant."""
         t, n_la = self.train, self.data.geography.n_la
-        eta = (ps.structured_dot(_sparse(selector(t.cell_lsoa, len(t.lsoa))), a)
-               + ps.structured_dot(_sparse(selector(t.cell_pattern, len(self.X))), G))
+        eta = gather(a, t.cell_lsoa, len(t.lsoa)) + gather(G, t.cell_pattern, len(self.X))
         sigma_msoa = None
         if self.config.msoa_effects:
             sigma_msoa = self.priors["sigma_msoa"].create_variable("sigma_msoa")
@@ -333,20 +340,18 @@ class PersonDemandModel(FittableModel):
             has_data = children[:, 0] > 0
             share = np.divide(t.children, children[t.cell_la, 0], out=np.zeros(len(t.children)),
                               where=children[t.cell_la, 0] > 0)
-            mean_of_la = sp.csr_matrix((share, (t.cell_la, np.arange(len(share)))),
-                                       shape=(n_la, len(share)))
 
             def location_gap():
                 # The LA's child-weighted mean fixed linear predictor less its observed logit.
-                fixed = ps.structured_dot(_sparse(mean_of_la), eta)
+                fixed = sparse_product(eta, t.cell_la, np.arange(len(share)), share, n_la,
+                                       len(share))
                 return pt.switch(has_data[:, None], fixed - observed, 0.0)
 
             la_effect = self._la_effects(variance, location_gap)
-            eta = eta + ps.structured_dot(_sparse(selector(t.cell_la, n_la)), la_effect)
+            eta = eta + gather(la_effect, t.cell_la, n_la)
         if sigma_msoa is not None:
             raw = pm.Normal("msoa_raw", 0.0, 1.0, dims=(dims.MSOA, dims.SERVICE))
-            eta = eta + ps.structured_dot(_sparse(selector(t.cell_msoa, len(t.msoa))),
-                                          raw * sigma_msoa[None, :])
+            eta = eta + gather(raw * sigma_msoa[None, :], t.cell_msoa, len(t.msoa))
         return (t.counts * eta - t.children[:, None] * pt.softplus(eta)).sum()
 
     # ------------------------------------------------------------------ fitting

@@ -89,6 +89,11 @@ class _Rates:
         self.model, self.draws, self.topup = model, draws, topup
         self.X = child_design(topup.covariates, topup.levels, topup.patterns)[0]
         self.n_pattern = len(topup.patterns)
+        geo = model.data.geography
+        #: Sparse (MSOA x LSOA) matrix summing LSOAs into their MSOAs.
+        self.to_msoa = sp.csr_matrix((np.ones(geo.n_lsoa), (geo.lsoa_to_msoa,
+                                                            np.arange(geo.n_lsoa))),
+                                     shape=(geo.n_msoa, geo.n_lsoa))
 
     def fixed(self, sl: slice) -> tuple[np.ndarray, np.ndarray]:
         """Return the log LSOA and log pattern parts of the linear predictor.
@@ -106,18 +111,22 @@ class _Rates:
             G += np.einsum("pt,bst->bps", self.X, d.gamma[sl])
         return a, G
 
-    def summed(self, sl: slice, matrix: sp.csr_matrix) -> np.ndarray:
-        """Sum weight x rate over each LSOA's patterns, shape ``(b, service, rows)``.
+    def msoa_sums(self, sl: slice, matrix: sp.csr_matrix) -> np.ndarray:
+        """Sum weight x rate over each MSOA's LSOAs and patterns, ``(block, b, service, msoa)``.
 
-        The rows of ``matrix`` are one or more stacked blocks of all LSOAs.
+        The rows of ``matrix`` are one or more stacked blocks of all LSOAs. Draws and
+        services stay together in the trailing axis of every product, so nothing the size of
+        a block is tiled or transposed.
         """
         a, G = self.fixed(sl)
         b, n_lsoa, n_service = a.shape
         weights = np.exp(G).transpose(1, 0, 2).reshape(self.n_pattern, b * n_service)
-        product = np.asarray(matrix @ weights).reshape(matrix.shape[0], b, n_service)
         blocks = matrix.shape[0] // n_lsoa
-        return np.tile(np.exp(a).transpose(0, 2, 1), (1, 1, blocks)) * \
-            product.transpose(1, 2, 0)
+        product = np.asarray(matrix @ weights).reshape(blocks, n_lsoa, b * n_service)
+        product *= np.exp(a).transpose(1, 0, 2).reshape(n_lsoa, b * n_service)
+        to_msoa = self.to_msoa
+        summed = np.stack([np.asarray(to_msoa @ block) for block in product])
+        return summed.reshape(blocks, to_msoa.shape[0], b, n_service).transpose(0, 2, 3, 1)
 
 
 def _cell_matrix(model: PersonDemandModel, keep: np.ndarray, weights: np.ndarray, n_pattern: int
@@ -190,9 +199,7 @@ def expected_need(model: PersonDemandModel, idata: az.InferenceData, *, random_s
     fitted = np.empty_like(need)
     for start in range(0, draws.n, chunk_size):
         sl = slice(start, min(start + chunk_size, draws.n))
-        summed = rates.summed(sl, matrices)
-        pop, data, covered = (geo.aggregate(summed[..., k * geo.n_lsoa:(k + 1) * geo.n_lsoa],
-                                            dims.LSOA, dims.MSOA) for k in range(3))
+        pop, data, covered = rates.msoa_sums(sl, matrices)
         la_mult = np.exp(draws.la_effect[sl][:, geo.msoa_to_la, :].transpose(0, 2, 1))
         g_post = g_pred = np.ones_like(pop)
         if draws.msoa_shape is not None:
@@ -239,7 +246,7 @@ def la_total_moments(model: PersonDemandModel, idata: az.InferenceData, *,
     s2 = np.empty_like(s1)
     for start in range(0, draws.n, chunk_size):
         sl = slice(start, min(start + chunk_size, draws.n))
-        pop = geo.aggregate(rates.summed(sl, matrix), dims.LSOA, dims.MSOA)
+        pop = rates.msoa_sums(sl, matrix)[0]
         s1[sl] = geo.aggregate(pop, dims.MSOA, dims.LA).transpose(0, 2, 1)
         s2[sl] = geo.aggregate(pop**2, dims.MSOA, dims.LA).transpose(0, 2, 1)
     return {"s1": s1, "s2": s2, "shape": draws.msoa_shape, "sigma": draws.sigma_la}
