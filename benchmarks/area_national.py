@@ -8,15 +8,17 @@ generated with LA, MSOA and LSOA variation), 2 chains x ``--draws`` after ``--tu
   normal LA and MSOA effects, sampled with nutpie;
 * ``bayes_needs``: :class:`~bayes_needs.models.area.AreaDemandModel` (MSOA effects
   integrated out analytically, LA effects adaptively partially centred, compiled likelihood
-  kernels), with the sampler given by ``--sampler``: by default nutpie, the baseline's
-  sampler (both need ``bayes-needs[fast]``); ``pymc`` for PyMC's own NUTS.
+  kernels), fitted as the package fits it: with ``--sampler`` (default: the package's
+  default sampler, nutpie, with the settings of :mod:`bayes_needs.models.sampling`);
+  ``pymc`` for PyMC's own NUTS.
 
 Each variant runs in its own process (so peak memory is its own). Metrics: wall time of
 sampling (including compilation, so a first run in a fresh environment, before the compile
 caches are filled, is slower), minimum bulk ESS over the hyperparameters and the LA needs
 shares, ESS/s and peak resident memory. The last line is ``ess_per_s_ratio=<float>``.
 
-Run: ``python -m benchmarks area_national [--draws 1000 --tune 1000 --seed 1 --sampler nutpie]``.
+Run: ``python -m benchmarks area_national [--draws 1000 --tune 1000 --seed 1 --sampler nutpie]``
+(draws, tuning steps and sampler default to the package's, ``bayes_needs.core.defaults``).
 """
 
 from __future__ import annotations
@@ -29,6 +31,9 @@ import sys
 import time
 
 import numpy as np
+
+from bayes_needs.core import defaults
+from bayes_needs.models.sampling import SAMPLERS
 
 SERVICE = "cla"
 
@@ -100,7 +105,7 @@ def run_naive(seed: int, draws: int, tune: int) -> dict:
                     synthetic.truth)
 
 
-def run_bayes_needs(seed: int, draws: int, tune: int, sampler: str = "nutpie") -> dict:
+def run_bayes_needs(seed: int, draws: int, tune: int, sampler: str = defaults.SAMPLER) -> dict:
     """Fit the bayes_needs area model; return metrics."""
     from bayes_needs.core import dims
     from bayes_needs.models.area import HYPERPARAMETERS, AreaDemandModel
@@ -147,10 +152,10 @@ def _child(args) -> None:
 def main(argv=None) -> int:
     """Run both variants in subprocesses and print the side-by-side table."""
     parser = argparse.ArgumentParser(prog="python -m benchmarks area_national")
-    parser.add_argument("--draws", type=int, default=1000)
-    parser.add_argument("--tune", type=int, default=1000)
+    parser.add_argument("--draws", type=int, default=defaults.DRAWS)
+    parser.add_argument("--tune", type=int, default=defaults.TUNE)
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--sampler", choices=["pymc", "nutpie", "numpyro"], default="nutpie",
+    parser.add_argument("--sampler", choices=list(SAMPLERS), default=defaults.SAMPLER,
                         help="sampler of the bayes_needs model (the baseline uses nutpie)")
     parser.add_argument("--variant", choices=["naive", "bayes_needs"], default=None,
                         help=argparse.SUPPRESS)

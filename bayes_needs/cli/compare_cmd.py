@@ -13,6 +13,7 @@ from bayes_needs.cli.common import (
     probability,
 )
 from bayes_needs.core.progress import info, sampler_bar_wanted
+from bayes_needs.models.sampling import SAMPLERS
 from bayes_needs.report.disclosure import DEFAULT_THRESHOLD
 from bayes_needs.workflows.comparison import (
     ComparisonSettings,
@@ -57,8 +58,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help=f"tuning steps (default {d.tune})")
     parser.add_argument("--chains", type=positive_int, default=d.chains,
                         help=f"chains (default {d.chains})")
-    parser.add_argument("--sampler", choices=["pymc", "nutpie", "numpyro"], default=d.sampler,
-                        help="NUTS implementation")
+    parser.add_argument("--sampler", choices=list(SAMPLERS), default=d.sampler,
+                        help=f"NUTS implementation (default {d.sampler})")
     parser.add_argument("--target-accept", type=probability, default=d.target_accept,
                         help=f"NUTS target acceptance rate (default {d.target_accept})")
     parser.add_argument("--services", nargs="+", default=None, metavar="SERVICE",

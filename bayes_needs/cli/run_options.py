@@ -56,7 +56,8 @@ def add_sampling_options(parser: argparse.ArgumentParser) -> None:
                        help=f"random seed for sampling (default: the run config's, else "
                             f"{defaults.RANDOM_SEED})")
     group.add_argument("--sampler", default=None, metavar=_choices(SamplingSpec, "sampler"),
-                       help="NUTS implementation (nutpie/numpyro need bayes-needs[fast])")
+                       help=f"NUTS implementation (default: the run config's, else "
+                            f"{defaults.SAMPLER}; numpyro needs bayes-needs[fast])")
     group.add_argument("--draws", type=whole_number, default=None, help="draws per chain")
     group.add_argument("--tune", type=whole_number, default=None,
                        help="tuning steps per chain")

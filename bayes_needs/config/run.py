@@ -99,13 +99,13 @@ class SamplingSpec(_Strict):
     """NUTS settings (always seeded)."""
 
     # Upper bounds catch typos (an extra 000) before hours of sampling or memory errors.
-    draws: int = Field(default=1000, ge=1, le=MAX_DRAWS)
-    tune: int = Field(default=1000, ge=1, le=MAX_DRAWS)
-    chains: int = Field(default=2, ge=1, le=MAX_CHAINS)
-    sampler: Literal["pymc", "nutpie", "numpyro"] = "pymc"
+    draws: int = Field(default=defaults.DRAWS, ge=1, le=MAX_DRAWS)
+    tune: int = Field(default=defaults.TUNE, ge=1, le=MAX_DRAWS)
+    chains: int = Field(default=defaults.CHAINS, ge=1, le=MAX_CHAINS)
+    sampler: Literal["nutpie", "pymc", "numpyro"] = defaults.SAMPLER
     target_accept: float = Field(default=defaults.TARGET_ACCEPT, gt=0, lt=1)
     random_seed: int = Field(default=defaults.RANDOM_SEED, ge=0)
-    #: PyMC's sampler bar on stderr; off by default in Python (the CLI shows it on a terminal).
+    #: The sampler's bar on stderr; off by default in Python (the CLI shows it on a terminal).
     progressbar: bool = False
     #: Processes sampling chains in parallel (``None``: up to 2). Draws do not depend on it.
     cores: int | None = Field(default=None, ge=1)

@@ -26,6 +26,16 @@ NEED_RANDOM_SEED: Final = 1
 COST_WEIGHTS_RANDOM_SEED: Final = 20250331
 #: NUTS target acceptance rate.
 TARGET_ACCEPT: Final = 0.9
+#: NUTS implementation of every fit (``pymc``, ``nutpie`` or ``numpyro``). nutpie compiles
+#: the model with numba and samples in Rust: several times PyMC's own sampler's speed on the
+#: area model (benchmarks/README.md).
+SAMPLER: Final = "nutpie"
+#: Draws per chain after tuning.
+DRAWS: Final = 1000
+#: Tuning (warm-up) steps per chain.
+TUNE: Final = 1000
+#: Chains (sampled in parallel on up to two cores).
+CHAINS: Final = 2
 #: Years a panel fit forecasts beyond its last data year (``fit --horizon``).
 FORECAST_HORIZON: Final = 1
 #: Rebuild the England panel's missing CLA stocks from the next year's stock and flows.

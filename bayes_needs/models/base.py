@@ -103,8 +103,9 @@ class FittableModel(ABC):
         """Return the PyMC model, building it on first use."""
         return self.model if self.model is not None else self.build_model()
 
-    def fit(self, *, random_seed: int, draws: int = 1000, tune: int = 1000, chains: int = 2,
-            cores: int | None = None, sampler: str = "pymc", target_accept: float | None = None,
+    def fit(self, *, random_seed: int, draws: int = defaults.DRAWS, tune: int = defaults.TUNE,
+            chains: int = defaults.CHAINS, cores: int | None = None,
+            sampler: str = defaults.SAMPLER, target_accept: float | None = None,
             progressbar: bool = False, **sample_kwargs: Any) -> az.InferenceData:
         """Sample the posterior with NUTS and store config, data hash and convergence summary.
 
@@ -115,11 +116,11 @@ class FittableModel(ABC):
         draws, tune, chains, cores
             Passed to :func:`pymc.sample`.
         sampler
-            ``"pymc"``, ``"nutpie"`` or ``"numpyro"`` (the latter two need ``bayes-needs[fast]``).
+            ``"nutpie"`` (default), ``"pymc"`` or ``"numpyro"`` (needs ``bayes-needs[fast]``).
         target_accept
             NUTS target acceptance rate; ``None`` uses :attr:`DEFAULT_TARGET_ACCEPT`.
         progressbar
-            Show PyMC's sampler bar on stderr (off by default; the CLI turns it on).
+            Show the sampler's bar on stderr (off by default; the CLI turns it on).
         **sample_kwargs
             Further keywords for :func:`pymc.sample`.
 

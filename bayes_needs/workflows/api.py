@@ -187,7 +187,7 @@ class Run:
         draws, tune, chains, sampler, target_accept, cores
             Sampling settings (default: the config's ``sampling`` section).
         progress
-            Show PyMC's sampler bar (default: the config's, off).
+            Show the sampler's bar (default: the config's, off).
 
         Returns
         -------

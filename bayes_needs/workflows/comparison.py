@@ -84,7 +84,7 @@ class ComparisonSettings:
     draws: int = 500
     tune: int = 500
     chains: int = 2
-    sampler: str = "pymc"
+    sampler: str = defaults.SAMPLER
     target_accept: float = defaults.TARGET_ACCEPT
     services: tuple[str, ...] | None = None
     coverage: float = RECORD_COVERAGE
