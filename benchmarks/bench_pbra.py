@@ -276,8 +276,7 @@ def bench_rows(args: argparse.Namespace) -> None:
 def bench_fit(args: argparse.Namespace, workdir: Path) -> None:
     """End-to-end England-scale fit (module docstring)."""
     from bayes_needs.allocation import allocate
-    from bayes_needs.core import dims
-    from bayes_needs.core import idata as idata_io
+    from bayes_needs.core import convergence, dims
     from bayes_needs.core.intervals import credible_interval
     from bayes_needs.data.person import collapse_parquet
     from bayes_needs.data.person.design import PersonModelData
@@ -307,7 +306,7 @@ def bench_fit(args: argparse.Namespace, workdir: Path) -> None:
     print(f"fit_ess_bulk_min_hyperparameters={conv['ess_bulk_min']:.0f}")
     print(f"fit_ess_tail_min_hyperparameters={conv['ess_tail_min']:.0f}")
     print(f"fit_divergences={conv['divergences']}")
-    everything = idata_io.convergence_summary(idata)
+    everything = convergence.convergence_summary(idata)
     print(f"fit_rhat_max_all_parameters={everything['rhat_max']:.4f}")
     print(f"fit_ess_bulk_min_all_parameters={everything['ess_bulk_min']:.0f}")
     per_variable = everything["per_variable"]

@@ -26,6 +26,14 @@ NEED_RANDOM_SEED: Final = 1
 COST_WEIGHTS_RANDOM_SEED: Final = 20250331
 #: NUTS target acceptance rate.
 TARGET_ACCEPT: Final = 0.9
+#: How a fit computes its posterior: ``"nuts"`` (exact MCMC) or ``"laplace"`` (a Gaussian
+#: approximation at the mode, checked by importance sampling; :mod:`bayes_needs.models.laplace`).
+SAMPLING_METHOD: Final = "nuts"
+#: Largest Pareto k̂ of an approximate fit's importance ratios the convergence gate accepts:
+#: above 0.7 the importance weights have no reliable mean, so the approximation cannot be
+#: trusted or corrected (Yao et al. 2018, "Yes, but did it work?"; Vehtari et al. 2024,
+#: "Pareto smoothed importance sampling").
+PARETO_K_THRESHOLD: Final = 0.7
 #: Years a panel fit forecasts beyond its last data year (``fit --horizon``).
 FORECAST_HORIZON: Final = 1
 #: Rebuild the England panel's missing CLA stocks from the next year's stock and flows.
