@@ -35,7 +35,7 @@ from bayes_needs.models.fit_checks import (
     record_json,
     verified_convergence,
 )
-from bayes_needs.models.laplace import laplace_fit
+from bayes_needs.models.laplace import ApproximationError, laplace_fit
 from bayes_needs.models.sampling import check_sampling_arguments, sample_nuts
 
 __all__ = ["CONVERGENCE_ATTR", "FittableModel", "chosen_covariates"]
@@ -163,8 +163,13 @@ class FittableModel(ABC):
             check_sampling_arguments(draws=draws, tune=tune, chains=chains)
             value_names = {v.name for v in model.value_vars}
             local = {k: axis for k, axis in self.LOCAL.items() if k in value_names}
-            result = laplace_fit(model, random_seed=random_seed, draws=draws, chains=chains,
-                                 local=local or None, start=self.initial_values())
+            try:
+                result = laplace_fit(model, random_seed=random_seed, draws=draws,
+                                     chains=chains, local=local or None,
+                                     start=self.initial_values())
+            except ApproximationError as exc:
+                raise ApproximationError(f"{exc} (the {self.KIND} model); fit it with method "
+                                         f"'nuts' instead") from None
             idata = idata_io.from_draws(result.draws, model)
             approximation = convergence.approximation_summary(
                 method=method, pareto_k=result.pareto_k, importance_ess=result.importance_ess,
