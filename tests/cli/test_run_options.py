@@ -1,9 +1,9 @@
 """``--method`` of ``demo``, ``fit`` and ``allocate``: a real Laplace fit at tiny scale, end to end.
 
-A tiny Laplace fit takes seconds, so the approximation is run for real: every output says
-its results are approximate, a reloaded fit's approximation record is checked, and the
-convergence gate judges it by its Pareto k̂ (edited here, so the test does not depend on the
-k̂ of one tiny fit).
+A tiny Laplace fit takes seconds, so the approximation is run for real: every output (and the
+report) says its results are approximate, a reloaded fit's approximation record is checked,
+and the convergence gate judges it by its Pareto k̂ (edited here, so the test does not depend
+on the k̂ of one tiny fit).
 """
 
 from __future__ import annotations
@@ -76,6 +76,11 @@ def test_demo_with_the_laplace_approximation_says_it_is_approximate(capsys, tmp_
     assert code == 0, err
     forced = (tmp_path / "forced" / "summary.txt").read_text(encoding="utf-8")
     assert "convergence gate: failed, allowed by --allow-unconverged" in forced
+    code, _, err = run_cli(capsys, "report", tmp_path / "forced")
+    assert code == 0, err
+    page = (tmp_path / "forced" / "report.html").read_text(encoding="utf-8")
+    assert "The posterior is approximate: laplace (approximate; PSIS k̂ = 0.95" in page
+    assert "thresholds: Pareto k̂ &lt;= 0.7 (approximate fit)" in page
 
     # A record the stored config does not back (an edited or damaged file) is refused.
     rewrite_fit(out / "fit.nc", edit_json_attr(CONVERGENCE, pareto_k(0.1)))
