@@ -49,6 +49,9 @@ from bayes_needs.core.errors import BayesNeedsError
 
 #: Relative step of the finite differences of the gradient.
 _STEP = 1e-5
+#: Most draws of the approximation importance-weighted, per draw handed on: more are drawn,
+#: a batch at a time, while the weights' effective sample size is under half the draws.
+MAX_PROPOSALS = 4
 
 GradientFunction = Callable[[np.ndarray], tuple[float, np.ndarray]]
 
@@ -97,6 +100,8 @@ class LaplaceResult:
     pareto_k: float
     #: Effective sample size of the smoothed importance weights (before resampling).
     importance_ess: float
+    #: Draws of the approximation the importance weights were computed on.
+    proposals: int
     #: Mode of the log density (unconstrained) and its value.
     mode: np.ndarray
     log_density_at_mode: float
@@ -244,8 +249,7 @@ def _newton_step(curvature: np.ndarray, grad: np.ndarray) -> np.ndarray:
 
 def laplace_fit(model: pm.Model, *, random_seed: int, draws: int, chains: int,
                 local: Mapping[str, int] | None = None,
-                start: Mapping[str, Any] | None = None,
-                tail_df: float | None = None) -> LaplaceResult:
+                start: Mapping[str, Any] | None = None) -> LaplaceResult:
     """Approximate ``model``'s posterior (see the module docstring).
 
     Parameters
@@ -289,7 +293,11 @@ def laplace_fit(model: pm.Model, *, random_seed: int, draws: int, chains: int,
     layout = layout_for(model, local) if local else HessianLayout.dense(raveled.data.size)
     mode, log_density, mode_hessian, iterations, evaluations = find_mode(
         lambda x: value_and_gradient(x), raveled.data, layout)
-    precision = -mode_hessian
+    # Globals last: the approximation's last whitened coordinates then drive the global
+    # parameters alone (the locals' coordinates their conditional deviations).
+    glob = layout.global_index
+    order = np.concatenate([np.setdiff1d(np.arange(mode.size), glob), glob])
+    precision = -mode_hessian[np.ix_(order, order)]
     try:
         cholesky = linalg.cholesky(precision, lower=True)
     except linalg.LinAlgError:
@@ -298,47 +306,98 @@ def laplace_fit(model: pm.Model, *, random_seed: int, draws: int, chains: int,
     rng = np.random.default_rng(random_seed)
     total = draws * chains
     log_p = _log_density_function(model, point)
-    proposals, log_q = _proposals(rng, mode, cholesky, total, tail_df)
-    weights, pareto_k = _importance_weights(log_p, proposals, log_q)
+    whitened = _Whitened(order, cholesky)
+    proposals, log_q = whitened.draws(rng, mode, total)
+    log_ratio = _log_ratios(log_p, proposals, log_q)
     # The joint mode of a hierarchical model is not its mean along the hyperparameters (the
-    # Laplace approximation's known bias): recentre the global parameters on their weighted
-    # mean and keep whichever round the diagnostic trusts more.
-    shift = np.zeros_like(mode)
-    glob = layout.global_index
-    shift[glob] = (weights @ proposals - mode)[glob]
-    shifted, shifted_log_q = _proposals(rng, mode + shift, cholesky, total, tail_df)
-    shifted_weights, shifted_k = _importance_weights(log_p, shifted, shifted_log_q)
-    if shifted_k < pareto_k:
-        proposals, weights, pareto_k = shifted, shifted_weights, shifted_k
-    chosen = rng.choice(total, size=total, p=weights)
+    # Laplace approximation's known bias). By Stein's lemma the covariance of the draws with
+    # their log ratio estimates that shift, from every draw rather than the few that carry the
+    # importance weight; the global parameters move by it, the local ones by their
+    # regression on the globals. The proposal the diagnostic trusts more is kept.
+    centre = mode + _global_shift(proposals, log_ratio, mode, whitened, glob)
+    shifted, shifted_log_q = whitened.draws(rng, centre, total)
+    shifted_ratio = _log_ratios(log_p, shifted, shifted_log_q)
+    if _pareto_k(shifted_ratio) < _pareto_k(log_ratio):
+        proposals, log_ratio = shifted, shifted_ratio
+    else:
+        centre = mode
+    # More proposals until the weights carry half the draws' worth of information.
+    while _importance_ess(log_ratio) < total / 2 and len(log_ratio) < MAX_PROPOSALS * total:
+        more, more_log_q = whitened.draws(rng, centre, total)
+        proposals = np.concatenate([proposals, more])
+        log_ratio = np.concatenate([log_ratio, _log_ratios(log_p, more, more_log_q)])
+    weights, pareto_k = _psis_weights(log_ratio)
+    chosen = rng.choice(len(weights), size=total, p=weights)
     values = _constrained_draws(model, point, proposals, chosen)
     return LaplaceResult(
         draws={name: value.reshape(chains, draws, *value.shape[1:])
                for name, value in values.items()},
-        pareto_k=float(pareto_k), importance_ess=float(1.0 / np.sum(weights**2)),
+        pareto_k=pareto_k, importance_ess=float(1.0 / np.sum(weights**2)),
+        proposals=len(weights),
         mode=mode, log_density_at_mode=log_density, iterations=iterations,
         gradient_evaluations=evaluations)
 
 
-def _proposals(rng: np.random.Generator, centre: np.ndarray, cholesky: np.ndarray, total: int,
-               tail_df: float | None) -> tuple[np.ndarray, np.ndarray]:
-    """Return draws of the approximation and their log density (up to a constant)."""
-    normal = rng.standard_normal((total, centre.size))
-    if tail_df is None:
-        log_q = -0.5 * np.sum(normal**2, axis=1)
-    else:
-        normal *= np.sqrt(tail_df / rng.chisquare(tail_df, total))[:, None]
-        log_q = -0.5 * (tail_df + centre.size) * np.log1p(np.sum(normal**2, axis=1) / tail_df)
-    return centre + linalg.solve_triangular(cholesky.T, normal.T, lower=False).T, log_q
+@dataclass(frozen=True)
+class _Whitened:
+    """The approximation ``N(centre, Q^-1)``, drawn as ``x[order] = centre[order] + L^-T z``.
+
+    ``Q = L L^T`` is the precision with the global parameters last.
+    """
+
+    order: np.ndarray
+    cholesky: np.ndarray
+
+    def draws(self, rng: np.random.Generator, centre: np.ndarray, total: int
+              ) -> tuple[np.ndarray, np.ndarray]:
+        """Return ``total`` draws and their log density (up to a constant)."""
+        z = rng.standard_normal((total, centre.size))
+        out = np.empty_like(z)
+        out[:, self.order] = centre[self.order] + linalg.solve_triangular(
+            self.cholesky.T, z.T, lower=False).T
+        return out, -0.5 * np.sum(z**2, axis=1)
+
+    def covariance_columns(self, columns: np.ndarray) -> np.ndarray:
+        """Return the columns ``columns`` of the approximation's covariance ``Q^-1``."""
+        position = np.empty_like(self.order)
+        position[self.order] = np.arange(self.order.size)
+        unit = np.zeros((self.order.size, columns.size))
+        unit[position[columns], np.arange(columns.size)] = 1.0
+        return linalg.cho_solve((self.cholesky, True), unit)[position]
 
 
-def _importance_weights(log_p: Callable[[np.ndarray], float], proposals: np.ndarray,
-                        log_q: np.ndarray) -> tuple[np.ndarray, float]:
-    """Return the Pareto-smoothed, normalised importance weights and their k̂."""
+def _log_ratios(log_p: Callable[[np.ndarray], float], proposals: np.ndarray,
+                log_q: np.ndarray) -> np.ndarray:
+    """Return each draw's log importance ratio (``-inf`` where the density is not finite)."""
     log_ratio = np.array([log_p(x) for x in proposals]) - log_q
-    log_ratio = np.where(np.isfinite(log_ratio), log_ratio, -np.inf)
+    return np.where(np.isfinite(log_ratio), log_ratio, -np.inf)
+
+
+def _psis_weights(log_ratio: np.ndarray) -> tuple[np.ndarray, float]:
+    """Return the Pareto-smoothed, normalised importance weights and their k̂."""
     smoothed, pareto_k = az.psislw(log_ratio - np.max(log_ratio))
     return np.exp(smoothed - np.logaddexp.reduce(smoothed)), float(pareto_k)
+
+
+def _pareto_k(log_ratio: np.ndarray) -> float:
+    return _psis_weights(log_ratio)[1]
+
+
+def _importance_ess(log_ratio: np.ndarray) -> float:
+    weights = _psis_weights(log_ratio)[0]
+    return float(1.0 / np.sum(weights**2))
+
+
+def _global_shift(proposals: np.ndarray, log_ratio: np.ndarray, mode: np.ndarray,
+                  whitened: _Whitened, glob: np.ndarray) -> np.ndarray:
+    """Return the approximation's mean correction (see :func:`laplace_fit`)."""
+    usable = np.isfinite(log_ratio)
+    if glob.size == 0 or usable.sum() < 2:
+        return np.zeros_like(mode)
+    centred = log_ratio[usable] - log_ratio[usable].mean()
+    shift_global = (proposals[usable][:, glob] - mode[glob]).T @ centred / usable.sum()
+    covariance = whitened.covariance_columns(glob)
+    return covariance @ np.linalg.solve(covariance[glob], shift_global)
 
 
 def _log_density_function(model: pm.Model, point: dict[str, np.ndarray]
