@@ -41,7 +41,7 @@ def _configs(data_dir: Path | None, year: int, seed: int) -> dict[str, object]:
         example = Path(__file__).resolve().parent.parent / "examples" / "england_area.toml"
         configs["england"] = load_run_config(example).with_overrides(
             data={"data_dir": str(data_dir), "year": year})
-    configs["region"] = RunConfig.from_dict({
+    configs["region"] = RunConfig.model_validate({
         "data": {"source": "synthetic", "scale": "region", "data_seed": seed},
         "sampling": {"random_seed": seed}})
     return configs
@@ -70,7 +70,6 @@ def _timed_fit(config, data, info):
 def compare(name: str, config) -> None:
     """Fit one data set both ways and print the figures."""
     from bayes_needs.checks.gate import evaluate
-    from bayes_needs.core import idata as idata_io
     from bayes_needs.workflows.fits import convergence
     from bayes_needs.workflows.pipeline import need_and_allocation
 
@@ -84,7 +83,7 @@ def compare(name: str, config) -> None:
         shares[label] = need_and_allocation(fit)[1].summary().set_index("la_code")
     nuts, approx = shares["nuts"], shares["laplace"].loc[shares["nuts"].index]
     width = (approx.share_upper - approx.share_lower) / (nuts.share_upper - nuts.share_lower)
-    record = idata_io.approximation_record(laplace_fit.idata)
+    record = convergence(laplace_fit.idata)
     figures = {
         "nuts_seconds": nuts_seconds, "laplace_seconds": laplace_seconds,
         "laplace_warm_seconds": warm_seconds,
