@@ -33,6 +33,8 @@ VERSION_ATTR = "bayes_needs_version"
 #: Group of a saved fit holding the sampler's reparameterisation variables (e.g.
 #: ``la_latent``), kept out of ``posterior`` so ArviZ summaries show model quantities only.
 INTERNAL_GROUP = "internal_posterior"
+#: Posterior attribute holding an approximate fit's Pareto k̂ (``nan`` for a sampled fit).
+PARETO_K_ATTR = "pareto_k"
 
 
 def posterior(idata: az.InferenceData) -> xr.Dataset:
@@ -193,6 +195,18 @@ def without_internal(idata: az.InferenceData, names: tuple[str, ...]) -> az.Infe
     internal.attrs = {"description": "reparameterisation variables of the sampler; the "
                                      "model's own quantities are in the posterior group"}
     return with_groups(idata, posterior=post.drop_vars(moved), **{INTERNAL_GROUP: internal})
+
+
+def from_draws(draws: dict[str, np.ndarray], model: pm.Model, **attrs: Any
+               ) -> az.InferenceData:
+    """Return the posterior ``draws`` ``(chain, draw, ...)`` of ``model`` as an InferenceData.
+
+    Coordinates and dims are the model's; ``attrs`` go on the posterior (:data:`PARETO_K_ATTR`).
+    """
+    names = {name: list(d) for name, d in model.named_vars_to_dims.items() if name in draws}
+    idata = az.from_dict(posterior=draws, coords=dict(model.coords), dims=names)
+    posterior(idata).attrs.update(attrs)
+    return idata
 
 
 def with_internal(idata: az.InferenceData) -> az.InferenceData:
