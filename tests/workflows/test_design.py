@@ -132,6 +132,9 @@ def test_a_local_cluster_gives_the_local_executor_s_results(tiny_fit):
 # ---------------------------------------------------------------- the method
 REALISATION_DESIGNS = {f"largest_{k}": {"rule": "largest", "k": k, "services": ["cpp", "cla"]}
                        for k in (5, 20, 40)}
+REALISATION_REPLICATES = 20
+#: Refits with MSOA effects (the default) or with the run's model (none).
+REALISATION_MSOA_EFFECTS = True
 
 
 def realised_reduction(fit: FitResult, context, syn, design_) -> float:
@@ -161,9 +164,10 @@ def test_predicted_width_reduction_matches_the_realised_one_on_synthetic_england
     fit = FitResult(model, _approximate_fit(model, random_seed=1, draws=1000),
                     RunConfig(model={"msoa_effects": False}), {"synthetic": syn})
     codes = list(syn.data.geography.la_codes)
-    designs = parse_designs({"schema_version": 1, "designs": REALISATION_DESIGNS},
+    designs = parse_designs({"schema_version": 1, "designs": REALISATION_DESIGNS,
+                             "msoa_effects": REALISATION_MSOA_EFFECTS},
                             services=model.services, la_codes=codes, year=None)
-    predicted = design.run(fit, designs, replicates=20, seed=7, workers=2)
+    predicted = design.run(fit, designs, replicates=REALISATION_REPLICATES, seed=7, workers=2)
     summary = predicted.table[predicted.table["scope"] == "design"].set_index("design")
     context = predicted.context
     for design_ in designs.designs:
