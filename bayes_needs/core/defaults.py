@@ -67,3 +67,17 @@ MAX_COUNT_PER_CHILD: Final = 53.0
 #: posterior predictive groups a saved fit carries for ArviZ: enough for PSIS-LOO, while a
 #: large fit's file stays a fraction of the pointwise arrays at every draw.
 SAVED_POINTWISE_DRAWS: Final = 1000
+
+#: Replicates per candidate design of ``bayes-needs design`` (each a draw from the current
+#: posterior, a simulated return and an approximate refit).
+DESIGN_REPLICATES: Final = 20
+#: Posterior draws kept from each approximate refit of ``design`` (one chain).
+DESIGN_DRAWS: Final = 400
+#: An LA's share "moves" when its posterior mean share after the return differs from the one
+#: before by more than this fraction of it (``design``'s probability that any LA moves).
+DESIGN_SHARE_MOVE: Final = 0.05
+#: Service and covariate of the within-LA gradient ``design`` reports: the CLA rate ratio
+#: between the most and least deprived decile of LSOAs, ranked by the first covariate whose
+#: name starts with this prefix (IMD score; the first covariate if none does).
+GRADIENT_SERVICE: Final = dims.CLA
+GRADIENT_COVARIATE_PREFIX: Final = "imd"
