@@ -3,7 +3,8 @@
 Names: ``area_national`` (naive baseline vs bayes_needs area model), ``allocation``
 (allocation step at 4,000 draws x 153 LAs x 5 services), ``pbra`` (person-based collapse
 scaling, collapsed vs row-level, England-scale end-to-end fit), ``panel`` (the England panel
-fit with its convergence gate).
+fit with its convergence gate), ``approx`` (the Laplace approximation against NUTS on real
+England and synthetic region data).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ BENCHMARKS = {
     "allocation": "benchmarks.bench_allocation",
     "pbra": "benchmarks.bench_pbra",
     "panel": "benchmarks.bench_panel",
+    "approx": "benchmarks.bench_approx",
 }
 
 

@@ -14,7 +14,7 @@ import statistics
 import time
 
 from bayes_needs.checks.gate import check_convergence
-from bayes_needs.core import defaults
+from bayes_needs.core import convergence, defaults
 from bayes_needs.core import idata as idata_io
 from bayes_needs.data.readers.england_panel import england_panel_data
 from bayes_needs.models.panel import PanelDemandModel
@@ -51,7 +51,7 @@ def main(argv: list[str] | None = None) -> None:
     fit = model.fit(random_seed=args.seed, draws=args.draws, tune=args.tune,
                     chains=args.chains, progressbar=False)
     print(f"panel_fit_seconds={time.perf_counter() - start:.1f}")
-    summary = idata_io.convergence_summary(
+    summary = convergence.convergence_summary(
         fit, [v for v in model.MONITORED if v in idata_io.posterior(fit)])
     stats = idata_io.sample_stats(fit)
     print(f"panel_max_rhat={summary['rhat_max']:.4f}")

@@ -288,7 +288,7 @@ def bench_fit(args: argparse.Namespace, workdir: Path) -> None:
     """End-to-end England-scale fit (module docstring)."""
     from bayes_needs.allocation import allocate
     from bayes_needs.checks.gate import check_convergence
-    from bayes_needs.core import dims
+    from bayes_needs.core import convergence, dims
     from bayes_needs.core import idata as idata_io
     from bayes_needs.core.intervals import credible_interval
     from bayes_needs.data.person import collapse_parquet
@@ -330,7 +330,7 @@ def bench_fit(args: argparse.Namespace, workdir: Path) -> None:
     print(f"fit_divergences={conv['divergences']}")
     failures = check_convergence(conv)
     print(f"fit_gate={'passed' if not failures else 'failed: ' + '; '.join(failures)}")
-    everything = idata_io.convergence_summary(idata)
+    everything = convergence.convergence_summary(idata)
     print(f"fit_rhat_max_all_parameters={everything['rhat_max']:.4f}")
     print(f"fit_ess_bulk_min_all_parameters={everything['ess_bulk_min']:.0f}")
     per_variable = everything["per_variable"]

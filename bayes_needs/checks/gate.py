@@ -1,7 +1,8 @@
 """Convergence gate: allocations are only made from fits that meet the thresholds.
 
-Every fit stores its convergence summary (:func:`bayes_needs.core.idata.convergence_summary`: max
-R-hat, min bulk and tail ESS, divergences, min BFMI over the hyperparameters). Before
+Every fit stores its convergence summary (:mod:`bayes_needs.core.convergence`: max R-hat, min
+bulk and tail ESS, divergences, min BFMI over the hyperparameters; for an approximate fit,
+the Pareto k̂ of its importance weights instead). Before
 allocating, ``bayes-needs allocate`` and ``bayes-needs fit --allocate`` call :func:`enforce`,
 which refuses a fit missing any threshold (exit code 2, naming each failure) unless the user
 passes ``--allow-unconverged``. From Python, :meth:`bayes_needs.Run.allocate` applies the same
@@ -16,7 +17,10 @@ they print a warning and record the gate result instead.
 
 The thresholds live here only (:data:`DEFAULT_THRESHOLDS`): R-hat <= 1.01, bulk and tail ESS
 >= 400, no divergences (Vehtari et al. 2021, "Rank-normalization, folding, and localization").
-BFMI is recorded; a minimum can be set but is not gated by default.
+BFMI is recorded; a minimum can be set but is not gated by default. An approximate fit
+(``sampling.method = "laplace"``) is gated on its Pareto k̂ <= 0.7
+(:data:`~bayes_needs.core.defaults.PARETO_K_THRESHOLD`; Yao et al. 2018) instead: R-hat and ESS
+of independent draws say nothing about the approximation.
 """
 
 from __future__ import annotations
@@ -28,6 +32,8 @@ from dataclasses import asdict, dataclass
 from typing import Any, NamedTuple
 
 from bayes_needs.allocation import Allocation
+from bayes_needs.core import defaults
+from bayes_needs.core.convergence import is_approximate, method_of
 from bayes_needs.core.errors import ConfigError, ConvergenceError
 
 #: Name of the allocation attribute holding the gate record (JSON).
@@ -46,14 +52,17 @@ class GateHints(NamedTuple):
         in Python (e.g. ``on_unconverged="warn"``); also recorded in :attr:`GateResult.status`.
     refit
         The settings of a longer fit, e.g. ``--tune, --draws``.
+    exact
+        How to refit an approximate fit with NUTS, e.g. ``--method nuts``.
     """
 
     override: str
     refit: str
+    exact: str = 'sampling.method = "nuts"'
 
 
-#: The command line's hints: ``--allow-unconverged``, ``--tune`` and ``--draws``.
-CLI_HINTS = GateHints(OVERRIDE_FLAG, "--tune, --draws")
+#: The command line's hints: ``--allow-unconverged``, ``--tune``, ``--draws``, ``--method``.
+CLI_HINTS = GateHints(OVERRIDE_FLAG, "--tune, --draws", "--method nuts")
 
 
 def _number(value: Any) -> bool:
@@ -76,12 +85,15 @@ class Thresholds:
         Largest acceptable number of divergent transitions.
     bfmi_min
         Smallest acceptable E-BFMI of any chain; ``None`` does not gate on it.
+    pareto_k_max
+        Largest acceptable Pareto k̂ of an approximate fit's importance weights.
     """
 
     rhat_max: float = 1.01
     ess_min: float = 400.0
     divergences_max: int = 0
     bfmi_min: float | None = None
+    pareto_k_max: float = defaults.PARETO_K_THRESHOLD
 
     def __post_init__(self) -> None:
         """Check every threshold, naming those out of range."""
@@ -90,11 +102,13 @@ class Thresholds:
                   "divergences_max": isinstance(self.divergences_max, int)
                   and not isinstance(self.divergences_max, bool) and self.divergences_max >= 0,
                   "bfmi_min": self.bfmi_min is None or (_number(self.bfmi_min)
-                                                        and self.bfmi_min >= 0)}
+                                                        and self.bfmi_min >= 0),
+                  "pareto_k_max": _number(self.pareto_k_max)}
         bad = [k for k, ok in checks.items() if not ok]
         if bad:
             raise ConfigError(f"invalid convergence threshold(s) {bad}: rhat_max >= 1, ess_min "
-                              f">= 0, divergences_max a whole number >= 0, bfmi_min >= 0")
+                              f">= 0, divergences_max a whole number >= 0, bfmi_min >= 0, "
+                              f"pareto_k_max a number")
 
 
 DEFAULT_THRESHOLDS = Thresholds()
@@ -104,16 +118,19 @@ def check_convergence(summary: Mapping[str, Any], *,
                       rhat_max: float = DEFAULT_THRESHOLDS.rhat_max,
                       ess_min: float = DEFAULT_THRESHOLDS.ess_min,
                       divergences_max: int = DEFAULT_THRESHOLDS.divergences_max,
-                      bfmi_min: float | None = DEFAULT_THRESHOLDS.bfmi_min) -> list[str]:
+                      bfmi_min: float | None = DEFAULT_THRESHOLDS.bfmi_min,
+                      pareto_k_max: float = DEFAULT_THRESHOLDS.pareto_k_max) -> list[str]:
     """List the failures of a convergence summary against the thresholds.
 
     Parameters
     ----------
     summary
-        A convergence summary (:func:`bayes_needs.core.idata.convergence_summary`): ``rhat_max``,
-        ``ess_bulk_min``, ``ess_tail_min``, ``divergences``, ``bfmi_min`` and optionally
-        ``per_variable`` (used to name the worst variables).
-    rhat_max, ess_min, divergences_max, bfmi_min
+        A convergence summary (:func:`bayes_needs.core.convergence.convergence_summary`):
+        ``rhat_max``, ``ess_bulk_min``, ``ess_tail_min``, ``divergences``, ``bfmi_min`` and
+        optionally ``per_variable`` (used to name the worst variables); or an approximate
+        fit's (:func:`~bayes_needs.core.convergence.approximation_summary`), checked on its
+        ``pareto_k`` only.
+    rhat_max, ess_min, divergences_max, bfmi_min, pareto_k_max
         Thresholds, see :class:`Thresholds`.
 
     Returns
@@ -123,7 +140,9 @@ def check_convergence(summary: Mapping[str, Any], *,
         threshold and the variables at fault. A statistic that could not be computed (NaN,
         e.g. R-hat of a single chain) fails, since convergence is then unknown.
     """
-    limits = Thresholds(rhat_max, ess_min, divergences_max, bfmi_min)
+    limits = Thresholds(rhat_max, ess_min, divergences_max, bfmi_min, pareto_k_max)
+    if is_approximate(summary):
+        return _approximation_failures(summary, limits.pareto_k_max)
     per = summary.get("per_variable", {}) or {}
     failures: list[str] = []
 
@@ -154,6 +173,20 @@ def check_convergence(summary: Mapping[str, Any], *,
     return failures
 
 
+def _approximation_failures(summary: Mapping[str, Any], pareto_k_max: float) -> list[str]:
+    """List the failure of an approximate fit's Pareto k̂ (unknown k̂ fails)."""
+    value: Any = summary.get("pareto_k")
+    if not _number(value):
+        return ["Pareto k̂ of the approximation could not be computed"]
+    k = float(value)
+    if k > pareto_k_max:
+        total = int(summary.get("n_chains", 0)) * int(summary.get("n_draws", 0))
+        return [f"Pareto k̂ {k:.2f} > {pareto_k_max:g}: the {method_of(summary)} "
+                f"approximation's importance weights are unreliable (importance ESS "
+                f"{float(summary.get('importance_ess', math.nan)):.0f} of {total})"]
+    return []
+
+
 @dataclass(frozen=True)
 class GateResult:
     """Outcome of the gate for one fit.
@@ -171,6 +204,8 @@ class GateResult:
     override
         How the user allows it: :data:`OVERRIDE_FLAG` on the command line, an argument in
         Python (recorded in :attr:`status`).
+    approximate
+        The fit is approximate: gated on its Pareto k̂, not on R-hat and ESS.
     """
 
     passed: bool
@@ -178,6 +213,7 @@ class GateResult:
     allowed_unconverged: bool
     thresholds: Thresholds = DEFAULT_THRESHOLDS
     override: str = OVERRIDE_FLAG
+    approximate: bool = False
 
     @property
     def status(self) -> str:
@@ -191,20 +227,26 @@ class GateResult:
         return {"status": self.status, "passed": self.passed,
                 "failures": list(self.failures),
                 "allow_unconverged": self.allowed_unconverged,
-                "thresholds": asdict(self.thresholds)}
+                "approximate": self.approximate, "thresholds": asdict(self.thresholds)}
 
     def summary_lines(self) -> dict[str, str]:
         """Return the ``summary.txt`` entries (label -> value)."""
-        t = self.thresholds
         lines = {"convergence gate": self.status,
-                 "gate thresholds": f"R-hat <= {t.rhat_max}, bulk/tail ESS >= {t.ess_min:g}, "
-                                    f"divergences <= {t.divergences_max}"
-                                    + (f", BFMI >= {t.bfmi_min}" if t.bfmi_min is not None
-                                       else ""),
+                 "gate thresholds": threshold_text(self.thresholds, self.approximate),
                  "allow unconverged": "yes" if self.allowed_unconverged else "no"}
         for i, failure in enumerate(self.failures, 1):
             lines[f"gate failure {i}"] = failure
         return lines
+
+
+def threshold_text(thresholds: Thresholds, approximate: bool) -> str:
+    """Word the thresholds applied to an exact (NUTS) or an approximate fit."""
+    t = thresholds
+    if approximate:
+        return f"Pareto k̂ <= {t.pareto_k_max:g} (approximate fit)"
+    return (f"R-hat <= {t.rhat_max}, bulk/tail ESS >= {t.ess_min:g}, divergences <= "
+            f"{t.divergences_max}" + (f", BFMI >= {t.bfmi_min}" if t.bfmi_min is not None
+                                      else ""))
 
 
 def evaluate(summary: Mapping[str, Any], *, allow_unconverged: bool = False,
@@ -230,7 +272,7 @@ def evaluate(summary: Mapping[str, Any], *, allow_unconverged: bool = False,
     """
     failures = check_convergence(summary, **asdict(thresholds))
     return GateResult(not failures, tuple(failures), bool(allow_unconverged), thresholds,
-                      override)
+                      override, is_approximate(summary))
 
 
 def enforce(summary: Mapping[str, Any], *, hints: GateHints, allow_unconverged: bool = False,
@@ -265,6 +307,12 @@ def enforce(summary: Mapping[str, Any], *, hints: GateHints, allow_unconverged: 
     """
     result = evaluate(summary, allow_unconverged=allow_unconverged, thresholds=thresholds,
                       override=hints.override)
+    if not result.passed and not allow_unconverged and result.approximate:
+        raise ConvergenceError(
+            f"refusing to allocate from {source}: {'; '.join(result.failures)} (the gate "
+            f"accepts an approximate fit up to Pareto k̂ {thresholds.pareto_k_max:g}). Refit "
+            f"with NUTS ({hints.exact}), or pass {hints.override} to allocate from the "
+            f"approximation anyway (recorded in the outputs)")
     if not result.passed and not allow_unconverged:
         listed = "; ".join(result.failures)
         raise ConvergenceError(

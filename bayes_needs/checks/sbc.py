@@ -5,9 +5,10 @@ base_seed, settings)``:
 
 1. draw every parameter from the priors through the model itself and simulate counts
    following the model's likelihood (:mod:`bayes_needs.checks.sbc_simulation`);
-2. refit with NUTS and rank each true value among ``n_rank_draws`` evenly thinned posterior
-   draws (Talts et al. 2018, :func:`rank_replicate`). Calibrated inference gives ranks
-   uniform on ``0..n_rank_draws``, which :func:`summarise` tests per quantity
+2. refit (with NUTS, or the approximation ``method`` names) and rank each true value among
+   ``n_rank_draws`` evenly thinned posterior draws (Talts et al. 2018,
+   :func:`rank_replicate`). Calibrated inference gives ranks uniform on
+   ``0..n_rank_draws``, which :func:`summarise` tests per quantity
    (:func:`rank_uniformity_pvalue`, Holm-adjusted by :func:`holm`).
 
 Tracked quantities (:func:`tracked_draws`) are every element of ``intercept``, ``beta``,
@@ -27,6 +28,7 @@ from scipy import stats
 
 from bayes_needs.allocation.shares import allocate
 from bayes_needs.config.models import STANDARDISATIONS, Standardisation
+from bayes_needs.config.run import METHODS, SamplingMethod
 from bayes_needs.core import defaults, dims
 from bayes_needs.core.errors import ConfigError
 from bayes_needs.simulate.geography import Scale
@@ -72,6 +74,10 @@ class SBCSettings:
         Needs standardisation of the tracked shares.
     cost_weights
         Fixed cost weight per service for the shares (``None``: the pipeline defaults).
+    method
+        How each replicate refits: ``"nuts"`` or ``"laplace"`` (its ``chains x draws``
+        independent draws; ``tune`` and ``target_accept`` unused). Each replicate records
+        its approximation's Pareto k̂ and whether the convergence gate would pass it.
     """
 
     scale: Scale = "tiny"
@@ -87,6 +93,7 @@ class SBCSettings:
     n_rank_draws: int = 99
     standardise: Standardisation = "la"
     cost_weights: dict[str, float] | None = None
+    method: SamplingMethod = defaults.SAMPLING_METHOD
 
     def __post_init__(self) -> None:
         """Validate the settings and freeze the sequences as tuples."""
@@ -102,6 +109,9 @@ class SBCSettings:
         if self.standardise not in STANDARDISATIONS:
             raise ConfigError(f"standardise must be 'la', 'none' or 'all', got "
                               f"{self.standardise!r}")
+        if self.method not in METHODS:
+            raise ConfigError(f"SBC method must be one of {list(METHODS)}, got "
+                              f"{self.method!r}")
         if not 0 < self.target_accept < 1:
             raise ConfigError(f"target_accept must be in (0, 1), got {self.target_accept!r}")
 
@@ -123,7 +133,9 @@ class SBCResult:
     ranks
         Long table ``replicate, quantity, rank, inside_50, inside_90``.
     replicates
-        One row per replicate: seeds, convergence, wall time and any error.
+        One row per replicate: seeds, convergence (an approximation's ``pareto_k`` and
+        ``importance_ess``), whether the convergence gate passes it (``gate_passed``), wall
+        time and any error.
     settings
         The settings used.
     """

@@ -31,8 +31,10 @@ from bayes_needs.core.intervals import check_interval, credible_interval, descri
 
 #: Dim of the power-scaling results: one hyperparameter element each.
 PARAMETER = "parameter"
-#: Per-scenario convergence figures carried in the results.
-CONVERGENCE_VARS = ("rhat_max", "ess_bulk_min", "ess_tail_min", "divergences", "bfmi_min")
+#: Per-scenario convergence figures carried in the results (``pareto_k``: of an approximate
+#: fit, NaN for NUTS; R-hat, ESS and BFMI are NaN for an approximate fit).
+CONVERGENCE_VARS = ("rhat_max", "ess_bulk_min", "ess_tail_min", "divergences", "bfmi_min",
+                    "pareto_k")
 #: ``prob_fall`` above this counts as evidence the LA's share falls (below the low one: rises).
 PROB_FALL_HIGH = 0.9
 PROB_FALL_LOW = 0.1
@@ -81,7 +83,7 @@ def compare(results: xr.Dataset, *, interval_prob: float | None = None,
         prob_fall``. ``summary`` columns: ``scenario, description, max_abs_change_pp,
         la_max_change, mean_abs_change_pp, spearman_rho, n_not_overlapping,
         not_overlapping, n_prob_fall_above_0.9, n_prob_fall_below_0.1, fit_from, converged,
-        rhat_max, ess_bulk_min, ess_tail_min, divergences, bfmi_min, fit_seconds,
+        rhat_max, ess_bulk_min, ess_tail_min, divergences, bfmi_min, pareto_k, fit_seconds,
         n_psens_flagged``.
     """
     prob, kind = check_interval(
@@ -149,7 +151,7 @@ def _fit_figures(at: xr.Dataset, name: str) -> dict[str, Any]:
         flagged = sum(diagnose(float(p), float(q)) != "-" for p, q in pairs)
     return {"fit_from": str(at["fit_from"].item()) if "fit_from" in at.coords else name,
             "converged": bool(at["converged"].item()),
-            **{k: float(at[k].item()) for k in CONVERGENCE_VARS},
+            **{k: float(at[k].item()) if k in at else float("nan") for k in CONVERGENCE_VARS},
             "fit_seconds": float(at["fit_seconds"].item()),
             "n_psens_flagged": int(flagged)}
 

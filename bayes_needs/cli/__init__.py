@@ -50,6 +50,8 @@ COMMANDS: list[tuple[str, str, str]] = [
      "simulation-based calibration of the area model"),
     ("sensitivity", "bayes_needs.cli.sensitivity_cmd",
      "run a scenario file and compare allocations with the base"),
+    ("design", "bayes_needs.cli.design_cmd",
+     "value candidate LSOA/MSOA returns: expected narrowing of each LA's share"),
     ("backtest", "bayes_needs.cli.backtest_cmd", "rolling-origin backtest of panel forecasts"),
     ("report", "bayes_needs.cli.report_cmd",
      "write an HTML report of a run directory: money per LA, then diagnostics"),

@@ -116,7 +116,8 @@ def _command(args: argparse.Namespace, config: Any) -> str:
               "--models", ",".join(args.models), "--seed",
               str(config.sampling.random_seed)]
     s = config.sampling
-    parts += ["--draws", str(s.draws), "--tune", str(s.tune), "--chains", str(s.chains)]
+    parts += ["--method", s.method, "--draws", str(s.draws), "--tune", str(s.tune), "--chains",
+              str(s.chains)]
     if args.priors:
         parts += ["--priors", str(args.priors)]
     parts += ["--out", str(args.out)]

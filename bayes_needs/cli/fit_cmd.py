@@ -11,6 +11,7 @@ from bayes_needs.cli.common import existing_dir, existing_file, output_dir, whol
 from bayes_needs.cli.gate_option import add_gate_option, warn_if_failed
 from bayes_needs.cli.run_options import add_allocation_options, add_sampling_options, configure
 from bayes_needs.config.run import RunConfig, load_run_config
+from bayes_needs.core.convergence import describe_method, is_approximate
 from bayes_needs.core.errors import ConfigError
 from bayes_needs.core.progress import info
 from bayes_needs.workflows import pipeline
@@ -131,8 +132,10 @@ def run(args: argparse.Namespace) -> int:
                       allow_unconverged=args.allow_unconverged, gate_hints=CLI_HINTS)
     warn_if_failed(outcome.gate, args.out / pipeline.FIT_FILE)
     conv = pipeline.convergence(outcome.fit.idata)
-    print(f"fit written to {args.out / pipeline.FIT_FILE} (max R-hat {conv['rhat_max']:.3f}, "
-          f"min bulk ESS {conv['ess_bulk_min']:.0f}, divergences {conv['divergences']})")
+    about = describe_method(conv) if is_approximate(conv) else \
+        f"max R-hat {conv['rhat_max']:.3f}, min bulk ESS {conv['ess_bulk_min']:.0f}, " \
+        f"divergences {conv['divergences']}"
+    print(f"fit written to {args.out / pipeline.FIT_FILE} ({about})")
     if args.allocate:
         print(f"allocations written to {args.out / pipeline.ALLOCATIONS_CSV}")
     return 0

@@ -26,7 +26,8 @@ def add_gate_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(OVERRIDE_FLAG, dest="allow_unconverged", action="store_true",
                         help=f"allocate even if the fit misses the convergence thresholds "
                              f"(R-hat <= {t.rhat_max}, bulk/tail ESS >= {t.ess_min:g}, "
-                             f"divergences <= {t.divergences_max}); recorded in summary.txt "
+                             f"divergences <= {t.divergences_max}; an approximate fit: "
+                             f"Pareto k-hat <= {t.pareto_k_max:g}); recorded in summary.txt "
                              f"and allocation.nc")
 
 

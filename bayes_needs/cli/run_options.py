@@ -23,6 +23,7 @@ from bayes_needs.core.progress import sampler_bar_wanted
 
 #: Command-line option (argparse ``dest``) -> the (section, field) of the run config it sets.
 OPTION_FIELDS: dict[str, tuple[str, str]] = {
+    "method": ("sampling", "method"),
     "seed": ("sampling", "random_seed"),
     "sampler": ("sampling", "sampler"),
     "draws": ("sampling", "draws"),
@@ -44,7 +45,9 @@ def _choices(spec: type[BaseModel], field: str) -> str:
 
 
 def add_sampling_options(parser: argparse.ArgumentParser) -> None:
-    """Add --seed, --sampler, --draws, --tune, --chains, --target-accept, --priors, --no-progress.
+    """Add --method, --seed, --sampler, --draws, --tune, --chains, --target-accept and so on.
+
+    Also --priors and --no-progress.
 
     Parameters
     ----------
@@ -52,6 +55,11 @@ def add_sampling_options(parser: argparse.ArgumentParser) -> None:
         The sub-command's parser.
     """
     group = parser.add_argument_group("sampling")
+    group.add_argument("--method", default=None, metavar=_choices(SamplingSpec, "method"),
+                       help=f"nuts samples the posterior; laplace approximates it in a "
+                            f"fraction of the time, gated on its Pareto k-hat <= "
+                            f"{defaults.PARETO_K_THRESHOLD} (default: the run config's, else "
+                            f"{defaults.SAMPLING_METHOD})")
     group.add_argument("--seed", type=whole_number, default=None,
                        help=f"random seed for sampling (default: the run config's, else "
                             f"{defaults.RANDOM_SEED})")

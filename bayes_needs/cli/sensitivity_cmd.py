@@ -14,6 +14,7 @@ from bayes_needs.cli.common import (
     positive_int,
     whole_number,
 )
+from bayes_needs.config.run import METHODS
 from bayes_needs.config.scenarios import load_scenarios
 from bayes_needs.core.executors import available_cpus, make_executor
 from bayes_needs.core.progress import info
@@ -54,6 +55,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--year", type=whole_number, default=None,
                         help="DfE reporting year of the base (variations setting data.year "
                              "keep theirs)")
+    parser.add_argument("--method", choices=METHODS, default=None,
+                        help="how the base (and every variation that does not set its own "
+                             "sampling.method) computes its posterior: nuts, or the laplace "
+                             "approximation (default: the scenario file's, else nuts)")
     parser.add_argument("--only", nargs="+", default=None, metavar="NAME",
                         help="run only these variations (the base always runs)")
     parser.add_argument("--no-power-scaling", dest="power_scaling", action="store_false",
@@ -81,6 +86,8 @@ def run(args: argparse.Namespace) -> int:
         data_dir = str(Path(args.data_dir).resolve()) if args.data_dir else None
         scenarios = scenarios.with_base_overrides(data={"data_dir": data_dir,
                                                         "year": args.year})
+    if args.method is not None:
+        scenarios = scenarios.with_base_overrides(sampling={"method": args.method})
     if args.only:
         scenarios = scenarios.select(args.only)
     start = time.perf_counter()

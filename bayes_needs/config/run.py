@@ -9,7 +9,7 @@ be committed.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Final, Literal
+from typing import Any, Final, Literal, get_args
 
 from pydantic import (
     BaseModel,
@@ -37,6 +37,10 @@ PANEL_SOURCES: tuple[str, ...] = ("england_panel", "synthetic_panel")
 #: Largest accepted draws (and tuning steps) per chain, and number of chains.
 MAX_DRAWS = 1_000_000
 MAX_CHAINS = 64
+#: How a fit computes its posterior (:data:`bayes_needs.core.defaults.SAMPLING_METHOD`):
+#: ``"nuts"`` samples it exactly; ``"laplace"`` approximates it (:mod:`bayes_needs.models.laplace`).
+SamplingMethod = Literal["nuts", "laplace"]
+METHODS: tuple[str, ...] = get_args(SamplingMethod)
 
 
 class _Strict(BaseModel):
@@ -96,7 +100,14 @@ class DataSpec(_Strict):
 
 
 class SamplingSpec(_Strict):
-    """NUTS settings (always seeded)."""
+    """How the posterior is computed: NUTS settings (always seeded), or an approximation.
+
+    ``method = "laplace"`` approximates the posterior instead of sampling it
+    (:mod:`bayes_needs.models.laplace`): ``draws``, ``chains`` and ``random_seed`` shape and
+    seed its draws; ``tune``, ``sampler`` and ``target_accept`` are NUTS's only.
+    """
+
+    method: SamplingMethod = defaults.SAMPLING_METHOD
 
     # Upper bounds catch typos (an extra 000) before hours of sampling or memory errors.
     draws: int = Field(default=defaults.DRAWS, ge=1, le=MAX_DRAWS)

@@ -36,6 +36,14 @@ DRAWS: Final = 1000
 TUNE: Final = 1000
 #: Chains (sampled in parallel on up to two cores).
 CHAINS: Final = 2
+#: How a fit computes its posterior: ``"nuts"`` (exact MCMC) or ``"laplace"`` (a Gaussian
+#: approximation at the mode, checked by importance sampling; :mod:`bayes_needs.models.laplace`).
+SAMPLING_METHOD: Final = "nuts"
+#: Largest Pareto k̂ of an approximate fit's importance ratios the convergence gate accepts:
+#: above 0.7 the importance weights have no reliable mean, so the approximation cannot be
+#: trusted or corrected (Yao et al. 2018, "Yes, but did it work?"; Vehtari et al. 2024,
+#: "Pareto smoothed importance sampling").
+PARETO_K_THRESHOLD: Final = 0.7
 #: Years a panel fit forecasts beyond its last data year (``fit --horizon``).
 FORECAST_HORIZON: Final = 1
 #: Rebuild the England panel's missing CLA stocks from the next year's stock and flows.
@@ -83,3 +91,16 @@ RETURN_TOTAL_TOLERANCE: Final = 0.05
 #: The smallest gap allowed between a return's sum and the published total, in children:
 #: for a small count (an LA with 20 children on a plan) 5% is a single child.
 RETURN_TOTAL_MIN_DIFFERENCE: Final = 5
+#: Replicates per candidate design of ``bayes-needs design`` (each a draw from the current
+#: posterior, a simulated return and an approximate refit).
+DESIGN_REPLICATES: Final = 20
+#: Posterior draws kept from each approximate refit of ``design`` (one chain).
+DESIGN_DRAWS: Final = 400
+#: An LA's share "moves" when its posterior mean share after the return differs from the one
+#: before by more than this fraction of it (``design``'s probability that any LA moves).
+DESIGN_SHARE_MOVE: Final = 0.05
+#: Service and covariate of the within-LA gradient ``design`` reports: the CLA rate ratio
+#: between the most and least deprived decile of LSOAs, ranked by the first covariate whose
+#: name starts with this prefix (IMD score; the first covariate if none does).
+GRADIENT_SERVICE: Final = dims.CLA
+GRADIENT_COVARIATE_PREFIX: Final = "imd"

@@ -7,7 +7,7 @@ move to ArviZ 1.x (``xarray.DataTree``) should only need changes here.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +15,7 @@ import arviz as az
 import numpy as np
 import pymc as pm
 import xarray as xr
+from pymc.backends.arviz import coords_and_dims_for_inferencedata, find_observations
 
 from bayes_needs.core import dims
 from bayes_needs.core.errors import BayesNeedsError, DataHashMismatchError, MissingDataError
@@ -30,6 +31,11 @@ DATA_HASH_ATTR = "bayes_needs_data_hash"
 KIND_ATTR = "bayes_needs_kind"
 #: Attribute holding the package version that wrote a file.
 VERSION_ATTR = "bayes_needs_version"
+#: Attributes saying how a fit's posterior was computed: the method (``"nuts"``,
+#: ``"laplace"``), whether its draws are approximate (1) or exact MCMC (0), and in words.
+METHOD_ATTR = "bayes_needs_method"
+APPROXIMATE_ATTR = "bayes_needs_approximate"
+INFERENCE_ATTR = "bayes_needs_inference"
 #: Group of a saved fit holding the sampler's reparameterisation variables (e.g.
 #: ``la_latent``), kept out of ``posterior`` so ArviZ summaries show model quantities only.
 INTERNAL_GROUP = "internal_posterior"
@@ -118,6 +124,22 @@ def with_groups(idata: az.InferenceData, **groups: xr.Dataset) -> az.InferenceDa
     merged = {name: idata[name] for name in idata.groups()}
     merged.update(groups)
     return _from_groups(merged)
+
+
+def from_draws(draws: Mapping[str, np.ndarray], model: pm.Model) -> az.InferenceData:
+    """Return the InferenceData of posterior ``draws`` of ``model``, laid out as a sampler's.
+
+    Parameters
+    ----------
+    draws
+        Variable name -> draws shaped ``(chain, draw, ...)`` (e.g. of an approximation).
+    model
+        The PyMC model: its dims and coordinates (``named_vars_to_dims``) label the draws,
+        and its observations make the ``observed_data`` group, as :func:`pymc.sample` does.
+    """
+    coords, var_dims = coords_and_dims_for_inferencedata(model)
+    return az.from_dict(posterior=dict(draws), observed_data=find_observations(model),
+                        coords=coords, dims=var_dims)
 
 
 def thinned(idata: az.InferenceData, max_draws: int) -> az.InferenceData:
@@ -232,7 +254,8 @@ def add_group(idata: az.InferenceData, name: str, data: xr.Dataset) -> None:
 
 
 def set_metadata(idata: az.InferenceData, *, kind: str, config: dict[str, Any],
-                 data_hash: str) -> None:
+                 data_hash: str, method: str = "nuts", approximate: bool = False,
+                 inference: str | None = None) -> None:
     """Store the kind, config (as JSON), data hash and package version in the posterior attrs.
 
     Parameters
@@ -245,8 +268,14 @@ def set_metadata(idata: az.InferenceData, *, kind: str, config: dict[str, Any],
         Settings of the fit; numpy scalars and arrays and paths are converted for JSON.
     data_hash
         Hash of the data the fit was made on (see :func:`check_data_hash`).
+    method, approximate, inference
+        How the posterior was computed, whether it is approximate, and that in words
+        (default: ``method``), e.g. ``"laplace (approximate; PSIS k̂ = 0.52, ...)"``.
     """
     attrs = posterior(idata).attrs
+    attrs[METHOD_ATTR] = method
+    attrs[APPROXIMATE_ATTR] = int(approximate)
+    attrs[INFERENCE_ATTR] = inference or method
     attrs[KIND_ATTR] = kind
     attrs[CONFIG_ATTR] = json.dumps(config, sort_keys=True, default=_json_default)
     attrs[DATA_HASH_ATTR] = data_hash
@@ -266,6 +295,11 @@ def get_config(idata: az.InferenceData) -> dict[str, Any]:
         raise BayesNeedsError("this file was not written by bayes_needs (no stored config)")
     config: dict[str, Any] = json.loads(raw)
     return config
+
+
+def get_method(idata: az.InferenceData) -> str:
+    """Return how the fit was computed (``"nuts"`` for fits stored without the attribute)."""
+    return str(posterior(idata).attrs.get(METHOD_ATTR, "nuts"))
 
 
 def get_data_hash(idata: az.InferenceData) -> str | None:
@@ -370,59 +404,6 @@ def _check_metadata(attrs: dict[str, Any], path: Path) -> None:
     if not isinstance(config, dict):
         raise BayesNeedsError(f"{path}: attribute '{CONFIG_ATTR}' is missing or not a JSON "
                               f"object; the file was altered or damaged")
-
-
-def convergence_summary(idata: az.InferenceData, var_names: list[str] | None = None
-                        ) -> dict[str, Any]:
-    """Summarise R-hat, bulk and tail ESS, divergences and BFMI of a fit.
-
-    Parameters
-    ----------
-    idata
-        The fit (posterior group; sample_stats when sampled by NUTS).
-    var_names
-        Variables to summarise (defaults to all posterior variables).
-
-    Returns
-    -------
-    dict
-        ``rhat_max``, ``ess_bulk_min``, ``ess_tail_min``, ``divergences``, ``bfmi_min``
-        (NaN without energy), ``n_chains``, ``n_draws`` and ``per_variable`` (the first three
-        per variable).
-    """
-    post = posterior(idata)
-    names = var_names or [str(name) for name in post.data_vars]
-    rhat = az.rhat(post, var_names=names)
-    ess_bulk = az.ess(post, var_names=names, method="bulk")
-    ess_tail = az.ess(post, var_names=names, method="tail")
-    stats = sample_stats(idata)
-    divergences = int(stats["diverging"].sum()) if stats is not None and \
-        "diverging" in stats else 0
-    try:
-        bfmi = np.atleast_1d(az.bfmi(idata)).tolist()
-    except Exception:  # no energy (e.g. mocked sampler)
-        bfmi = []
-    per_var = {
-        "rhat_max": _per_variable(rhat, np.nanmax),
-        "ess_bulk_min": _per_variable(ess_bulk, np.nanmin),
-        "ess_tail_min": _per_variable(ess_tail, np.nanmin),
-    }
-    return {
-        "rhat_max": max(per_var["rhat_max"].values(), default=float("nan")),
-        "ess_bulk_min": min(per_var["ess_bulk_min"].values(), default=float("nan")),
-        "ess_tail_min": min(per_var["ess_tail_min"].values(), default=float("nan")),
-        "divergences": divergences,
-        "bfmi_min": min(bfmi, default=float("nan")),
-        "n_chains": int(post.sizes.get(dims.CHAIN, 0)),
-        "n_draws": int(post.sizes.get(dims.DRAW, 0)),
-        "per_variable": per_var,
-    }
-
-
-def _per_variable(ds: xr.Dataset, reduce: Callable[[np.ndarray], Any]) -> dict[str, float]:
-    """Reduce each non-empty variable of ``ds`` to one float, keyed by variable name."""
-    # str(): xarray types variable names as any hashable.
-    return {str(k): float(reduce(v.values)) for k, v in ds.data_vars.items() if v.size}
 
 
 def _json_default(obj: object) -> Any:

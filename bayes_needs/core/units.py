@@ -73,6 +73,8 @@ VARIABLES: Mapping[str, tuple[str | None, str]] = MappingProxyType({
     "ess_tail_min": ("1", "smallest tail effective sample size of the hyperparameters"),
     "divergences": ("1", "number of divergent transitions"),
     "bfmi_min": ("1", "smallest Bayesian fraction of missing information"),
+    "pareto_k": ("1", "Pareto k-hat of an approximate fit's importance weights (NaN: NUTS)"),
+    "importance_ess": ("1", "effective sample size of an approximate fit's importance weights"),
     "converged": (None, "whether the fit passed the convergence gate"),
     "fit_seconds": ("s", "wall time of the fit"),
     "psens_prior": ("1", "power-scaling sensitivity to the prior"),

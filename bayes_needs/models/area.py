@@ -92,6 +92,8 @@ class AreaDemandModel(FittableModel):
     KIND: ClassVar[str] = KIND
     MONITORED: ClassVar[tuple[str, ...]] = HYPERPARAMETERS
     INTERNAL: ClassVar[tuple[str, ...]] = INTERNAL_VARIABLES
+    #: Each LA's effects (``la_latent``, or ``la_raw`` when correlated) touch its own data only.
+    LOCAL: ClassVar[dict[str, int]] = {"la_latent": 0, "la_raw": 0}
 
     def __init__(self, data: AreaData, config: AreaModelConfig | dict | None = None,
                  priors: str | Path | dict | None = None):

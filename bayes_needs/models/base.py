@@ -3,11 +3,13 @@
 :class:`FittableModel` is a small base class of OUR model classes (the area and person demand
 models and the cost-weight model), never of :class:`pymc.Model`: a subclass builds its PyMC
 graph in :meth:`~FittableModel.build_model` and says what a fit stores; this class samples it
-with :func:`~bayes_needs.models.sampling.sample_nuts`, writes the metadata every fit carries
-and reads fits back. The netCDF attributes (kind, stored config, data hash, package version
-and the convergence summary) are written through :mod:`bayes_needs.core.idata`. A fit read
-back is checked against the model its stored config rebuilds, and its convergence summary is
-recomputed rather than read (:mod:`bayes_needs.models.fit_checks`).
+with :func:`~bayes_needs.models.sampling.sample_nuts` (``method="nuts"``) or approximates it
+with :func:`~bayes_needs.models.laplace.laplace_fit` (``method="laplace"``), writes the
+metadata every fit carries and reads fits back. The netCDF attributes (kind, stored config,
+data hash, package version, how the posterior was computed and the convergence summary) are
+written through :mod:`bayes_needs.core.idata`. A fit read back is checked against the model
+its stored config rebuilds, and its convergence summary is recomputed rather than read (an
+approximate fit's record is checked instead; :mod:`bayes_needs.models.fit_checks`).
 """
 
 from __future__ import annotations
@@ -23,7 +25,8 @@ import pymc as pm
 from pymc_extras.prior import Prior
 
 from bayes_needs.config.priors import parse_priors
-from bayes_needs.core import defaults, dims
+from bayes_needs.config.run import METHODS
+from bayes_needs.core import convergence, defaults, dims
 from bayes_needs.core import idata as idata_io
 from bayes_needs.core.errors import BayesNeedsError, ConfigError
 from bayes_needs.models.fit_checks import (
@@ -32,7 +35,8 @@ from bayes_needs.models.fit_checks import (
     record_json,
     verified_convergence,
 )
-from bayes_needs.models.sampling import sample_nuts
+from bayes_needs.models.laplace import ApproximationError, laplace_fit
+from bayes_needs.models.sampling import check_sampling_arguments, sample_nuts
 
 __all__ = ["CONVERGENCE_ATTR", "FittableModel", "chosen_covariates"]
 
@@ -77,6 +81,10 @@ class FittableModel(ABC):
     #: Reparameterisation variables a saved fit keeps out of its posterior, in
     #: :data:`bayes_needs.core.idata.INTERNAL_GROUP` (put back when it is read).
     INTERNAL: ClassVar[tuple[str, ...]] = ()
+    #: Value variables local to one LA -> their LA axis, for the Laplace approximation's
+    #: structured Hessian (:func:`~bayes_needs.models.laplace.layout_for`); those the built
+    #: model lacks are ignored, and none means a dense Hessian.
+    LOCAL: ClassVar[dict[str, int]] = {}
 
     #: The PyMC model, once built.
     model: pm.Model | None = None
@@ -106,8 +114,9 @@ class FittableModel(ABC):
     def fit(self, *, random_seed: int, draws: int = defaults.DRAWS, tune: int = defaults.TUNE,
             chains: int = defaults.CHAINS, cores: int | None = None,
             sampler: str = defaults.SAMPLER, target_accept: float | None = None,
-            progressbar: bool = False, **sample_kwargs: Any) -> az.InferenceData:
-        """Sample the posterior with NUTS and store config, data hash and convergence summary.
+            progressbar: bool = False, method: str = defaults.SAMPLING_METHOD,
+            **sample_kwargs: Any) -> az.InferenceData:
+        """Sample (or approximate) the posterior; store config, data hash and convergence.
 
         Parameters
         ----------
@@ -121,6 +130,12 @@ class FittableModel(ABC):
             NUTS target acceptance rate; ``None`` uses :attr:`DEFAULT_TARGET_ACCEPT`.
         progressbar
             Show the sampler's bar on stderr (off by default; the CLI turns it on).
+        method
+            ``"nuts"`` (default) samples with NUTS; ``"laplace"`` approximates the posterior
+            (:func:`~bayes_needs.models.laplace.laplace_fit`, with :attr:`LOCAL` and
+            :meth:`initial_values`): ``chains x draws`` importance-resampled draws, seeded by
+            ``random_seed``, whose record is the approximation's Pareto k̂ (the NUTS settings
+            are not used).
         **sample_kwargs
             Further keywords for :func:`pymc.sample`.
 
@@ -128,39 +143,83 @@ class FittableModel(ABC):
         -------
         arviz.InferenceData
             The fit, with its metadata in the posterior attributes.
+
+        Raises
+        ------
+        ConfigError
+            For an unknown ``method`` or a bad number of draws or chains.
+        ApproximationError
+            If the Laplace approximation finds no mode.
         """
+        if method not in METHODS:
+            raise ConfigError(f"method must be one of {list(METHODS)}, got {method!r}")
         if target_accept is None:
             target_accept = self.DEFAULT_TARGET_ACCEPT
         model = self.built_model()
-        idata = sample_nuts(model, random_seed=random_seed, draws=draws, tune=tune,
-                            chains=chains, cores=cores, sampler=sampler,
-                            target_accept=target_accept, progressbar=progressbar,
-                            initvals=self.initial_values(), **sample_kwargs)
+        settings = {"random_seed": random_seed, "draws": draws, "tune": tune, "chains": chains,
+                    "sampler": sampler, "target_accept": target_accept}
+        run_info = {key: settings[key] for key in self.RUN_INFO}
+        approximation = None
+        if method == "laplace":
+            check_sampling_arguments(draws=draws, tune=tune, chains=chains)
+            value_names = {v.name for v in model.value_vars}
+            local = {k: axis for k, axis in self.LOCAL.items() if k in value_names}
+            try:
+                result = laplace_fit(model, random_seed=random_seed, draws=draws,
+                                     chains=chains, local=local or None,
+                                     start=self.initial_values())
+            except ApproximationError as exc:
+                raise ApproximationError(f"{exc} (the {self.KIND} model); fit it with method "
+                                         f"'nuts' instead") from None
+            idata = idata_io.from_draws(result.draws, model)
+            approximation = convergence.approximation_summary(
+                method=method, pareto_k=result.pareto_k, importance_ess=result.importance_ess,
+                n_chains=chains, n_draws=draws)
+            run_info = {"random_seed": random_seed, "draws": draws, "chains": chains,
+                        "method": method, "approximate": True, "pareto_k": result.pareto_k,
+                        "importance_ess": result.importance_ess,
+                        "iterations": result.iterations,
+                        "gradient_evaluations": result.gradient_evaluations}
+        else:
+            idata = sample_nuts(model, random_seed=random_seed, draws=draws, tune=tune,
+                                chains=chains, cores=cores, sampler=sampler,
+                                target_accept=target_accept, progressbar=progressbar,
+                                initvals=self.initial_values(), **sample_kwargs)
         if self.POINTWISE_LOG_LIKELIHOOD:
             with model:
                 pm.compute_log_likelihood(idata, var_names=list(self.POINTWISE_LOG_LIKELIHOOD),
                                           model=model, progressbar=False)
-        settings = {"random_seed": random_seed, "draws": draws, "tune": tune, "chains": chains,
-                    "sampler": sampler, "target_accept": target_accept}
-        self.attach_metadata(idata, **{key: settings[key] for key in self.RUN_INFO})
+        self.attach_metadata(idata, approximation=approximation, **run_info)
         return idata
 
-    def attach_metadata(self, idata: az.InferenceData, **run_info: Any) -> None:
+    def attach_metadata(self, idata: az.InferenceData, *,
+                        approximation: dict[str, Any] | None = None, **run_info: Any) -> None:
         """Store config, data hash and the convergence summary in ``idata``.
 
         Parameters
         ----------
         idata
             A fit of this model, changed in place.
+        approximation
+            An approximate fit's record
+            (:func:`~bayes_needs.core.convergence.approximation_summary`), stored in place of
+            the convergence summary; ``None``: a NUTS fit, whose summary is computed.
         **run_info
             Sampling settings, stored as the config's ``"run"`` entry.
         """
+        if approximation is None:
+            post = idata_io.posterior(idata)
+            record = convergence.convergence_summary(
+                idata, [v for v in self.MONITORED if v in post])
+        else:
+            record = approximation
         idata_io.set_metadata(idata, kind=self.KIND,
                               config={**self.stored_config(), "run": run_info},
-                              data_hash=self.data_hash())
-        post = idata_io.posterior(idata)
-        summary = idata_io.convergence_summary(idata, [v for v in self.MONITORED if v in post])
-        post.attrs[CONVERGENCE_ATTR] = record_json(summary)
+                              data_hash=self.data_hash(),
+                              method=convergence.method_of(record),
+                              approximate=convergence.is_approximate(record),
+                              inference=convergence.describe_method(record))
+        idata_io.posterior(idata).attrs[CONVERGENCE_ATTR] = record_json(record)
 
     def save(self, idata: az.InferenceData, path: str | Path) -> Path:
         """Write the fit to netCDF atomically (config and data hash in its attributes).

@@ -9,6 +9,10 @@ another model. Nothing it states about itself is trusted:
   BFMI) from the loaded posterior and sample statistics, and refuses a fit whose stored
   record disagrees, naming both values. The recomputed record replaces the stored one, so
   the convergence gate (:mod:`bayes_needs.checks.gate`) only ever sees recomputed numbers.
+  An approximate fit's record (:func:`~bayes_needs.core.convergence.approximation_summary`)
+  cannot be recomputed: its Pareto k̂ came from proposals the resampled draws no longer
+  hold. It is checked instead (:func:`verified_approximation`): present, finite, of the
+  method the stored config and attributes name, and of the posterior's shape.
 """
 
 from __future__ import annotations
@@ -22,8 +26,9 @@ import arviz as az
 import numpy as np
 import pymc as pm
 
-from bayes_needs.core import dims
+from bayes_needs.core import convergence, dims
 from bayes_needs.core import idata as idata_io
+from bayes_needs.core.convergence import is_approximate, method_of
 from bayes_needs.core.errors import BayesNeedsError, DataValidationError
 
 #: Posterior attribute holding the JSON convergence summary of a fit.
@@ -91,7 +96,7 @@ def verified_convergence(idata: az.InferenceData, monitored: Sequence[str],
     Returns
     -------
     dict
-        The recomputed summary (:func:`bayes_needs.core.idata.convergence_summary`).
+        The recomputed summary (:func:`bayes_needs.core.convergence.convergence_summary`).
 
     Raises
     ------
@@ -100,6 +105,9 @@ def verified_convergence(idata: az.InferenceData, monitored: Sequence[str],
         disagrees with the posterior, listing each disagreement with its stored and
         recomputed values.
     """
+    stored = stored_record(idata, source)
+    if stored_method(idata) != "nuts" or (stored is not None and is_approximate(stored)):
+        return verified_approximation(idata, stored, source)
     stats = idata_io.sample_stats(idata)
     if stats is None or "diverging" not in stats:
         # Every sampler records divergences; without them a fit could hide its own.
@@ -107,8 +115,7 @@ def verified_convergence(idata: az.InferenceData, monitored: Sequence[str],
                               f"'diverging'), so its divergences cannot be counted; the file "
                               f"was altered or damaged")
     post = idata_io.posterior(idata)
-    recomputed = idata_io.convergence_summary(idata, [v for v in monitored if v in post])
-    stored = stored_record(idata, source)
+    recomputed = convergence.convergence_summary(idata, [v for v in monitored if v in post])
     if stored is not None:
         differences = record_differences(stored, recomputed)
         if differences:
@@ -121,6 +128,71 @@ def verified_convergence(idata: az.InferenceData, monitored: Sequence[str],
                 f"so it is not used. Refit, or restore the file the fit wrote")
     post.attrs[CONVERGENCE_ATTR] = record_json(recomputed)
     return recomputed
+
+
+def stored_method(idata: az.InferenceData) -> str:
+    """Return the method the stored config's ``"run"`` entry names (``"nuts"`` without one)."""
+    try:
+        run = idata_io.get_config(idata).get("run")
+    except (BayesNeedsError, ValueError):  # no stored config: read back as it always was
+        return "nuts"
+    method = run.get("method", "nuts") if isinstance(run, dict) else "nuts"
+    return str(method)
+
+
+def verified_approximation(idata: az.InferenceData, stored: Mapping[str, Any] | None,
+                           source: str) -> dict[str, Any]:
+    """Check an approximate fit's stored record (it cannot be recomputed; module docstring).
+
+    Parameters
+    ----------
+    idata
+        The loaded fit.
+    stored
+        Its stored record (``None`` when it has none).
+    source
+        The file, as named in the error.
+
+    Returns
+    -------
+    dict
+        The record.
+
+    Raises
+    ------
+    BayesNeedsError
+        Naming every problem: no record, a record that is not an approximation's, a method
+        other than the stored config's and attributes', a missing or non-finite Pareto k̂ or
+        importance ESS or one other than the stored config's, or another shape than the
+        posterior's.
+    """
+    method, named = stored_method(idata), idata_io.get_method(idata)
+    if stored is None or not is_approximate(stored):
+        problems = [f"the stored config names method '{method}', but the fit has "
+                    f"{'no convergence record' if stored is None else 'a NUTS record'}"]
+    else:
+        problems = [] if method_of(stored) == method == named else [
+            f"the record's method is '{method_of(stored)}', the stored config's '{method}' "
+            f"and the attributes' '{named}'"]
+        post = idata_io.posterior(idata)
+        run = idata_io.get_config(idata).get("run")
+        run = run if isinstance(run, dict) else {}
+        for key, label in (("pareto_k", "Pareto k̂"), ("importance_ess", "importance ESS")):
+            if not (_number(stored.get(key)) and math.isfinite(stored[key])):
+                problems.append(f"{label}: stored {_shown(stored.get(key))}, not a number")
+            elif not _same(stored[key], run.get(key)):
+                problems.append(f"{label}: the record's {_shown(stored[key])}, the stored "
+                                f"config's {_shown(run.get(key))}")
+        for key, dim in (("n_chains", dims.CHAIN), ("n_draws", dims.DRAW)):
+            if not _same(stored.get(key), post.sizes.get(dim, 0)):
+                problems.append(f"{RECORD_FIELDS[key]}: stored {_shown(stored.get(key))}, "
+                                f"the posterior has {post.sizes.get(dim, 0)}")
+    if problems or stored is None:
+        raise BayesNeedsError(
+            f"{source}: the approximation record stored with the fit is not consistent "
+            f"({'; '.join(problems[:MAX_LISTED])}); the file was altered or damaged, so it "
+            f"is not used. Refit, or restore the file the fit wrote")
+    return dict(stored)
 
 
 def record_differences(stored: Mapping[str, Any], recomputed: Mapping[str, Any]) -> list[str]:

@@ -132,6 +132,8 @@ class PersonDemandModel(FittableModel):
     MONITORED: ClassVar[tuple[str, ...]] = HYPERPARAMETERS
     #: The LA effects' reparameterisation, kept out of a saved fit's posterior.
     INTERNAL: ClassVar[tuple[str, ...]] = ("la_latent",)
+    #: Each LA's effects touch its own children's cells only.
+    LOCAL: ClassVar[dict[str, int]] = {"la_latent": 0}
 
     def __init__(self, data: PersonModelData, config: PersonModelConfig | dict | None = None,
                  priors: str | Path | dict | None = None, *, holdout_las=()):

@@ -15,9 +15,10 @@ import json
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from bayes_needs.checks.gate import GATE_ATTR, evaluate
+from bayes_needs.checks.gate import GATE_ATTR, Thresholds, evaluate, threshold_text
 from bayes_needs.core import dims
 from bayes_needs.core import idata as idata_io
+from bayes_needs.core.convergence import describe_method, is_approximate
 from bayes_needs.core.intervals import check_interval, credible_interval
 from bayes_needs.core.text import count_of, is_number
 from bayes_needs.report.decision import decision_table
@@ -92,7 +93,9 @@ def render_html(inputs: ReportInputs, images: dict[str, bytes], title: str) -> s
         "services": ", ".join(fit.model.services),
         "covariates": ", ".join(fit.model.covariate_names) or "(none)",
         "model": json.dumps(fit.model.config.to_dict(), sort_keys=True),
-        "sampling": f"{fit.config.sampling.sampler}, {conv['n_chains']} chains x "
+        "sampling": f"{describe_method(conv)}, {conv['n_chains']} x {conv['n_draws']} draws, "
+                    f"seed {fit.config.sampling.random_seed}" if is_approximate(conv) else
+                    f"{fit.config.sampling.sampler}, {conv['n_chains']} chains x "
                     f"{conv['n_draws']} draws, {fit.config.sampling.tune} tuning steps, "
                     f"seed {fit.config.sampling.random_seed}",
         "standardisation": fit.config.need.standardise,
@@ -105,17 +108,26 @@ def render_html(inputs: ReportInputs, images: dict[str, bytes], title: str) -> s
                                                 [[k, v] for k, v in settings.items()],
                                                 align_numbers=False)]
     status_class = "pass" if gate["passed"] else "fail"
+    approximate = is_approximate(conv)
+    thresholds = threshold_text(Thresholds(**gate["thresholds"]), approximate)
     parts += ["<h2 id=\"convergence\">Convergence</h2>",
               f'<p>Convergence gate: <span class="{status_class}">{e(gate["status"])}</span>'
-              f" (thresholds: R-hat &le; {gate['thresholds']['rhat_max']}, bulk and tail ESS "
-              f"&ge; {gate['thresholds']['ess_min']:g}, divergences &le; "
-              f"{gate['thresholds']['divergences_max']}).</p>"]
+              f" (thresholds: {e(thresholds)}).</p>"]
     if gate["failures"]:
         parts.append("<ul>" + "".join(f"<li>{e(f)}</li>" for f in gate["failures"]) + "</ul>")
-    parts.append(_table(["statistic", "value"], [
-        ["max R-hat", f"{conv['rhat_max']:.4f}"], ["min bulk ESS", f"{conv['ess_bulk_min']:.0f}"],
-        ["min tail ESS", f"{conv['ess_tail_min']:.0f}"], ["divergences", conv["divergences"]],
-        ["min BFMI", f"{conv['bfmi_min']:.3f}"]]))
+    if approximate:
+        parts += [f'<p class="note">The posterior is approximate: {e(describe_method(conv))}. '
+                  f"Its draws are independent, so R-hat and ESS do not apply; the Pareto "
+                  f"k&#770; of its importance weights says how far it can be trusted.</p>",
+                  _table(["statistic", "value"], [
+                      ["method", conv["method"]], ["Pareto k̂", f"{conv['pareto_k']:.3f}"],
+                      ["importance ESS", f"{conv['importance_ess']:.0f}"]])]
+    else:
+        parts.append(_table(["statistic", "value"], [
+            ["max R-hat", f"{conv['rhat_max']:.4f}"],
+            ["min bulk ESS", f"{conv['ess_bulk_min']:.0f}"],
+            ["min tail ESS", f"{conv['ess_tail_min']:.0f}"],
+            ["divergences", conv["divergences"]], ["min BFMI", f"{conv['bfmi_min']:.3f}"]]))
     parts += _plot_sections(inputs, images)
     ps = inputs.psens
     parts += ["<h2 id=\"power-scaling\">Power-scaling sensitivity</h2>",

@@ -12,13 +12,17 @@ import numpy as np
 
 from bayes_needs.core.errors import ConfigError
 
-__all__ = ["GEOGRAPHY", "LA_EFFECT", "OBSERVATION_FIX", "PERSON_CHUNK", "PERSON_SETUP",
+__all__ = ["DESIGN_CHOICE", "DESIGN_DATA", "DESIGN_FIT", "DESIGN_PARAMETERS", "GEOGRAPHY",
+           "LA_EFFECT", "OBSERVATION_FIX", "PERSON_CHUNK", "PERSON_SETUP",
            "SERVICE", "SPEND", "check_seed", "stage_rng"]
 
 #: Stage keys of the area generator.
 GEOGRAPHY, LA_EFFECT, SERVICE, OBSERVATION_FIX, SPEND = 1, 2, 3, 4, 5
 #: Stage keys of the person generator.
 PERSON_SETUP, PERSON_CHUNK = 11, 12
+#: Stage keys of a design replicate (``bayes-needs design``): the posterior draw, the choice
+#: of returning LAs, the simulated return and the refit's seed.
+DESIGN_PARAMETERS, DESIGN_CHOICE, DESIGN_DATA, DESIGN_FIT = 21, 22, 23, 24
 
 
 def stage_rng(random_seed: int, *stage: int) -> np.random.Generator:

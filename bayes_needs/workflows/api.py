@@ -47,7 +47,7 @@ from bayes_needs.checks.gate import (
     warning_text,
 )
 from bayes_needs.config.models import Standardisation
-from bayes_needs.config.run import PANEL_SOURCES, RunConfig, load_run_config
+from bayes_needs.config.run import PANEL_SOURCES, RunConfig, SamplingMethod, load_run_config
 from bayes_needs.core.errors import ConfigError, ConvergenceWarning
 from bayes_needs.core.intervals import IntervalKind
 from bayes_needs.data.area import AreaData
@@ -65,7 +65,8 @@ __all__ = ["ON_UNCONVERGED", "PYTHON_HINTS", "OnUnconverged", "Run"]
 OnUnconverged = Literal["raise", "warn"]
 ON_UNCONVERGED: tuple[str, ...] = get_args(OnUnconverged)
 #: How a :class:`Run` user refits or overrides the gate, as the refusal names them.
-PYTHON_HINTS = GateHints('on_unconverged="warn"', "Run.fit(tune=..., draws=...)")
+PYTHON_HINTS = GateHints('on_unconverged="warn"', "Run.fit(tune=..., draws=...)",
+                         'Run.fit(method="nuts")')
 #: What ``run.json`` records of data passed to :class:`Run` directly.
 GIVEN_DATA = "given in Python: reload with Run.load(directory, data=...)"
 
@@ -176,11 +177,16 @@ class Run:
     def fit(self, *, random_seed: int | None = None, draws: int | None = None,
             tune: int | None = None, chains: int | None = None, sampler: str | None = None,
             target_accept: float | None = None, cores: int | None = None,
-            progress: bool | None = None) -> Run:
+            progress: bool | None = None, method: SamplingMethod | None = None) -> Run:
         """Sample the area model (seeded); settings given here go into the run config.
 
         Parameters
         ----------
+        method
+            ``"nuts"`` samples the posterior; ``"laplace"`` approximates it, much faster
+            (:mod:`bayes_needs.models.laplace`), and :meth:`allocate` then gates on the
+            approximation's Pareto k̂ (default: the config's, else
+            :data:`bayes_needs.core.defaults.SAMPLING_METHOD`).
         random_seed
             NUTS seed (default: the config's, else
             :data:`bayes_needs.core.defaults.RANDOM_SEED`).
@@ -202,7 +208,7 @@ class Run:
         self.config = self.config.with_overrides(sampling={
             "random_seed": random_seed, "draws": draws, "tune": tune, "chains": chains,
             "sampler": sampler, "target_accept": target_accept, "cores": cores,
-            "progressbar": progress})
+            "progressbar": progress, "method": method})
         if self._data is None:
             self._data, self._data_info = load_area_data(self.config.data)
         check_allocation_inputs(self.config, self._data, self._data_info,

@@ -69,7 +69,7 @@ OUTPUT_FILES = with_sidecars((BACKTEST_CSV, CASES_CSV, BACKTEST_PNG, SUMMARY_TXT
 MIN_HISTORY = 2
 #: Columns of :attr:`BacktestResult.timings`.
 TIMING_COLUMNS: tuple[str, ...] = (dims.ORIGIN, MODEL, "seconds", "fit_seconds", "n_cases",
-                                   "converged", "rhat_max", "divergences")
+                                   "converged", "rhat_max", "divergences", "pareto_k")
 
 
 @dataclass(frozen=True)
@@ -301,7 +301,8 @@ def _collect(done: list[CaseResult], panel: PanelData, origins: tuple[int, ...],
                              "fit_seconds": r.fit_seconds, "n_cases": len(r.cases),
                              "converged": r.convergence.get("converged"),
                              "rhat_max": r.convergence.get("rhat_max", np.nan),
-                             "divergences": r.convergence.get("divergences")} for r in done],
+                             "divergences": r.convergence.get("divergences"),
+                             "pareto_k": r.convergence.get("pareto_k", np.nan)} for r in done],
                            columns=list(TIMING_COLUMNS)).astype(
         {"converged": "boolean", "divergences": "Int64"})
     notes = tuple(n for r in done for n in r.notes)

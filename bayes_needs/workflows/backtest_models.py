@@ -9,7 +9,8 @@ the later counts.
 
 * ``panel``: the multi-year panel model (:class:`~bayes_needs.models.panel.PanelDemandModel`)
   fitted on :meth:`PanelData.up_to(origin) <bayes_needs.data.panel.PanelData.up_to>` with the
-  run's model, prior and sampling settings; its predictive count draws
+  run's model, prior and sampling settings (``sampling.method`` included: ``"laplace"``
+  approximates every refit, as it does the ``single_year`` ones); its predictive count draws
   (:func:`bayes_needs.need.panel.forecast`).
 * ``persistence``: the last count scaled by the exposure, with a negative binomial spread
   fitted on the history (:func:`bayes_needs.checks.persistence.persistence_forecast`). A
@@ -265,7 +266,8 @@ class CaseResult:
         Wall time of the job; ``fit_seconds`` that of its PyMC fit (NaN without one).
     convergence
         The fit's convergence summary and gate (``converged``, ``rhat_max``,
-        ``divergences``, ``failures``); empty without a fit.
+        ``divergences``, ``pareto_k`` of an approximate fit, ``failures``); empty without
+        a fit.
     notes
         Services or horizons without a forecast, and why.
     """
@@ -307,6 +309,7 @@ def _fit_record(fit: FitResult | None) -> tuple[float, dict[str, Any]]:
     gate = evaluate(conv)
     return float(fit.seconds), {"converged": gate.passed, "rhat_max": conv["rhat_max"],
                                 "divergences": conv["divergences"],
+                                "pareto_k": conv.get("pareto_k", float("nan")),
                                 "failures": list(gate.failures)}
 
 

@@ -23,7 +23,7 @@ import arviz as az
 import numpy as np
 
 from bayes_needs.config.run import RunConfig, parse_run_config
-from bayes_needs.core import idata as idata_io
+from bayes_needs.core.convergence import convergence_summary, inference_record
 from bayes_needs.core.errors import ConfigFileError, MissingDataError
 from bayes_needs.core.outputs import RUN, output_set, write_text
 from bayes_needs.data.area import AreaData
@@ -111,7 +111,7 @@ def sample_model(model: Any, config: RunConfig, data_info: dict[str, Any] | None
     start = time.perf_counter()
     idata = model.fit(random_seed=s.random_seed, draws=s.draws, tune=s.tune, chains=s.chains,
                       sampler=s.sampler, target_accept=s.target_accept,
-                      progressbar=s.progressbar, cores=s.cores)
+                      progressbar=s.progressbar, cores=s.cores, method=s.method)
     return FitResult(model, idata, config, data_info or {}, time.perf_counter() - start)
 
 
@@ -130,10 +130,10 @@ def convergence(idata: az.InferenceData) -> dict[str, Any]:
     -------
     dict
         Max R-hat, min bulk and tail ESS, divergences, min BFMI, chains and draws (see
-        :func:`bayes_needs.core.idata.convergence_summary`).
+        :func:`bayes_needs.core.convergence.convergence_summary`).
     """
     record = stored_record(idata, "the fit")
-    return record if record is not None else idata_io.convergence_summary(idata)
+    return record if record is not None else convergence_summary(idata)
 
 
 def stage_fit(fit: FitResult[DemandModel], directory: Path) -> None:
@@ -149,7 +149,8 @@ def stage_fit(fit: FitResult[DemandModel], directory: Path) -> None:
     fit.model.save(fit.idata, directory / FIT_FILE)
     info = {k: v for k, v in fit.data_info.items() if k != "synthetic"}
     run = {"config": fit.config.model_dump(), "data_info": info,
-           "data_hash": fit.model.data.data_hash(), "fit_seconds": fit.seconds}
+           "data_hash": fit.model.data.data_hash(), "fit_seconds": fit.seconds,
+           "inference": inference_record(convergence(fit.idata))}
     write_text(directory / RUN_FILE, json.dumps(run, indent=2, sort_keys=True, default=str))
 
 

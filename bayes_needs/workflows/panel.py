@@ -24,6 +24,7 @@ from bayes_needs.allocation import Allocation, CostWeights, allocate
 from bayes_needs.checks import need_gradient as gradient
 from bayes_needs.config.run import PANEL_SOURCES, RunConfig
 from bayes_needs.core import dims
+from bayes_needs.core.convergence import describe_method, inference_record
 from bayes_needs.core.errors import ConfigError
 from bayes_needs.core.intervals import credible_interval, describe_interval
 from bayes_needs.core.outputs import ALLOCATION, RUN, output_set, write_csv, write_text
@@ -37,7 +38,7 @@ from bayes_needs.models.panel import PanelDemandModel
 from bayes_needs.need import panel as panel_need
 from bayes_needs.simulate.panel import generate_panel
 from bayes_needs.workflows.decomposition import write_decomposition
-from bayes_needs.workflows.fits import FitResult, load_fit, sample_model, stage_fit
+from bayes_needs.workflows.fits import FitResult, convergence, load_fit, sample_model, stage_fit
 from bayes_needs.workflows.pipeline import RATE_PER, rates_per_10k
 
 DEMAND_CSV = "demand.csv"
@@ -198,9 +199,11 @@ def panel_need_and_allocation(fit: FitResult[Any], cost_weights: CostWeights
     a = cfg.allocation
 
     def share_out(demand: xr.DataArray) -> Allocation:
-        return allocate(demand, cost_weights, pot=a.pot, currency=a.currency,
-                        interval_prob=a.interval_prob, interval_kind=a.interval_kind,
-                        random_seed=cfg.need.random_seed)
+        allocation = allocate(demand, cost_weights, pot=a.pot, currency=a.currency,
+                              interval_prob=a.interval_prob, interval_kind=a.interval_kind,
+                              random_seed=cfg.need.random_seed)
+        allocation.draws.attrs.update(inference_record(convergence(fit.idata)))
+        return allocation
 
     need_year = need["need"].sel(year, drop=True)
     la_end = need_year * np.exp(-need["la_residual_kept"])
@@ -338,6 +341,7 @@ def write_panel_run(fit: FitResult[Any], need: xr.Dataset, allocation: Allocatio
                  f"{fit.model.years[-1]}; allocation year {need.attrs['allocation_year']}",
                  f"services: {', '.join(fit.model.services)}",
                  f"indicators: {', '.join(fit.model.indicator_names)}",
+                 f"method: {describe_method(convergence(fit.idata))}",
                  f"fit wall time: {fit.seconds:.1f} s",
                  f"pot: {a.pot:,.2f} {a.currency}",
                  f"median relative width of the {interval} share intervals: {width:.4f} "

@@ -97,7 +97,7 @@ def fit_person(config: RunConfig, data: PersonModelData,
     start = time.perf_counter()
     idata = model.fit(random_seed=s.random_seed, draws=s.draws, tune=s.tune, chains=s.chains,
                       sampler=s.sampler, target_accept=s.target_accept,
-                      progressbar=s.progressbar, cores=s.cores)
+                      progressbar=s.progressbar, cores=s.cores, method=s.method)
     return pipeline.FitResult(model, idata, config, data_info or {},
                               time.perf_counter() - start)
 

@@ -39,6 +39,7 @@ import xarray as xr
 from bayes_needs.allocation import Allocation, CostWeights, allocate
 from bayes_needs.config.run import RunConfig
 from bayes_needs.core import defaults, dims
+from bayes_needs.core.convergence import describe_method, inference_record, is_approximate
 from bayes_needs.core.errors import ConfigError
 from bayes_needs.core.intervals import IntervalKind, credible_interval, describe_interval
 from bayes_needs.core.outputs import (
@@ -173,6 +174,8 @@ def need_and_allocation(fit: FitResult[DemandModel], *, cost_weights: CostWeight
                           random_seed=fit.config.need.random_seed,
                           baseline=allocation_inputs.baseline_shares(a, fit.model.data),
                           damping=allocation_inputs.configured_damping(a))
+    # How the posterior was computed travels with the allocation (approximate or not).
+    allocation.draws.attrs.update(inference_record(convergence(fit.idata)))
     return need, allocation
 
 
@@ -270,14 +273,14 @@ def summary_text(fit: FitResult[DemandModel], allocation: Allocation, *,
         f"services: {', '.join(fit.model.services)}",
         f"covariates: {', '.join(fit.model.covariate_names) or '(none)'}",
         f"model: {json.dumps(fit.model.config.to_dict(), sort_keys=True)}",
-        f"sampler: {fit.config.sampling.sampler}, {conv['n_chains']} chains x "
-        f"{conv['n_draws']} draws after {fit.config.sampling.tune} tuning steps, seed "
-        f"{fit.config.sampling.random_seed}",
+        _sampling_line(fit.config, conv),
         f"standardisation: {fit.config.need.standardise}",
         f"intervals: {describe_interval(a.interval_prob, a.interval_kind)}",
         f"pot: {allocation.pot:,.2f} {allocation.currency}" if allocation.pot is not None
         else "pot: none (shares only)",
         "",
+    ]
+    lines += _approximation_lines(conv) if is_approximate(conv) else [
         "convergence (hyperparameters)",
         f"  max R-hat:        {conv['rhat_max']:.4f}",
         f"  min bulk ESS:     {conv['ess_bulk_min']:.0f}",
@@ -287,8 +290,9 @@ def summary_text(fit: FitResult[DemandModel], allocation: Allocation, *,
     ]
     for key, value in extra.items():
         lines.append(f"  {key + ':':<18}{value}")
-    lines += ["", "per hyperparameter (max R-hat / min bulk ESS / min tail ESS)"]
     per = conv.get("per_variable", {})
+    if per.get("rhat_max"):
+        lines += ["", "per hyperparameter (max R-hat / min bulk ESS / min tail ESS)"]
     for name in per.get("rhat_max", {}):
         lines.append(f"  {name:<18}{per['rhat_max'][name]:.4f} / "
                      f"{per['ess_bulk_min'][name]:.0f} / {per['ess_tail_min'][name]:.0f}")
@@ -296,6 +300,25 @@ def summary_text(fit: FitResult[DemandModel], allocation: Allocation, *,
     lines += ["", f"shares sum to 1 on every draw: max |sum - 1| = "
                   f"{float(abs(share - 1).max()):.2e}"]
     return "\n".join(lines) + "\n"
+
+
+def _sampling_line(config: RunConfig, conv: dict[str, Any]) -> str:
+    """Say how the posterior was computed: NUTS's settings, or the approximation."""
+    s = config.sampling
+    if is_approximate(conv):
+        return (f"method: {describe_method(conv)}; {conv['n_chains']} x {conv['n_draws']} "
+                f"importance-resampled draws, seed {s.random_seed}; results are approximate")
+    return (f"sampler: {s.sampler}, {conv['n_chains']} chains x {conv['n_draws']} draws after "
+            f"{s.tune} tuning steps, seed {s.random_seed}")
+
+
+def _approximation_lines(conv: dict[str, Any]) -> list[str]:
+    """Return the summary's section on an approximate fit's diagnostic (for convergence's)."""
+    return ["approximation (results are approximate, not NUTS)",
+            f"  method:           {conv['method']}",
+            f"  Pareto k̂:         {conv['pareto_k']:.3f}",
+            f"  importance ESS:   {conv['importance_ess']:.0f} of "
+            f"{conv['n_chains'] * conv['n_draws']}"]
 
 
 def _stage_allocation(fit: FitResult[AreaDemandModel], need: xr.Dataset, allocation: Allocation,

@@ -31,7 +31,8 @@ from bayes_needs.workflows.preflight import check_allocation_inputs
 #: How a Python caller of :func:`fit_run` and :func:`allocate_run` refits or overrides the
 #: gate (the CLI passes :data:`bayes_needs.checks.gate.CLI_HINTS`).
 PYTHON_HINTS = GateHints("allow_unconverged=True",
-                         "RunConfig sampling.tune, sampling.draws")
+                         "RunConfig sampling.tune, sampling.draws",
+                         'RunConfig sampling.method = "nuts"')
 
 
 @dataclass(frozen=True)

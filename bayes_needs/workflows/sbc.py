@@ -6,7 +6,9 @@ a pure function of ``(index, base_seed, settings)``, so results do not depend on
 which order they run. Outputs (:func:`write_sbc`), written as one set: ``sbc.csv`` (one row
 per quantity: chi-square uniformity p-value of the ranks, Holm-adjusted p-value, 50% and 90%
 central-interval coverage), ``ranks.csv`` (one row per replicate and quantity),
-``replicates.csv`` (convergence per replicate) and ``sbc_ecdf.png`` (rank ECDF differences
+``replicates.csv`` (convergence per replicate: R-hat and ESS of a NUTS refit, Pareto k̂ and
+importance ESS of an approximate one, and ``gate_passed``, whether the convergence gate
+would allocate from it) and ``sbc_ecdf.png`` (rank ECDF differences
 with 95% simultaneous bands).
 """
 
@@ -24,6 +26,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
+from bayes_needs.checks.gate import evaluate
 from bayes_needs.checks.sbc import (
     TRACKED_PARAMETERS,
     SBCResult,
@@ -42,6 +45,7 @@ from bayes_needs.checks.sbc_simulation import (
 )
 from bayes_needs.core import dims
 from bayes_needs.core import idata as idata_io
+from bayes_needs.core.convergence import convergence_summary
 from bayes_needs.core.errors import ConfigError
 from bayes_needs.core.executors import SerialExecutor, completed
 from bayes_needs.core.outputs import output_set, with_sidecars, write_bytes, write_csv
@@ -51,6 +55,7 @@ from bayes_needs.models.area import AreaDemandModel
 from bayes_needs.need.area import expected_need
 from bayes_needs.report.figures import figure_png
 from bayes_needs.report.sbc import plot_rank_ecdf
+from bayes_needs.workflows.fits import convergence
 
 __all__ = ["ECDF_PNG", "OUTPUT_FILES", "RANKS_CSV", "REPLICATES_CSV", "SBC_CSV",
            "print_progress", "replicate_note", "replicate_seed", "run_replicate", "run_sbc",
@@ -121,10 +126,12 @@ def run_replicate(index: int, base_seed: int, settings: SBCSettings) -> dict[str
                     t.year, f"SBC replicate {index} (base seed {base_seed})")
     model = AreaDemandModel(data, template.config, priors=template.priors)
     try:
+        nuts_only: dict[str, Any] = {"compute_convergence_checks": False} \
+            if settings.method == "nuts" else {}
         idata = model.fit(random_seed=seeds[_SEED_FIT], draws=settings.draws,
                           tune=settings.tune, chains=settings.chains, cores=1,
                           target_accept=settings.target_accept, progressbar=False,
-                          compute_convergence_checks=False)
+                          method=settings.method, **nuts_only)
     except Exception as exc:  # a failed fit is recorded, not fatal to the whole run
         diagnostics.update(error=f"{type(exc).__name__}: {exc}".splitlines()[0],
                            seconds=time.perf_counter() - start)
@@ -145,10 +152,15 @@ def run_replicate(index: int, base_seed: int, settings: SBCSettings) -> dict[str
     ranks, inside_50, inside_90 = rank_replicate(
         draws, truths, keep, np.random.default_rng(seeds[_SEED_TIES]))
 
-    conv = idata_io.convergence_summary(idata, [n for n in TRACKED_PARAMETERS if n in post])
-    diagnostics.update(rhat_max=conv["rhat_max"], ess_bulk_min=conv["ess_bulk_min"],
-                       ess_tail_min=conv["ess_tail_min"], divergences=conv["divergences"],
-                       thin=thin, seconds=time.perf_counter() - start, error="")
+    conv = convergence(idata) if settings.method != "nuts" else \
+        convergence_summary(idata, [n for n in TRACKED_PARAMETERS if n in post])
+    diagnostics.update(method=settings.method, rhat_max=conv["rhat_max"],
+                       ess_bulk_min=conv["ess_bulk_min"], ess_tail_min=conv["ess_tail_min"],
+                       divergences=conv["divergences"],
+                       pareto_k=conv.get("pareto_k", float("nan")),
+                       importance_ess=conv.get("importance_ess", float("nan")),
+                       gate_passed=evaluate(conv).passed, thin=thin,
+                       seconds=time.perf_counter() - start, error="")
     return {"index": index, "ranks": ranks, "inside_50": inside_50, "inside_90": inside_90,
             "diagnostics": diagnostics}
 
@@ -268,6 +280,10 @@ def replicate_note(diagnostics: dict[str, Any]) -> str:
     """
     if diagnostics.get("error"):
         line = f"failed: {diagnostics['error']}"
+    elif diagnostics.get("method", "nuts") != "nuts":
+        line = (f"Pareto k̂ {diagnostics['pareto_k']:.2f}, importance ESS "
+                f"{diagnostics['importance_ess']:.0f}"
+                + ("" if diagnostics["gate_passed"] else " (the gate would refuse it)"))
     else:
         line = (f"max R-hat {diagnostics['rhat_max']:.3f}, min bulk ESS "
                 f"{diagnostics['ess_bulk_min']:.0f}, divergences {diagnostics['divergences']}")

@@ -114,7 +114,8 @@ def run_scenario(scenario: Scenario, *, power_scaling: bool = True) -> xr.Datase
     -------
     xarray.Dataset
         ``share`` (chain, draw, la) with ``la_name``; scalars ``rhat_max``, ``ess_bulk_min``,
-        ``ess_tail_min``, ``divergences``, ``bfmi_min``, ``converged``, ``fit_seconds``;
+        ``ess_tail_min``, ``divergences``, ``bfmi_min``, ``pareto_k`` (of an approximate fit,
+        ``sampling.method = "laplace"``), ``converged``, ``fit_seconds``;
         with ``power_scaling``, ``psens_prior`` and ``psens_likelihood`` over ``parameter``.
         attrs: ``scenario``, ``config`` (JSON), ``gate_failures`` (JSON), ``fit_from``.
     """
@@ -165,7 +166,7 @@ def _run_group(scenarios: list[Scenario], power_scaling: bool) -> list[xr.Datase
     gate = evaluate(conv)
     common = xr.Dataset()
     for key in CONVERGENCE_VARS:
-        common[key] = float(conv[key])
+        common[key] = float(conv.get(key, np.nan))
     common["converged"] = gate.passed
     common["fit_seconds"] = float(fit.seconds)
     if power_scaling:
@@ -389,10 +390,12 @@ def write_outputs(results: xr.Dataset, comparison: Comparison, out_dir: str | Pa
 def scenario_note(name: str, result: xr.Dataset) -> str:
     """One scenario's fit time and convergence, for its progress line."""
     flag = "" if bool(result["converged"].item()) else "  [misses convergence thresholds]"
-    return (f"{name}: {float(result['fit_seconds'].item()):.0f} s fit, max "
-            f"R-hat {float(result['rhat_max'].item()):.3f}, min bulk ESS "
-            f"{float(result['ess_bulk_min'].item()):.0f}, divergences "
-            f"{int(result['divergences'].item())}{flag}")
+    k = float(result["pareto_k"].item()) if "pareto_k" in result else float("nan")
+    health = f"approximate, Pareto k̂ {k:.2f}" if np.isfinite(k) else \
+        f"max R-hat {float(result['rhat_max'].item()):.3f}, min bulk ESS " \
+        f"{float(result['ess_bulk_min'].item()):.0f}, divergences " \
+        f"{int(result['divergences'].item())}"
+    return f"{name}: {float(result['fit_seconds'].item()):.0f} s fit, {health}{flag}"
 
 
 def elapsed(start: float) -> str:

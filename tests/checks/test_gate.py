@@ -29,6 +29,7 @@ from bayes_needs.checks.gate import (
     evaluate,
 )
 from bayes_needs.cli import main
+from bayes_needs.core.convergence import approximation_summary
 from bayes_needs.core.errors import ConfigError, ConvergenceError
 
 GOOD = {"rhat_max": 1.004, "ess_bulk_min": 812.0, "ess_tail_min": 640.0, "divergences": 0,
@@ -106,7 +107,7 @@ def test_enforce_refuses_unless_allowed():
     record = result.to_dict()
     assert record["allow_unconverged"] is True and record["failures"]
     assert record["thresholds"] == {"rhat_max": 1.01, "ess_min": 400.0, "divergences_max": 0,
-                                    "bfmi_min": None}
+                                    "bfmi_min": None, "pareto_k_max": 0.7}
 
 
 def test_the_refusal_names_the_callers_own_override():
@@ -120,6 +121,39 @@ def test_the_refusal_names_the_callers_own_override():
     assert OVERRIDE_FLAG not in message and "--tune" not in message
     allowed = enforce(with_(rhat_max=1.03), hints=hints, allow_unconverged=True)
     assert allowed.status == 'failed, allowed by on_unconverged="warn"'
+
+
+def approximate(pareto_k):
+    """An approximate fit's record, as a Laplace fit stores it."""
+    return approximation_summary(method="laplace", pareto_k=pareto_k, importance_ess=150.0,
+                                 n_chains=2, n_draws=1000)
+
+
+def test_an_approximate_fit_is_gated_on_its_pareto_k_alone():
+    # Its R-hat and ESS are NaN (independent draws): they would fail a NUTS fit.
+    passing = evaluate(approximate(0.3))
+    assert passing.passed and passing.approximate and passing.failures == ()
+    assert passing.summary_lines()["gate thresholds"] == "Pareto k̂ <= 0.7 (approximate fit)"
+    (failure,) = check_convergence(approximate(0.8))
+    assert "Pareto k̂ 0.80 > 0.7" in failure and "importance ESS 150 of 2000" in failure
+    assert check_convergence(approximate(0.8), pareto_k_max=0.9) == []
+    assert check_convergence(approximate(float("nan"))) == [
+        "Pareto k̂ of the approximation could not be computed"]
+
+
+def test_an_unreliable_approximation_is_refused_naming_k_and_every_way_on():
+    with pytest.raises(ConvergenceError) as info:
+        enforce(approximate(0.8), hints=CLI_HINTS, source="runs/x/fit.nc")
+    message = str(info.value)
+    for fragment in ("runs/x/fit.nc", "Pareto k̂ 0.80 > 0.7", "up to Pareto k̂ 0.7",
+                     "--method nuts", OVERRIDE_FLAG):
+        assert fragment in message, (fragment, message)
+    hints = GateHints('on_unconverged="warn"', "Run.fit(draws=...)", 'Run.fit(method="nuts")')
+    with pytest.raises(ConvergenceError, match=r'Run\.fit\(method="nuts"\).*on_unconverged'):
+        enforce(approximate(0.8), hints=hints)
+    forced = enforce(approximate(0.8), hints=CLI_HINTS, allow_unconverged=True)
+    assert forced.status == f"failed, allowed by {OVERRIDE_FLAG}"
+    assert forced.to_dict()["approximate"] is True
 
 
 # ====================================================================== the CLI

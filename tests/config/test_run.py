@@ -51,3 +51,14 @@ def test_services_given_as_text_is_refused(tmp_path):
     path.write_text('schema_version = 1\n[data]\nservices = "cin"\n')
     with pytest.raises(ConfigFileError, match=r"data\.services: services must be a list"):
         load_run_config(path)
+
+
+def test_the_sampling_method_defaults_to_nuts_and_takes_laplace(tmp_path):
+    path = tmp_path / "run.toml"
+    path.write_text("schema_version = 1\n")
+    assert load_run_config(path).sampling.method == "nuts"
+    path.write_text('schema_version = 1\n[sampling]\nmethod = "laplace"\n')
+    assert load_run_config(path).sampling.method == "laplace"
+    path.write_text('schema_version = 1\n[sampling]\nmethod = "vi"\n')
+    with pytest.raises(ConfigFileError, match=r"sampling\.method.*'nuts' or 'laplace'"):
+        load_run_config(path)

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from bayes_needs.core import dims
+from bayes_needs.core import convergence, dims
 from bayes_needs.core import idata as idata_io
 from bayes_needs.core.errors import BayesNeedsError, DataHashMismatchError, MissingDataError
 from bayes_needs.core.version import __version__
@@ -141,7 +141,7 @@ def test_load_names_malformed_metadata(tmp_path, fit, attr, value):
 
 
 def test_convergence_summary_without_sampler_stats(fit):
-    summary = idata_io.convergence_summary(fit)
+    summary = convergence.convergence_summary(fit)
     assert summary["n_chains"] == 2 and summary["n_draws"] == 10
     assert summary["divergences"] == 0 and np.isnan(summary["bfmi_min"])
     assert set(summary["per_variable"]["rhat_max"]) == {"mu"}

@@ -16,6 +16,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from bayes_needs.core import convergence
 from bayes_needs.core import idata as idata_io
 from bayes_needs.data.readers.costs import england_cost_design, england_spend_data
 from bayes_needs.data.unit_costs import load_unit_costs
@@ -107,7 +108,7 @@ def test_real_ro3_2024_25_fits_without_divergences(data_dir):
     model = CostWeightModel(spend, load_unit_costs(), england_cost_design())
     idata = model.fit(random_seed=20250331, draws=1000, tune=1000, chains=2,
                       progressbar=False)
-    summary = idata_io.convergence_summary(idata, ["unit_cost", "price_sd", "spend_sigma",
+    summary = convergence.convergence_summary(idata, ["unit_cost", "price_sd", "spend_sigma",
                                                    "spend_nu", "mix_sd"])
     w = _weights(model, idata)
     pos = model.activities.index("cla_residential_week")

@@ -50,7 +50,7 @@ import pymc as pm
 import pytest
 import xarray as xr
 
-from bayes_needs.core import dims
+from bayes_needs.core import convergence, dims
 from bayes_needs.core import idata as idata_io
 from bayes_needs.core.intervals import credible_interval
 from bayes_needs.data.panel import PanelData
@@ -173,7 +173,7 @@ def run_replicate(index: int, draw: dict[str, xr.DataArray]) -> Replicate:
                              standardise=standardise)["need"].isel({dims.YEAR: 0}, drop=True)
         share = need / need.sum(dims.LA)
         out.shares[standardise] = inside(share, true_shares(panel, truth, standardise))
-    health = idata_io.convergence_summary(idata, list(draw))
+    health = convergence.convergence_summary(idata, list(draw))
     out.divergences, out.rhat_max = health["divergences"], health["rhat_max"]
     out.seconds = time.perf_counter() - start
     return out

@@ -17,7 +17,7 @@ import xarray as xr
 from sampling_mocks import patched_sample
 
 from bayes_needs import ConvergenceError, ConvergenceWarning, Run, RunConfig, generate_area
-from bayes_needs.checks.gate import GATE_ATTR, OVERRIDE_FLAG
+from bayes_needs.checks.gate import GATE_ATTR, OVERRIDE_FLAG, Thresholds
 from bayes_needs.core import idata as idata_io
 from bayes_needs.core.errors import ConfigError, DataHashMismatchError
 from bayes_needs.workflows import pipeline
@@ -175,3 +175,21 @@ def test_from_config_takes_the_data_location(tmp_path):
     assert run.config.data.data_dir == str(tmp_path.resolve())
     assert run.config.data.year == 2024
     assert run.config.data.services == ["referrals", "cin", "cpp", "cla"]
+
+
+def test_fit_with_the_laplace_approximation_is_gated_on_its_pareto_k():
+    """A real (fast) Laplace fit: recorded in the config, gated on k̂ with Python's hints."""
+    run = Run(RunConfig(data=TINY)).fit(method="laplace", random_seed=3, draws=100, chains=2)
+    assert run.config.sampling.method == "laplace"
+    conv = run.convergence
+    assert conv["approximate"] is True and conv["method"] == "laplace"
+    assert np.isfinite(conv["pareto_k"])
+    assert idata_io.posterior(run.idata).sizes["draw"] == 100
+    with pytest.raises(ConvergenceError) as info:
+        run.allocate(thresholds=Thresholds(pareto_k_max=-1.0))
+    message = str(info.value)
+    assert "Pareto k̂" in message and 'Run.fit(method="nuts")' in message
+    assert 'on_unconverged="warn"' in message
+    allocation = run.allocate(thresholds=Thresholds(pareto_k_max=100.0))
+    assert allocation.draws.attrs["approximate"] == 1
+    assert allocation.draws.attrs["method"] == "laplace"

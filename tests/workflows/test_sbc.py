@@ -31,6 +31,25 @@ def test_replicates_are_pure_functions_of_index_and_seed(mocked_sampler):
     assert first["diagnostics"]["error"] == ""
 
 
+def test_a_laplace_replicate_records_its_pareto_k_and_the_gate():
+    """A real Laplace refit (seconds at tiny scale): what the gate would refuse is visible."""
+    settings = SBCSettings(draws=100, chains=1, n_rank_draws=99, method="laplace")
+    result = run_replicate(0, 7, settings)
+    diagnostics = result["diagnostics"]
+    assert diagnostics["error"] == ""
+    assert diagnostics["method"] == "laplace"
+    assert diagnostics["pareto_k"] == diagnostics["pareto_k"]   # not NaN
+    assert diagnostics["gate_passed"] == (diagnostics["pareto_k"] <= 0.7)
+    assert all(0 <= r <= 99 for r in result["ranks"].values())
+    note = sbc_workflow.replicate_note(diagnostics)
+    assert "Pareto k̂" in note and ("refuse" in note) != diagnostics["gate_passed"]
+
+
+def test_the_sbc_method_is_checked():
+    with pytest.raises(ConfigError, match="SBC method must be one of"):
+        SBCSettings(method="vi")
+
+
 def test_run_sbc_and_write_outputs(mocked_sampler, tmp_path):
     seen = []
     result = run_sbc(SMALL, n_sims=3, base_seed=3, progress=seen.append)

@@ -567,3 +567,19 @@ def test_example_file_from_cli_locally_and_from_a_script_on_a_cluster(tmp_path, 
         print(f"\nlocal pool {local_seconds:.0f} s, LocalCluster {cluster_seconds:.0f} s; "
               f"identical results\n{summary.to_string(index=False)}")
     assert (summary.loc[summary["scenario"] != "base", "max_abs_change_pp"] > 0).all()
+
+
+def test_scenarios_of_another_method_do_not_share_a_fit():
+    base = RunConfig()
+    approximate = base.with_overrides(sampling={"method": "laplace"})
+    assert sensitivity.fit_key(base) != sensitivity.fit_key(approximate)
+    assert sensitivity.fit_key(approximate) == sensitivity.fit_key(
+        approximate.with_overrides(need={"standardise": "none"}))
+
+
+def test_the_note_of_an_approximate_scenario_gives_its_pareto_k():
+    result = xr.Dataset({"converged": False, "fit_seconds": 3.0, "pareto_k": 0.82,
+                         "rhat_max": np.nan, "ess_bulk_min": np.nan, "divergences": 0})
+    note = sensitivity.scenario_note("base", result)
+    assert "approximate, Pareto k̂ 0.82" in note and "R-hat" not in note
+    assert "misses convergence thresholds" in note

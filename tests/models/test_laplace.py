@@ -1,0 +1,56 @@
+"""The Laplace approximation: exact on a conjugate model, structured Hessian = dense one."""
+
+from __future__ import annotations
+
+import numpy as np
+import pymc as pm
+import pytest
+from pymc.blocking import DictToArrayBijection
+
+from bayes_needs.models.area import AreaDemandModel
+from bayes_needs.models.laplace import HessianLayout, hessian, laplace_fit, layout_for
+from bayes_needs.simulate.area import generate_area
+
+PRIOR_SD, NOISE_SD = 10.0, 1.0
+
+
+def test_a_normal_mean_with_known_variance_gets_its_exact_posterior():
+    # y_i ~ N(mu, 1), mu ~ N(0, 10^2): the posterior is exactly Gaussian, so the Laplace
+    # approximation is exact and the importance weights are flat.
+    y = np.random.default_rng(3).normal(1.5, NOISE_SD, size=20)
+    with pm.Model() as model:
+        mu = pm.Normal("mu", 0.0, PRIOR_SD)
+        pm.Normal("y", mu, NOISE_SD, observed=y)
+    precision = PRIOR_SD**-2 + len(y) / NOISE_SD**2
+    exact_mean, exact_sd = y.sum() / NOISE_SD**2 / precision, precision**-0.5
+    result = laplace_fit(model, random_seed=1, draws=1000, chains=2)
+    draws = result.draws["mu"]
+    assert draws.shape == (2, 1000)
+    # Monte Carlo error of the mean of 2000 independent draws: exact_sd / 45 ~ 0.005.
+    assert draws.mean() == pytest.approx(exact_mean, abs=4 * exact_sd / np.sqrt(2000))
+    assert draws.std() == pytest.approx(exact_sd, rel=0.05)
+    assert result.pareto_k < 0.5
+    assert result.importance_ess > 1900
+
+
+def test_the_structured_hessian_of_the_area_model_equals_the_dense_one():
+    data = generate_area("tiny", random_seed=0, services=("cin", "cla")).data
+    area = AreaDemandModel(data)
+    model = area.build_model()
+    point = model.initial_point()
+    raveled = DictToArrayBijection.map({v.name: point[v.name] for v in model.value_vars})
+    value_and_gradient = model.logp_dlogp_function(ravel_inputs=True, initial_point=point)
+    value_and_gradient.set_extra_values({})
+
+    def gradient(x):
+        return np.asarray(value_and_gradient(x)[1], dtype=float)
+
+    structured = layout_for(model, {"la_latent": 0})
+    assert structured.local_index.shape == (data.geography.n_la, 2)   # LAs x services
+    dense = HessianLayout.dense(raveled.data.size)
+    assert structured.gradients_per_hessian < dense.gradients_per_hessian
+    x = raveled.data + np.random.default_rng(0).normal(0.0, 0.1, raveled.data.size)
+    expected = hessian(gradient, x, dense)
+    got = hessian(gradient, x, structured)
+    scale = np.max(np.abs(expected))
+    np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-6 * scale)
