@@ -10,7 +10,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bayes_needs.cli.common import existing_dir, existing_file, output_dir, positive_int
+from bayes_needs.cli.common import (
+    NameList,
+    existing_dir,
+    existing_file,
+    output_dir,
+    positive_int,
+)
 from bayes_needs.cli.run_options import add_sampling_options, configure
 from bayes_needs.config.run import load_run_config
 from bayes_needs.core import defaults
@@ -55,11 +61,6 @@ def parse_origins(value: str) -> list[int]:
     return sorted({int(m.group(1)) for m in matches if m})
 
 
-def parse_models(value: str) -> list[str]:
-    """Parse ``--models``: a comma list of names (checked against the models by the run)."""
-    return [p.strip() for p in value.split(",") if p.strip()]
-
-
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``backtest`` sub-command.
 
@@ -90,9 +91,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         metavar="H",
                         help=f"years ahead forecast from each origin (default "
                              f"{defaults.BACKTEST_HORIZON})")
-    parser.add_argument("--models", type=parse_models, default=list(backtest.MODELS),
-                        metavar="M1,M2",
-                        help=f"models compared (default {','.join(backtest.MODELS)})")
+    # Names are checked (and ordered) by backtest.check_models, as for the Python API.
+    parser.add_argument("--models", action=NameList, default=list(backtest.MODELS),
+                        metavar="MODEL",
+                        help=f"models compared, comma- or space-separated (default "
+                             f"{','.join(backtest.MODELS)})")
     where = parser.add_mutually_exclusive_group()
     where.add_argument("--workers", type=positive_int, default=None, metavar="N",
                        help="local worker processes running origins and models side by side "

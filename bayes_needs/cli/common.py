@@ -6,7 +6,9 @@ import argparse
 import json
 import math
 import sys
+from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import Any
 
 
 def existing_dir(value: str) -> Path:
@@ -87,6 +89,81 @@ def output_dir(value: str) -> Path:
     if path.exists() and not path.is_dir():
         raise argparse.ArgumentTypeError(f"output path exists and is not a directory: {value}")
     return path
+
+
+def names_from(values: Sequence[str], known: Iterable[str] | None = None) -> tuple[str, ...]:
+    """Parse names given comma- or space-separated, in one argument or several.
+
+    Parameters
+    ----------
+    values
+        The option's arguments, e.g. ``["cin,cla"]``, ``["cin", "cla"]`` or ``["cin, cla"]``.
+    known
+        The names allowed; ``None`` leaves them to be checked where they are used.
+
+    Returns
+    -------
+    tuple of str
+        The names in the order given, blanks trimmed.
+
+    Raises
+    ------
+    argparse.ArgumentTypeError
+        For an empty item (``"cin,,cla"``, a leading or trailing comma, nothing at all), a
+        repeated name or a name outside ``known``.
+    """
+    text = " ".join(values)
+    names: list[str] = []
+    for item in text.split(","):
+        words = item.split()
+        if not words:
+            raise argparse.ArgumentTypeError(f"empty item in {text!r}; give names separated "
+                                             f"by commas or spaces, e.g. 'a,b' or 'a b'")
+        names.extend(words)
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        raise argparse.ArgumentTypeError(f"{', '.join(map(repr, repeated))} given more than "
+                                         f"once in {text!r}")
+    if known is not None:
+        allowed = list(known)
+        unknown = [name for name in names if name not in allowed]
+        if unknown:
+            raise argparse.ArgumentTypeError(f"unknown {', '.join(map(repr, unknown))}; "
+                                             f"expected names from {allowed}")
+    return tuple(names)
+
+
+class NameList(argparse.Action):
+    """Collect a list of names (an argparse action): ``--opt a,b``, ``--opt a b``, ``--opt "a, b"``.
+
+    The option takes one or more arguments, parsed by :func:`names_from` into a tuple of
+    names. A mistake there is a usage error naming the option (exit 2, no traceback).
+
+    Parameters
+    ----------
+    option_strings, dest, **kwargs
+        As for any :class:`argparse.Action`; ``nargs`` is always ``"+"``.
+    known
+        The names allowed; ``None`` (default) leaves them to be checked where they are used.
+    """
+
+    def __init__(self, option_strings: Sequence[str], dest: str, *,
+                 known: Iterable[str] | None = None, **kwargs: Any) -> None:
+        if kwargs.pop("nargs", "+") != "+":
+            raise ValueError("a NameList option takes one or more arguments (nargs='+')")
+        super().__init__(option_strings, dest, nargs="+", **kwargs)
+        self.known = None if known is None else tuple(known)
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
+                 values: str | Sequence[Any] | None,
+                 option_string: str | None = None) -> None:
+        """Store the parsed names, or stop with a usage error naming the option."""
+        given = [values] if isinstance(values, str) else [str(v) for v in values or []]
+        try:
+            names = names_from(given, self.known)
+        except argparse.ArgumentTypeError as exc:
+            raise argparse.ArgumentError(self, str(exc)) from None
+        setattr(namespace, self.dest, names)
 
 
 def print_json(obj: object) -> None:

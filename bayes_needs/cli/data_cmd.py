@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable
 
-from bayes_needs.cli.common import existing_dir, positive_int, print_json
+from bayes_needs.cli.common import NameList, existing_dir, positive_int, print_json
 from bayes_needs.core.errors import ConfigError
 from bayes_needs.data.readers.england import (
     DEFAULT_COVARIATES,
@@ -44,13 +44,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                               "population/, dfe_csc/)")
     england.add_argument("--year", type=positive_int, default=2024,
                          help="DfE reporting year, e.g. 2024 for 31 March 2024 (default 2024)")
-    england.add_argument("--services", type=_names, default=DEFAULT_SERVICES,
-                         metavar="LIST",
-                         help=f"comma-separated services (default: "
+    england.add_argument("--services", action=NameList, default=DEFAULT_SERVICES,
+                         metavar="NAME",
+                         help=f"services, comma- or space-separated (default: "
                               f"{','.join(DEFAULT_SERVICES)})")
-    england.add_argument("--covariates", type=_names, default=DEFAULT_COVARIATES,
-                         metavar="LIST",
-                         help=f"comma-separated IoD2019 covariates (default: "
+    england.add_argument("--covariates", action=NameList, default=DEFAULT_COVARIATES,
+                         metavar="NAME",
+                         help=f"IoD2019 covariates, comma- or space-separated (default: "
                               f"{','.join(DEFAULT_COVARIATES)})")
     england.add_argument("--no-rescale-exposure", dest="rescale_exposure",
                          action="store_false",
@@ -129,14 +129,6 @@ def format_report(report: EnglandDataReport) -> str:
                 f"{code} ({origin})" for code, origin in
                 zip(group["la_code"], group["origin"], strict=True)))
     return "\n".join(lines)
-
-
-def _names(value: str) -> tuple[str, ...]:
-    """Parse a comma-separated list of names (an argparse type)."""
-    names = tuple(v.strip() for v in value.split(",") if v.strip())
-    if not names:
-        raise argparse.ArgumentTypeError(f"expected a comma-separated list, got {value!r}")
-    return names
 
 
 def _missing_source(parser: argparse.ArgumentParser) -> Callable[[argparse.Namespace], int]:

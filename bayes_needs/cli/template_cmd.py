@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from bayes_needs.cli.common import existing_dir, output_dir, positive_int, print_json
+from bayes_needs.cli.common import NameList, existing_dir, output_dir, positive_int, print_json
 from bayes_needs.core import dims
 from bayes_needs.workflows import template
 
@@ -28,8 +28,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="the LA's code (upper-tier LA of 2023, e.g. E06000001)")
     parser.add_argument("--level", required=True, choices=(dims.LSOA, dims.MSOA),
                         help="the areas counts are given for")
-    parser.add_argument("--services", required=True, nargs="+", metavar="S",
-                        help="services to collect (space- or comma-separated), from "
+    parser.add_argument("--services", required=True, action=NameList, metavar="S",
+                        help="services to collect (comma- or space-separated), from "
                              "referrals, cin, cpp, cla")
     parser.add_argument("--year", required=True, type=positive_int,
                         help="DfE reporting year, e.g. 2024 for the year to 31 March 2024")
@@ -55,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
     int
         The exit code.
     """
-    services = [s.strip() for value in args.services for s in value.split(",") if s.strip()]
+    services = list(args.services)
     written = template.write_template(args.data_dir, args.la, args.level, services,
                                       args.year, args.out)
     if args.json:

@@ -10,7 +10,13 @@ from typing import Any, get_args
 import numpy as np
 
 from bayes_needs.checks.sbc import SBCSettings
-from bayes_needs.cli.common import existing_file, non_negative_int, output_dir, positive_int
+from bayes_needs.cli.common import (
+    NameList,
+    existing_file,
+    non_negative_int,
+    output_dir,
+    positive_int,
+)
 from bayes_needs.cli.common import probability as probability_type
 from bayes_needs.config.models import LA_PARAMETERISATIONS, Standardisation
 from bayes_needs.config.run import METHODS
@@ -21,17 +27,6 @@ from bayes_needs.workflows.sbc import run_sbc, write_sbc
 
 #: The settings' own defaults, shown and used as the options' defaults.
 _DEFAULTS = SBCSettings()
-
-
-def _services(value: str) -> tuple[str, ...]:
-    """Parse distinct comma-separated service names (an argparse type)."""
-    names = tuple(v.strip() for v in value.split(",") if v.strip())
-    unknown = sorted(set(names) - set(dims.SERVICES))
-    if not names or unknown or len(set(names)) != len(names):
-        raise argparse.ArgumentTypeError(
-            f"expected distinct comma-separated services from {list(dims.SERVICES)}, got "
-            f"{value!r}")
-    return names
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -69,8 +64,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     sbc.add_argument("--data-seed", type=non_negative_int, default=_DEFAULTS.data_seed,
                      help=f"seed of the synthetic geography and observation layout (default "
                           f"{_DEFAULTS.data_seed})")
-    sbc.add_argument("--services", type=_services, default=None,
-                     help=f"comma-separated services (default {','.join(_DEFAULTS.services)})")
+    sbc.add_argument("--services", action=NameList, known=dims.SERVICES, default=None,
+                     metavar="NAME",
+                     help=f"distinct services, comma- or space-separated (default "
+                          f"{','.join(_DEFAULTS.services)})")
     sbc.add_argument("--method", choices=METHODS, default=_DEFAULTS.method,
                      help=f"how each replicate refits (default {_DEFAULTS.method}); with "
                           f"laplace, replicates.csv records each approximation's Pareto k-hat "

@@ -14,6 +14,8 @@ from pathlib import Path
 import pytest
 from clitools import REPO_ROOT, SUPPORT_DIR, cli_env
 
+from bayes_needs.cli import build_parser
+
 #: ``bayes-needs ARGS`` with pm.sample mocked; bayes_needs first, as the console script.
 DRIVER = f"""
 import sys
@@ -55,11 +57,22 @@ def test_demo_prints_no_library_warnings(cache, tmp_path):
     assert GATE_WARNING in done.stderr  # our own warning still shows
 
 
-@pytest.mark.parametrize("where", ["before", "after"])
-def test_quiet_leaves_results_warnings_and_errors(cache, tmp_path, where):
-    args = [*DEMO, "--out", str(tmp_path / "out")]
-    args = ["--quiet", *args] if where == "before" else [*args, "--quiet"]
-    done = run(DRIVER, args, cache)
+@pytest.mark.parametrize(("argv", "quiet"), [
+    (["--quiet", *DEMO], True),
+    (["-q", *DEMO], True),
+    ([*DEMO, "--quiet"], True),
+    ([*DEMO, "-q"], True),
+    (["--quiet", *DEMO, "--quiet"], True),
+    (DEMO, False),
+])
+def test_quiet_is_taken_before_or_after_the_command(tmp_path, argv, quiet):
+    """Where ``--quiet`` stands only changes the parsing: one end-to-end run below covers both."""
+    args = build_parser("demo").parse_args([*argv, "--out", str(tmp_path / "out")])
+    assert args.quiet is quiet
+
+
+def test_quiet_leaves_results_warnings_and_errors(cache, tmp_path):
+    done = run(DRIVER, [*DEMO, "--out", str(tmp_path / "out"), "--quiet"], cache)
     assert done.returncode == 0, done.stderr
     assert done.stderr.splitlines() == [line for line in done.stderr.splitlines()
                                         if line.startswith(GATE_WARNING)]

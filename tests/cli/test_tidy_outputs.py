@@ -14,10 +14,11 @@ import numpy as np
 import pandas as pd
 import pytest
 import xarray as xr
-from clitools import run_cli
 from csv_meta import read_meta
+from sampling_mocks import patched_sample
 
 from bayes_needs.checks.gate import OVERRIDE_FLAG
+from bayes_needs.cli import main
 from bayes_needs.config.run import RunConfig
 from bayes_needs.core import defaults
 from bayes_needs.core import idata as idata_io
@@ -43,21 +44,25 @@ currency = "EUR"
 """
 
 
-@pytest.fixture
-def outputs(mocked_sampler, tmp_path, capsys) -> Path:
-    """A demo of both approaches, an allocation from its area run, and a panel run."""
-    root = tmp_path / "outputs"
-    code, _, err = run_cli(capsys, "demo", "--scale", "tiny", "--approach", "both", *SAMPLING,
-                           "--out", root / "demo", "--pot", "5e8", "--currency", "EUR")
-    assert code == 0, err
-    code, _, err = run_cli(capsys, "allocate", root / "demo" / "area", "--out",
-                           root / "allocated", OVERRIDE_FLAG, "--interval-prob", "0.8")
-    assert code == 0, err
-    config = tmp_path / "panel.toml"
+@pytest.fixture(scope="module")
+def outputs(tmp_path_factory) -> Path:
+    """A demo of both approaches, an allocation from its area run, and a panel run.
+
+    Made once for this module's tests, which only read the files.
+    """
+    root = tmp_path_factory.mktemp("tidy") / "outputs"
+    config = root.parent / "panel.toml"
     config.write_text(PANEL_CONFIG, encoding="utf-8")
-    code, _, err = run_cli(capsys, "fit", "--config", config, "--out", root / "panel",
-                           "--allocate", OVERRIDE_FLAG)
-    assert code == 0, err
+    commands = [
+        ["demo", "--scale", "tiny", "--approach", "both", *SAMPLING, "--out", root / "demo",
+         "--pot", "5e8", "--currency", "EUR"],
+        ["allocate", root / "demo" / "area", "--out", root / "allocated", OVERRIDE_FLAG,
+         "--interval-prob", "0.8"],
+        ["fit", "--config", config, "--out", root / "panel", "--allocate", OVERRIDE_FLAG],
+    ]
+    with patched_sample():
+        for command in commands:
+            assert main([str(a) for a in command]) == 0, command  # its stderr is in the report
     return root
 
 

@@ -12,6 +12,10 @@ The CLI runs in a separate process and gets a real SIGINT, SIGTERM or SIGHUP:
 A run must exit with 128 + the signal number (130 for SIGINT, 143 for SIGTERM, 129 for
 SIGHUP), print no traceback and leave the output directory with either the complete new file
 set or nothing new (the previous contents, if any, byte for byte).
+
+Only the interrupted runs need a process of their own; the runs that make the previous set
+or rerun into the directory run in this process (mocked sampler), which saves a process
+start and PyTensor's cache load for each.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ import time
 from pathlib import Path
 
 import pytest
-from clitools import MOCKED_DRIVER, SMALL_CONFIG, digest, files_in, finish, start_cli
+from clitools import MOCKED_DRIVER, SMALL_CONFIG, digest, files_in, finish, run_cli, start_cli
 
 from bayes_needs.checks.gate import OVERRIDE_FLAG
 from bayes_needs.core.interrupts import RunInterrupted, terminate_as_interrupt
@@ -86,17 +90,17 @@ def start_demo_interrupted(out: Path, sig: signal.Signals, at: str, seed: int = 
 # ---------------------------------------------------------------------- while writing
 #: (signal, point, files expected afterwards). A signal while the finished set is moved into
 #: place is held back until the move is done: the run still reports the interrupt, but the
-#: set is complete.
-WRITE_CASES = [(signal.SIGTERM, "file1", []), (signal.SIGINT, "file4", []),
-               (signal.SIGHUP, "file6", []),
-               (signal.SIGINT, "commit", RUN_LISTING),
-               (signal.SIGHUP, "commit", RUN_LISTING)]
+#: set is complete. Each signal once, both outcomes; every signal at every file-system step
+#: of the write is replayed in-process by tests/cli/test_interrupted_writes.py.
+WRITE_CASES = [(signal.SIGTERM, "file1", []), (signal.SIGHUP, "file6", []),
+               (signal.SIGINT, "commit", RUN_LISTING)]
+#: The other signals at those points, in the slow sweep.
+MORE_WRITE_CASES = [(signal.SIGINT, "file4", []), (signal.SIGHUP, "commit", RUN_LISTING)]
 
 
-def test_interrupt_while_writing_leaves_all_or_nothing(tmp_path):
+def check_interrupts_while_writing(tmp_path: Path, cases) -> None:
     # The cases are independent processes; run them side by side.
-    runs = [(sig, at, expected, tmp_path / f"{at}_{sig.name}")
-            for sig, at, expected in WRITE_CASES]
+    runs = [(sig, at, expected, tmp_path / f"{at}_{sig.name}") for sig, at, expected in cases]
     processes = [start_demo_interrupted(out, sig, at) for sig, at, _, out in runs]
     for (sig, at, expected, out), process in zip(runs, processes, strict=True):
         code, _, err = finish(process, timeout=900)
@@ -104,18 +108,28 @@ def test_interrupt_while_writing_leaves_all_or_nothing(tmp_path):
         assert files_in(out) == expected, (sig.name, at)
 
 
+def test_interrupt_while_writing_leaves_all_or_nothing(tmp_path):
+    check_interrupts_while_writing(tmp_path, WRITE_CASES)
+
+
+@pytest.mark.slow
+def test_interrupt_while_writing_leaves_all_or_nothing_more_cases(tmp_path):
+    check_interrupts_while_writing(tmp_path, MORE_WRITE_CASES)
+
+
 def set_digest(directory: Path) -> dict[str, str]:
     """:func:`digest` of the set's output files (the lock and manifest aside: they stay)."""
     return {name: sha for name, sha in digest(directory).items() if name not in SET_FILES}
 
 
-def test_person_demo_interrupted_while_writing_keeps_the_previous_set(tmp_path):
+def test_person_demo_interrupted_while_writing_keeps_the_previous_set(tmp_path, capsys,
+                                                                        mocked_sampler):
     """The person approach writes its fit and allocations as one set: stopped after its first
     file is staged, the previous complete set stays byte for byte; stopped while the new set
     is moved into place, the new set is complete."""
     person = [*DEMO, "--approach", "person"]
     out = tmp_path / "run"
-    code, _, err = finish(start_cli([*person, "--seed", 1, "--out", out], mocked=True))
+    code, _, err = run_cli(capsys, *person, "--seed", 1, "--out", out)
     assert code == 0, err
     listing, before = files_in(out), set_digest(out)
     assert "fit.nc" in listing and "allocations.csv" in listing
@@ -132,9 +146,10 @@ def test_person_demo_interrupted_while_writing_keeps_the_previous_set(tmp_path):
     assert set_digest(out)["fit.nc"] != before["fit.nc"]  # the new set, complete
 
 
-def test_interrupted_rerun_keeps_the_previous_set_then_rerun_works(tmp_path):
+def test_interrupted_rerun_keeps_the_previous_set_then_rerun_works(tmp_path, capsys,
+                                                                   mocked_sampler):
     out = tmp_path / "run"
-    code, _, err = finish(start_cli([*DEMO, "--seed", 1, "--out", out], mocked=True))
+    code, _, err = run_cli(capsys, *DEMO, "--seed", 1, "--out", out)
     assert code == 0, err
     before = {name: (out / name).read_bytes() for name in OUTPUT_FILES}
 
@@ -143,7 +158,7 @@ def test_interrupted_rerun_keeps_the_previous_set_then_rerun_works(tmp_path):
     assert files_in(out) == RUN_LISTING
     assert {name: (out / name).read_bytes() for name in OUTPUT_FILES} == before
 
-    code, _, err = finish(start_cli([*DEMO, "--seed", 2, "--out", out], mocked=True))
+    code, _, err = run_cli(capsys, *DEMO, "--seed", 2, "--out", out)
     assert code == 0, err
     assert files_in(out) == RUN_LISTING
     assert (out / "allocations.csv").read_bytes() != before["allocations.csv"]
@@ -179,7 +194,8 @@ def _children(pid: int) -> list[int]:
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP])
-def test_interrupt_during_sampling_leaves_nothing_and_rerun_works(tmp_path, sig):
+def test_interrupt_during_sampling_leaves_nothing_and_rerun_works(tmp_path, capsys, sig,
+                                                                  mocked_sampler):
     config = tmp_path / "run.toml"
     # Far more draws than can finish before the signal. PyMC's sampler: its chains run in
     # worker processes, the case where a signal must reach the workers and be re-raised
@@ -225,7 +241,7 @@ def test_interrupt_during_sampling_leaves_nothing_and_rerun_works(tmp_path, sig)
 
     # A rerun into the same directory works (mocked sampler: the point is the directory).
     config.write_text(SMALL_CONFIG.format(draws=20, tune=20, seed=3), encoding="utf-8")
-    code, _, err = finish(start_cli(["fit", "--config", config, "--out", out, "--allocate",
-                                     OVERRIDE_FLAG], mocked=True))
+    code, _, err = run_cli(capsys, "fit", "--config", config, "--out", out, "--allocate",
+                           OVERRIDE_FLAG)
     assert code == 0, err
     assert files_in(out) == RUN_LISTING

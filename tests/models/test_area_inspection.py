@@ -11,6 +11,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 from area_fits import SERVICES, fixed_rates, tiny_area_data
+from sampling_mocks import patched_sample
 from scipy import stats
 
 from bayes_needs.core import dims
@@ -24,12 +25,14 @@ matplotlib.use("Agg")
 VARIABLES = [variable_name(level) for level in LEVELS]
 
 
-@pytest.fixture
-def saved_poisson(tmp_path: Path, mocked_sampler) -> tuple[AreaDemandModel, Path]:
-    """A mocked fit (2 chains x 10 draws) of the multinomial-split family, saved."""
+@pytest.fixture(scope="module")
+def saved_poisson(tmp_path_factory) -> tuple[AreaDemandModel, Path]:
+    """A mocked fit (2 chains x 10 draws) of the multinomial-split family, saved; shared by
+    tests that only read it."""
     area = AreaDemandModel(tiny_area_data(), {"family": "poisson"})
-    idata = area.fit(random_seed=1, draws=10, chains=2)
-    return area, area.save(idata, tmp_path / "fit.nc")
+    with patched_sample():
+        idata = area.fit(random_seed=1, draws=10, chains=2)
+    return area, area.save(idata, tmp_path_factory.mktemp("poisson") / "fit.nc")
 
 
 def test_observations_and_predictions_are_one_variable_per_level(saved_poisson):
@@ -129,15 +132,18 @@ def test_every_variant_saves_for_arviz_and_reads_back(tmp_path, mocked_sampler, 
 
 @pytest.fixture(scope="module")
 def real_fits(tmp_path_factory) -> dict[str, Path]:
-    """Tiny NUTS fits (2 chains x 200 draws) of both families, saved (about a minute).
+    """Tiny NUTS fits (2 chains x 200 draws) of both families, saved.
 
     LOO needs real posterior draws: a mocked sampler's prior draws give meaningless weights.
+    PyMC's own NUTS: on models this small nutpie's numba compilation costs more than the
+    sampling (nutpie is tested in tests/models/test_sampling.py).
     """
     out = tmp_path_factory.mktemp("fits")
     paths = {}
     for family in ("negbin", "poisson"):
         area = AreaDemandModel(tiny_area_data(), {"family": family})
-        idata = area.fit(random_seed=11, draws=200, tune=200, chains=2, cores=1)
+        idata = area.fit(random_seed=11, draws=200, tune=200, chains=2, cores=1,
+                         sampler="pymc")
         paths[family] = area.save(idata, out / f"{family}.nc")
     return paths
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from sampling_mocks import patched_sample
 
 from bayes_needs.core.errors import ConfigError
 from bayes_needs.models.panel import PanelDemandModel
@@ -11,11 +12,13 @@ from bayes_needs.need.panel import expected_need, forecast
 from bayes_needs.simulate.panel import generate_panel
 
 
-@pytest.fixture
-def fitted(mocked_sampler):
+@pytest.fixture(scope="module")
+def fitted():
+    """One mocked fit, shared: the tests only draw need and forecasts from it."""
     panel = generate_panel(random_seed=9, n_years=5, extra_years=2)[0]
     model = PanelDemandModel(panel)
-    return model, model.fit(random_seed=1, draws=15, tune=10, chains=2)
+    with patched_sample():
+        return model, model.fit(random_seed=1, draws=15, tune=10, chains=2)
 
 
 def test_la_and_none_are_the_ends_of_the_policy_share(fitted):

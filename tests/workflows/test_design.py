@@ -15,7 +15,9 @@ import numpy as np
 import pandas as pd
 import pytest
 from clitools import run_cli
+from sampling_mocks import patched_sample
 
+from bayes_needs.cli import main
 from bayes_needs.config.designs import load_designs, parse_designs
 from bayes_needs.config.run import RunConfig
 from bayes_needs.core import dims
@@ -79,6 +81,15 @@ def test_design_command_writes_one_row_per_design_and_la(mocked_sampler, tmp_pat
     assert "baseline refit k̂" in text and f"refits kept {int(two['replicates_kept'])}/2" in text
 
 
+@pytest.fixture(scope="module")
+def demo_run(tmp_path_factory) -> Path:
+    """A mocked tiny demo run, shared by tests that only read it."""
+    run = tmp_path_factory.mktemp("design_demo") / "run"
+    with patched_sample():
+        assert main(["demo", "--scale", "tiny", *SAMPLING, "--out", str(run)]) == 0
+    return run
+
+
 @pytest.mark.parametrize(("text", "message"), [
     ("schema_version = 1\n[designs.d]\nrule = 'largest'\nk = 1\nservices = ['nope']\n",
      "designs.d.services: unknown service(s) ['nope']"),
@@ -86,12 +97,10 @@ def test_design_command_writes_one_row_per_design_and_la(mocked_sampler, tmp_pat
      "designs.d.linkage_coverage: person-linkage designs are not supported yet"),
     ("schema_version = 1\n[designs.d]\nrule = 'largest'\nk = 99\n", "designs.d.k"),
 ])
-def test_design_file_mistakes_exit_2_naming_the_key(mocked_sampler, tmp_path, capsys, text,
-                                                     message):
-    run = tmp_path / "run"
-    assert run_cli(capsys, "demo", "--scale", "tiny", *SAMPLING, "--out", run)[0] == 0
+def test_design_file_mistakes_exit_2_naming_the_key(mocked_sampler, demo_run, tmp_path, capsys,
+                                                     text, message):
     designs = write(tmp_path / "bad.toml", text)
-    code, _, err = run_cli(capsys, "design", run, "--designs", designs, "--out",
+    code, _, err = run_cli(capsys, "design", demo_run, "--designs", designs, "--out",
                            tmp_path / "out", "--workers", "1")
     assert code == 2
     assert "Traceback" not in err
