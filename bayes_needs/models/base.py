@@ -190,6 +190,7 @@ class FittableModel(ABC):
             run_info = {"random_seed": random_seed, "draws": draws, "chains": chains,
                         "method": method, "approximate": True, "pareto_k": result.pareto_k,
                         "importance_ess": result.importance_ess,
+                        "proposals": result.proposals,
                         "iterations": result.iterations,
                         "gradient_evaluations": result.gradient_evaluations}
         else:

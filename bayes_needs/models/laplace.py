@@ -148,7 +148,8 @@ def laplace_fit(model: pm.Model, *, random_seed: int, draws: int, chains: int,
         point = _start_point(model, start)
         functions = density_functions(model, point, cache_key)
         raveled = DictToArrayBijection.map({v.name: point[v.name] for v in model.value_vars})
-        layout = layout_for(model, local) if local else HessianLayout.dense(raveled.data.size)
+        layout = layout_for(model, local, point) if local else \
+            HessianLayout.dense(raveled.data.size)
         mode, log_density, mode_hessian, iterations, evaluations = find_mode(
             functions.value_and_gradient, raveled.data, layout)
         rng = np.random.default_rng(random_seed)
@@ -214,10 +215,12 @@ def _importance_sample(functions: DensityFunctions, mode: np.ndarray,
     _, shifted_ratio, shifted_outputs = round_at(centre, total)
     if _psis(shifted_ratio[:pilot_size]).pareto_k < _psis(log_ratio).pareto_k:
         log_ratio, outputs = shifted_ratio, shifted_outputs
-    else:
+    elif total > pilot_size:
         centre = mode
         _, more_ratio, more_outputs = round_at(mode, total - pilot_size)
         log_ratio, outputs = _joined(log_ratio, outputs, more_ratio, more_outputs)
+    else:
+        centre = mode
     importance = _psis(log_ratio)
     # More proposals until the weights carry half the draws' worth of information: the ESS
     # grows about in proportion to the draws, so the first estimate sizes the next round.

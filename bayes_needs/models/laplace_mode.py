@@ -24,6 +24,11 @@ from bayes_needs.core.errors import BayesNeedsError
 #: Relative step of the finite differences of the gradient.
 _STEP = 1e-5
 
+#: L-BFGS stops when no gradient component exceeds this; Newton's method finishes.
+APPROACH_TOLERANCE = 1.0
+#: Pairs of gradient differences L-BFGS keeps.
+APPROACH_MEMORY = 30
+
 GradientFunction = Callable[[np.ndarray], tuple[float, np.ndarray]]
 
 
@@ -62,7 +67,8 @@ class HessianLayout:
 
 
 
-def layout_for(model: pm.Model, local: Mapping[str, int]) -> HessianLayout:
+def layout_for(model: pm.Model, local: Mapping[str, int],
+               point: Mapping[str, np.ndarray] | None = None) -> HessianLayout:
     """Return the Hessian layout of ``model`` whose ``local`` value variables have a group axis.
 
     Parameters
@@ -72,8 +78,10 @@ def layout_for(model: pm.Model, local: Mapping[str, int]) -> HessianLayout:
     local
         Value-variable name -> the axis indexing its groups (LAs). Entries of local variables
         in different groups must not interact in the log density.
+    point
+        A point of the model, for its variables' shapes (default: its initial point).
     """
-    point = model.initial_point()
+    point = model.initial_point() if point is None else point
     start, positions, groups = 0, [], []
     local_columns: list[np.ndarray] = []
     for var in model.value_vars:
@@ -124,7 +132,8 @@ def hessian(gradient: Callable[[np.ndarray], np.ndarray], x: np.ndarray,
 
 
 def find_mode(value_and_gradient: GradientFunction, start: np.ndarray, layout: HessianLayout,
-              *, max_iterations: int = 100, tolerance: float = 1e-8
+              *, max_iterations: int = 100, tolerance: float = 1e-8,
+              approach_tolerance: float = APPROACH_TOLERANCE, approach_memory: int = APPROACH_MEMORY
               ) -> tuple[np.ndarray, float, np.ndarray, int, int]:
     """Return a log density's mode, its value and Hessian, the iterations and gradients used.
 
@@ -153,7 +162,8 @@ def find_mode(value_and_gradient: GradientFunction, start: np.ndarray, layout: H
     # no better than gradient steps at 2 * (globals + locals) gradients each: quasi-Newton
     # steps (one gradient each) get close first, Newton's method finishes.
     approach = optimize.minimize(_negated(evaluate), x, jac=True, method="L-BFGS-B",
-                                 options={"maxiter": 20 * x.size, "gtol": 1e-3})
+                                 options={"maxiter": 20 * x.size, "gtol": approach_tolerance,
+                                          "maxcor": approach_memory})
     if np.isfinite(approach.fun) and -approach.fun > value:
         x = approach.x
         value, grad = evaluate(x)
