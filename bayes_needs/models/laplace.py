@@ -74,7 +74,11 @@ from pymc.blocking import DictToArrayBijection
 from scipy import linalg
 from threadpoolctl import threadpool_limits
 
-from bayes_needs.models.laplace_functions import DensityFunctions, density_functions
+from bayes_needs.models.laplace_functions import (
+    DensityFunctions,
+    density_functions,
+    log_density_function,
+)
 from bayes_needs.models.laplace_mode import (
     ApproximationError,
     GradientFunction,
@@ -323,5 +327,4 @@ def _global_shift(proposals: np.ndarray, log_ratio: np.ndarray, mode: np.ndarray
 def _log_density_function(model: pm.Model, point: dict[str, np.ndarray]
                           ) -> Callable[[np.ndarray], float]:
     """Return the log density (unconstrained, with Jacobians) of a raveled vector."""
-    log_density = density_functions(model, point).log_density
-    return lambda x: float(log_density(x))
+    return log_density_function(model, point)

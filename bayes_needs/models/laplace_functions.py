@@ -115,3 +115,15 @@ def _compile(model: pm.Model, point: dict[str, np.ndarray],
         value_and_gradient=lambda x: value_and_gradient(x),
         density_and_outputs=density_and_outputs,
         output_names=tuple(var.name for var in outputs), signature=signature)
+
+
+def log_density_function(model: pm.Model, point: dict[str, np.ndarray]
+                         ) -> Callable[[np.ndarray], float]:
+    """Return ``model``'s log density (unconstrained, with Jacobians) of a raveled vector.
+
+    Compiled on its own, for callers that need no gradient or outputs (nor the cache).
+    """
+    [logp], joined = join_nonshared_inputs(point, [model.logp()], model.value_vars)
+    function = pytensor.function([joined], logp, mode=pm.pytensorf.get_mode(None))
+    return lambda x: float(function(np.asarray(x, dtype=float)))
+

@@ -7,7 +7,7 @@ import pytest
 from pymc.blocking import DictToArrayBijection
 
 from bayes_needs.models.area import AreaDemandModel
-from bayes_needs.models.laplace_functions import density_functions
+from bayes_needs.models.laplace_functions import density_functions, log_density_function
 from bayes_needs.simulate.area import generate_area
 
 
@@ -33,6 +33,8 @@ def test_the_log_density_of_many_draws_is_pymcs_log_density_of_each():
     np.testing.assert_allclose(log_density, expected, rtol=0, atol=1e-8)
     np.testing.assert_allclose(functions.log_density(rows), expected, rtol=0, atol=1e-8)
     assert functions.log_density(rows[2]) == pytest.approx(expected[2], abs=1e-8)
+    on_its_own = log_density_function(model, model.initial_point())
+    assert on_its_own(rows[3]) == pytest.approx(expected[3], abs=1e-8)
     # The outputs are the constrained values: sigma_la is exp of its log-transformed value.
     np.testing.assert_allclose(outputs["sigma_la"],
                                np.exp([point["sigma_la_log__"] for point in points]))
