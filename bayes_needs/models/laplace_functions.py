@@ -14,7 +14,13 @@ as one vectorised graph (``pytensor.graph.replace.vectorize_graph`` over a leadi
 dimension) took as long as one call per draw, 3.8 s against 3.4 s for 2,000 draws at batches
 of 100 and 8.5 s in one batch (its memory traffic), and compiled for longer; three quarters of
 a call is the LSOA-level rates (an ``exp`` of 4 x 32,844 terms) and the segment sums, which a
-batch does not make cheaper. The numba backend ran a call no faster than the C backend.
+batch does not make cheaper. The numba backend (:data:`COMPILE_MODE` ``"NUMBA"``) was no
+clear gain either (whole fits in fresh processes, numba's cache warm, load about 3.5): first
+fit 9.7-11.9 s against 13.6-16.2 s with C on England but warm fits 6.2-6.6 s against
+4.7-6.3 s; region first 20.3 s against 15.4 s, warm 4.7-7.0 s against 6.0-8.2 s. Of a first
+fit's compilation in a fresh process, reading PyTensor's C module cache (every compiled
+module's key) is a fixed cost that any C-backend fit pays once. ``FAST_COMPILE`` rewrites
+took longer to link and ran two to four times slower a call.
 """
 
 from __future__ import annotations
@@ -31,6 +37,8 @@ from pymc.util import get_default_varnames
 
 from bayes_needs.models.laplace_mode import GradientFunction
 
+#: PyTensor mode of the compiled functions (``None``: PyMC's default, the C backend).
+COMPILE_MODE: str | None = None
 #: Models whose compiled functions are kept (least recently used dropped first).
 CACHE_SIZE = 4
 
@@ -104,13 +112,14 @@ def density_functions(model: pm.Model, point: dict[str, np.ndarray],
 
 def _compile(model: pm.Model, point: dict[str, np.ndarray],
              signature: tuple[tuple[str, tuple[int, ...]], ...]) -> DensityFunctions:
-    value_and_gradient = model.logp_dlogp_function(ravel_inputs=True, initial_point=point)
+    mode = pm.pytensorf.get_mode(COMPILE_MODE)
+    value_and_gradient = model.logp_dlogp_function(ravel_inputs=True, initial_point=point,
+                                                   mode=mode)
     value_and_gradient.set_extra_values({})
     outputs = get_default_varnames(model.unobserved_value_vars, include_transformed=False)
     joined_outputs, joined = join_nonshared_inputs(point, [model.logp(), *outputs],
                                                    model.value_vars)
-    density_and_outputs = pytensor.function([joined], joined_outputs,
-                                            mode=pm.pytensorf.get_mode(None))
+    density_and_outputs = pytensor.function([joined], joined_outputs, mode=mode)
     return DensityFunctions(
         value_and_gradient=lambda x: value_and_gradient(x),
         density_and_outputs=density_and_outputs,
