@@ -1,6 +1,7 @@
 """Benchmark: the approximate (Laplace) path against NUTS, side by side on the same data.
 
-Two data sets, each fitted with NUTS (the run config's sampler and draws) and with
+Two data sets, each fitted with NUTS (the package's default sampler, nutpie, with the run
+config's draws) and with
 ``sampling.method = "laplace"`` (:mod:`bayes_needs.models.laplace`), then taken through the
 same need and allocation step with the same seeds:
 
@@ -12,10 +13,12 @@ same need and allocation step with the same seeds:
     Synthetic region data, every LSOA observed for all five services, the default area
     model (MSOA effects integrated out, LSOA overdispersion).
 
-Printed per data set (``name[data]=value``): the wall time of each fit (``build_model``,
-compilation and inference; ``laplace_warm_seconds`` is a second Laplace fit in the same
-process, with the compiled modules in pytensor's cache), ``speedup`` (NUTS seconds over the
-first Laplace fit's), ``speedup_warm``, ``max_share_diff_pp`` (largest absolute difference
+Printed per data set (``name[data]=value``): the load average before the fits, the wall time
+of each fit (``build_model``, compilation and inference; ``laplace_seconds`` is the first
+Laplace fit in the process, ``laplace_warm_seconds`` a second one of a newly built model on
+the same data, which reuses the first one's compiled functions), ``speedup`` (NUTS seconds
+over the first Laplace fit's), ``speedup_warm``, the warm fit's gradient evaluations to the
+mode and importance-weighted proposals, ``max_share_diff_pp`` (largest absolute difference
 of the LAs' posterior mean shares, in percentage points), the ratio of the 90% share-interval
 widths (Laplace over NUTS; median, min, max), the Laplace fit's Pareto k̂ and importance ESS,
 and NUTS's convergence gate.
@@ -70,25 +73,33 @@ def _timed_fit(config, data, info):
 def compare(name: str, config) -> None:
     """Fit one data set both ways and print the figures."""
     from bayes_needs.checks.gate import evaluate
+    from bayes_needs.core import defaults
+    from bayes_needs.core.idata import get_config
     from bayes_needs.workflows.fits import convergence
     from bayes_needs.workflows.pipeline import need_and_allocation
 
     data, info = _data(name, config)
+    load = os.getloadavg()[0]
     approximate = config.with_overrides(sampling={"method": "laplace"})
     laplace_fit, laplace_seconds = _timed_fit(approximate, data, info)
-    _, warm_seconds = _timed_fit(approximate, data, info)
-    nuts_fit, nuts_seconds = _timed_fit(config, data, info)
+    warm_fit, warm_seconds = _timed_fit(approximate, data, info)
+    nuts_fit, nuts_seconds = _timed_fit(
+        config.with_overrides(sampling={"sampler": defaults.SAMPLER}), data, info)
     shares = {}
     for label, fit in (("nuts", nuts_fit), ("laplace", laplace_fit)):
         shares[label] = need_and_allocation(fit)[1].summary().set_index("la_code")
     nuts, approx = shares["nuts"], shares["laplace"].loc[shares["nuts"].index]
     width = (approx.share_upper - approx.share_lower) / (nuts.share_upper - nuts.share_lower)
     record = convergence(laplace_fit.idata)
+    warm_run = get_config(warm_fit.idata)["run"]
     figures = {
-        "nuts_seconds": nuts_seconds, "laplace_seconds": laplace_seconds,
+        "load_average": load, "nuts_sampler": defaults.SAMPLER, "nuts_seconds": nuts_seconds,
+        "laplace_seconds": laplace_seconds,
         "laplace_warm_seconds": warm_seconds,
         "speedup": nuts_seconds / laplace_seconds,
         "speedup_warm": nuts_seconds / warm_seconds,
+        "laplace_gradients": warm_run["gradient_evaluations"],
+        "laplace_proposals": warm_run.get("proposals"),
         "max_share_diff_pp": 100 * float(np.max(np.abs(approx.share_mean - nuts.share_mean))),
         "width_ratio_median": float(np.median(width)),
         "width_ratio_min": float(np.min(width)), "width_ratio_max": float(np.max(width)),

@@ -14,6 +14,7 @@ approximate fit's record is checked instead; :mod:`bayes_needs.models.fit_checks
 
 from __future__ import annotations
 
+import json
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from pathlib import Path
@@ -107,6 +108,16 @@ class FittableModel(ABC):
         return None
 
     # ------------------------------------------------------------------ shared behaviour
+    def graph_key(self) -> tuple[str, str, str]:
+        """Return what identifies the built graph: kind, data hash and stored config.
+
+        Our models hold their data as graph constants, so two models with equal keys have
+        equal graphs and share compiled functions
+        (:func:`~bayes_needs.models.laplace_functions.density_functions`).
+        """
+        return (f"{type(self).__module__}.{type(self).__qualname__}", self.data_hash(),
+                json.dumps(self.stored_config(), sort_keys=True, default=str))
+
     def built_model(self) -> pm.Model:
         """Return the PyMC model, building it on first use."""
         return self.model if self.model is not None else self.build_model()
@@ -167,7 +178,8 @@ class FittableModel(ABC):
             try:
                 result = laplace_fit(model, random_seed=random_seed, draws=draws,
                                      chains=chains, local=local or None,
-                                     start=self.initial_values())
+                                     start=self.initial_values(),
+                                     cache_key=self.graph_key())
             except ApproximationError as exc:
                 raise ApproximationError(f"{exc} (the {self.KIND} model); fit it with method "
                                          f"'nuts' instead") from None
@@ -178,6 +190,7 @@ class FittableModel(ABC):
             run_info = {"random_seed": random_seed, "draws": draws, "chains": chains,
                         "method": method, "approximate": True, "pareto_k": result.pareto_k,
                         "importance_ess": result.importance_ess,
+                        "proposals": result.proposals,
                         "iterations": result.iterations,
                         "gradient_evaluations": result.gradient_evaluations}
         else:

@@ -8,7 +8,9 @@ import pytest
 from pymc.blocking import DictToArrayBijection
 
 from bayes_needs.models.area import AreaDemandModel
-from bayes_needs.models.laplace import HessianLayout, hessian, laplace_fit, layout_for
+from bayes_needs.models.laplace import HessianLayout, find_mode, hessian, laplace_fit, layout_for
+from bayes_needs.models.laplace_functions import density_functions
+from bayes_needs.models.laplace_mode import APPROACH_MEMORY, APPROACH_TOLERANCE
 from bayes_needs.simulate.area import generate_area
 
 PRIOR_SD, NOISE_SD = 10.0, 1.0
@@ -54,3 +56,31 @@ def test_the_structured_hessian_of_the_area_model_equals_the_dense_one():
     got = hessian(gradient, x, structured)
     scale = np.max(np.abs(expected))
     np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-6 * scale)
+
+
+def test_a_second_fit_of_the_same_model_reuses_its_functions_and_draws():
+    data = generate_area("tiny", random_seed=0, services=("cin", "cla")).data
+    first, second = AreaDemandModel(data), AreaDemandModel(data)
+    fits = [area.fit(random_seed=5, draws=50, chains=1, method="laplace")
+            for area in (first, second)]
+    model = second.built_model()
+    cached = density_functions(model, model.initial_point(), second.graph_key())
+    assert density_functions(first.built_model(), model.initial_point(),
+                             first.graph_key()) is cached
+    for name in ("intercept", "sigma_la", "la_effect"):
+        np.testing.assert_array_equal(fits[0].posterior[name].values,
+                                      fits[1].posterior[name].values)
+
+
+def test_the_mode_does_not_depend_on_where_l_bfgs_hands_over_to_newton():
+    data = generate_area("tiny", random_seed=0, services=("cin", "cla")).data
+    model = AreaDemandModel(data).build_model()
+    point = model.initial_point()
+    raveled = DictToArrayBijection.map({v.name: point[v.name] for v in model.value_vars})
+    functions = density_functions(model, point)
+    layout = layout_for(model, {"la_latent": 0})
+    modes = [find_mode(functions.value_and_gradient, raveled.data, layout,
+                       approach_tolerance=tolerance, approach_memory=memory)
+             for tolerance, memory in ((1e-6, 10), (APPROACH_TOLERANCE, APPROACH_MEMORY))]
+    np.testing.assert_allclose(modes[1][0], modes[0][0], atol=1e-5)
+    assert modes[1][1] == pytest.approx(modes[0][1], abs=1e-8)
