@@ -45,11 +45,13 @@ SAMPLING_METHOD: Final = "nuts"
 #: "Pareto smoothed importance sampling").
 PARETO_K_THRESHOLD: Final = 0.7
 #: The nested Laplace approximation (:mod:`bayes_needs.models.nested_laplace`), made where the
-#: plain one's k̂ exceeds :data:`PARETO_K_THRESHOLD`: its lattice step in standard deviations
-#: of the hyperparameters' Laplace marginal, the mixture kernel's width in lattice steps, the
-#: drop of the log marginal from its largest value up to which the lattice is extended, the
-#: most lattice points a block, the most hyperparameters a block (a lattice in more
-#: dimensions has too many points), and the Newton iterations of the marginal's mode.
+#: plain one's k̂ exceeds :data:`PARETO_K_THRESHOLD`: its lattice step near the mode, in
+#: standard deviations of the hyperparameters' Laplace marginal, and how fast the spacing
+#: grows away from it (points at ``step * sinh(stretch * u) / stretch``, ``u`` integer); the
+#: mixture kernel's width as a fraction of the local spacing; the drop of the log marginal
+#: from its largest value up to which the lattice is extended; the most lattice points a
+#: block; the most hyperparameters a block (a lattice in more dimensions has too many
+#: points); and the Newton iterations of the marginal's mode.
 NESTED_GRID_STEP: Final = 1.0
 NESTED_GRID_STRETCH: Final = 0.5
 NESTED_KERNEL_WIDTH: Final = 0.5
