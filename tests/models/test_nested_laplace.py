@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pymc as pm
 import pytest
 from pymc.blocking import DictToArrayBijection
 from scipy import stats
 
+from bayes_needs.core import idata as idata_io
+from bayes_needs.core.convergence import describe_method
 from bayes_needs.models.area import AreaDemandModel
+from bayes_needs.models.base import FittableModel
+from bayes_needs.models.fit_checks import CONVERGENCE_ATTR
 from bayes_needs.models.laplace import ApproximationError, laplace_fit
 from bayes_needs.models.nested_laplace import (
     approximate_posterior,
@@ -112,3 +118,35 @@ def test_area_hyperparameters_get_one_lattice_per_service_unless_services_share(
         with pytest.raises(ApproximationError, match="too many"):
             nested_laplace_fit(model, random_seed=1, draws=10, chains=1, hyper=area.HYPER,
                                block_axes=area.BLOCK_AXES)
+
+
+class EightSchools(FittableModel):
+    """Eight schools as one of our models: ``tau`` declared a hyperparameter."""
+
+    KIND = "eight_schools"
+    MONITORED = ("mu", "tau")
+    HYPER = ("tau",)
+
+    def build_model(self) -> pm.Model:
+        self.model = eight_schools()
+        return self.model
+
+    def data_hash(self) -> str:
+        return "eight-schools"
+
+    def stored_config(self) -> dict:
+        return {}
+
+
+def convergence_record(idata) -> dict:
+    return json.loads(idata_io.posterior(idata).attrs[CONVERGENCE_ATTR])
+
+
+def test_a_fit_records_that_the_nested_approximation_made_it():
+    idata = EightSchools().fit(random_seed=3, draws=300, chains=2, method="laplace")
+    record = convergence_record(idata)
+    assert record["variant"] == "nested" and record["hyper_points"] >= 5
+    assert record["pareto_k"] <= 0.7
+    assert idata_io.get_config(idata)["run"]["variant"] == "nested"
+    assert describe_method(record).startswith(
+        f"laplace (nested over {record['hyper_points']} hyperparameter points; PSIS k̂ = ")
