@@ -77,7 +77,8 @@ def convergence_summary(idata: az.InferenceData, var_names: list[str] | None = N
 
 
 def approximation_summary(*, method: str, pareto_k: float, importance_ess: float,
-                          n_chains: int, n_draws: int) -> dict[str, Any]:
+                          n_chains: int, n_draws: int, variant: str = "gaussian",
+                          hyper_points: int = 0) -> dict[str, Any]:
     """Return the record of an approximate fit (see the module docstring).
 
     Parameters
@@ -88,18 +89,22 @@ def approximation_summary(*, method: str, pareto_k: float, importance_ess: float
         Pareto k̂ and effective sample size of the importance weights of its draws.
     n_chains, n_draws
         The shape of the draws handed on.
+    variant, hyper_points
+        ``"gaussian"`` (one Gaussian at the mode) or ``"nested"`` (hyperparameters
+        integrated over ``hyper_points`` lattice points).
 
     Returns
     -------
     dict
         ``method``, ``approximate`` (true), ``pareto_k``, ``importance_ess``, ``n_chains``,
-        ``n_draws``; the NUTS entries are there (NaN, no divergences) so tables of fits of
-        either kind keep their columns.
+        ``n_draws``, ``variant``, ``hyper_points``; the NUTS entries are there (NaN, no
+        divergences) so tables of fits of either kind keep their columns.
     """
     nan = float("nan")
     return {"method": method, "approximate": True, "pareto_k": float(pareto_k),
             "importance_ess": float(importance_ess), "n_chains": int(n_chains),
-            "n_draws": int(n_draws), "rhat_max": nan, "ess_bulk_min": nan,
+            "n_draws": int(n_draws), "variant": str(variant),
+            "hyper_points": int(hyper_points), "rhat_max": nan, "ess_bulk_min": nan,
             "ess_tail_min": nan, "divergences": 0, "bfmi_min": nan,
             "per_variable": {key: {} for key in PER_VARIABLE}}
 
@@ -121,14 +126,16 @@ def describe_method(summary: Mapping[str, Any]) -> str:
     -------
     str
         ``"nuts"``, or e.g. ``"laplace (approximate; PSIS k̂ = 0.52, importance ESS 168 of
-        2000)"``.
+        2000)"`` or ``"laplace (nested over 45 hyperparameter points; PSIS k̂ = 0.31, ...)"``.
     """
     if not is_approximate(summary):
         return "nuts"
     total = int(summary.get("n_chains", 0)) * int(summary.get("n_draws", 0))
     k, ess = float(summary.get("pareto_k", math.nan)), float(summary.get("importance_ess",
                                                                          math.nan))
-    return (f"{method_of(summary)} (approximate; PSIS k̂ = {k:.2f}, importance ESS {ess:.0f} "
+    how = f"nested over {int(summary.get('hyper_points', 0))} hyperparameter points" \
+        if summary.get("variant") == "nested" else "approximate"
+    return (f"{method_of(summary)} ({how}; PSIS k̂ = {k:.2f}, importance ESS {ess:.0f} "
             f"of {total})")
 
 
@@ -139,14 +146,16 @@ def inference_record(summary: Mapping[str, Any]) -> dict[str, Any]:
     -------
     dict
         ``method``, ``approximate`` (0 or 1, as netCDF attributes hold no booleans),
-        ``inference`` (:func:`describe_method`) and, for an approximate fit, ``pareto_k`` and
-        ``importance_ess``.
+        ``inference`` (:func:`describe_method`) and, for an approximate fit, ``pareto_k``,
+        ``importance_ess``, ``variant`` and ``hyper_points``.
     """
     record = {"method": method_of(summary), "approximate": int(is_approximate(summary)),
               "inference": describe_method(summary)}
     if is_approximate(summary):
         record.update(pareto_k=float(summary["pareto_k"]),
-                      importance_ess=float(summary["importance_ess"]))
+                      importance_ess=float(summary["importance_ess"]),
+                      variant=str(summary.get("variant", "gaussian")),
+                      hyper_points=int(summary.get("hyper_points", 0)))
     return record
 
 

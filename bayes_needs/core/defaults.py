@@ -44,6 +44,21 @@ SAMPLING_METHOD: Final = "nuts"
 #: trusted or corrected (Yao et al. 2018, "Yes, but did it work?"; Vehtari et al. 2024,
 #: "Pareto smoothed importance sampling").
 PARETO_K_THRESHOLD: Final = 0.7
+#: The nested Laplace approximation (:mod:`bayes_needs.models.nested_laplace`), made where the
+#: plain one's k̂ exceeds :data:`PARETO_K_THRESHOLD`: its lattice step near the mode, in
+#: standard deviations of the hyperparameters' Laplace marginal, and how fast the spacing
+#: grows away from it (points at ``step * sinh(stretch * u) / stretch``, ``u`` integer); the
+#: mixture kernel's width as a fraction of the local spacing; the drop of the log marginal
+#: from its largest value up to which the lattice is extended; the most lattice points a
+#: block; the most hyperparameters a block (a lattice in more dimensions has too many
+#: points); and the Newton iterations of the marginal's mode.
+NESTED_GRID_STEP: Final = 1.0
+NESTED_GRID_STRETCH: Final = 0.5
+NESTED_KERNEL_WIDTH: Final = 0.5
+NESTED_LOG_DROP: Final = 4.0
+NESTED_MAX_POINTS: Final = 200
+NESTED_MAX_DIMENSIONS: Final = 4
+NESTED_MODE_ITERATIONS: Final = 6
 #: Years a panel fit forecasts beyond its last data year (``fit --horizon``).
 FORECAST_HORIZON: Final = 1
 #: Rebuild the England panel's missing CLA stocks from the next year's stock and flows.

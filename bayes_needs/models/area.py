@@ -94,6 +94,11 @@ class AreaDemandModel(FittableModel):
     INTERNAL: ClassVar[tuple[str, ...]] = INTERNAL_VARIABLES
     #: Each LA's effects (``la_latent``, or ``la_raw`` when correlated) touch its own data only.
     LOCAL: ClassVar[dict[str, int]] = {"la_latent": 0, "la_raw": 0}
+    HYPER: ClassVar[tuple[str, ...]] = ("sigma_la", "msoa_cv", "lsoa_dispersion", "la_chol")
+    #: Without correlated LA effects services share nothing: one lattice per service.
+    BLOCK_AXES: ClassVar[dict[str, int]] = {
+        "intercept": 0, "beta": 0, "sigma_la": 0, "msoa_cv": 0, "lsoa_dispersion": 0,
+        "la_latent": 1}
 
     def __init__(self, data: AreaData, config: AreaModelConfig | dict | None = None,
                  priors: str | Path | dict | None = None):

@@ -36,7 +36,8 @@ from bayes_needs.models.fit_checks import (
     record_json,
     verified_convergence,
 )
-from bayes_needs.models.laplace import ApproximationError, laplace_fit
+from bayes_needs.models.laplace import ApproximationError
+from bayes_needs.models.nested_laplace import approximate_posterior
 from bayes_needs.models.sampling import check_sampling_arguments, sample_nuts
 
 __all__ = ["CONVERGENCE_ATTR", "FittableModel", "chosen_covariates"]
@@ -86,6 +87,13 @@ class FittableModel(ABC):
     #: structured Hessian (:func:`~bayes_needs.models.laplace.layout_for`); those the built
     #: model lacks are ignored, and none means a dense Hessian.
     LOCAL: ClassVar[dict[str, int]] = {}
+    #: Free variables that are hyperparameters, integrated over a lattice by the nested
+    #: Laplace approximation where the plain one fails
+    #: (:mod:`~bayes_needs.models.nested_laplace`); none: no nested approximation.
+    HYPER: ClassVar[tuple[str, ...]] = ()
+    #: Free variable -> its block (service) axis, where the posterior factorises over blocks:
+    #: used only when the built model's every free variable is listed.
+    BLOCK_AXES: ClassVar[dict[str, int]] = {}
 
     #: The PyMC model, once built.
     model: pm.Model | None = None
@@ -176,21 +184,23 @@ class FittableModel(ABC):
             value_names = {v.name for v in model.value_vars}
             local = {k: axis for k, axis in self.LOCAL.items() if k in value_names}
             try:
-                result = laplace_fit(model, random_seed=random_seed, draws=draws,
-                                     chains=chains, local=local or None,
-                                     start=self.initial_values(),
-                                     cache_key=self.graph_key())
+                result = approximate_posterior(
+                    model, random_seed=random_seed, draws=draws, chains=chains,
+                    local=local or None, start=self.initial_values(), hyper=self.HYPER,
+                    block_axes=self.BLOCK_AXES, cache_key=self.graph_key())
             except ApproximationError as exc:
                 raise ApproximationError(f"{exc} (the {self.KIND} model); fit it with method "
                                          f"'nuts' instead") from None
             idata = idata_io.from_draws(result.draws, model)
             approximation = convergence.approximation_summary(
                 method=method, pareto_k=result.pareto_k, importance_ess=result.importance_ess,
-                n_chains=chains, n_draws=draws)
+                n_chains=chains, n_draws=draws, variant=result.variant,
+                hyper_points=result.hyper_points)
             run_info = {"random_seed": random_seed, "draws": draws, "chains": chains,
                         "method": method, "approximate": True, "pareto_k": result.pareto_k,
                         "importance_ess": result.importance_ess,
                         "proposals": result.proposals,
+                        "variant": result.variant, "hyper_points": result.hyper_points,
                         "iterations": result.iterations,
                         "gradient_evaluations": result.gradient_evaluations}
         else:

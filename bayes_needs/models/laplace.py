@@ -116,6 +116,10 @@ class LaplaceResult:
     #: Trust-region iterations and gradient evaluations used to find the mode.
     iterations: int
     gradient_evaluations: int
+    #: ``"gaussian"`` (one Gaussian) or ``"nested"`` (:mod:`bayes_needs.models.nested_laplace`,
+    #: over ``hyper_points`` hyperparameter points).
+    variant: str = "gaussian"
+    hyper_points: int = 0
 
 
 def laplace_fit(model: pm.Model, *, random_seed: int, draws: int, chains: int,

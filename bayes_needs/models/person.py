@@ -134,6 +134,12 @@ class PersonDemandModel(FittableModel):
     INTERNAL: ClassVar[tuple[str, ...]] = ("la_latent",)
     #: Each LA's effects touch its own children's cells only.
     LOCAL: ClassVar[dict[str, int]] = {"la_latent": 0}
+    HYPER: ClassVar[tuple[str, ...]] = ("sigma_la", "msoa_cv", "sigma_msoa", "lsoa_dispersion",
+                                        "child_dispersion")
+    #: Every term is per service (the log-likelihood sums over services): one lattice each.
+    BLOCK_AXES: ClassVar[dict[str, int]] = {
+        **dict.fromkeys(("intercept", "beta", "gamma", *HYPER), 0), "la_latent": 1,
+        "msoa_raw": 1}
 
     def __init__(self, data: PersonModelData, config: PersonModelConfig | dict | None = None,
                  priors: str | Path | dict | None = None, *, holdout_las=()):
