@@ -68,8 +68,8 @@ import numpy as np
 import pymc as pm
 from pymc.blocking import DictToArrayBijection
 from scipy import linalg
-from threadpoolctl import threadpool_limits
 from scipy.special import logsumexp
+from threadpoolctl import threadpool_limits
 
 from bayes_needs.core import defaults
 from bayes_needs.models.laplace import (
