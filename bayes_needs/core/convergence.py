@@ -126,15 +126,16 @@ def describe_method(summary: Mapping[str, Any]) -> str:
     -------
     str
         ``"nuts"``, or e.g. ``"laplace (approximate; PSIS k̂ = 0.52, importance ESS 168 of
-        2000)"`` or ``"laplace (nested over 45 hyperparameter points; PSIS k̂ = 0.31, ...)"``.
+        2000)"`` or ``"laplace (approximate, nested over 45 hyperparameter points; PSIS
+        k̂ = 0.31, ...)"``.
     """
     if not is_approximate(summary):
         return "nuts"
     total = int(summary.get("n_chains", 0)) * int(summary.get("n_draws", 0))
     k, ess = float(summary.get("pareto_k", math.nan)), float(summary.get("importance_ess",
                                                                          math.nan))
-    how = f"nested over {int(summary.get('hyper_points', 0))} hyperparameter points" \
-        if summary.get("variant") == "nested" else "approximate"
+    how = f"approximate, nested over {int(summary.get('hyper_points', 0))} hyperparameter " \
+        "points" if summary.get("variant") == "nested" else "approximate"
     return (f"{method_of(summary)} ({how}; PSIS k̂ = {k:.2f}, importance ESS {ess:.0f} "
             f"of {total})")
 

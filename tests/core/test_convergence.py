@@ -26,8 +26,8 @@ def test_a_plain_laplace_fit_is_described_as_before():
 
 def test_a_nested_fit_names_its_hyperparameter_points():
     nested = record(variant="nested", hyper_points=45)
-    assert describe_method(nested) == ("laplace (nested over 45 hyperparameter points; "
-                                       "PSIS k̂ = 0.31, importance ESS 612 of 1000)")
+    assert describe_method(nested) == ("laplace (approximate, nested over 45 hyperparameter "
+                                       "points; PSIS k̂ = 0.31, importance ESS 612 of 1000)")
     shown = inference_record(nested)
     assert (shown["variant"], shown["hyper_points"]) == ("nested", 45)
     # run.json and netCDF attributes hold it as plain JSON.

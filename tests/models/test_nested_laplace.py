@@ -151,4 +151,5 @@ def test_a_fit_records_that_the_nested_approximation_made_it():
     assert record["pareto_k"] <= 0.7
     assert idata_io.get_config(idata)["run"]["variant"] == "nested"
     assert describe_method(record).startswith(
-        f"laplace (nested over {record['hyper_points']} hyperparameter points; PSIS k̂ = ")
+        f"laplace (approximate, nested over {record['hyper_points']} "
+        "hyperparameter points; PSIS k̂ = ")
