@@ -109,7 +109,8 @@ class NestedMixture:
         return sum(len(lattice.theta) for lattice in self.lattices)
 
     def _weights(self, lattice: Lattice) -> np.ndarray:
-        values = np.array(lattice.log_marginal)
+        """Log weights: each point's marginal density times its cell's volume (quadrature)."""
+        values = np.array(lattice.log_marginal) + np.array(lattice.log_volume)
         return values - logsumexp(values)
 
     def draw(self, rng: np.random.Generator, total: int) -> np.ndarray:

@@ -226,6 +226,9 @@ class Lattice:
     cholesky: list[np.ndarray]
     slope: list[np.ndarray]
     kernel: list[np.ndarray]   #: Cholesky factors of the θ kernels' covariances
+    #: Log volume of each point's lattice cell, relative to the mode's: the spacing grows
+    #: away from the mode, so a point stands for more of the marginal there.
+    log_volume: list[float]
 
 
 def explore(conditional: Conditional, mode: np.ndarray, scale: np.ndarray,
@@ -233,7 +236,7 @@ def explore(conditional: Conditional, mode: np.ndarray, scale: np.ndarray,
     """Explore each block's lattice ``mode + scale @ (step * z)`` outwards from the mode."""
     n_blocks, d = mode.shape
     step = defaults.NESTED_GRID_STEP
-    lattices = [Lattice([], [], [], [], [], []) for _ in range(n_blocks)]
+    lattices = [Lattice([], [], [], [], [], [], []) for _ in range(n_blocks)]
     stretch = defaults.NESTED_GRID_STRETCH
     origin = (0,) * d
     queues: list[list[tuple[tuple[int, ...], tuple[int, ...]]]] = [[(origin, origin)]
@@ -268,8 +271,9 @@ def explore(conditional: Conditional, mode: np.ndarray, scale: np.ndarray,
             lattice.cholesky.append(node["cholesky"][b])
             lattice.slope.append(node["slope"][b])
             # The kernel grows with the lattice's spacing there.
-            lattice.kernel.append(scale[b] * defaults.NESTED_KERNEL_WIDTH * step
-                                  * np.cosh(stretch * np.array(pick[0])))
+            widening = np.cosh(stretch * np.array(pick[0]))
+            lattice.kernel.append(scale[b] * defaults.NESTED_KERNEL_WIDTH * step * widening)
+            lattice.log_volume.append(float(np.sum(np.log(widening))))
             best[b] = max(best[b], value)
             if value > best[b] - defaults.NESTED_LOG_DROP:
                 for axis in range(d):

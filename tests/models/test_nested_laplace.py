@@ -94,6 +94,37 @@ def test_the_mixture_density_integrates_to_one():
     np.testing.assert_allclose(draws.mean(axis=0), grid_mean, atol=0.05)
 
 
+def test_the_mixture_s_hyperparameter_marginal_is_the_exact_one():
+    # The effect is exactly Gaussian given the scale, so the Laplace marginal of the log scale
+    # is exact; the lattice's cells widen away from the mode, and the mixture keeps the
+    # marginal only if each point is weighted by its cell's volume.
+    y = np.array([0.8, 1.1, 0.4])
+    with pm.Model() as model:
+        scale = pm.HalfNormal("scale", 1.0)
+        effect = pm.Normal("effect", 0.0, scale)
+        pm.Normal("y", effect, 1.0, observed=y)
+    point = model.initial_point()
+    start = DictToArrayBijection.map({v.name: point[v.name] for v in model.value_vars}).data
+    blocks = hyper_blocks(model, ["scale"])
+    mixture, _ = nested_mixture(model, blocks, local=None, start=start, point=point,
+                                functions=density_functions(model, point))
+    log_scale = np.linspace(-15.0, 4.0, 20_001)
+    exact = np.exp(stats.halfnorm.logpdf(np.exp(log_scale)) + log_scale
+                   + stats.norm.logpdf(y.mean(), 0.0, np.sqrt(np.exp(2 * log_scale) + 1 / 3)))
+    exact /= exact.sum()
+    axis = np.linspace(-10.0, 10.0, 2001)
+    grid = np.stack(np.meshgrid(axis, axis, indexing="ij"), axis=-1).reshape(-1, 2)
+    density = np.exp(mixture.log_density(grid))
+    density /= density.sum()
+    theta = grid[:, blocks.theta.ravel()[0]]
+    exact_mean = float(exact @ log_scale)
+    exact_sd = float(np.sqrt(exact @ (log_scale - exact_mean) ** 2))
+    mixture_mean = float(density @ theta)
+    mixture_sd = float(np.sqrt(density @ (theta - mixture_mean) ** 2))
+    assert mixture_mean == pytest.approx(exact_mean, abs=0.1 * exact_sd)
+    assert mixture_sd == pytest.approx(exact_sd, rel=0.15)
+
+
 def test_the_same_seed_gives_the_same_draws_and_another_seed_others():
     model = eight_schools()
     kwargs = {"draws": 200, "chains": 1, "hyper": ("tau",)}
