@@ -63,7 +63,7 @@ panel model's few hyperparameters.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Hashable, Mapping
+from collections.abc import Hashable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -77,7 +77,6 @@ from threadpoolctl import threadpool_limits
 from bayes_needs.models.laplace_functions import (
     DensityFunctions,
     density_functions,
-    log_density_function,
 )
 from bayes_needs.models.laplace_mode import (
     ApproximationError,
@@ -284,12 +283,6 @@ class _Whitened:
         return linalg.cho_solve((self.cholesky, True), unit)[position]
 
 
-def _log_ratios(log_p: Callable[[np.ndarray], float], proposals: np.ndarray,
-                log_q: np.ndarray) -> np.ndarray:
-    """Return each draw's log importance ratio (``-inf`` where the density is not finite)."""
-    return _finite(np.array([log_p(x) for x in proposals], dtype=float) - log_q)
-
-
 def _finite(log_ratio: np.ndarray) -> np.ndarray:
     """Return the log ratios with ``-inf`` (weight 0) where they are not finite."""
     return np.where(np.isfinite(log_ratio), log_ratio, -np.inf)
@@ -326,9 +319,3 @@ def _global_shift(proposals: np.ndarray, log_ratio: np.ndarray, mode: np.ndarray
     shift_global = (proposals[usable][:, glob] - mode[glob]).T @ centred / usable.sum()
     covariance = whitened.covariance_columns(glob)
     return covariance @ np.linalg.solve(covariance[glob], shift_global)
-
-
-def _log_density_function(model: pm.Model, point: dict[str, np.ndarray]
-                          ) -> Callable[[np.ndarray], float]:
-    """Return the log density (unconstrained, with Jacobians) of a raveled vector."""
-    return log_density_function(model, point)

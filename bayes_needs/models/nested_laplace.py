@@ -87,7 +87,7 @@ from bayes_needs.models.laplace import (
     HessianLayout,
     LaplaceResult,
     _finite,
-    _psis_weights,
+    _psis,
     laplace_fit,
     layout_for,
 )
@@ -219,8 +219,8 @@ def nested_laplace_fit(model: pm.Model, *, random_seed: int, draws: int, chains:
         proposals = mixture.draw(rng, total)
         log_density, outputs = functions.evaluate(proposals)
         log_ratio = _finite(log_density - mixture.log_density(proposals))
-        weights, pareto_k = _psis_weights(log_ratio)
-        while 1.0 / np.sum(weights**2) < total / 2 and len(log_ratio) < MAX_PROPOSALS * total:
+        importance = _psis(log_ratio)
+        while importance.ess < total / 2 and len(log_ratio) < MAX_PROPOSALS * total:
             more = mixture.draw(rng, total)
             more_density, more_outputs = functions.evaluate(more)
             proposals = np.concatenate([proposals, more])
@@ -229,14 +229,14 @@ def nested_laplace_fit(model: pm.Model, *, random_seed: int, draws: int, chains:
                                         _finite(more_density - mixture.log_density(more))])
             outputs = {name: np.concatenate([value, more_outputs[name]])
                        for name, value in outputs.items()}
-            weights, pareto_k = _psis_weights(log_ratio)
-        chosen = rng.choice(len(weights), size=total, p=weights)
+            importance = _psis(log_ratio)
+        chosen = rng.choice(len(log_ratio), size=total, p=importance.weights)
     best = int(np.nanargmax(np.where(np.isfinite(log_density), log_density, -np.inf)))
     return LaplaceResult(
         draws={name: value[chosen].reshape(chains, draws, *value.shape[1:])
                for name, value in outputs.items()},
-        pareto_k=pareto_k, importance_ess=float(1.0 / np.sum(weights**2)),
-        proposals=len(weights), mode=proposals[best],
+        pareto_k=importance.pareto_k, importance_ess=importance.ess,
+        proposals=len(log_ratio), mode=proposals[best],
         log_density_at_mode=float(log_density[best]), iterations=mixture.points,
         gradient_evaluations=conditional.gradients, variant="nested",
         hyper_points=mixture.points)
