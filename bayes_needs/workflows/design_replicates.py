@@ -148,8 +148,9 @@ def base_summary(context: DesignContext) -> FitSummary:
     """Refit the data as they are with the run's model by the replicates' approximation.
 
     This is the designs' baseline: "the fit without the return". It keeps the run's model
-    options; a run without MSOA effects has none here either (LA totals alone leave their
-    variance unidentified, and the Laplace approximation then has no proper mode).
+    options; a run without MSOA effects has none here either, even when the replicates add
+    them: LA totals alone leave their variance unidentified, and neither NUTS nor the Laplace
+    approximation then fits (see :mod:`bayes_needs.workflows.design`).
     """
     return refit_summary(context, context.data, np.zeros(context.data.geography.n_la, bool),
                       refit_seed(context.seed, 0), context.base_model_config)

@@ -107,7 +107,7 @@ def test_unreadable_file_names_itself(tmp_path):
 
 
 def test_msoa_effects_default_and_switch():
-    assert parse({"d": {"rule": "random", "k": 1}}).msoa_effects is True
-    assert parse({"d": {"rule": "random", "k": 1}}, msoa_effects=False).msoa_effects is False
+    assert parse({"d": {"rule": "random", "k": 1}}).msoa_effects is False
+    assert parse({"d": {"rule": "random", "k": 1}}, msoa_effects=True).msoa_effects is True
     with pytest.raises(ConfigFileError, match="msoa_effects: must be true or false"):
         parse({"d": {"rule": "random", "k": 1}}, msoa_effects="no")

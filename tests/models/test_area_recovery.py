@@ -12,7 +12,7 @@ from area_fits import hide_la
 from scipy.stats import binomtest
 
 from bayes_needs.allocation import allocate
-from bayes_needs.core import dims
+from bayes_needs.core import defaults, dims
 from bayes_needs.core.intervals import credible_interval
 from bayes_needs.data.area import AreaData
 from bayes_needs.models.area import AreaDemandModel
@@ -27,7 +27,9 @@ SEEDS = (101, 202, 303)
 def _shares(synthetic, data: AreaData, seed: int) -> tuple[xr.Dataset, xr.DataArray]:
     """Posterior and needs-share draws of a fit of the area model to ``data``."""
     model = AreaDemandModel(data)
-    idata = model.fit(random_seed=seed, draws=600, tune=600, chains=2, progressbar=False)
+    # The package's default warm-up and sampler: this test is what keeps them.
+    idata = model.fit(random_seed=seed, draws=600, tune=defaults.TUNE, chains=2,
+                      progressbar=False)
     need = expected_need(model, idata, random_seed=seed)
     allocation = allocate(need["need"], synthetic.truth["unit_cost"],
                           interval_prob=INTERVAL_PROB, interval_kind="eti")
