@@ -53,7 +53,13 @@ coefficients and LA effects given 12 totals are skewed, and five services multip
 mismatch; widening them (variance x1.1-1.4) made it worse. Synthetic England (150 LAs), CPP
 and CLA LA totals with MSOA effects: ``k̂`` 0.79 (importance ESS 54 of 1,000, 79 points, 12 s);
 a finer lattice (step 0.5, drop 8; 196 points) gave 0.61-0.66 but that is within the
-diagnostic's own noise at this ESS, so the defaults were kept.
+diagnostic's own noise at this ESS, so the defaults were kept. Why: along ``sigma_la`` the
+conditional precision of the LA effects changes by a factor 5.5-11 per standard deviation
+(the conditional mode's curvature is only 0.8-1.1), which a kernel with one fixed covariance
+per point cannot follow; a lattice step chosen per axis from that change (floored at 0.25)
+gave ``k̂`` 0.64 there and made the tiny seeds worse (0.51-0.78 against 0.17-0.42, at the
+point cap), so it was not kept. With LSOA returns from 5 or 20 of the LAs the same model
+fits (``k̂`` 0.26 and -0.08).
 
 Each point's weight is its Laplace marginal times its cell's volume (the ``cosh`` of its
 lattice coordinates, relative to the mode's cell): without the volume the outer points, which
