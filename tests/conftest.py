@@ -12,8 +12,9 @@
   ``mocked_sampler`` fixture; a module-scoped fixture sharing one mocked fit between tests
   patches itself with ``with patched_sample():`` (both from ``sampling_mocks``).
 * Signals: tests stop runs with SIGINT, SIGTERM and SIGHUP. A shell script that starts
-  pytest in the background (``cmd &``) makes it inherit an *ignored* SIGINT, which the CLI
-  rightly leaves alone; :func:`pytest_configure` gives SIGINT Python's usual handler back, so
+  pytest in the background (``cmd &``) makes it inherit an *ignored* SIGINT, and ``nohup``
+  an ignored SIGHUP, which the CLI rightly leaves alone (a run under ``nohup`` goes on when
+  the terminal closes); :func:`pytest_configure` gives both their usual handling back, so
   this process and the CLI processes it starts (signals reset to default on exec) can be
   interrupted as on a terminal.
 * Real public data are read from ``../shared/data`` beside the checkout (or
@@ -39,9 +40,11 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """Undo a SIGINT ignored by a background launcher (see the module docstring)."""
+    """Undo a SIGINT or SIGHUP ignored by the launcher (see the module docstring)."""
     if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
         signal.signal(signal.SIGINT, signal.default_int_handler)
+    if signal.getsignal(signal.SIGHUP) == signal.SIG_IGN:
+        signal.signal(signal.SIGHUP, signal.SIG_DFL)
 
 
 def shared_data_dir() -> Path | None:
