@@ -21,7 +21,9 @@ def log_rising_factorial(base, counts: np.ndarray):
 
     Equal to ``sum_{j < count} log(base + j)``.
 
-    * ``base`` a scalar: ``gammaln`` at each distinct count, then gathered.
+    * ``base`` a scalar: the same Op at each distinct count, then gathered. Not ``gammaln``:
+      its gradient, ``digamma``, has no numba cache key in pytensor, and one such Op makes
+      every nutpie fit recompile the whole graph (tests/models/test_numba_cache.py).
     * ``base`` a vector (one per count): the compiled
       :class:`~bayes_needs.models.kernels.LogRisingFactorial`, which multiplies the factors
       out (one ``log`` per element, ``lgamma`` only for counts above 64) and returns the
@@ -38,7 +40,7 @@ def log_rising_factorial(base, counts: np.ndarray):
     base = pt.as_tensor(base)
     if base.ndim == 0:
         distinct, index = np.unique(counts, return_inverse=True)
-        per_count = pt.gammaln(base + distinct.astype(float)) - pt.gammaln(base)
+        per_count = log_rising_factorial_vector(pt.broadcast_to(base, distinct.shape), distinct)
         return per_count[index]
     return log_rising_factorial_vector(base, counts)
 

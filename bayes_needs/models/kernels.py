@@ -4,6 +4,12 @@ Both are plain loops compiled with numba, which pytensor already depends on. The
 every backend: ``perform`` calls the compiled loop (PyMC's own sampler, C backend); the numba
 backend (nutpie) inlines the same loop; the JAX backend (numpyro) gets a ``jax`` equivalent.
 
+The rising factorials step through all counts at once, factor ``j`` of every product in one
+pass over the counts above ``j`` (sorted once, with the graph): counts of small areas are
+mostly 0-5, and a loop per element mispredicted its trip counts. On the national benchmark's
+33,000 LSOA counts that halved the kernel (470 to 240 us) and cut nutpie's gradient by a
+quarter.
+
 Being opaque Ops is also what makes them fast in the gradient. PyMC rewrites the logp graph
 before differentiating; with a segment sum built from ``cumsum``, those rewrites split one
 sum into a copy per likelihood term that reads it, and the gradient was then computed once per
@@ -29,8 +35,13 @@ from pytensor.tensor.type import integer_dtypes
 # unless the base is so large that the difference of two lgammas loses precision.
 _LOOP_LIMIT = 64
 _LGAMMA_MAX_BASE = 1e6
-# Rescale the running product before it can overflow.
+# Rescale the running product before it can overflow: at once for one element, every
+# _RESCALE_EVERY factors in the batched loop, which only takes bases up to _BATCH_MAX_BASE
+# (1e100 * (1e25 + 64)^8 < 1e301).
 _RESCALE_AT = 1e200
+_RESCALE_EVERY = 8
+_BATCH_RESCALE_AT = 1e100
+_BATCH_MAX_BASE = 1e25
 
 
 # ---------------------------------------------------------------------- compiled loops
@@ -68,32 +79,72 @@ def _digamma(x):
 
 
 @numba.njit(cache=True, error_model="numpy")
-def _log_rising_factorial(base, counts):
-    n = base.shape[0]
-    value = np.zeros(n)
-    derivative = np.zeros(n)
-    for i in range(n):
-        y = counts[i]
-        if y <= 0:
-            continue
-        b = base[i]
-        if y > _LOOP_LIMIT and b < _LGAMMA_MAX_BASE:
-            value[i] = math.lgamma(b + y) - math.lgamma(b)
-            derivative[i] = _digamma(b + y) - _digamma(b)
-            continue
-        # prod (b + j) and its derivative, rescaled into the sums now and then
-        log_sum, ratio_sum, prod, dprod = 0.0, 0.0, 1.0, 0.0
-        for j in range(y):
-            x = b + j
-            dprod = dprod * x + prod
-            prod = prod * x
-            if prod > _RESCALE_AT:
-                log_sum += math.log(prod)
-                ratio_sum += dprod / prod
-                prod, dprod = 1.0, 0.0
-        value[i] = log_sum + math.log(prod)
-        derivative[i] = ratio_sum + dprod / prod
+def _log_rising_factorial_one(b, y):
+    if y > _LOOP_LIMIT and b < _LGAMMA_MAX_BASE:
+        return math.lgamma(b + y) - math.lgamma(b), _digamma(b + y) - _digamma(b)
+    # prod (b + j) and its derivative, rescaled into the sums now and then
+    log_sum, ratio_sum, prod, dprod = 0.0, 0.0, 1.0, 0.0
+    for j in range(y):
+        x = b + j
+        dprod = dprod * x + prod
+        prod = prod * x
+        if prod > _RESCALE_AT:
+            log_sum += math.log(prod)
+            ratio_sum += dprod / prod
+            prod, dprod = 1.0, 0.0
+    return log_sum + math.log(prod), ratio_sum + dprod / prod
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _log_rising_factorial(base, counts, order, active):
+    # order: positions with 0 < count <= _LOOP_LIMIT by count descending (active[0] of them),
+    # then those above; active[j]: how many counts exceed j. Step j of every product is then
+    # one branch-free pass over a prefix, which vectorises, where a loop per element
+    # mispredicts its varying trip counts.
+    value = np.zeros(base.shape[0])
+    derivative = np.zeros(base.shape[0])
+    n_loop = active[0] if active.shape[0] else 0
+    b = np.empty(n_loop)
+    for k in range(n_loop):
+        b[k] = base[order[k]]
+        if not b[k] <= _BATCH_MAX_BASE:  # (or NaN) could overflow between rescales
+            b[k] = 1.0
+    log_sum, ratio_sum = np.zeros(n_loop), np.zeros(n_loop)
+    prod, dprod = np.ones(n_loop), np.zeros(n_loop)
+    for j in range(active.shape[0]):
+        for k in range(active[j]):
+            x = b[k] + j
+            dprod[k] = dprod[k] * x + prod[k]
+            prod[k] = prod[k] * x
+        if j % _RESCALE_EVERY == _RESCALE_EVERY - 1:
+            for k in range(active[j]):
+                if prod[k] > _BATCH_RESCALE_AT:
+                    log_sum[k] += math.log(prod[k])
+                    ratio_sum[k] += dprod[k] / prod[k]
+                    prod[k], dprod[k] = 1.0, 0.0
+    for k in range(n_loop):
+        i = order[k]
+        if base[i] <= _BATCH_MAX_BASE:
+            value[i] = log_sum[k] + math.log(prod[k])
+            derivative[i] = ratio_sum[k] + dprod[k] / prod[k]
+        else:
+            value[i], derivative[i] = _log_rising_factorial_one(base[i], counts[i])
+    for k in range(n_loop, order.shape[0]):
+        i = order[k]
+        value[i], derivative[i] = _log_rising_factorial_one(base[i], counts[i])
     return value, derivative
+
+
+def rising_factorial_plan(counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Return the order and prefix lengths :func:`_log_rising_factorial` steps through."""
+    counts = np.asarray(counts, np.int64)
+    looped = np.flatnonzero((counts > 0) & (counts <= _LOOP_LIMIT))
+    looped = looped[np.argsort(-counts[looped], kind="stable")]
+    order = np.concatenate([looped, np.flatnonzero(counts > _LOOP_LIMIT)])
+    ascending = np.sort(counts[looped])
+    steps = np.arange(ascending[-1] if len(ascending) else 0)
+    active = len(ascending) - np.searchsorted(ascending, steps, side="right")
+    return order.astype(np.int64), active.astype(np.int64)
 
 
 # ---------------------------------------------------------------------- Ops
@@ -144,27 +195,29 @@ class LogRisingFactorial(Op):
     """``log Γ(base + counts) - log Γ(base)`` and its derivative in ``base``, elementwise.
 
     One pass gives both outputs, so a logp-and-gradient function evaluates the loop once.
-    ``counts`` are whole numbers >= 0 (not differentiated).
+    ``counts`` are whole numbers >= 0 (not differentiated); ``order`` and ``active`` are
+    :func:`rising_factorial_plan` of them (data, so made once with the graph).
     """
 
     __props__ = ()
 
-    def make_node(self, base, counts):
+    def make_node(self, base, counts, order, active):
         """Check the inputs and describe the outputs (value and derivative)."""
         base = pt.as_tensor_variable(base).astype("float64")
-        counts = pt.as_tensor_variable(counts)
-        if base.ndim != 1 or counts.ndim != 1:
-            raise TypeError("LogRisingFactorial needs 1-d base and counts")
-        if counts.dtype not in integer_dtypes:
+        counts, order, active = map(pt.as_tensor_variable, (counts, order, active))
+        if any(v.ndim != 1 for v in (base, counts, order, active)):
+            raise TypeError("LogRisingFactorial needs 1-d base, counts and plan")
+        if any(v.dtype not in integer_dtypes for v in (counts, order, active)):
             raise TypeError("counts must be integers")
-        return Apply(self, [base, counts], [base.type(), base.type()])
+        return Apply(self, [base, counts, order, active], [base.type(), base.type()])
 
     def perform(self, node, inputs, output_storage):
         """Compute value and derivative in one compiled pass."""
-        base, counts = inputs
+        base, counts, order, active = (np.asarray(v, np.int64) if k else v
+                                       for k, v in enumerate(inputs))
         if base.shape != counts.shape:  # the compiled loop does not check bounds
             raise ValueError(f"base has shape {base.shape} but counts {counts.shape}")
-        value, derivative = _log_rising_factorial(base, np.asarray(counts, np.int64))
+        value, derivative = _log_rising_factorial(base, counts, order, active)
         output_storage[0][0] = value
         output_storage[1][0] = derivative
 
@@ -174,15 +227,16 @@ class LogRisingFactorial(Op):
 
     def connection_pattern(self, node):
         """Declare both outputs differentiable in ``base`` only."""
-        return [[True, True], [False, False]]
+        return [[True, True], [False, False], [False, False], [False, False]]
 
     def L_op(self, inputs, outputs, output_grads):
         """Return the gradient from the derivative output (no second derivative)."""
-        base, _counts = inputs
+        base = inputs[0]
+        disconnected = [DisconnectedType()() for _ in inputs[1:]]
         if not isinstance(output_grads[1].type, DisconnectedType):
             return [grad_not_implemented(self, 0, base, "second derivative of the rising "
-                                         "factorial"), DisconnectedType()()]
-        return [output_grads[0] * outputs[1], DisconnectedType()()]
+                                         "factorial"), *disconnected]
+        return [output_grads[0] * outputs[1], *disconnected]
 
 
 def segment_sum(values, segment_ids: np.ndarray, n_segments: int):
@@ -201,8 +255,10 @@ def log_rising_factorial_vector(base, counts: np.ndarray):
     counts = np.asarray(counts, np.int64)
     if (counts < 0).any():
         raise ValueError("counts must be >= 0")
+    order, active = rising_factorial_plan(counts)
     # The Op has two outputs (value and derivative), so calling it returns a list.
-    return cast(list, LogRisingFactorial()(base, pt.as_tensor(counts)))[0]
+    return cast(list, LogRisingFactorial()(base, pt.as_tensor(counts), pt.as_tensor(order),
+                                           pt.as_tensor(active)))[0]
 
 
 # ---------------------------------------------------------------------- other backends
@@ -222,10 +278,11 @@ def _numba_segment_sum(op, node, **kwargs):
 @register_funcify_default_op_cache_key(LogRisingFactorial)
 def _numba_log_rising_factorial(op, node, **kwargs):
     @numba.njit
-    def log_rising_factorial_numba(base, counts):
-        return _log_rising_factorial(base, counts)
+    def log_rising_factorial_numba(base, counts, order, active):
+        return _log_rising_factorial(base, counts, order, active)
 
-    return log_rising_factorial_numba
+    # 2: the Op's inputs grew the plan; the version joins the cache key.
+    return log_rising_factorial_numba, 2
 
 
 if importlib.util.find_spec("jax") is not None:
@@ -249,7 +306,7 @@ if importlib.util.find_spec("jax") is not None:
         import jax.numpy as jnp
         from jax.scipy.special import digamma, gammaln  # optional: as above
 
-        def log_rising_factorial_jax(base, counts):
+        def log_rising_factorial_jax(base, counts, order, active):
             positive = counts > 0
             value = jnp.where(positive, gammaln(base + counts) - gammaln(base), 0.0)
             derivative = jnp.where(positive, digamma(base + counts) - digamma(base), 0.0)

@@ -158,7 +158,10 @@ def test_stock_arviz_loo_compare_and_plots_on_saved_fits(real_fits):
                 k = loo.pareto_k.to_numpy()
                 assert np.isfinite(loo.elpd_loo)
                 assert 0 < loo.p_loo < loo.n_data_points
-                assert np.mean(k > 1) < 0.5, (name, k)
+                # Each LA has its own effect, so leaving its total out moves the posterior
+                # far and k̂ near 1 is expected there (0.4-1.6 over seeds and target
+                # acceptance rates); a wrong pointwise log-likelihood gives k̂ far above.
+                assert (k < (2.0 if name == variable_name(dims.LA) else 1.0)).all(), (name, k)
         table = az.compare(fits, var_name=variable_name(dims.MSOA))
     assert sorted(table["rank"]) == [0, 1]
     assert np.isfinite(table["elpd_loo"]).all()

@@ -68,7 +68,7 @@ def test_ops_reject_wrong_input_kinds():
     with pytest.raises(TypeError, match="integers"):
         SegmentSum(2)(pt.dvector(), pt.dvector())
     with pytest.raises(TypeError, match="1-d"):
-        LogRisingFactorial()(pt.dmatrix(), pt.lvector())
+        LogRisingFactorial()(pt.dmatrix(), pt.lvector(), pt.lvector(), pt.lvector())
 
 
 @pytest.mark.parametrize("backend", ["NUMBA", "JAX"])
