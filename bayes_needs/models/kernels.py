@@ -24,11 +24,16 @@ from typing import cast
 
 import numba
 import numpy as np
+import pytensor.scalar as ps
 import pytensor.tensor as pt
 from pytensor.gradient import DisconnectedType, grad_not_implemented
 from pytensor.graph.basic import Apply
 from pytensor.graph.op import Op
+from pytensor.graph.replace import graph_replace
+from pytensor.graph.traversal import io_toposort
+from pytensor.link.c.op import COp
 from pytensor.link.numba.dispatch.basic import register_funcify_default_op_cache_key
+from pytensor.tensor.elemwise import Elemwise
 from pytensor.tensor.type import integer_dtypes
 
 # Above this count, log Γ(b + y) - log Γ(b) is taken from lgamma instead of a product,
@@ -148,10 +153,12 @@ def rising_factorial_plan(counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 # ---------------------------------------------------------------------- Ops
-class SegmentSum(Op):
+class SegmentSum(COp):
     """Sum the rows of ``values`` by ``segment_ids`` (sorted or not) into ``n_segments`` rows.
 
-    The gradient is a gather, ``output_gradient[segment_ids]``.
+    The gradient is a gather, ``output_gradient[segment_ids]``. The C backend runs a C loop
+    (:meth:`c_code`): a Python ``perform`` cost 15-20 us a call in the overhead alone, and a
+    Laplace fit's log density calls it nine times.
     """
 
     __props__ = ("n_segments",)
@@ -180,6 +187,51 @@ class SegmentSum(Op):
     def infer_shape(self, fgraph, node, input_shapes):
         """Return the output shape without evaluating the sum."""
         return [(self.n_segments, *input_shapes[0][1:])]
+
+    def c_code(self, node, name, inputs, outputs, sub):
+        """Return the C loop of :meth:`perform`, checking the segment ids' range."""
+        values, segment_ids = inputs
+        (out,) = outputs
+        value_type = node.inputs[0].type.dtype_specs()[1]
+        id_type = node.inputs[1].type.dtype_specs()[1]
+        typenum = node.outputs[0].type.dtype_specs()[2]
+        two_d = node.inputs[0].ndim == 2
+        columns = f"PyArray_DIMS({values})[1]" if two_d else "1"
+        column_stride = f"PyArray_STRIDES({values})[1]" if two_d else "0"
+        fail = sub["fail"]
+        return f"""
+        {{
+            npy_intp n_rows = PyArray_DIMS({values})[0];
+            npy_intp n_cols = {columns};
+            npy_intp dims[2] = {{{self.n_segments}, n_cols}};
+            if (PyArray_DIMS({segment_ids})[0] != n_rows) {{
+                PyErr_SetString(PyExc_ValueError,
+                                "SegmentSum: values and segment ids differ in length");
+                {fail}
+            }}
+            Py_XDECREF({out});
+            {out} = (PyArrayObject*) PyArray_ZEROS({node.inputs[0].ndim}, dims, {typenum}, 0);
+            if (!{out}) {{ {fail} }}
+            {value_type}* sums = ({value_type}*) PyArray_DATA({out});
+            char* row = PyArray_BYTES({values});
+            npy_intp row_stride = PyArray_STRIDES({values})[0];
+            npy_intp column_stride = {column_stride};
+            for (npy_intp i = 0; i < n_rows; ++i, row += row_stride) {{
+                npy_int64 s = (npy_int64) *({id_type}*) PyArray_GETPTR1({segment_ids}, i);
+                if (s < 0 || s >= {self.n_segments}) {{
+                    PyErr_SetString(PyExc_IndexError, "SegmentSum: segment id out of range");
+                    {fail}
+                }}
+                for (npy_intp k = 0; k < n_cols; ++k) {{
+                    sums[s * n_cols + k] += *({value_type}*) (row + k * column_stride);
+                }}
+            }}
+        }}
+        """
+
+    def c_code_cache_version(self):
+        """Version of :meth:`c_code` (part of PyTensor's cache key)."""
+        return (1,)
 
     def connection_pattern(self, node):
         """Declare the output differentiable in ``values`` only."""
@@ -239,6 +291,50 @@ class LogRisingFactorial(Op):
         return [output_grads[0] * outputs[1], *disconnected]
 
 
+class VectorExp(Op):
+    """``exp`` elementwise by NumPy, whose loop is vectorised (AVX2/AVX-512).
+
+    PyTensor's C and numba code call the C library's scalar ``exp``, about 6 ns per element on
+    this project's machines against under 1 ns for NumPy's. On small arrays the Python call
+    costs more than it saves, so only the Laplace path's functions use it, for the exps of
+    LSOA-level vectors (:func:`with_vector_exp`).
+    """
+
+    __props__ = ()
+
+    def make_node(self, x):
+        """Describe the output (the input's type)."""
+        x = pt.as_tensor_variable(x)
+        return Apply(self, [x], [x.type()])
+
+    def perform(self, node, inputs, output_storage):
+        """Compute ``exp`` with NumPy."""
+        output_storage[0][0] = np.exp(inputs[0])
+
+    def infer_shape(self, fgraph, node, input_shapes):
+        """Return the input's shape."""
+        return [input_shapes[0]]
+
+    def L_op(self, inputs, outputs, output_grads):
+        """Return the gradient, ``output_gradient * exp(x)``."""
+        return [output_grads[0] * outputs[0]]
+
+
+def with_vector_exp(outputs: list, min_size: int) -> list:
+    """Return ``outputs`` with every ``exp`` of at least ``min_size`` elements a :class:`VectorExp`.
+
+    Sizes are the static shapes; an ``exp`` of unknown size is left as it is.
+    """
+    replacements = {}
+    for node in io_toposort([], outputs):
+        if isinstance(node.op, Elemwise) and isinstance(node.op.scalar_op, ps.Exp):
+            out = node.outputs[0]
+            shape = out.type.shape
+            if all(d is not None for d in shape) and math.prod(shape) >= min_size:
+                replacements[out] = VectorExp()(node.inputs[0])
+    return graph_replace(outputs, replacements, strict=False) if replacements else outputs
+
+
 def segment_sum(values, segment_ids: np.ndarray, n_segments: int):
     """Tensor of the sums of the rows of ``values`` per segment (see :class:`SegmentSum`).
 
@@ -285,6 +381,15 @@ def _numba_log_rising_factorial(op, node, **kwargs):
     return log_rising_factorial_numba, 2
 
 
+@register_funcify_default_op_cache_key(VectorExp)
+def _numba_vector_exp(op, node, **kwargs):
+    @numba.njit
+    def vector_exp_numba(x):
+        return np.exp(x)
+
+    return vector_exp_numba
+
+
 if importlib.util.find_spec("jax") is not None:
     from pytensor.link.jax.dispatch import jax_funcify
 
@@ -299,6 +404,12 @@ if importlib.util.find_spec("jax") is not None:
             return jax.ops.segment_sum(values, segment_ids, num_segments=n_segments)
 
         return segment_sum_jax
+
+    @jax_funcify.register(VectorExp)
+    def _jax_vector_exp(op, node=None, **kwargs):
+        import jax.numpy as jnp  # optional: as above
+
+        return jnp.exp
 
     @jax_funcify.register(LogRisingFactorial)
     def _jax_log_rising_factorial(op, node=None, **kwargs):
