@@ -27,7 +27,7 @@ import numpy as np
 import pytensor.scalar as ps
 import pytensor.tensor as pt
 from pytensor.gradient import DisconnectedType, grad_not_implemented
-from pytensor.graph.basic import Apply
+from pytensor.graph.basic import Apply, Variable
 from pytensor.graph.op import Op
 from pytensor.graph.replace import graph_replace
 from pytensor.graph.traversal import io_toposort
@@ -325,13 +325,13 @@ def with_vector_exp(outputs: list, min_size: int) -> list:
 
     Sizes are the static shapes; an ``exp`` of unknown size is left as it is.
     """
-    replacements = {}
+    replacements: dict[Variable, Variable] = {}
     for node in io_toposort([], outputs):
         if isinstance(node.op, Elemwise) and isinstance(node.op.scalar_op, ps.Exp):
             out = node.outputs[0]
             shape = out.type.shape
             if all(d is not None for d in shape) and math.prod(shape) >= min_size:
-                replacements[out] = VectorExp()(node.inputs[0])
+                replacements[out] = cast(Variable, VectorExp()(node.inputs[0]))
     return graph_replace(outputs, replacements, strict=False) if replacements else outputs
 
 
