@@ -21,6 +21,11 @@ fit 9.7-11.9 s against 13.6-16.2 s with C on England but warm fits 6.2-6.6 s aga
 fit's compilation in a fresh process, reading PyTensor's C module cache (every compiled
 module's key) is a fixed cost that any C-backend fit pays once. ``FAST_COMPILE`` rewrites
 took longer to link and ran two to four times slower a call.
+
+What did pay: the ``exp`` of the LSOA-level rates from NumPy's vectorised loop
+(:class:`~bayes_needs.models.kernels.VectorExp`) instead of the C library's scalar one, and
+a C loop for the segment sums instead of a Python ``perform``: a proposal's log density on
+England's LA totals took 0.90 ms instead of 1.67 ms (same loaded machine, 500 calls).
 """
 
 from __future__ import annotations
