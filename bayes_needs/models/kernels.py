@@ -1,8 +1,10 @@
-"""Compiled pytensor Ops for the likelihood hot spots: segment sums and rising factorials.
+"""Compiled pytensor Ops for the likelihood hot spots: segment sums, rising factorials, exp.
 
-Both are plain loops compiled with numba, which pytensor already depends on. They run in
-every backend: ``perform`` calls the compiled loop (PyMC's own sampler, C backend); the numba
-backend (nutpie) inlines the same loop; the JAX backend (numpyro) gets a ``jax`` equivalent.
+The segment sums and rising factorials are plain loops compiled with numba, which pytensor
+already depends on. They run in every backend: the numba backend (nutpie) inlines the loop;
+the C backend (PyMC's own sampler, the Laplace path) runs the segment sum's C code and the
+rising factorial's ``perform``, which calls the compiled loop; the JAX backend (numpyro) gets
+a ``jax`` equivalent. :class:`VectorExp` is NumPy's vectorised ``exp``, for the Laplace path.
 
 The rising factorials step through all counts at once, factor ``j`` of every product in one
 pass over the counts above ``j`` (sorted once, with the graph): counts of small areas are
