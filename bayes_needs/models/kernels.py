@@ -1,10 +1,10 @@
-"""Compiled pytensor Ops for the likelihood hot spots: segment sums, rising factorials, exp.
+"""Compiled pytensor Ops for the likelihood hot spots: segment sums and rising factorials.
 
 The segment sums and rising factorials are plain loops compiled with numba, which pytensor
 already depends on. They run in every backend: the numba backend (nutpie) inlines the loop;
 the C backend (PyMC's own sampler, the Laplace path) runs the segment sum's C code and the
 rising factorial's ``perform``, which calls the compiled loop; the JAX backend (numpyro) gets
-a ``jax`` equivalent. :class:`VectorExp` is NumPy's vectorised ``exp``, for the Laplace path.
+a ``jax`` equivalent.
 
 The rising factorials step through all counts at once, factor ``j`` of every product in one
 pass over the counts above ``j`` (sorted once, with the graph): counts of small areas are
@@ -26,16 +26,12 @@ from typing import cast
 
 import numba
 import numpy as np
-import pytensor.scalar as ps
 import pytensor.tensor as pt
 from pytensor.gradient import DisconnectedType, grad_not_implemented
-from pytensor.graph.basic import Apply, Variable
+from pytensor.graph.basic import Apply
 from pytensor.graph.op import Op
-from pytensor.graph.replace import graph_replace
-from pytensor.graph.traversal import io_toposort
 from pytensor.link.c.op import COp
 from pytensor.link.numba.dispatch.basic import register_funcify_default_op_cache_key
-from pytensor.tensor.elemwise import Elemwise
 from pytensor.tensor.type import integer_dtypes
 
 # Above this count, log Γ(b + y) - log Γ(b) is taken from lgamma instead of a product,
@@ -262,7 +258,7 @@ class LogRisingFactorial(Op):
         if any(v.ndim != 1 for v in (base, counts, order, active)):
             raise TypeError("LogRisingFactorial needs 1-d base, counts and plan")
         if any(v.dtype not in integer_dtypes for v in (counts, order, active)):
-            raise TypeError("counts must be integers")
+            raise TypeError("counts and their plan must be integers")
         return Apply(self, [base, counts, order, active], [base.type(), base.type()])
 
     def perform(self, node, inputs, output_storage):
@@ -291,50 +287,6 @@ class LogRisingFactorial(Op):
             return [grad_not_implemented(self, 0, base, "second derivative of the rising "
                                          "factorial"), *disconnected]
         return [output_grads[0] * outputs[1], *disconnected]
-
-
-class VectorExp(Op):
-    """``exp`` elementwise by NumPy, whose loop is vectorised (AVX2/AVX-512).
-
-    PyTensor's C and numba code call the C library's scalar ``exp``, about 6 ns per element on
-    this project's machines against under 1 ns for NumPy's. On small arrays the Python call
-    costs more than it saves, so only the Laplace path's functions use it, for the exps of
-    LSOA-level vectors (:func:`with_vector_exp`).
-    """
-
-    __props__ = ()
-
-    def make_node(self, x):
-        """Describe the output (the input's type)."""
-        x = pt.as_tensor_variable(x)
-        return Apply(self, [x], [x.type()])
-
-    def perform(self, node, inputs, output_storage):
-        """Compute ``exp`` with NumPy."""
-        output_storage[0][0] = np.exp(inputs[0])
-
-    def infer_shape(self, fgraph, node, input_shapes):
-        """Return the input's shape."""
-        return [input_shapes[0]]
-
-    def L_op(self, inputs, outputs, output_grads):
-        """Return the gradient, ``output_gradient * exp(x)``."""
-        return [output_grads[0] * outputs[0]]
-
-
-def with_vector_exp(outputs: list, min_size: int) -> list:
-    """Return ``outputs`` with every ``exp`` of at least ``min_size`` elements a :class:`VectorExp`.
-
-    Sizes are the static shapes; an ``exp`` of unknown size is left as it is.
-    """
-    replacements: dict[Variable, Variable] = {}
-    for node in io_toposort([], outputs):
-        if isinstance(node.op, Elemwise) and isinstance(node.op.scalar_op, ps.Exp):
-            out = node.outputs[0]
-            shape = out.type.shape
-            if all(d is not None for d in shape) and math.prod(shape) >= min_size:
-                replacements[out] = cast(Variable, VectorExp()(node.inputs[0]))
-    return graph_replace(outputs, replacements, strict=False) if replacements else outputs
 
 
 def segment_sum(values, segment_ids: np.ndarray, n_segments: int):
@@ -383,15 +335,6 @@ def _numba_log_rising_factorial(op, node, **kwargs):
     return log_rising_factorial_numba, 2
 
 
-@register_funcify_default_op_cache_key(VectorExp)
-def _numba_vector_exp(op, node, **kwargs):
-    @numba.njit
-    def vector_exp_numba(x):
-        return np.exp(x)
-
-    return vector_exp_numba
-
-
 if importlib.util.find_spec("jax") is not None:
     from pytensor.link.jax.dispatch import jax_funcify
 
@@ -406,12 +349,6 @@ if importlib.util.find_spec("jax") is not None:
             return jax.ops.segment_sum(values, segment_ids, num_segments=n_segments)
 
         return segment_sum_jax
-
-    @jax_funcify.register(VectorExp)
-    def _jax_vector_exp(op, node=None, **kwargs):
-        import jax.numpy as jnp  # optional: as above
-
-        return jnp.exp
 
     @jax_funcify.register(LogRisingFactorial)
     def _jax_log_rising_factorial(op, node=None, **kwargs):

@@ -23,7 +23,7 @@ module's key) is a fixed cost that any C-backend fit pays once. ``FAST_COMPILE``
 took longer to link and ran two to four times slower a call.
 
 What did pay: the ``exp`` of the LSOA-level rates from NumPy's vectorised loop
-(:class:`~bayes_needs.models.kernels.VectorExp`) instead of the C library's scalar one, and
+(:class:`~bayes_needs.models.vector_exp.VectorExp`) instead of the C library's scalar one, and
 a C loop for the segment sums instead of a Python ``perform``: a proposal's log density on
 England's LA totals took 0.90 ms instead of 1.67 ms (same loaded machine, 500 calls).
 """
@@ -40,12 +40,12 @@ import pytensor
 from pymc.pytensorf import join_nonshared_inputs
 from pymc.util import get_default_varnames
 
-from bayes_needs.models.kernels import with_vector_exp
 from bayes_needs.models.laplace_mode import GradientFunction
+from bayes_needs.models.vector_exp import with_vector_exp
 
 #: PyTensor mode of the compiled functions (``None``: PyMC's default, the C backend).
 COMPILE_MODE: str | None = None
-#: Smallest ``exp`` computed by NumPy (:class:`~bayes_needs.models.kernels.VectorExp`): below
+#: Smallest ``exp`` computed by NumPy (:class:`~bayes_needs.models.vector_exp.VectorExp`): below
 #: a few thousand elements the Python call costs more than the vector loop saves.
 VECTOR_EXP_MIN_SIZE = 4096
 #: Models whose compiled functions are kept (least recently used dropped first).

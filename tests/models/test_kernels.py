@@ -12,10 +12,8 @@ from scipy import special
 from bayes_needs.models.kernels import (
     LogRisingFactorial,
     SegmentSum,
-    VectorExp,
     log_rising_factorial_vector,
     segment_sum,
-    with_vector_exp,
 )
 
 SEGMENTS = np.array([0, 0, 1, 3, 3, 3, 1])  # unsorted, with an empty segment (2)
@@ -113,19 +111,3 @@ def test_other_backends_agree_with_the_default(backend):
         expected[1], special.digamma(values[0] + counts) - special.digamma(values[0])
         + 2.0 * _numpy_segment_sum(values[0])[SEGMENTS], rtol=1e-9, atol=1e-12)
 
-
-def test_vector_exp_replaces_only_large_exps_and_keeps_values_and_gradients():
-    x = pt.dvector("x")
-    big = pt.as_tensor(np.linspace(-3.0, 3.0, 5000))
-    small = pt.as_tensor(np.linspace(-1.0, 1.0, 10))
-    logp = (pt.exp(big * x[0]) * 2.0).sum() + pt.exp(small * x[1]).sum() + pt.exp(x).sum()
-    (rewritten,) = with_vector_exp([logp], min_size=4096)
-    ops = [type(node.op) for node in pytensor.graph.traversal.applys_between([x], [rewritten])]
-    assert ops.count(VectorExp) == 1  # the exp of 5,000 elements; not 10, nor unknown size
-    value = np.array([0.3, -0.7])
-    expected = pytensor.function([x], [logp, pytensor.grad(logp, x)])(value)
-    got = pytensor.function([x], [rewritten, pytensor.grad(rewritten, x)])(value)
-    for g, e in zip(got, expected, strict=True):
-        np.testing.assert_allclose(g, e, rtol=1e-13)
-    np.testing.assert_allclose(
-        pytensor.function([x], VectorExp()(x), mode="NUMBA")(value), np.exp(value), rtol=1e-15)
