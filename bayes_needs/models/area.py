@@ -95,10 +95,9 @@ class AreaDemandModel(FittableModel):
     #: Each LA's effects (``la_latent``, or ``la_raw`` when correlated) touch its own data only.
     LOCAL: ClassVar[dict[str, int]] = {"la_latent": 0, "la_raw": 0}
     HYPER: ClassVar[tuple[str, ...]] = ("sigma_la", "msoa_cv", "lsoa_dispersion", "la_chol")
-    #: Without correlated LA effects services share nothing: one lattice per service.
-    BLOCK_AXES: ClassVar[dict[str, int]] = {
-        "intercept": 0, "beta": 0, "sigma_la": 0, "msoa_cv": 0, "lsoa_dispersion": 0,
-        "la_latent": 1}
+    #: Without correlated LA effects services share nothing (with them, the LKJ factor has
+    #: no service dimension and the posterior is one block).
+    BLOCK_DIM: ClassVar[str | None] = dims.SERVICE
 
     def __init__(self, data: AreaData, config: AreaModelConfig | dict | None = None,
                  priors: str | Path | dict | None = None):
@@ -171,13 +170,17 @@ class AreaDemandModel(FittableModel):
                 lsoa_dispersion = self.priors["lsoa_dispersion"].create_variable(
                     "lsoa_dispersion")
 
+            self._observed_blocks: dict[str, int] = {}
             for j, service in enumerate(self.services):
+                known = len(model.observed_RVs)
                 obs = self.observations[service]
                 msoa_col = msoa_fixed[j]  # the service's MSOA rates, for every term
                 msoa_likelihood(geo, service, j, obs, msoa_col, la_effect, msoa_shape)
                 la_likelihood(geo, service, j, obs, msoa_col, la_effect, msoa_shape)
                 split_likelihood(self.data.exposure, service, j, obs, eta[j], fixed_rate[j],
                                  msoa_col, lsoa_dispersion)
+                self._observed_blocks.update(
+                    {rv.name: j for rv in model.observed_RVs[known:]})
         self.model = model
         return model
 
@@ -223,6 +226,11 @@ class AreaDemandModel(FittableModel):
         return pm.Deterministic("la_effect", pt.dot(raw, chol.T), dims=(dims.LA, dims.SERVICE))
 
     # ------------------------------------------------------------------ fitting
+    def observed_blocks(self) -> dict[str, int]:
+        """Return each observed variable's service (every one is a single service's)."""
+        self.built_model()
+        return dict(self._observed_blocks)
+
     def initial_values(self) -> dict[str, np.ndarray]:
         """Return NUTS start values: each service's intercept at its overall log rate."""
         return {"intercept": initial_intercepts(self.data)}

@@ -37,6 +37,7 @@ from bayes_needs.models.fit_checks import (
     verified_convergence,
 )
 from bayes_needs.models.laplace import ApproximationError
+from bayes_needs.models.laplace_functions import BlockSpec
 from bayes_needs.models.nested_laplace import approximate_posterior
 from bayes_needs.models.sampling import check_sampling_arguments, sample_nuts
 
@@ -91,9 +92,11 @@ class FittableModel(ABC):
     #: Laplace approximation where the plain one fails
     #: (:mod:`~bayes_needs.models.nested_laplace`); none: no nested approximation.
     HYPER: ClassVar[tuple[str, ...]] = ()
-    #: Free variable -> its block (service) axis, where the posterior factorises over blocks:
-    #: used only when the built model's every free variable is listed.
-    BLOCK_AXES: ClassVar[dict[str, int]] = {}
+    #: The dimension along which the posterior factorises into blocks (an area model's
+    #: services: every term belongs to one of them), where it does. Used only when the built
+    #: model's every free variable has it among its dims
+    #: (:func:`~bayes_needs.models.laplace_functions.block_terms`).
+    BLOCK_DIM: ClassVar[str | None] = None
 
     #: The PyMC model, once built.
     model: pm.Model | None = None
@@ -110,6 +113,13 @@ class FittableModel(ABC):
     @abstractmethod
     def stored_config(self) -> dict[str, Any]:
         """Return everything needed to rebuild this model on the same data (JSON-able)."""
+
+    def observed_blocks(self) -> dict[str, int]:
+        """Return each observed variable's block, its position along :attr:`BLOCK_DIM`.
+
+        ``{}``: not known, so the posterior is taken as one block.
+        """
+        return {}
 
     def initial_values(self) -> dict[str, np.ndarray] | None:
         """Return start values for PyMC's own sampler (``None``: PyMC's defaults)."""
@@ -187,7 +197,9 @@ class FittableModel(ABC):
                 result = approximate_posterior(
                     model, random_seed=random_seed, draws=draws, chains=chains,
                     local=local or None, start=self.initial_values(), hyper=self.HYPER,
-                    block_axes=self.BLOCK_AXES, cache_key=self.graph_key())
+                    block_spec=None if self.BLOCK_DIM is None else BlockSpec(
+                        self.BLOCK_DIM, self.observed_blocks()),
+                    cache_key=self.graph_key())
             except ApproximationError as exc:
                 raise ApproximationError(f"{exc} (the {self.KIND} model); fit it with method "
                                          f"'nuts' instead") from None
@@ -199,7 +211,7 @@ class FittableModel(ABC):
             run_info = {"random_seed": random_seed, "draws": draws, "chains": chains,
                         "method": method, "approximate": True, "pareto_k": result.pareto_k,
                         "importance_ess": result.importance_ess,
-                        "proposals": result.proposals,
+                        "proposals": result.proposals, "blocks": result.blocks,
                         "variant": result.variant, "hyper_points": result.hyper_points,
                         "iterations": result.iterations,
                         "gradient_evaluations": result.gradient_evaluations}

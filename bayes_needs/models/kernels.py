@@ -36,15 +36,15 @@ from pytensor.tensor.type import integer_dtypes
 
 # Above this count, log Γ(b + y) - log Γ(b) is taken from lgamma instead of a product,
 # unless the base is so large that the difference of two lgammas loses precision.
-_LOOP_LIMIT = 64
-_LGAMMA_MAX_BASE = 1e6
+LOOP_LIMIT = 64
+LGAMMA_MAX_BASE = 1e6
 # Rescale the running product before it can overflow: at once for one element, every
-# _RESCALE_EVERY factors in the batched loop, which only takes bases up to _BATCH_MAX_BASE
+# RESCALE_EVERY factors in the batched loop, which only takes bases up to BATCH_MAX_BASE
 # (1e100 * (1e25 + 64)^8 < 1e301).
-_RESCALE_AT = 1e200
-_RESCALE_EVERY = 8
-_BATCH_RESCALE_AT = 1e100
-_BATCH_MAX_BASE = 1e25
+RESCALE_AT = 1e200
+RESCALE_EVERY = 8
+BATCH_RESCALE_AT = 1e100
+BATCH_MAX_BASE = 1e25
 
 
 # ---------------------------------------------------------------------- compiled loops
@@ -83,7 +83,7 @@ def _digamma(x):
 
 @numba.njit(cache=True, error_model="numpy")
 def _log_rising_factorial_one(b, y):
-    if y > _LOOP_LIMIT and b < _LGAMMA_MAX_BASE:
+    if y > LOOP_LIMIT and b < LGAMMA_MAX_BASE:
         return math.lgamma(b + y) - math.lgamma(b), _digamma(b + y) - _digamma(b)
     # prod (b + j) and its derivative, rescaled into the sums now and then
     log_sum, ratio_sum, prod, dprod = 0.0, 0.0, 1.0, 0.0
@@ -91,7 +91,7 @@ def _log_rising_factorial_one(b, y):
         x = b + j
         dprod = dprod * x + prod
         prod = prod * x
-        if prod > _RESCALE_AT:
+        if prod > RESCALE_AT:
             log_sum += math.log(prod)
             ratio_sum += dprod / prod
             prod, dprod = 1.0, 0.0
@@ -100,7 +100,7 @@ def _log_rising_factorial_one(b, y):
 
 @numba.njit(cache=True, error_model="numpy")
 def _log_rising_factorial(base, counts, order, active):
-    # order: positions with 0 < count <= _LOOP_LIMIT by count descending (active[0] of them),
+    # order: positions with 0 < count <= LOOP_LIMIT by count descending (active[0] of them),
     # then those above; active[j]: how many counts exceed j. Step j of every product is then
     # one branch-free pass over a prefix, which vectorises, where a loop per element
     # mispredicts its varying trip counts.
@@ -110,7 +110,7 @@ def _log_rising_factorial(base, counts, order, active):
     b = np.empty(n_loop)
     for k in range(n_loop):
         b[k] = base[order[k]]
-        if not b[k] <= _BATCH_MAX_BASE:  # (or NaN) could overflow between rescales
+        if not b[k] <= BATCH_MAX_BASE:  # (or NaN) could overflow between rescales
             b[k] = 1.0
     log_sum, ratio_sum = np.zeros(n_loop), np.zeros(n_loop)
     prod, dprod = np.ones(n_loop), np.zeros(n_loop)
@@ -119,15 +119,15 @@ def _log_rising_factorial(base, counts, order, active):
             x = b[k] + j
             dprod[k] = dprod[k] * x + prod[k]
             prod[k] = prod[k] * x
-        if j % _RESCALE_EVERY == _RESCALE_EVERY - 1:
+        if j % RESCALE_EVERY == RESCALE_EVERY - 1:
             for k in range(active[j]):
-                if prod[k] > _BATCH_RESCALE_AT:
+                if prod[k] > BATCH_RESCALE_AT:
                     log_sum[k] += math.log(prod[k])
                     ratio_sum[k] += dprod[k] / prod[k]
                     prod[k], dprod[k] = 1.0, 0.0
     for k in range(n_loop):
         i = order[k]
-        if base[i] <= _BATCH_MAX_BASE:
+        if base[i] <= BATCH_MAX_BASE:
             value[i] = log_sum[k] + math.log(prod[k])
             derivative[i] = ratio_sum[k] + dprod[k] / prod[k]
         else:
@@ -141,9 +141,9 @@ def _log_rising_factorial(base, counts, order, active):
 def rising_factorial_plan(counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Return the order and prefix lengths :func:`_log_rising_factorial` steps through."""
     counts = np.asarray(counts, np.int64)
-    looped = np.flatnonzero((counts > 0) & (counts <= _LOOP_LIMIT))
+    looped = np.flatnonzero((counts > 0) & (counts <= LOOP_LIMIT))
     looped = looped[np.argsort(-counts[looped], kind="stable")]
-    order = np.concatenate([looped, np.flatnonzero(counts > _LOOP_LIMIT)])
+    order = np.concatenate([looped, np.flatnonzero(counts > LOOP_LIMIT)])
     ascending = np.sort(counts[looped])
     steps = np.arange(ascending[-1] if len(ascending) else 0)
     active = len(ascending) - np.searchsorted(ascending, steps, side="right")
@@ -263,13 +263,19 @@ class LogRisingFactorial(Op):
 
     def perform(self, node, inputs, output_storage):
         """Compute value and derivative in one compiled pass."""
+        output_storage[0][0], output_storage[1][0] = self._compute(inputs)
+
+    def perform_value(self, inputs) -> np.ndarray:
+        """Return the value alone (for an Op that needs no derivative)."""
+        return self._compute(inputs)[0]
+
+    @staticmethod
+    def _compute(inputs) -> tuple[np.ndarray, np.ndarray]:
         base, counts, order, active = (np.asarray(v, np.int64) if k else v
                                        for k, v in enumerate(inputs))
         if base.shape != counts.shape:  # the compiled loop does not check bounds
             raise ValueError(f"base has shape {base.shape} but counts {counts.shape}")
-        value, derivative = _log_rising_factorial(base, counts, order, active)
-        output_storage[0][0] = value
-        output_storage[1][0] = derivative
+        return _log_rising_factorial(base, counts, order, active)
 
     def infer_shape(self, fgraph, node, input_shapes):
         """Return the output shapes (those of ``base``)."""

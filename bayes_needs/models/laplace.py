@@ -21,8 +21,15 @@ How the approximation is made:
   proposal and a log ratio linear in ``x`` that is exactly the shift of the mean), and the
   local ones by their regression on the globals; the recentred proposal is kept when its
   ``k̂`` is smaller than the pilot's (both over the pilot's number of draws, since k̂'s
-  estimate depends on it). The pilot is :data:`PILOT_FRACTION` of the draws handed on;
-* more draws of the approximation are weighted while the weights' effective sample size is
+  estimate depends on it). The pilot is :data:`PILOT_FRACTION` of the draws handed on, the
+  recentred round the rest;
+* where the posterior factorises into blocks (a model's ``BLOCK_DIM``, an area model's
+  services; :func:`~bayes_needs.models.laplace_functions.block_terms`), all of this is done
+  block by block: each block's log ratios are its own term of the log density over its own
+  Gaussian, it is recentred, weighted and resampled on its own, and the fit's ``k̂`` is the
+  largest block's, its ESS the smallest. Every round's draws are weighted against the
+  mixture of the rounds' Gaussians (:mod:`bayes_needs.models.laplace_importance`);
+* more draws of the approximation are weighted while a block's effective sample size is
   under half the draws handed on, as many as the ESS so far says are needed (at most
   :data:`MAX_PROPOSALS` times as many draws in all);
 * the compiled functions are kept for the next fit of the same model
@@ -54,6 +61,11 @@ Why this and not an alternative (measured on the real England 2024 LA totals, 4 
   shift too roughly there, and more rounds follow); half is kept. Where the time goes is the
   number of exact log densities: each evaluates the LSOA-level rates, about 1 ms on England
   (:mod:`bayes_needs.models.laplace_functions`).
+* weighting the whole posterior at once (before the blocks; same seeds, loaded machine):
+  England 3,000 exact log densities (a pilot of 1,000 and a recentred round of 2,000 of which
+  only the second was used), ``k̂`` 0.07 and ESS 1,024; block by block with every round
+  weighted, 2,000, largest block ``k̂`` 0.48 and smallest ESS 1,240. The region: 5,692
+  against 3,663, ``k̂`` 0.52 against 0.61, ESS 1,311 against 1,512.
 
 A model declares its local parameters (:attr:`~bayes_needs.models.base.FittableModel.LOCAL`);
 without a declaration the Hessian is dense (2 gradients per parameter), which suits the
@@ -67,7 +79,6 @@ from collections.abc import Hashable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import arviz as az
 import numpy as np
 import pymc as pm
 from pymc.blocking import DictToArrayBijection
@@ -75,9 +86,11 @@ from scipy import linalg
 from threadpoolctl import threadpool_limits
 
 from bayes_needs.models.laplace_functions import (
+    BlockSpec,
     DensityFunctions,
     density_functions,
 )
+from bayes_needs.models.laplace_importance import Importance, Proposals, psis
 from bayes_needs.models.laplace_mode import (
     ApproximationError,
     GradientFunction,
@@ -103,9 +116,11 @@ class LaplaceResult:
 
     #: Posterior draws (constrained values and deterministics), ``(chain, draw, ...)``.
     draws: dict[str, np.ndarray]
-    #: Pareto k̂ of the importance ratios of the approximation's own draws.
+    #: Pareto k̂ of the importance ratios of the approximation's own draws (the largest of
+    #: the blocks' where the posterior factorises).
     pareto_k: float
-    #: Effective sample size of the smoothed importance weights (before resampling).
+    #: Effective sample size of the smoothed importance weights, before resampling (the
+    #: smallest of the blocks').
     importance_ess: float
     #: Draws of the approximation the importance weights were computed on.
     proposals: int
@@ -119,12 +134,15 @@ class LaplaceResult:
     #: over ``hyper_points`` hyperparameter points).
     variant: str = "gaussian"
     hyper_points: int = 0
+    #: Blocks weighted and resampled on their own (1: the whole posterior at once).
+    blocks: int = 1
 
 
 def laplace_fit(model: pm.Model, *, random_seed: int, draws: int, chains: int,
                 local: Mapping[str, int] | None = None,
                 start: Mapping[str, Any] | None = None,
-                cache_key: Hashable | None = None) -> LaplaceResult:
+                cache_key: Hashable | None = None,
+                block_spec: BlockSpec | None = None) -> LaplaceResult:
     """Approximate ``model``'s posterior (see the module docstring).
 
     Parameters
@@ -146,6 +164,10 @@ def laplace_fit(model: pm.Model, *, random_seed: int, draws: int, chains: int,
         What identifies ``model``'s graph, to reuse the functions compiled for an earlier fit
         with the same key (:func:`~bayes_needs.models.laplace_functions.density_functions`);
         ``None``: compile afresh.
+    block_spec
+        How the posterior factorises, if it does
+        (:func:`~bayes_needs.models.laplace_functions.block_terms`): each block is then
+        importance-weighted and resampled on its own.
 
     Returns
     -------
@@ -159,29 +181,30 @@ def laplace_fit(model: pm.Model, *, random_seed: int, draws: int, chains: int,
     """
     # Threaded BLAS stalls when the cores are busy, and these matrices are small.
     with threadpool_limits(limits=1, user_api="blas"):
-        point = _start_point(model, start)
-        functions = density_functions(model, point, cache_key)
+        functions = density_functions(model, None, cache_key, block_spec)
+        point = _start_point(model, start, functions.initial_point)
         raveled = DictToArrayBijection.map({v.name: point[v.name] for v in model.value_vars})
         layout = layout_for(model, local, point) if local else \
             HessianLayout.dense(raveled.data.size)
         mode, log_density, mode_hessian, iterations, evaluations = find_mode(
             functions.value_and_gradient, raveled.data, layout)
         rng = np.random.default_rng(random_seed)
-        outputs, log_ratio, importance = _importance_sample(
+        outputs, importance, proposals = _importance_sample(
             functions, mode, mode_hessian, layout, rng, draws * chains)
-        chosen = rng.choice(len(importance.weights), size=draws * chains, p=importance.weights)
     return LaplaceResult(
-        draws={name: value[chosen].reshape(chains, draws, *value.shape[1:])
+        draws={name: value.reshape(chains, draws, *value.shape[1:])
                for name, value in outputs.items()},
-        pareto_k=importance.pareto_k, importance_ess=importance.ess,
-        proposals=len(log_ratio),
+        pareto_k=max(i.pareto_k for i in importance),
+        importance_ess=min(i.ess for i in importance), proposals=proposals,
+        blocks=len(importance),
         mode=mode, log_density_at_mode=log_density, iterations=iterations,
         gradient_evaluations=evaluations)
 
 
-def _start_point(model: pm.Model, start: Mapping[str, Any] | None) -> dict[str, np.ndarray]:
+def _start_point(model: pm.Model, start: Mapping[str, Any] | None,
+                 initial_point: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
     """Return the model's initial point with ``start``'s (constrained) values put in."""
-    point = model.initial_point()
+    point = {name: np.array(value) for name, value in initial_point.items()}
     if start:
         transforms = {model.values_to_rvs[v].name: v for v in model.value_vars}
         for name, value in start.items():
@@ -196,63 +219,67 @@ def _start_point(model: pm.Model, start: Mapping[str, Any] | None) -> dict[str, 
 def _importance_sample(functions: DensityFunctions, mode: np.ndarray,
                        mode_hessian: np.ndarray, layout: HessianLayout,
                        rng: np.random.Generator, total: int
-                       ) -> tuple[dict[str, np.ndarray], np.ndarray, _Importance]:
-    """Return the proposals' outputs, their log importance ratios and PSIS weights.
+                       ) -> tuple[dict[str, np.ndarray], list[Importance], int]:
+    """Return the outputs of ``total`` importance-resampled draws and the weights.
 
-    See the module docstring.
+    Also returned: each block's importance weights and the number of proposals. See the
+    module docstring.
     """
+    blocks = functions.blocks
     # Globals last: the approximation's last whitened coordinates then drive the global
     # parameters alone (the locals' coordinates their conditional deviations).
     glob = layout.global_index
     order = np.concatenate([np.setdiff1d(np.arange(mode.size), glob), glob])
+    block_of = np.zeros(mode.size, dtype=int)
+    for b, index in enumerate(blocks.index):
+        block_of[index] = b
+    # The blocks share no term, so their precision entries are zero; a factor of the
+    # precision with them zeroed keeps each whitened coordinate within one block.
+    precision = np.where(block_of[:, None] == block_of[None, :], -mode_hessian, 0.0)
     try:
-        cholesky = linalg.cholesky(-mode_hessian[np.ix_(order, order)], lower=True)
+        cholesky = linalg.cholesky(precision[np.ix_(order, order)], lower=True)
     except linalg.LinAlgError:
         raise ApproximationError("the Laplace approximation's Hessian is not negative definite "
                                  "at the mode (a parameter is not identified)") from None
-    whitened = _Whitened(order, cholesky)
+    whitened = _Whitened(order, cholesky, np.eye(blocks.count)[block_of[order]])
+    table = Proposals(mode, precision, np.eye(blocks.count)[block_of])
 
-    def round_at(centre: np.ndarray, size: int
-                 ) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+    def round_at(centre: np.ndarray, size: int) -> np.ndarray:
         proposals, log_q = whitened.draws(rng, centre, size)
-        log_density, outputs = functions.evaluate(proposals)
-        return proposals, _finite(log_density - log_q), outputs
+        block_density, outputs = functions.evaluate_blocks(proposals)
+        return table.add(centre, proposals, block_density, log_q, outputs)
 
     pilot_size = max(2, math.ceil(PILOT_FRACTION * total))
-    proposals, log_ratio, outputs = round_at(mode, pilot_size)
+    pilot = round_at(mode, pilot_size)
     # The joint mode of a hierarchical model is not its mean along the hyperparameters (the
     # Laplace approximation's known bias). By Stein's lemma the covariance of the draws with
     # their log ratio estimates that shift, from every draw rather than the few that carry the
     # importance weight; the global parameters move by it, the local ones by their
-    # regression on the globals. The proposal the diagnostic trusts more is kept.
-    centre = mode + _global_shift(proposals, log_ratio, mode, whitened, glob)
-    _, shifted_ratio, shifted_outputs = round_at(centre, total)
-    if _psis(shifted_ratio[:pilot_size]).pareto_k < _psis(log_ratio).pareto_k:
-        log_ratio, outputs = shifted_ratio, shifted_outputs
-    elif total > pilot_size:
-        centre = mode
-        _, more_ratio, more_outputs = round_at(mode, total - pilot_size)
-        log_ratio, outputs = _joined(log_ratio, outputs, more_ratio, more_outputs)
-    else:
-        centre = mode
-    importance = _psis(log_ratio)
-    # More proposals until the weights carry half the draws' worth of information: the ESS
-    # grows about in proportion to the draws, so the first estimate sizes the next round.
-    while importance.ess < total / 2 and len(log_ratio) < MAX_PROPOSALS * total:
-        wanted = math.ceil(1.1 * len(log_ratio) * (total / 2) / max(importance.ess, 1.0))
-        size = min(max(wanted, len(log_ratio) + total // 4), MAX_PROPOSALS * total) - \
-            len(log_ratio)
-        _, more_ratio, more_outputs = round_at(centre, size)
-        log_ratio, outputs = _joined(log_ratio, outputs, more_ratio, more_outputs)
-        importance = _psis(log_ratio)
-    return outputs, log_ratio, importance
-
-
-def _joined(log_ratio: np.ndarray, outputs: dict[str, np.ndarray], more_ratio: np.ndarray,
-            more_outputs: dict[str, np.ndarray]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-    """Return two rounds' log ratios and outputs, one after the other."""
-    return np.concatenate([log_ratio, more_ratio]), {
-        name: np.concatenate([value, more_outputs[name]]) for name, value in outputs.items()}
+    # regression on the globals.
+    pilot_ratio = table.round_log_ratio(pilot, mode)
+    shift = sum((_global_shift(table.proposals[pilot], pilot_ratio[:, b], mode, whitened,
+                               np.intersect1d(glob, index))
+                 for b, index in enumerate(blocks.index)), np.zeros_like(mode))
+    shifted = round_at(mode + shift, max(total - pilot_size, 2))
+    # Block by block, later rounds are centred where the diagnostic trusts the proposal
+    # more (over as many draws: k̂'s estimate depends on their number).
+    shifted_ratio = table.round_log_ratio(shifted, mode + shift)
+    centre = mode.copy()
+    for b, index in enumerate(blocks.index):
+        if psis(shifted_ratio[:pilot_size, b]).pareto_k < \
+                psis(pilot_ratio[:len(shifted), b]).pareto_k:
+            centre[index] += shift[index]
+    importance = table.importance(centre)
+    # More proposals until each block's weights carry half the draws' worth of information:
+    # the ESS grows about in proportion to the draws, so the estimate sizes the next round.
+    while min(i.ess for i in importance) < total / 2 and \
+            table.size < MAX_PROPOSALS * total:
+        wanted = max(math.ceil(1.1 * table.size * (total / 2) / max(i.ess, 1.0))
+                     for i in importance) - table.size
+        round_at(centre, min(max(wanted, total // 4), MAX_PROPOSALS * total - table.size))
+        importance = table.importance(centre)
+    chosen = [rng.choice(table.size, size=total, p=i.weights) for i in importance]
+    return table.resampled(chosen, blocks.output_axes), importance, table.size
 
 
 @dataclass(frozen=True)
@@ -264,15 +291,20 @@ class _Whitened:
 
     order: np.ndarray
     cholesky: np.ndarray
+    #: Whitened coordinate -> its block, one-hot ``(coordinates, blocks)``.
+    block_of_coordinate: np.ndarray
 
     def draws(self, rng: np.random.Generator, centre: np.ndarray, total: int
               ) -> tuple[np.ndarray, np.ndarray]:
-        """Return ``total`` draws and their log density (up to a constant)."""
+        """Return ``total`` draws and their log density by block, up to a constant.
+
+        The log densities are ``(total, blocks)``.
+        """
         z = rng.standard_normal((total, centre.size))
         out = np.empty_like(z)
         out[:, self.order] = centre[self.order] + linalg.solve_triangular(
             self.cholesky.T, z.T, lower=False).T
-        return out, -0.5 * np.sum(z**2, axis=1)
+        return out, -0.5 * (z**2) @ self.block_of_coordinate
 
     def covariance_columns(self, columns: np.ndarray) -> np.ndarray:
         """Return the columns ``columns`` of the approximation's covariance ``Q^-1``."""
@@ -281,32 +313,6 @@ class _Whitened:
         unit = np.zeros((self.order.size, columns.size))
         unit[position[columns], np.arange(columns.size)] = 1.0
         return linalg.cho_solve((self.cholesky, True), unit)[position]
-
-
-def _finite(log_ratio: np.ndarray) -> np.ndarray:
-    """Return the log ratios with ``-inf`` (weight 0) where they are not finite."""
-    return np.where(np.isfinite(log_ratio), log_ratio, -np.inf)
-
-
-def _psis_weights(log_ratio: np.ndarray) -> tuple[np.ndarray, float]:
-    """Return the Pareto-smoothed, normalised importance weights and their k̂."""
-    smoothed, pareto_k = az.psislw(log_ratio - np.max(log_ratio))
-    return np.exp(smoothed - np.logaddexp.reduce(smoothed)), float(pareto_k)
-
-
-@dataclass(frozen=True)
-class _Importance:
-    """Pareto-smoothed importance weights, their k̂ and effective sample size."""
-
-    weights: np.ndarray
-    pareto_k: float
-    ess: float
-
-
-def _psis(log_ratio: np.ndarray) -> _Importance:
-    """Smooth the log ratios once: weights, k̂ and ESS."""
-    weights, pareto_k = _psis_weights(log_ratio)
-    return _Importance(weights, pareto_k, float(1.0 / np.sum(weights**2)))
 
 
 def _global_shift(proposals: np.ndarray, log_ratio: np.ndarray, mode: np.ndarray,

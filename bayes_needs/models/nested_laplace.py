@@ -92,12 +92,11 @@ from bayes_needs.models.laplace import (
     ApproximationError,
     HessianLayout,
     LaplaceResult,
-    _finite,
-    _psis,
     laplace_fit,
     layout_for,
 )
-from bayes_needs.models.laplace_functions import DensityFunctions, density_functions
+from bayes_needs.models.laplace_functions import BlockSpec, DensityFunctions, density_functions
+from bayes_needs.models.laplace_importance import finite, psis
 from bayes_needs.models.nested_lattice import (
     Conditional,
     HyperBlocks,
@@ -186,16 +185,16 @@ def nested_mixture(model: pm.Model, blocks: HyperBlocks, *, local: Mapping[str, 
 
 
 def nested_laplace_fit(model: pm.Model, *, random_seed: int, draws: int, chains: int,
-                       hyper: Sequence[str], block_axes: Mapping[str, int] | None = None,
+                       hyper: Sequence[str], block_spec: BlockSpec | None = None,
                        local: Mapping[str, int] | None = None,
                        start: np.ndarray | None = None,
                        cache_key: Hashable | None = None) -> LaplaceResult:
     """Approximate ``model``'s posterior with the nested mixture (see the module docstring).
 
     Parameters are those of :func:`~bayes_needs.models.laplace.laplace_fit`, and
-    ``hyper``/``block_axes`` of :func:`hyper_blocks`; ``start`` is a raveled unconstrained
-    start vector (the plain approximation's mode where it has one); ``cache_key`` reuses the
-    plain approximation's compiled functions
+    ``hyper`` and the dimension of ``block_spec`` of :func:`hyper_blocks`; ``start`` is a
+    raveled unconstrained start vector (the plain approximation's mode where it has one);
+    ``cache_key`` reuses the plain approximation's compiled functions
     (:func:`~bayes_needs.models.laplace_functions.density_functions`).
 
     Raises
@@ -206,7 +205,7 @@ def nested_laplace_fit(model: pm.Model, *, random_seed: int, draws: int, chains:
         conditional mode.
     """
     point = model.initial_point()
-    blocks = hyper_blocks(model, hyper, block_axes)
+    blocks = hyper_blocks(model, hyper, None if block_spec is None else block_spec.dim)
     if blocks.theta.size == 0:
         raise ApproximationError("the model declares no hyperparameters to integrate")
     if blocks.theta.shape[1] > defaults.NESTED_MAX_DIMENSIONS:
@@ -217,25 +216,25 @@ def nested_laplace_fit(model: pm.Model, *, random_seed: int, draws: int, chains:
         start = DictToArrayBijection.map({v.name: point[v.name] for v in model.value_vars}).data
     # Threaded BLAS stalls when the cores are busy, and these matrices are small.
     with threadpool_limits(limits=1, user_api="blas"):
-        functions = density_functions(model, point, cache_key)
+        functions = density_functions(model, point, cache_key, block_spec)
         mixture, conditional = nested_mixture(model, blocks, local=local, start=start,
                                               point=point, functions=functions)
         rng = np.random.default_rng([random_seed, _SEED_STREAM])
         total = draws * chains
         proposals = mixture.draw(rng, total)
         log_density, outputs = functions.evaluate(proposals)
-        log_ratio = _finite(log_density - mixture.log_density(proposals))
-        importance = _psis(log_ratio)
+        log_ratio = finite(log_density - mixture.log_density(proposals))
+        importance = psis(log_ratio)
         while importance.ess < total / 2 and len(log_ratio) < MAX_PROPOSALS * total:
             more = mixture.draw(rng, total)
             more_density, more_outputs = functions.evaluate(more)
             proposals = np.concatenate([proposals, more])
             log_density = np.concatenate([log_density, more_density])
             log_ratio = np.concatenate([log_ratio,
-                                        _finite(more_density - mixture.log_density(more))])
+                                        finite(more_density - mixture.log_density(more))])
             outputs = {name: np.concatenate([value, more_outputs[name]])
                        for name, value in outputs.items()}
-            importance = _psis(log_ratio)
+            importance = psis(log_ratio)
         chosen = rng.choice(len(log_ratio), size=total, p=importance.weights)
     best = int(np.nanargmax(np.where(np.isfinite(log_density), log_density, -np.inf)))
     return LaplaceResult(
@@ -252,7 +251,7 @@ def approximate_posterior(model: pm.Model, *, random_seed: int, draws: int, chai
                           local: Mapping[str, int] | None = None,
                           start: Mapping[str, Any] | None = None,
                           hyper: Sequence[str] = (),
-                          block_axes: Mapping[str, int] | None = None,
+                          block_spec: BlockSpec | None = None,
                           cache_key: Hashable | None = None) -> LaplaceResult:
     """Return the plain Laplace approximation, or the nested one where the plain one fails.
 
@@ -268,7 +267,7 @@ def approximate_posterior(model: pm.Model, *, random_seed: int, draws: int, chai
     try:
         plain: LaplaceResult | None = laplace_fit(model, random_seed=random_seed, draws=draws,
                                                   chains=chains, local=local, start=start,
-                                                  cache_key=cache_key)
+                                                  cache_key=cache_key, block_spec=block_spec)
     except ApproximationError:
         if not hyper:
             raise
@@ -277,7 +276,8 @@ def approximate_posterior(model: pm.Model, *, random_seed: int, draws: int, chai
         return plain  # type: ignore[return-value]
     try:
         nested = nested_laplace_fit(model, random_seed=random_seed, draws=draws, chains=chains,
-                                    hyper=hyper, block_axes=block_axes, local=local,
+                                    hyper=hyper,
+                                    block_spec=block_spec, local=local,
                                     start=None if plain is None else plain.mode,
                                     cache_key=cache_key)
     except ApproximationError:

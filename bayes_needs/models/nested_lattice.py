@@ -8,7 +8,7 @@ outwards from the mode. Blocks share nothing, so one conditional mode (at every 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,7 +41,7 @@ class HyperBlocks:
 
 
 def hyper_blocks(model: pm.Model, hyper: Sequence[str],
-                 block_axes: Mapping[str, int] | None = None) -> HyperBlocks:
+                 block_dim: str | None = None) -> HyperBlocks:
     """Return the blocks of ``model``'s raveled parameters.
 
     Parameters
@@ -51,9 +51,9 @@ def hyper_blocks(model: pm.Model, hyper: Sequence[str],
     hyper
         Names of the free variables that are hyperparameters (those the model lacks are
         ignored).
-    block_axes
-        Free-variable name -> its block axis. Used only when every free variable has one
-        (the posterior then factorises over blocks); otherwise there is one block.
+    block_dim
+        The dimension along which the posterior factorises into blocks. Used only when every
+        free variable has it among its dims; otherwise there is one block.
     """
     point = model.initial_point()
     names = [model.values_to_rvs[v].name for v in model.value_vars]
@@ -61,7 +61,8 @@ def hyper_blocks(model: pm.Model, hyper: Sequence[str],
     starts = np.cumsum([0] + [int(np.prod(s)) for s in shapes])
     indices = [np.arange(a, b).reshape(s)
                for a, b, s in zip(starts[:-1], starts[1:], shapes, strict=True)]
-    axes = block_axes or {}
+    named_dims = {n: model.named_vars_to_dims.get(n) or () for n in names}
+    axes = {n: d.index(block_dim) for n, d in named_dims.items() if block_dim in d}
     if all(n in axes for n in names):
         rows = [np.moveaxis(i, axes[n], 0).reshape(i.shape[axes[n]], -1)
                 for n, i in zip(names, indices, strict=True)]

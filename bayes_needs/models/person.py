@@ -137,9 +137,7 @@ class PersonDemandModel(FittableModel):
     HYPER: ClassVar[tuple[str, ...]] = ("sigma_la", "msoa_cv", "sigma_msoa", "lsoa_dispersion",
                                         "child_dispersion")
     #: Every term is per service (the log-likelihood sums over services): one lattice each.
-    BLOCK_AXES: ClassVar[dict[str, int]] = {
-        **dict.fromkeys(("intercept", "beta", "gamma", *HYPER), 0), "la_latent": 1,
-        "msoa_raw": 1}
+    BLOCK_DIM: ClassVar[str | None] = dims.SERVICE
 
     def __init__(self, data: PersonModelData, config: PersonModelConfig | dict | None = None,
                  priors: str | Path | dict | None = None, *, holdout_las=()):

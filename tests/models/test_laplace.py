@@ -1,4 +1,5 @@
-"""The Laplace approximation: exact on a conjugate model, structured Hessian = dense one."""
+"""The Laplace approximation: exact on a conjugate model, structured Hessian = dense one,
+blocks of a factorising posterior weighted and resampled on their own."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from pymc.blocking import DictToArrayBijection
 
 from bayes_needs.models.area import AreaDemandModel
 from bayes_needs.models.laplace import HessianLayout, find_mode, hessian, laplace_fit, layout_for
-from bayes_needs.models.laplace_functions import density_functions
+from bayes_needs.models.laplace_functions import BlockSpec, density_functions
 from bayes_needs.models.laplace_mode import APPROACH_MEMORY, APPROACH_TOLERANCE
 from bayes_needs.simulate.area import generate_area
 
@@ -33,6 +34,32 @@ def test_a_normal_mean_with_known_variance_gets_its_exact_posterior():
     assert draws.std() == pytest.approx(exact_sd, rel=0.05)
     assert result.pareto_k < 0.5
     assert result.importance_ess > 1900
+
+
+def test_independent_blocks_each_get_their_exact_posterior_and_independent_draws():
+    # Two unrelated normal means: the posterior factorises, each block is exact, and each is
+    # resampled on its own (so the draws of the two blocks are uncorrelated).
+    rng = np.random.default_rng(5)
+    y = [rng.normal(1.5, NOISE_SD, size=20), rng.normal(-3.0, NOISE_SD, size=5)]
+    with pm.Model(coords={"block": ["a", "b"]}) as model:
+        mu = pm.Normal("mu", 0.0, PRIOR_SD, dims="block")
+        pm.Deterministic("double", 2.0 * mu, dims="block")
+        for j, values in enumerate(y):
+            pm.Normal(f"y_{j}", mu[j], NOISE_SD, observed=values)
+    spec = BlockSpec("block", {"y_0": 0, "y_1": 1})
+    result = laplace_fit(model, random_seed=2, draws=1000, chains=2, block_spec=spec)
+    assert result.blocks == 2
+    draws = result.draws["mu"].reshape(-1, 2)
+    for j, values in enumerate(y):
+        precision = PRIOR_SD**-2 + len(values) / NOISE_SD**2
+        exact_mean, exact_sd = values.sum() / NOISE_SD**2 / precision, precision**-0.5
+        assert draws[:, j].mean() == pytest.approx(exact_mean, abs=4 * exact_sd / np.sqrt(2000))
+        assert draws[:, j].std() == pytest.approx(exact_sd, rel=0.07)
+    np.testing.assert_allclose(result.draws["double"].reshape(-1, 2), 2 * draws)
+    assert abs(np.corrcoef(draws.T)[0, 1]) < 0.1
+    assert result.pareto_k < 0.5 and result.importance_ess > 1500
+    # Without the declaration the same model is one block.
+    assert laplace_fit(model, random_seed=2, draws=100, chains=1).blocks == 1
 
 
 def test_the_structured_hessian_of_the_area_model_equals_the_dense_one():

@@ -16,7 +16,7 @@ from bayes_needs.models.area import AreaDemandModel
 from bayes_needs.models.base import FittableModel
 from bayes_needs.models.fit_checks import CONVERGENCE_ATTR
 from bayes_needs.models.laplace import ApproximationError, laplace_fit
-from bayes_needs.models.laplace_functions import density_functions
+from bayes_needs.models.laplace_functions import BlockSpec, density_functions
 from bayes_needs.models.nested_laplace import (
     approximate_posterior,
     nested_laplace_fit,
@@ -142,7 +142,7 @@ def test_area_hyperparameters_get_one_lattice_per_service_unless_services_share(
     data = generate_area("tiny", random_seed=0, services=("cin", "cla")).data
     area = AreaDemandModel(data, {"correlated_la": correlated})
     model = area.build_model()
-    blocks = hyper_blocks(model, area.HYPER, area.BLOCK_AXES)
+    blocks = hyper_blocks(model, area.HYPER, area.BLOCK_DIM)
     assert blocks.theta.shape == expected
     size = sum(int(np.size(v)) for v in model.initial_point().values())
     covered = np.concatenate([blocks.theta.ravel(), *blocks.rest])
@@ -150,7 +150,7 @@ def test_area_hyperparameters_get_one_lattice_per_service_unless_services_share(
     if correlated:   # 7 hyperparameters in one block: no lattice
         with pytest.raises(ApproximationError, match="too many"):
             nested_laplace_fit(model, random_seed=1, draws=10, chains=1, hyper=area.HYPER,
-                               block_axes=area.BLOCK_AXES)
+                               block_spec=BlockSpec(area.BLOCK_DIM, area.observed_blocks()))
 
 
 class EightSchools(FittableModel):
