@@ -182,6 +182,29 @@ def density_functions(model: pm.Model, point: dict[str, np.ndarray] | None = Non
     return functions
 
 
+def value_blocks(model: pm.Model, point: dict[str, np.ndarray], dim: str | None
+                 ) -> tuple[list[np.ndarray], list[int] | None]:
+    """Return each value variable's raveled positions by block, and its block axis.
+
+    Rows are blocks: ``(blocks, per block)`` per variable, in the model's raveled order,
+    where every free variable has ``dim`` among its dims with the same length; otherwise
+    one row each and no axes.
+    """
+    names = [model.values_to_rvs[v].name for v in model.value_vars]
+    shapes = [np.shape(point[v.name]) for v in model.value_vars]
+    starts = np.cumsum([0] + [int(np.prod(s)) for s in shapes])
+    indices = [np.arange(a, b).reshape(s)
+               for a, b, s in zip(starts[:-1], starts[1:], shapes, strict=True)]
+    found = [model.named_vars_to_dims.get(n) or () for n in names]
+    if dim is not None and all(dim in d for d in found):
+        axes = [d.index(dim) for d in found]
+        rows = [np.moveaxis(i, a, 0).reshape(i.shape[a], -1)
+                for i, a in zip(indices, axes, strict=True)]
+        if len({r.shape[0] for r in rows}) == 1:
+            return rows, axes
+    return [i.reshape(1, -1) for i in indices], None
+
+
 def block_terms(model: pm.Model, point: dict[str, np.ndarray], spec: BlockSpec | None
                 ) -> tuple[pt.TensorVariable, Blocks]:
     """Return the log density as a vector of one term per block, and the blocks.
@@ -192,46 +215,34 @@ def block_terms(model: pm.Model, point: dict[str, np.ndarray], spec: BlockSpec |
     its observed variables' log densities. Where that does not hold (no spec, a potential, a
     variable without the dimension, a multivariate prior along it) there is one block.
     """
-    outputs = get_default_varnames(model.unobserved_value_vars, include_transformed=False)
-    one = (pt.stack([model.logp()]),
-           Blocks((np.arange(sum(int(np.size(point[v.name])) for v in model.value_vars)),), {}))
+    def one() -> tuple[pt.TensorVariable, Blocks]:
+        size = sum(int(np.size(point[v.name])) for v in model.value_vars)
+        return pt.stack([model.logp()]), Blocks((np.arange(size),), {})
+
     if spec is None or model.potentials:
-        return one
-    named_dims = model.named_vars_to_dims
-
-    def axis(name: str) -> int | None:
-        found = named_dims.get(name) or ()
-        return found.index(spec.dim) if spec.dim in found else None
-
-    found_axes = [axis(rv.name) for rv in model.free_RVs]
-    found_outputs = {var.name: axis(var.name) for var in outputs}
-    free_axes = [a for a in found_axes if a is not None]
-    output_axes = {name: a for name, a in found_outputs.items() if a is not None}
-    if len(free_axes) < len(found_axes) or len(output_axes) < len(found_outputs) or \
+        return one()
+    outputs = get_default_varnames(model.unobserved_value_vars, include_transformed=False)
+    output_dims = {var.name: model.named_vars_to_dims.get(var.name) or () for var in outputs}
+    rows, axes = value_blocks(model, point, spec.dim)
+    if axes is None or any(spec.dim not in d for d in output_dims.values()) or \
             any(rv.name not in spec.observed for rv in model.observed_RVs) or \
             [v.name for v in model.value_vars] != \
-            [model.rvs_to_values[rv].name for rv in model.free_RVs]:  # the raveled order
-        return one
-    count = int(np.shape(point[model.rvs_to_values[model.free_RVs[0]].name])[free_axes[0]])
+            [model.rvs_to_values[rv].name for rv in model.free_RVs]:  # the terms' order
+        return one()
+    count = rows[0].shape[0]
     terms = model.logp(vars=[*model.free_RVs, *model.observed_RVs], sum=False)
     per_block: list[list] = [[] for _ in range(count)]
-    index: list[list[np.ndarray]] = [[] for _ in range(count)]
-    start = 0
-    for rv, term, free_axis in zip(model.free_RVs, terms, free_axes, strict=False):
-        value = model.rvs_to_values[rv]
-        shape = np.shape(point[value.name])
-        positions = np.arange(start, start + int(np.prod(shape))).reshape(shape)
-        start += positions.size
-        if term.ndim != len(shape) or shape[free_axis] != count:
-            return one  # a multivariate or reshaping term: not elementwise along the blocks
-        by_block = pt.moveaxis(term, free_axis, 0).reshape((count, -1)).sum(axis=1)
+    for value, term, axis in zip(model.value_vars, terms, axes, strict=False):
+        if term.ndim != np.ndim(point[value.name]):
+            return one()  # a multivariate or reshaping term: not elementwise along the blocks
+        by_block = pt.moveaxis(term, axis, 0).reshape((count, -1)).sum(axis=1)
         for b in range(count):
             per_block[b].append(by_block[b])
-            index[b].append(np.take(positions, b, axis=free_axis).ravel())
     for rv, term in zip(model.observed_RVs, terms[len(model.free_RVs):], strict=True):
         per_block[spec.observed[rv.name]].append(term.sum())
     return pt.stack([sum(terms_b[1:], terms_b[0]) for terms_b in per_block]), Blocks(
-        tuple(np.sort(np.concatenate(i)) for i in index), output_axes)
+        tuple(np.sort(np.concatenate([r[b] for r in rows])) for b in range(count)),
+        {name: d.index(spec.dim) for name, d in output_dims.items()})
 
 
 def _compile(model: pm.Model, point: dict[str, np.ndarray],

@@ -18,6 +18,7 @@ from scipy import linalg
 
 from bayes_needs.core import defaults
 from bayes_needs.models.laplace import ApproximationError, HessianLayout, find_mode, hessian
+from bayes_needs.models.laplace_functions import value_blocks
 from bayes_needs.models.laplace_mode import GradientFunction
 
 #: Finite-difference step of ``log π̃`` and of the conditional mode in ``θ`` (unconstrained).
@@ -55,21 +56,8 @@ def hyper_blocks(model: pm.Model, hyper: Sequence[str],
         The dimension along which the posterior factorises into blocks. Used only when every
         free variable has it among its dims; otherwise there is one block.
     """
-    point = model.initial_point()
     names = [model.values_to_rvs[v].name for v in model.value_vars]
-    shapes = [np.shape(point[v.name]) for v in model.value_vars]
-    starts = np.cumsum([0] + [int(np.prod(s)) for s in shapes])
-    indices = [np.arange(a, b).reshape(s)
-               for a, b, s in zip(starts[:-1], starts[1:], shapes, strict=True)]
-    named_dims = {n: model.named_vars_to_dims.get(n) or () for n in names}
-    axes = {n: d.index(block_dim) for n, d in named_dims.items() if block_dim in d}
-    if all(n in axes for n in names):
-        rows = [np.moveaxis(i, axes[n], 0).reshape(i.shape[axes[n]], -1)
-                for n, i in zip(names, indices, strict=True)]
-    else:
-        rows = [i.reshape(1, -1) for i in indices]
-    if len({r.shape[0] for r in rows}) > 1:
-        rows = [i.reshape(1, -1) for i in indices]
+    rows, _ = value_blocks(model, model.initial_point(), block_dim)
     theta = np.concatenate([r for n, r in zip(names, rows, strict=True) if n in hyper], axis=1)
     rest = np.concatenate([r for n, r in zip(names, rows, strict=True) if n not in hyper], axis=1)
     return HyperBlocks(theta, list(rest))
